@@ -1,0 +1,45 @@
+# Event Gateway: the two commands of the README and a few helpers.
+#   make run    installs what is missing, builds, starts event-gateway --dev
+#   make test   installs what is missing, builds, runs every test (ctest)
+#   make build  builds into build/bin/
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CC ?= cc
+
+.PHONY: all deps build run test test-unit test-e2e bench clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@echo "Starting event-gateway --dev (Ctrl-C stops it)."
+	@echo "  Events API:  http://localhost:4000"
+	@echo "  Config API:  http://localhost:4001  (GET /v1/status shows the embedded Kafka's address)"
+	@exec $(BUILD_DIR)/bin/event-gateway --dev $(ARGS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300 $(CTEST_ARGS)
+
+test-unit: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit
+
+test-e2e: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
+
+bench: build
+	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD_DIR)
+
+format:
+	@clang-format -i core/*.[ch] ingress/*.[ch] router/*.[ch] invoker/*.[ch] gateway/*.c tests/unit/*.c

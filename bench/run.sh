@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# bench/run.sh: the Event Gateway benchmark, in one run (see bench/README.md).
+#
+#   1. builds (make build), starts a sink function (bench-sink), the gateway
+#      (event-gateway --dev) and a bare 202 server (bench-bare202);
+#   2. registers an event type, an http function pointing at the sink and an
+#      async subscription through the Config API, checks one event end to end;
+#   3. runs the same wrk load (bench/event.lua) against bare202, then against
+#      the Events API with a second event type that has no subscription
+#      ("ingest only": nothing is delivered), then against the Events API
+#      with the subscribed type, sampling the sink's count during the latter;
+#   4. waits for the backlog to reach the sink (bounded), then prints one
+#      summary table with PASS/FAIL marks against the targets.
+#
+# Every duration is bounded; every process started here is stopped by its
+# PID on exit. Settings (environment):
+#   BENCH_THREADS (2) BENCH_CONNECTIONS (64) BENCH_DURATION (10s, wrk syntax)
+#   BENCH_TIMEOUT (wrk --timeout, 2s) BENCH_DATA_BYTES (64: size of data.pad)
+#   BENCH_DRAIN_MAX_S (120: longest wait for the backlog)
+#   BENCH_STALL_S (15: give up when the sink gets nothing for that long)
+#   BENCH_TOP (1: print per-thread CPU of the gateway during its load; 0 off)
+#   BENCH_GW_ARGS (none: extra event-gateway flags, e.g. "--partitions 1")
+#   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0: keep the work directory)
+#   BUILD_DIR (build) BENCH_INGEST_RATIO (0.5) BENCH_DELIVERY_TARGET (10000)
+#   BENCH_STRICT (0: exit 0 whatever the marks; 1: exit 3 when a target is missed)
+#   BENCH_INGEST_ONLY (1: measure the ingest-only run; 0 skips it)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD_DIR=${BUILD_DIR:-build}
+case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNECTIONS:-64}
+DURATION=${BENCH_DURATION:-10s}
+WRK_TIMEOUT=${BENCH_TIMEOUT:-2s}
+DATA_BYTES=${BENCH_DATA_BYTES:-64}
+DRAIN_MAX_S=${BENCH_DRAIN_MAX_S:-120}
+STALL_S=${BENCH_STALL_S:-15}
+SHOW_TOP=${BENCH_TOP:-1}
+INGEST_RATIO=${BENCH_INGEST_RATIO:-0.5}
+DELIVERY_TARGET=${BENCH_DELIVERY_TARGET:-10000}
+EVENT_TYPE=bench.event
+INGEST_TYPE=bench.ingest # registered, never subscribed: the ingest-only run
+INGEST_ONLY=${BENCH_INGEST_ONLY:-1}
+SPACE=default
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+now_ms() { date +%s%3N; }
+
+# ---- processes: every PID started here is stopped on exit ----
+WORK=$(mktemp -d /tmp/eg-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP_LOGS:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+        log "logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build ----
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "building (make build)"
+    timeout 900 make -s build BUILD_DIR="$BUILD_DIR" >"$WORK/build.log" 2>&1 ||
+        { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+fi
+for b in event-gateway bench-bare202 bench-sink; do
+    [ -x "$BIN/$b" ] || die "$BIN/$b missing (is add_subdirectory(bench) in CMakeLists.txt?)"
+done
+command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
+
+# ---- free ports: random ones below the ephemeral range (32768+), where the
+# many client connections of the run cannot take them; each is checked free.
+read -r P_CONFIG P_EVENTS P_BARE P_SINK < <(python3 - <<'EOF2'
+import random, socket
+ports = []
+while len(ports) < 4:
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        if p not in ports:
+            ports.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(*ports)
+EOF2
+)
+
+wait_http() { # URL SECONDS: waits for a 200
+    local deadline=$(($(date +%s) + $2))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+sink_stats() { curl -sf -m 2 "http://127.0.0.1:$P_SINK/stats"; }
+
+"$BIN/bench-sink" "$P_SINK" >"$WORK/sink.out" 2>"$WORK/sink.log" &
+PIDS+=($!)
+"$BIN/bench-bare202" "$P_BARE" 2>"$WORK/bare202.log" &
+PIDS+=($!)
+"$BIN/event-gateway" --dev --listen 127.0.0.1 --config-port "$P_CONFIG" \
+    --events-port "$P_EVENTS" --log-level warn ${BENCH_GW_ARGS:-} >"$WORK/gateway.log" 2>&1 &
+GW_PID=$!
+PIDS+=("$GW_PID")
+
+wait_http "http://127.0.0.1:$P_SINK/count" 10 || die "the sink did not start"
+wait_http "http://127.0.0.1:$P_CONFIG/v1/status" 60 ||
+    { tail -20 "$WORK/gateway.log" >&2; die "the gateway's /v1/status never answered 200"; }
+log "gateway pid $GW_PID: config :$P_CONFIG, events :$P_EVENTS; bare202 :$P_BARE; sink :$P_SINK"
+
+# ---- configuration ----
+config_post() { # RESOURCE JSON
+    local code
+    code=$(curl -s -o "$WORK/config.out" -m 15 -w '%{http_code}' -XPOST \
+        -H 'Content-Type: application/json' \
+        "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
+    [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
+}
+config_post eventtypes "{\"name\":\"$EVENT_TYPE\"}"
+config_post eventtypes "{\"name\":\"$INGEST_TYPE\"}"
+config_post functions "{\"functionId\":\"bench-sink\",\"type\":\"http\",\"provider\":{\"url\":\"http://127.0.0.1:$P_SINK/\"}}"
+config_post subscriptions "{\"type\":\"async\",\"eventType\":\"$EVENT_TYPE\",\"functionId\":\"bench-sink\",\"path\":\"/\",\"method\":\"POST\"}"
+
+# ---- warm-up: a few events through the whole pipeline ----
+WARM=20
+for i in $(seq 1 $WARM); do
+    code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' -XPOST \
+        -H 'Content-Type: application/cloudevents+json' "http://127.0.0.1:$P_EVENTS/" \
+        -d "{\"specversion\":\"1.0\",\"type\":\"$EVENT_TYPE\",\"source\":\"/bench/warmup\",\"id\":\"warm-$$-$i\",\"data\":{}}" || true)
+    [ "$code" = 202 ] || die "warm-up event $i answered $code (expected 202)"
+done
+DELIVERY_WORKS=0
+for _ in $(seq 1 100); do # 10 s at most
+    c=$(curl -sf -m 2 "http://127.0.0.1:$P_SINK/count" || echo 0)
+    [ "$c" -ge "$WARM" ] && { DELIVERY_WORKS=1; break; }
+    sleep 0.1
+done
+if [ "$DELIVERY_WORKS" = 1 ]; then
+    log "warm-up: $WARM events accepted and delivered"
+else
+    log "warm-up: events accepted but only ${c:-0}/$WARM reached the sink in 10 s (invoker not ready?)"
+fi
+
+# ---- load ----
+run_wrk() { # NAME PORT [EVENT_TYPE]
+    local secs
+    secs=$(awk -v d="$DURATION" 'BEGIN{n=d+0; if(d~/m$/)n*=60; if(d~/h$/)n*=3600; print int(n)+60}')
+    log "wrk -t$THREADS -c$CONNS -d$DURATION against $1"
+    timeout "$secs" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
+        -s "$ROOT/bench/event.lua" "http://127.0.0.1:$2/" -- "${3:-$EVENT_TYPE}" "$DATA_BYTES" "$1-$$" \
+        >"$WORK/wrk-$1.txt" 2>&1 || { cat "$WORK/wrk-$1.txt" >&2; die "wrk failed against $1"; }
+    sed -n '/^Running/,/^BENCH/p' "$WORK/wrk-$1.txt" | grep -v '^BENCH' | sed 's/^/  | /' >&2
+}
+field() { sed -n "s/.*[[:space:]]$2=\([0-9.]*\).*/\1/p" "$WORK/wrk-$1.txt"; }
+
+# Per-thread CPU ticks of the gateway ("T tid name ticks") and of the machine
+# ("M busy total"), from /proc: two snapshots give each thread's share.
+cpu_snapshot() {
+    local f line rest
+    date +%s%N | sed 's/^/W /'
+    awk '/^cpu /{print "M", $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat
+    for f in /proc/"$GW_PID"/task/*/stat; do
+        read -r line <"$f" 2>/dev/null || continue
+        rest=${line#*) }
+        name=${line#*(}; name=${name%%)*}
+        set -- $rest
+        echo "T ${line%% *} $name $((${12} + ${13}))"
+    done
+}
+
+run_wrk bare202 "$P_BARE"
+
+# ingest only: the same load with a type that no subscription matches, so the
+# router reads and drops the events and nothing reaches the sink.
+if [ "$INGEST_ONLY" = 1 ]; then
+    read -r IO_C0 _ < <(sink_stats)
+    run_wrk ingest "$P_EVENTS" "$INGEST_TYPE"
+    sleep 2 # let the router read past them before the next run
+    read -r IO_C1 _ < <(sink_stats)
+    [ "$IO_C1" = "$IO_C0" ] || log "ingest only: the sink got $((IO_C1 - IO_C0)) events (expected none)"
+fi
+ifield() { [ "$INGEST_ONLY" = 1 ] && field ingest "$1" || echo 0; }
+
+read -r C0 _ _ T0 < <(sink_stats)
+( # the sink's count every second during the load
+    while :; do sink_stats >>"$WORK/samples.txt" || true; sleep 1; done
+) &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+if [ "$SHOW_TOP" = 1 ]; then
+    secs=$(awk -v d="$DURATION" 'BEGIN{n=d+0; if(d~/m$/)n*=60; print (n>4)?int(n-3):1}')
+    ( sleep 1; cpu_snapshot >"$WORK/cpu1.txt"; sleep "$secs"; cpu_snapshot >"$WORK/cpu2.txt" ) &
+    PIDS+=($!)
+fi
+LOAD_START=$(now_ms)
+run_wrk ingress "$P_EVENTS"
+LOAD_END=$(now_ms)
+kill "$SAMPLER" 2>/dev/null || true
+read -r C1 _ _ _ < <(sink_stats)
+
+# ---- drain: wait until every accepted event reached the sink (bounded) ----
+REQ=$(field ingress requests)
+NON2XX=$(field ingress non2xx)
+ACCEPTED=$((REQ - NON2XX))
+TARGET=$((C0 + ACCEPTED))
+deadline=$(($(date +%s) + DRAIN_MAX_S))
+last_change=$(date +%s)
+prev=-1
+while :; do
+    read -r CN _ LAST_MS _ < <(sink_stats || echo "0 0 0 0")
+    [ "$CN" -ge "$TARGET" ] && break
+    [ "$CN" != "$prev" ] && { prev=$CN; last_change=$(date +%s); }
+    [ $(($(date +%s) - last_change)) -ge "$STALL_S" ] && { log "the sink got nothing for ${STALL_S}s"; break; }
+    [ "$(date +%s)" -ge "$deadline" ] && { log "drain still incomplete after ${DRAIN_MAX_S}s"; break; }
+    sleep 0.2
+done
+DELIVERED=$((CN - C0))
+
+if [ "$SHOW_TOP" = 1 ] && [ -s "$WORK/cpu2.txt" ]; then
+    log "CPU during the ingress load, % of one core (gateway threads at 2% or more):"
+    awk -v hz="$(getconf CLK_TCK)" -v ncpu="$(nproc)" '
+        FNR == 1 { f++ }
+        $1 == "W" { w[f] = $2 } $1 == "M" { busy[f] = $2; tot[f] = $3 }
+        $1 == "T" { t[f, $2] = $4; name[$2] = $3 }
+        END {
+            dt = (w[2] - w[1]) / 1e9; if (dt <= 0) exit
+            for (k in name) if ((2, k) in t && (1, k) in t) {
+                pc = 100 * (t[2, k] - t[1, k]) / hz / dt; sum += pc
+                if (pc >= 2) printf "%6.0f%%  %s (tid %s)\n", pc, name[k], k
+            }
+            printf "%6.0f%%  gateway total\n", sum
+            printf "%6.0f%%  whole machine (%d CPUs: gateway, wrk, sink)\n", ncpu * 100 * (busy[2] - busy[1]) / (tot[2] - tot[1]), ncpu
+        }' "$WORK/cpu1.txt" "$WORK/cpu2.txt" | sort -rn | sed 's/^/  | /' >&2
+fi
+if [ -s "$WORK/samples.txt" ]; then
+    log "sink count during the ingress load (per ~1 s sample):"
+    awk -v c0="$C0" -v t0="$T0" 'NR>1{printf "%s%.1fs:+%d", (NR>2?"  ":"  | "), ($4-t0)/1000, ($1-pc)} {pc=$1} END{print ""}' \
+        "$WORK/samples.txt" >&2
+fi
+
+# ---- summary ----
+LC_ALL=C awk \
+    -v b_req="$(field bare202 requests)" -v b_dur="$(field bare202 duration_us)" \
+    -v b_bad="$(field bare202 non2xx)" -v b_p50="$(field bare202 p50_us)" \
+    -v b_p90="$(field bare202 p90_us)" -v b_p99="$(field bare202 p99_us)" \
+    -v i_req="$REQ" -v i_dur="$(field ingress duration_us)" -v i_bad="$NON2XX" \
+    -v i_p50="$(field ingress p50_us)" -v i_p90="$(field ingress p90_us)" \
+    -v i_p99="$(field ingress p99_us)" \
+    -v o_on="$INGEST_ONLY" -v o_req="$(ifield requests)" -v o_dur="$(ifield duration_us)" \
+    -v o_bad="$(ifield non2xx)" -v o_p50="$(ifield p50_us)" -v o_p90="$(ifield p90_us)" \
+    -v o_p99="$(ifield p99_us)" \
+    -v o_sockerr="$(( $(ifield connect) + $(ifield read) + $(ifield write) + $(ifield timeout) ))" \
+    -v i_sockerr="$(( $(field ingress connect) + $(field ingress read) + $(field ingress write) + $(field ingress timeout) ))" \
+    -v c0="$C0" -v c1="$C1" -v t0="$T0" -v ls="$LOAD_START" -v le="$LOAD_END" \
+    -v accepted="$ACCEPTED" -v delivered="$DELIVERED" -v last_ms="$LAST_MS" \
+    -v ratio_target="$INGEST_RATIO" -v deliv_target="$DELIVERY_TARGET" \
+    -v cfg="-t$THREADS -c$CONNS -d$DURATION, ${DATA_BYTES}-byte data, $(nproc) CPUs" '
+function ms(us) { return sprintf("%.2f ms", us / 1000) }
+function mark(ok) { return ok ? "PASS" : "FAIL" }
+BEGIN {
+    b_rate = b_dur > 0 ? (b_req - b_bad) / (b_dur / 1e6) : 0
+    i_rate = i_dur > 0 ? (i_req - i_bad) / (i_dur / 1e6) : 0
+    ratio = b_rate > 0 ? i_rate / b_rate : 0
+    o_rate = o_dur > 0 ? (o_req - o_bad) / (o_dur / 1e6) : 0
+    o_ratio = b_rate > 0 ? o_rate / b_rate : 0
+    during = (le > ls) ? (c1 - c0) / ((le - ls) / 1000) : 0
+    drain = (delivered > 0 && last_ms > le) ? (last_ms - le) / 1000 : 0
+    e2e = (delivered > 0 && last_ms > ls) ? delivered / ((last_ms - ls) / 1000) : 0
+    backlog = delivered - (c1 - c0)
+    drain_rate = drain > 0 ? backlog / drain : 0
+    complete = delivered >= accepted
+    printf "\n==== Event Gateway benchmark (%s) ====\n", cfg
+    printf "%-34s %12s %10s %10s %10s  %s\n", "", "req/s", "p50", "p90", "p99", "target"
+    printf "%-34s %12.0f %10s %10s %10s\n", "bare202 (libmicrohttpd, 202 only)", b_rate, ms(b_p50), ms(b_p90), ms(b_p99)
+    if (o_on) {
+        printf "%-34s %12.0f %10s %10s %10s\n", "ingest only (type not subscribed)", o_rate, ms(o_p50), ms(o_p90), ms(o_p99)
+        printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingest only / bare202", o_ratio, "", ratio_target, mark(o_ratio >= ratio_target && o_rate > 0)
+        if (o_bad > 0 || o_sockerr > 0)
+            printf "  ingest only: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", o_bad, o_sockerr
+    }
+    printf "%-34s %12.0f %10s %10s %10s\n", "ingress (Events API, 202 = in Kafka)", i_rate, ms(i_p50), ms(i_p90), ms(i_p99)
+    printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingress / bare202", ratio, "", ratio_target, mark(ratio >= ratio_target && i_rate > 0)
+    if (i_bad > 0 || i_sockerr > 0)
+        printf "  ingress: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", i_bad, i_sockerr
+    printf "%-34s %12.0f   (%d of %d accepted; +%d during the load)\n", "delivered to the sink, during load", during, delivered, accepted, c1 - c0
+    printf "%-34s %12s   (backlog of %d at load end, %.0f events/s)%s\n", "drain time after the load", sprintf("%.2f s", drain), backlog, drain_rate, complete ? "" : "  INCOMPLETE"
+    printf "%-34s %12.0f %32s  >= %d  %s\n", "end-to-end delivered events/s", e2e, "", deliv_target, mark(e2e >= deliv_target && complete)
+    printf "  (end to end = events delivered / time from load start to the last delivery)\n"
+    exit ((ratio >= ratio_target && i_rate > 0 && e2e >= deliv_target && complete) ? 0 : 3)
+}' || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# bench/sync.sh: sync round-trip latency through the gateway, next to calling
+# the function directly, in one run (see bench/README.md).
+#
+#   1. builds (make build), starts a sync function (bench-sink, POST /sync
+#      answers {"statusCode":200,"body":"ok"}) and the gateway (--dev);
+#   2. registers the event type http.request, an http function pointing at it and a sync subscription on
+#      http.request, path /bench, method POST; waits until one request comes
+#      back 200 "ok" through the gateway (BENCH_READY_S, retrying on 504);
+#   3. warm-up, then the gateway's idle CPU over BENCH_IDLE_S with no traffic
+#      (utime+stime from /proc/PID/stat, % of one core);
+#   4. for each concurrency (1 and 64): the same wrk load (bench/sync.lua)
+#      against the function, then against the gateway; prints p50/p99 of
+#      both, the overhead (gateway - direct) and PASS/FAIL against targets.
+#
+# Settings (environment):
+#   BENCH_CONCURRENCY ("1 64") BENCH_DURATION (10s, wrk syntax)
+#   BENCH_TIMEOUT (wrk --timeout, 5s) BENCH_IDLE_S (10) BENCH_READY_S (60)
+#   BENCH_GW_ARGS (none: extra event-gateway flags, e.g. "--sync-fetch-wait-ms 2")
+#   BENCH_P50_TARGET_MS (4) BENCH_P99_TARGET_MS (10) BENCH_IDLE_CPU_TARGET (10, %)
+#   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0) BUILD_DIR (build; relative to the
+#   repository or absolute) BENCH_STRICT (0; 1: exit 3 when a target is missed)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD_DIR=${BUILD_DIR:-build}
+case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
+CONCURRENCY=${BENCH_CONCURRENCY:-1 64}
+DURATION=${BENCH_DURATION:-10s}
+WRK_TIMEOUT=${BENCH_TIMEOUT:-5s}
+IDLE_S=${BENCH_IDLE_S:-10}
+READY_S=${BENCH_READY_S:-60}
+P50_TARGET=${BENCH_P50_TARGET_MS:-4}
+P99_TARGET=${BENCH_P99_TARGET_MS:-10}
+IDLE_TARGET=${BENCH_IDLE_CPU_TARGET:-10}
+SPACE=default
+PATH_=/bench
+
+log() { printf 'bench-sync: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---- processes: every PID started here is stopped on exit ----
+WORK=$(mktemp -d /tmp/eg-bench-sync.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP_LOGS:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+        log "logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build ----
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "building (make build BUILD_DIR=$BUILD_DIR)"
+    timeout 900 make -s build BUILD_DIR="$BUILD_DIR" >"$WORK/build.log" 2>&1 ||
+        { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+fi
+for b in event-gateway bench-sink; do
+    [ -x "$BIN/$b" ] || die "$BIN/$b missing (is add_subdirectory(bench) in CMakeLists.txt?)"
+done
+command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
+
+read -r P_CONFIG P_EVENTS P_SINK < <(python3 - <<'EOF2'
+import random, socket
+ports = []
+while len(ports) < 3:
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        if p not in ports:
+            ports.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(*ports)
+EOF2
+)
+
+wait_http() { # URL SECONDS: waits for a 200
+    local deadline=$(($(date +%s) + $2))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+FN_URL=http://127.0.0.1:$P_SINK/sync
+GW_URL=http://127.0.0.1:$P_EVENTS$PATH_
+
+"$BIN/bench-sink" "$P_SINK" >"$WORK/sink.out" 2>"$WORK/sink.log" &
+PIDS+=($!)
+# shellcheck disable=SC2086
+"$BIN/event-gateway" --dev --listen 127.0.0.1 --config-port "$P_CONFIG" \
+    --events-port "$P_EVENTS" --log-level warn ${BENCH_GW_ARGS:-} >"$WORK/gateway.log" 2>&1 &
+GW_PID=$!
+PIDS+=("$GW_PID")
+
+wait_http "http://127.0.0.1:$P_SINK/count" 10 || die "the function (bench-sink) did not start"
+wait_http "http://127.0.0.1:$P_CONFIG/v1/status" 60 ||
+    { tail -20 "$WORK/gateway.log" >&2; die "the gateway's /v1/status never answered 200"; }
+log "gateway pid $GW_PID (${BENCH_GW_ARGS:-default settings}): config :$P_CONFIG, events :$P_EVENTS; function $FN_URL"
+
+config_post() { # RESOURCE JSON
+    local code
+    code=$(curl -s -o "$WORK/config.out" -m 15 -w '%{http_code}' -XPOST \
+        -H 'Content-Type: application/json' \
+        "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
+    [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
+}
+config_post eventtypes '{"name":"http.request"}' # subscriptions need it registered
+config_post functions "{\"functionId\":\"bench-syncfn\",\"type\":\"http\",\"provider\":{\"url\":\"$FN_URL\"}}"
+config_post subscriptions "{\"type\":\"sync\",\"eventType\":\"http.request\",\"functionId\":\"bench-syncfn\",\"path\":\"$PATH_\",\"method\":\"POST\"}"
+
+call() { # URL -> "CODE BODY"
+    curl -s -o "$WORK/call.out" -m 15 -w '%{http_code}' -XPOST -H 'Content-Type: application/json' \
+        "$1" -d '{"bench":"sync"}' || true
+}
+code=$(call "$FN_URL")
+[ "$code" = 200 ] && [ "$(cat "$WORK/call.out")" = '{"statusCode":200,"body":"ok"}' ] ||
+    die "the function answered $code: $(cat "$WORK/call.out")"
+
+# ---- ready: one sync request answered 200 "ok" through the gateway ----
+deadline=$(($(date +%s) + READY_S))
+while :; do
+    code=$(call "$GW_URL")
+    [ "$code" = 200 ] && [ "$(cat "$WORK/call.out")" = ok ] && break
+    [ "$(date +%s)" -ge "$deadline" ] &&
+        { tail -20 "$WORK/gateway.log" >&2; die "no sync answer through the gateway in ${READY_S}s (last: $code $(head -c 200 "$WORK/call.out"))"; }
+    sleep 0.5
+done
+log "sync path works ($GW_URL answered 200 \"ok\")"
+
+run_wrk() { # NAME URL CONNS DURATION
+    local t=$(($3 < 2 ? $3 : 2)) secs
+    secs=$(awk -v d="$4" 'BEGIN{n=d+0; if(d~/m$/)n*=60; if(d~/h$/)n*=3600; print int(n)+60}')
+    timeout "$secs" wrk -t"$t" -c"$3" -d"$4" --timeout "$WRK_TIMEOUT" --latency \
+        -s "$ROOT/bench/sync.lua" "$2" >"$WORK/wrk-$1.txt" 2>&1 ||
+        { cat "$WORK/wrk-$1.txt" >&2; die "wrk failed against $1"; }
+}
+field() { sed -n "s/.*[[:space:]]$2=\([0-9.]*\).*/\1/p" "$WORK/wrk-$1.txt"; }
+
+# ---- warm-up, then idle CPU ----
+log "warm-up: 3 s at c=8 through the gateway"
+run_wrk warmup "$GW_URL" 8 3s
+sleep 1
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$GW_PID/stat"; }
+log "idle CPU: ${IDLE_S} s with no traffic"
+k0=$(ticks); w0=$(date +%s%N)
+sleep "$IDLE_S"
+k1=$(ticks); w1=$(date +%s%N)
+IDLE_CPU=$(awk -v k="$((k1 - k0))" -v hz="$HZ" -v ns="$((w1 - w0))" 'BEGIN{printf "%.1f", 100 * k / hz / (ns / 1e9)}')
+
+# ---- load ----
+for c in $CONCURRENCY; do
+    log "c=$c: wrk -c$c -d$DURATION against the function, then the gateway"
+    run_wrk "direct-$c" "$FN_URL" "$c" "$DURATION"
+    run_wrk "gateway-$c" "$GW_URL" "$c" "$DURATION"
+done
+
+# ---- summary ----
+{
+    for c in $CONCURRENCY; do
+        for s in direct gateway; do
+            n="$s-$c"
+            printf '%s %s %s %s %s %s %s %s\n' "$c" "$s" "$(field "$n" requests)" \
+                "$(field "$n" duration_us)" "$(field "$n" non2xx)" \
+                "$(( $(field "$n" connect) + $(field "$n" read) + $(field "$n" write) + $(field "$n" timeout) ))" \
+                "$(field "$n" p50_us)" "$(field "$n" p99_us)"
+        done
+    done
+} >"$WORK/results.txt"
+
+LC_ALL=C awk -v p50t="$P50_TARGET" -v p99t="$P99_TARGET" -v idle="$IDLE_CPU" -v idlet="$IDLE_TARGET" \
+    -v idle_s="$IDLE_S" -v cfg="-d$DURATION, $(nproc) CPUs, gateway args: ${BENCH_GW_ARGS:-none}" '
+function ms(us) { return sprintf("%.2f", us / 1000) }
+function mark(ok) { return ok ? "PASS" : "FAIL" }
+{ c = $1; s = $2; req[c, s] = $3; dur[c, s] = $4; bad[c, s] = $5; err[c, s] = $6
+  p50[c, s] = $7; p99[c, s] = $8; if (!(c in seen)) { seen[c] = 1; order[++nc] = c } }
+END {
+    fail = 0
+    printf "\n==== Event Gateway sync round trip (%s) ====\n", cfg
+    printf "%-6s %25s %25s %17s\n", "", "direct (the function)", "gateway (sync sub.)", "overhead"
+    printf "%-6s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", "", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "target p50 <= " p50t " ms, p99 <= " p99t " ms"
+    for (i = 1; i <= nc; i++) {
+        c = order[i]
+        dr = dur[c, "direct"] > 0 ? req[c, "direct"] / (dur[c, "direct"] / 1e6) : 0
+        gr = dur[c, "gateway"] > 0 ? req[c, "gateway"] / (dur[c, "gateway"] / 1e6) : 0
+        o50 = (p50[c, "gateway"] - p50[c, "direct"]) / 1000
+        o99 = (p99[c, "gateway"] - p99[c, "direct"]) / 1000
+        ok = o50 <= p50t && o99 <= p99t && bad[c, "gateway"] == 0 && err[c, "gateway"] == 0 && req[c, "gateway"] > 0
+        if (!ok) fail = 1
+        printf "%-6s %8s %8s %8.0f %8s %8s %8.0f %8.2f %8.2f  %s\n", "c=" c,
+            ms(p50[c, "direct"]), ms(p99[c, "direct"]), dr,
+            ms(p50[c, "gateway"]), ms(p99[c, "gateway"]), gr, o50, o99, mark(ok)
+        if (bad[c, "gateway"] > 0 || err[c, "gateway"] > 0 || bad[c, "direct"] > 0 || err[c, "direct"] > 0)
+            printf "  c=%s: gateway %d answers >= 400, %d socket errors/timeouts; direct %d, %d\n", c,
+                bad[c, "gateway"], err[c, "gateway"], bad[c, "direct"], err[c, "direct"]
+    }
+    ok = idle < idlet
+    if (!ok) fail = 1
+    printf "%-80s target < %d %%  %s\n", sprintf("gateway idle CPU, %d s without traffic: %.1f %% of one core", idle_s, idle), idlet, mark(ok)
+    exit fail ? 3 : 0
+}' "$WORK/results.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }

@@ -1,0 +1,1240 @@
+/*
+ * eg_config: the configuration model and the Config API's rules.
+ *
+ * Storage: one eg_map per kind, keyed "<space>\x1f<id>", holding the
+ * resource's API object (cJSON). Subscriptions also live in a routing index:
+ * one path tree per (space, method, event type) whose nodes hold eg_sub_t
+ * entries. That tree decides path conflicts when a subscription is created
+ * and is the one the router and the ingress match events against, so what
+ * the Config API accepts is exactly what can be routed.
+ *
+ * Compatibility with event-gateway 0.9: field names, ids (subscription ids
+ * are base64url of "type,eventType[,functionId],PathEscape(path),method";
+ * CORS ids are method + PathEscape(path)), defaults and message texts follow
+ * it; statuses follow the contract (409 for every conflict, 400 for unknown
+ * references and invalid updates). Unlike 0.9, path conflicts are decided
+ * for every subscription, not only sync ones: one tree serves both.
+ *
+ * CORS configurations have their own index: one path tree per (space,
+ * method) whose nodes hold cors_ent_t entries pointing at the API objects.
+ * 0.9 kept one tree per method for all spaces and only logged a path that
+ * did not fit (the configuration was stored but never used); here a create
+ * that conflicts, or names an existing route spelled differently ("/a/" for
+ * "/a"), is refused with 409 like a subscription.
+ */
+#include "eg_config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eg_base64.h"
+#include "eg_json.h"
+#include "eg_map.h"
+
+/* ---- names ---- */
+
+static const char *const kind_names[EG_KIND__COUNT] = {"eventtypes", "functions", "subscriptions",
+                                                       "cors"};
+static const char *const kind_list_keys[EG_KIND__COUNT] = {"eventTypes", "functions",
+                                                           "subscriptions", "cors"};
+/* How 0.9's messages name each kind. */
+static const char *const kind_titles[EG_KIND__COUNT] = {"Event Type", "Function", "Subscription",
+                                                        "CORS configuration"};
+static const char *const id_fields[EG_KIND__COUNT] = {"name", "functionId", "subscriptionId",
+                                                      "corsId"};
+
+const char *eg_kind_name(eg_kind_t k)
+{
+    return k < EG_KIND__COUNT ? kind_names[k] : "?";
+}
+
+const char *eg_kind_list_key(eg_kind_t k)
+{
+    return k < EG_KIND__COUNT ? kind_list_keys[k] : "?";
+}
+
+int eg_kind_parse(const char *s, size_t len, eg_kind_t *k)
+{
+    for (int i = 0; i < EG_KIND__COUNT; i++)
+        if (strlen(kind_names[i]) == len && !memcmp(s, kind_names[i], len)) {
+            *k = (eg_kind_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *eg_op_name(eg_op_t op)
+{
+    switch (op) {
+    case EG_OP_CREATE:
+        return "create";
+    case EG_OP_UPDATE:
+        return "update";
+    case EG_OP_DELETE:
+        return "delete";
+    }
+    return "?";
+}
+
+int eg_error_set(eg_error_t *err, int status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void eg_change_release(eg_change_t *c)
+{
+    free(c->space);
+    free(c->id);
+    cJSON_Delete(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- small validators ---- */
+
+/* 0.9's `space`, `functionid` and `eventType` rule: ^[a-zA-Z0-9.\-_]+$ */
+static int name_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > EG_MAX_NAME)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' && *s != '_')
+            return 0;
+    return 1;
+}
+
+int eg_space_validate(const char *space, eg_error_t *err)
+{
+    if (!space || strlen(space) < 3 || !name_ok(space))
+        return eg_error_set(err, 400,
+                            "Space name \"%.64s\" is invalid: it needs 3 to %d characters among "
+                            "letters, digits, '.', '-' and '_'.",
+                            space ? space : "", EG_MAX_NAME);
+    return 0;
+}
+
+static const char *const http_methods[] = {"GET",  "POST", "DELETE", "PUT",
+                                           "PATCH", "HEAD", "OPTIONS", NULL};
+
+static int method_ok(const char *m)
+{
+    for (int i = 0; http_methods[i]; i++)
+        if (!strcmp(m, http_methods[i]))
+            return 1;
+    return 0;
+}
+
+static void upcase(char *s)
+{
+    for (; *s; s++)
+        *s = (char)toupper((unsigned char)*s);
+}
+
+/* Go's url.PathEscape: keeps unreserved characters and $&+:=@. */
+static char *path_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(strlen(s) * 3 + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (isalnum(*p) || strchr("-_.~$&+:=@", *p))
+            *o++ = (char)*p;
+        else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* ---- request parsing helpers ----
+ * Field names match case-insensitively, as Go's encoding/json does. */
+
+typedef struct {
+    eg_kind_t kind;
+    eg_error_t *err;
+} vctx_t;
+
+static int verr(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int verr(vctx_t *v, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return eg_error_set(v->err, 400, "%s doesn't validate. Validation error: %s",
+                        kind_titles[v->kind], msg);
+}
+
+/* Optional string field: 0 with *out (borrowed, NULL when absent or null),
+ * -1 when present with another type. */
+static int opt_string(vctx_t *v, const cJSON *o, const char *name, const char **out)
+{
+    const cJSON *f = cJSON_GetObjectItem(o, name);
+    *out = NULL;
+    if (!f || cJSON_IsNull(f))
+        return 0;
+    if (!cJSON_IsString(f))
+        return verr(v, "\"%s\" must be a string.", name);
+    if (strlen(f->valuestring) > EG_MAX_PATH)
+        return verr(v, "\"%s\" is too long (at most %d bytes).", name, EG_MAX_PATH);
+    *out = f->valuestring;
+    return 0;
+}
+
+static int req_string(vctx_t *v, const cJSON *o, const char *name, const char **out)
+{
+    if (opt_string(v, o, name, out))
+        return -1;
+    if (!*out || !**out)
+        return verr(v, "\"%s\" is required.", name);
+    return 0;
+}
+
+/* An object of strings (metadata, provider.headers) with a bounded size; a
+ * normalised copy goes to *out (never NULL on success). */
+static int string_map(vctx_t *v, const cJSON *o, const char *name, cJSON **out)
+{
+    const cJSON *f = cJSON_GetObjectItem(o, name);
+    *out = cJSON_CreateObject();
+    if (!*out)
+        return eg_error_set(v->err, 500, "out of memory");
+    if (!f || cJSON_IsNull(f))
+        return 0;
+    if (!cJSON_IsObject(f))
+        goto bad;
+    int n = 0;
+    for (const cJSON *e = f->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || !e->string || !*e->string)
+            goto bad;
+        if (++n > EG_MAX_METADATA || strlen(e->string) > EG_MAX_NAME ||
+            strlen(e->valuestring) > EG_MAX_PATH) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            return verr(v, "\"%s\" is too large (at most %d entries, keys of %d bytes, values of "
+                           "%d bytes).",
+                        name, EG_MAX_METADATA, EG_MAX_NAME, EG_MAX_PATH);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(*out, e->string);
+        cJSON_AddStringToObject(*out, e->string, e->valuestring);
+    }
+    return 0;
+bad:
+    cJSON_Delete(*out);
+    *out = NULL;
+    return verr(v, "\"%s\" must be an object of strings.", name);
+}
+
+/* An array of non-empty strings, or the defaults when absent or empty. */
+static int string_list(vctx_t *v, const cJSON *o, const char *name, const char *const *defaults,
+                       int upper, cJSON **out)
+{
+    const cJSON *f = cJSON_GetObjectItem(o, name);
+    *out = cJSON_CreateArray();
+    if (!*out)
+        return eg_error_set(v->err, 500, "out of memory");
+    if (f && !cJSON_IsNull(f) && !cJSON_IsArray(f))
+        goto bad;
+    int n = 0;
+    for (const cJSON *e = f ? f->child : NULL; e; e = e->next) {
+        if (!cJSON_IsString(e) || !*e->valuestring || strlen(e->valuestring) > EG_MAX_NAME)
+            goto bad;
+        if (++n > EG_MAX_LIST) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            return verr(v, "\"%s\" has more than %d entries.", name, EG_MAX_LIST);
+        }
+        cJSON *s = cJSON_CreateString(e->valuestring);
+        if (s && upper)
+            upcase(s->valuestring);
+        cJSON_AddItemToArray(*out, s);
+    }
+    if (n == 0)
+        for (int i = 0; defaults[i]; i++)
+            cJSON_AddItemToArray(*out, cJSON_CreateString(defaults[i]));
+    return 0;
+bad:
+    cJSON_Delete(*out);
+    *out = NULL;
+    return verr(v, "\"%s\" must be an array of non-empty strings.", name);
+}
+
+static int path_syntax(vctx_t *v, const char *path)
+{
+    char perr[256];
+    for (const char *p = path; *p; p++)
+        if (*p == '?' || *p == '#' || (unsigned char)*p < ' ' || *p == 0x7f)
+            return verr(v, "invalid path \"%.128s\": it may not hold '?', '#' or control "
+                           "characters (a request's query never takes part in matching).",
+                        path);
+    if (eg_pathtree_validate(path, perr, sizeof perr))
+        return verr(v, "invalid path \"%.128s\": %s", path, perr);
+    return 0;
+}
+
+/* ---- building changes per kind ---- */
+
+static int build_eventtype(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
+{
+    const char *name, *auth;
+    cJSON *md;
+    if (url_id) {
+        name = url_id;
+    } else if (req_string(v, b, "name", &name)) {
+        return -1;
+    }
+    if (!name_ok(name))
+        return verr(v, "\"name\" must be 1 to %d characters among letters, digits, '.', '-' and "
+                       "'_'.",
+                    EG_MAX_NAME);
+    if (opt_string(v, b, "authorizerId", &auth))
+        return -1;
+    if (auth && *auth && !name_ok(auth))
+        return verr(v, "\"authorizerId\" is not a valid function id.");
+    if (string_map(v, b, "metadata", &md))
+        return -1;
+    cJSON_AddStringToObject(out, "name", name);
+    if (auth && *auth)
+        cJSON_AddStringToObject(out, "authorizerId", auth);
+    cJSON_AddItemToObject(out, "metadata", md);
+    return 0;
+}
+
+static int url_ok(const char *u)
+{
+    if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
+        return 0;
+    const char *host = strstr(u, "://") + 3;
+    if (!*host || *host == '/' || *host == ':')
+        return 0;
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Optional per-function retry policy: {"attempts":1..100,"baseDelayMs":1..3600000,
+ * "maxDelayMs":1..86400000}; absent fields take the invoker's settings. */
+static int build_retry(vctx_t *v, const cJSON *b, cJSON **out)
+{
+    static const struct {
+        const char *name;
+        double max;
+    } f[] = {{"attempts", 100}, {"baseDelayMs", 3600000}, {"maxDelayMs", 86400000}};
+    const cJSON *r = cJSON_GetObjectItem(b, "retry");
+    *out = NULL;
+    if (!r || cJSON_IsNull(r))
+        return 0;
+    if (!cJSON_IsObject(r))
+        return verr(v, "\"retry\" must be an object.");
+    *out = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        const cJSON *x = cJSON_GetObjectItem(r, f[i].name);
+        if (!x || cJSON_IsNull(x))
+            continue;
+        if (!cJSON_IsNumber(x) || x->valuedouble < 1 || x->valuedouble > f[i].max ||
+            x->valuedouble != (double)(long)x->valuedouble) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            return verr(v, "\"retry.%s\" must be a whole number from 1 to %.0f.", f[i].name,
+                        f[i].max);
+        }
+        cJSON_AddNumberToObject(*out, f[i].name, x->valuedouble);
+    }
+    return 0;
+}
+
+static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
+{
+    const char *id, *type;
+    cJSON *md = NULL, *prov = NULL;
+    if (url_id) {
+        id = url_id;
+    } else if (req_string(v, b, "functionId", &id)) {
+        return -1;
+    }
+    if (!name_ok(id))
+        return verr(v, "\"functionId\" must be 1 to %d characters among letters, digits, '.', "
+                       "'-' and '_'.",
+                    EG_MAX_NAME);
+    if (opt_string(v, b, "type", &type))
+        return -1;
+    if (!type || !*type)
+        return verr(v, "provider configuration not set (\"type\" is required).");
+    const cJSON *p = cJSON_GetObjectItem(b, "provider");
+    if (!cJSON_IsObject(p))
+        return verr(v, "\"provider\" must be an object.");
+    prov = cJSON_CreateObject();
+    if (!strcmp(type, "http")) {
+        const char *url;
+        cJSON *headers;
+        if (opt_string(v, p, "url", &url))
+            goto fail;
+        if (!url || !*url) {
+            verr(v, "Missing required fields for HTTP endpoint (\"provider.url\").");
+            goto fail;
+        }
+        if (!url_ok(url)) {
+            verr(v, "\"provider.url\" must be an http or https URL.");
+            goto fail;
+        }
+        if (string_map(v, p, "headers", &headers))
+            goto fail;
+        cJSON_AddStringToObject(prov, "url", url);
+        if (headers->child)
+            cJSON_AddItemToObject(prov, "headers", headers);
+        else
+            cJSON_Delete(headers);
+    } else if (!strcmp(type, "awslambda")) {
+        static const char *const opt[] = {"awsAccessKeyId", "awsSecretAccessKey",
+                                          "awsSessionToken", "endpoint", NULL};
+        const char *arn, *region, *s;
+        if (opt_string(v, p, "arn", &arn) || opt_string(v, p, "region", &region))
+            goto fail;
+        if (!arn || !*arn || !region || !*region) {
+            verr(v, "Missing required fields for AWS Lambda function (\"provider.arn\" and "
+                    "\"provider.region\").");
+            goto fail;
+        }
+        cJSON_AddStringToObject(prov, "arn", arn);
+        cJSON_AddStringToObject(prov, "region", region);
+        for (int i = 0; opt[i]; i++) {
+            if (opt_string(v, p, opt[i], &s))
+                goto fail;
+            if (s && *s)
+                cJSON_AddStringToObject(prov, opt[i], s);
+        }
+        if (opt_string(v, p, "endpoint", &s))
+            goto fail;
+        if (s && *s && !url_ok(s)) {
+            verr(v, "\"provider.endpoint\" must be an http or https URL.");
+            goto fail;
+        }
+    } else {
+        verr(v, "provider %.64s not supported (use \"http\" or \"awslambda\").", type);
+        goto fail;
+    }
+    const char *pool;
+    cJSON *retry = NULL;
+    if (opt_string(v, b, "pool", &pool))
+        goto fail;
+    if (pool && *pool && !name_ok(pool)) {
+        verr(v, "\"pool\" must be 1 to %d characters among letters, digits, '.', '-' and '_'.",
+             EG_MAX_NAME);
+        goto fail;
+    }
+    if (build_retry(v, b, &retry))
+        goto fail;
+    if (string_map(v, b, "metadata", &md)) {
+        cJSON_Delete(retry);
+        goto fail;
+    }
+    cJSON_AddStringToObject(out, "functionId", id);
+    cJSON_AddStringToObject(out, "type", type);
+    cJSON_AddItemToObject(out, "provider", prov);
+    if (pool && *pool)
+        cJSON_AddStringToObject(out, "pool", pool);
+    if (retry)
+        cJSON_AddItemToObject(out, "retry", retry);
+    cJSON_AddItemToObject(out, "metadata", md);
+    return 0;
+fail:
+    cJSON_Delete(prov);
+    return -1;
+}
+
+static char *subscription_id(const char *type, const char *event, const char *fn, const char *path,
+                             const char *method)
+{
+    char *esc = path_escape(path), *raw = NULL, *id = NULL;
+    if (!esc)
+        return NULL;
+    size_t n = strlen(type) + strlen(event) + strlen(fn) + strlen(esc) + strlen(method) + 8;
+    if ((raw = malloc(n))) {
+        if (!strcmp(type, "sync"))
+            snprintf(raw, n, "%s,%s,%s,%s", type, event, esc, method);
+        else
+            snprintf(raw, n, "%s,%s,%s,%s,%s", type, event, fn, esc, method);
+        id = eg_base64_encode(raw, strlen(raw), 1);
+    }
+    free(raw);
+    free(esc);
+    return id;
+}
+
+static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
+{
+    const char *type, *event, *fn, *path, *method;
+    cJSON *md;
+    if (req_string(v, b, "type", &type))
+        return -1;
+    if (strcmp(type, "async") && strcmp(type, "sync"))
+        return verr(v, "\"type\" must be \"async\" or \"sync\".");
+    if (req_string(v, b, "eventType", &event))
+        return -1;
+    if (!name_ok(event))
+        return verr(v, "\"eventType\" must be 1 to %d characters among letters, digits, '.', "
+                       "'-' and '_'.",
+                    EG_MAX_NAME);
+    if (req_string(v, b, "functionId", &fn))
+        return -1;
+    if (!name_ok(fn))
+        return verr(v, "\"functionId\" is not a valid function id.");
+    if (opt_string(v, b, "path", &path) || opt_string(v, b, "method", &method))
+        return -1;
+
+    char normpath[EG_MAX_PATH + 2], normmethod[16];
+    snprintf(normpath, sizeof normpath, "%s%s", path && *path == '/' ? "" : "/", path ? path : "");
+    if (path_syntax(v, normpath))
+        return -1;
+    if (!method || !*method)
+        method = "POST";
+    if (strlen(method) >= sizeof normmethod)
+        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
+    snprintf(normmethod, sizeof normmethod, "%s", method);
+    upcase(normmethod);
+    if (!method_ok(normmethod))
+        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
+    if (string_map(v, b, "metadata", &md))
+        return -1;
+
+    char *id = subscription_id(type, event, fn, normpath, normmethod);
+    if (!id) {
+        cJSON_Delete(md);
+        return eg_error_set(v->err, 500, "out of memory");
+    }
+    (void)url_id; /* an update keeps the URL's id; eg_config_check compares the rest */
+    cJSON_AddStringToObject(out, "subscriptionId", url_id ? url_id : id);
+    cJSON_AddStringToObject(out, "type", type);
+    cJSON_AddStringToObject(out, "eventType", event);
+    cJSON_AddStringToObject(out, "functionId", fn);
+    cJSON_AddStringToObject(out, "path", normpath);
+    cJSON_AddStringToObject(out, "method", normmethod);
+    cJSON_AddItemToObject(out, "metadata", md);
+    free(id);
+    return 0;
+}
+
+static int build_cors(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
+{
+    static const char *const def_origins[] = {"*", NULL};
+    static const char *const def_methods[] = {"HEAD", "GET", "POST", NULL};
+    static const char *const def_headers[] = {"Origin", "Accept", "Content-Type", NULL};
+    const char *method, *path;
+    cJSON *origins = NULL, *methods = NULL, *headers = NULL, *md = NULL;
+    char normmethod[16];
+    if (req_string(v, b, "method", &method) || req_string(v, b, "path", &path))
+        return -1;
+    if (strlen(method) >= sizeof normmethod)
+        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
+    snprintf(normmethod, sizeof normmethod, "%s", method);
+    upcase(normmethod);
+    if (!method_ok(normmethod))
+        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
+    if (*path != '/')
+        return verr(v, "\"path\" must start with '/'.");
+    if (path_syntax(v, path))
+        return -1;
+    if (string_list(v, b, "allowedOrigins", def_origins, 0, &origins) ||
+        string_list(v, b, "allowedMethods", def_methods, 1, &methods) ||
+        string_list(v, b, "allowedHeaders", def_headers, 0, &headers))
+        goto fail;
+    for (const cJSON *m = methods->child; m; m = m->next)
+        if (!method_ok(m->valuestring)) {
+            verr(v, "\"allowedMethods\" may hold only GET, POST, DELETE, PUT, PATCH, HEAD, "
+                    "OPTIONS.");
+            goto fail;
+        }
+    const cJSON *cred = cJSON_GetObjectItem(b, "allowCredentials");
+    if (cred && !cJSON_IsNull(cred) && !cJSON_IsBool(cred)) {
+        verr(v, "\"allowCredentials\" must be a boolean.");
+        goto fail;
+    }
+    if (string_map(v, b, "metadata", &md))
+        goto fail;
+    char *esc = path_escape(path);
+    if (!esc) {
+        eg_error_set(v->err, 500, "out of memory");
+        goto fail;
+    }
+    char id[EG_MAX_PATH * 3 + 32];
+    snprintf(id, sizeof id, "%s%s", normmethod, esc);
+    free(esc);
+    cJSON_AddStringToObject(out, "corsId", url_id ? url_id : id);
+    cJSON_AddStringToObject(out, "method", normmethod);
+    cJSON_AddStringToObject(out, "path", path);
+    cJSON_AddItemToObject(out, "allowedOrigins", origins);
+    cJSON_AddItemToObject(out, "allowedMethods", methods);
+    cJSON_AddItemToObject(out, "allowedHeaders", headers);
+    cJSON_AddBoolToObject(out, "allowCredentials", cJSON_IsTrue(cred));
+    cJSON_AddItemToObject(out, "metadata", md);
+    return 0;
+fail:
+    cJSON_Delete(origins);
+    cJSON_Delete(methods);
+    cJSON_Delete(headers);
+    cJSON_Delete(md);
+    return -1;
+}
+
+int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const char *space,
+                           const char *id, const char *body, size_t len, eg_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    if (kind >= EG_KIND__COUNT)
+        return eg_error_set(err, 404, "unknown resource");
+    if (eg_space_validate(space, err))
+        return -1;
+    if (op != EG_OP_CREATE && (!id || !*id || strlen(id) > EG_MAX_ID))
+        return eg_error_set(err, 404, "%s \"%.64s\" not found.", kind_titles[kind], id ? id : "");
+    out->op = op;
+    out->kind = kind;
+    out->space = strdup(space);
+    if (!out->space)
+        goto oom;
+    if (op == EG_OP_DELETE) {
+        if (!(out->id = strdup(id)))
+            goto oom;
+        return 0;
+    }
+
+    vctx_t v = {kind, err};
+    const char *why = NULL;
+    cJSON *b = body && len ? eg_json_parse(body, len, &why) : NULL;
+    if (!cJSON_IsObject(b)) {
+        cJSON_Delete(b);
+        eg_change_release(out);
+        if (!body || !len)
+            return verr(&v, "the body must be a JSON object (it is empty).");
+        if (!b)
+            return verr(&v, "the body is not valid JSON: %s.", why);
+        return verr(&v, "the body must be a JSON object.");
+    }
+    cJSON *data = cJSON_CreateObject();
+    int rc = -1;
+    if (!data)
+        goto done;
+    cJSON_AddStringToObject(data, "space", space);
+    switch (kind) {
+    case EG_KIND_EVENTTYPE:
+        rc = build_eventtype(&v, b, id, data);
+        break;
+    case EG_KIND_FUNCTION:
+        rc = build_function(&v, b, id, data);
+        break;
+    case EG_KIND_SUBSCRIPTION:
+        rc = build_subscription(&v, b, id, data);
+        break;
+    default:
+        rc = build_cors(&v, b, id, data);
+        break;
+    }
+done:
+    cJSON_Delete(b);
+    if (rc) {
+        cJSON_Delete(data);
+        if (!data)
+            eg_error_set(err, 500, "out of memory");
+        eg_change_release(out);
+        return -1;
+    }
+    out->data = data;
+    const cJSON *idv = cJSON_GetObjectItemCaseSensitive(data, id_fields[kind]);
+    if (!(out->id = strdup(idv->valuestring)))
+        goto oom;
+    return 0;
+oom:
+    eg_change_release(out);
+    return eg_error_set(err, 500, "out of memory");
+}
+
+/* ---- the model ---- */
+
+struct eg_config {
+    eg_map_t *items[EG_KIND__COUNT]; /* "<space>\x1f<id>" -> cJSON* (owned) */
+    eg_map_t *subs;                  /* "<space>\x1f<id>" -> eg_sub_t* (owned) */
+    eg_map_t *trees;                 /* "<space>\x1f<method>\x1f<event>" -> eg_pathtree_t* */
+    eg_map_t *cors;                  /* "<space>\x1f<id>" -> cors_ent_t* (owned) */
+    eg_map_t *cors_trees;            /* "<space>\x1f<method>" -> eg_pathtree_t* of cors_ent_t */
+};
+
+/* A CORS configuration in its path tree. obj is the stored API object (the
+ * map owns it); path points into obj. An update rebinds the entry to the new
+ * object (method and path cannot change), so the tree keeps its pointer. */
+typedef struct cors_ent {
+    const cJSON *obj;
+    const char *path;
+} cors_ent_t;
+
+static void item_key(char *buf, size_t len, const char *space, const char *id)
+{
+    snprintf(buf, len, "%s\x1f%s", space, id);
+}
+
+static void tree_key(char *buf, size_t len, const char *space, const char *method,
+                     const char *event)
+{
+    snprintf(buf, len, "%s\x1f%s\x1f%s", space, method, event);
+}
+
+#define KEYBUF (EG_MAX_ID + 2 * EG_MAX_NAME + 64)
+
+eg_config_t *eg_config_new(void)
+{
+    eg_config_t *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    for (int i = 0; i < EG_KIND__COUNT; i++)
+        if (!(cfg->items[i] = eg_map_new()))
+            goto fail;
+    if (!(cfg->subs = eg_map_new()) || !(cfg->trees = eg_map_new()) ||
+        !(cfg->cors = eg_map_new()) || !(cfg->cors_trees = eg_map_new()))
+        goto fail;
+    return cfg;
+fail:
+    eg_config_free(cfg);
+    return NULL;
+}
+
+void eg_config_free(eg_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    for (int i = 0; i < EG_KIND__COUNT; i++) {
+        if (!cfg->items[i])
+            continue;
+        eg_map_iter_init(&it, cfg->items[i]);
+        while (eg_map_iter_next(&it, &k, &v))
+            cJSON_Delete(v);
+        eg_map_free(cfg->items[i]);
+    }
+    if (cfg->subs) {
+        eg_map_iter_init(&it, cfg->subs);
+        while (eg_map_iter_next(&it, &k, &v))
+            free(v);
+        eg_map_free(cfg->subs);
+    }
+    if (cfg->trees) {
+        eg_map_iter_init(&it, cfg->trees);
+        while (eg_map_iter_next(&it, &k, &v))
+            eg_pathtree_free(v);
+        eg_map_free(cfg->trees);
+    }
+    if (cfg->cors) {
+        eg_map_iter_init(&it, cfg->cors);
+        while (eg_map_iter_next(&it, &k, &v))
+            free(v);
+        eg_map_free(cfg->cors);
+    }
+    if (cfg->cors_trees) {
+        eg_map_iter_init(&it, cfg->cors_trees);
+        while (eg_map_iter_next(&it, &k, &v))
+            eg_pathtree_free(v);
+        eg_map_free(cfg->cors_trees);
+    }
+    free(cfg);
+}
+
+const cJSON *eg_config_peek(const eg_config_t *cfg, eg_kind_t kind, const char *space,
+                            const char *id)
+{
+    char key[KEYBUF];
+    if (kind >= EG_KIND__COUNT || !space || !id)
+        return NULL;
+    item_key(key, sizeof key, space, id);
+    return eg_map_get(cfg->items[kind], key);
+}
+
+cJSON *eg_config_get(const eg_config_t *cfg, eg_kind_t kind, const char *space, const char *id)
+{
+    const cJSON *o = eg_config_peek(cfg, kind, space, id);
+    return o ? cJSON_Duplicate(o, 1) : NULL;
+}
+
+static const char *str_field(const cJSON *o, const char *name)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(f) ? f->valuestring : "";
+}
+
+static int metadata_matches(const cJSON *o, const char *const *filters, size_t n)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(filters[i], '=');
+        size_t klen = eq ? (size_t)(eq - filters[i]) : strlen(filters[i]);
+        const char *want = eq ? eq + 1 : "";
+        int found = 0;
+        for (const cJSON *e = md ? md->child : NULL; e && !found; e = e->next)
+            found = strlen(e->string) == klen && !memcmp(e->string, filters[i], klen) &&
+                    cJSON_IsString(e) && !strcmp(e->valuestring, want);
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    const char *id;
+    const cJSON *obj;
+} list_ent_t;
+
+static int list_cmp(const void *a, const void *b)
+{
+    return strcmp(((const list_ent_t *)a)->id, ((const list_ent_t *)b)->id);
+}
+
+cJSON *eg_config_list(const eg_config_t *cfg, eg_kind_t kind, const char *space,
+                      const char *const *filters, size_t nfilters)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr || kind >= EG_KIND__COUNT)
+        return arr;
+    size_t n = eg_map_size(cfg->items[kind]), cnt = 0;
+    list_ent_t *ents = n ? malloc(n * sizeof *ents) : NULL;
+    if (n && !ents)
+        return arr;
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    eg_map_iter_init(&it, cfg->items[kind]);
+    while (eg_map_iter_next(&it, &k, &v)) {
+        const cJSON *o = v;
+        if (strcmp(str_field(o, "space"), space) || !metadata_matches(o, filters, nfilters))
+            continue;
+        ents[cnt].id = str_field(o, id_fields[kind]);
+        ents[cnt++].obj = o;
+    }
+    if (cnt)
+        qsort(ents, cnt, sizeof *ents, list_cmp);
+    for (size_t i = 0; i < cnt; i++)
+        cJSON_AddItemToArray(arr, cJSON_Duplicate(ents[i].obj, 1));
+    free(ents);
+    return arr;
+}
+
+size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space)
+{
+    if (kind >= EG_KIND__COUNT)
+        return 0;
+    if (!space)
+        return eg_map_size(cfg->items[kind]);
+    size_t n = 0;
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    eg_map_iter_init(&it, cfg->items[kind]);
+    while (eg_map_iter_next(&it, &k, &v))
+        n += !strcmp(str_field(v, "space"), space);
+    return n;
+}
+
+/* ---- rules that need state ---- */
+
+static const cJSON *find_sub_using(const eg_config_t *cfg, const char *space, const char *field,
+                                   const char *value)
+{
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    eg_map_iter_init(&it, cfg->items[EG_KIND_SUBSCRIPTION]);
+    while (eg_map_iter_next(&it, &k, &v))
+        if (!strcmp(str_field(v, "space"), space) && !strcmp(str_field(v, field), value))
+            return v;
+    return NULL;
+}
+
+static const cJSON *find_authorized_type(const eg_config_t *cfg, const char *space, const char *fn)
+{
+    const cJSON *best = NULL;
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    eg_map_iter_init(&it, cfg->items[EG_KIND_EVENTTYPE]);
+    while (eg_map_iter_next(&it, &k, &v))
+        if (!strcmp(str_field(v, "space"), space) && !strcmp(str_field(v, "authorizerId"), fn) &&
+            (!best || strcmp(str_field(v, "name"), str_field(best, "name")) < 0))
+            best = v;
+    return best;
+}
+
+/* "/a" and "/a/" are one route to the path tree. */
+static int same_route(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 1 && a[la - 1] == '/')
+        la--;
+    if (lb > 1 && b[lb - 1] == '/')
+        lb--;
+    return la == lb && !memcmp(a, b, la);
+}
+
+static int check_subscription_create(const eg_config_t *cfg, const eg_change_t *c,
+                                     eg_error_t *err)
+{
+    const cJSON *d = c->data;
+    const char *type = str_field(d, "type"), *event = str_field(d, "eventType"),
+               *fn = str_field(d, "functionId"), *path = str_field(d, "path"),
+               *method = str_field(d, "method");
+    int sync = !strcmp(type, "sync");
+
+    /* The same (eventType, functionId, path, method) under the other type. */
+    char *other = subscription_id(sync ? "async" : "sync", event, fn, path, method);
+    const cJSON *o = other ? eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, c->space, other) : NULL;
+    int dup = o && !strcmp(str_field(o, "functionId"), fn);
+    free(other);
+    if (dup)
+        return eg_error_set(err, 409,
+                            "Subscription of function \"%s\" to \"%s\" on %s %s already exists.",
+                            fn, event, method, path);
+
+    char tk[KEYBUF], perr[300];
+    tree_key(tk, sizeof tk, c->space, method, event);
+    const eg_pathtree_t *t = eg_map_get(cfg->trees, tk);
+    if (t) {
+        if (eg_pathtree_check(t, path, perr, sizeof perr))
+            return eg_error_set(err, 409, "Subscription path conflict: %s", perr);
+        if (sync) { /* a second sync subscription on one route, spelled differently */
+            size_t nv = 0, np = 0;
+            eg_path_param_t params[64];
+            void *const *vals = eg_pathtree_match(t, path, &nv, params, 64, &np);
+            for (size_t i = 0; i < nv; i++) {
+                const eg_sub_t *s = vals[i];
+                if (s->sync && same_route(s->path, path))
+                    return eg_error_set(err, 409,
+                                        "A sync subscription for \"%s\" on %s %s already exists.",
+                                        event, method, path);
+            }
+        }
+    }
+    if (!eg_config_peek(cfg, EG_KIND_EVENTTYPE, c->space, event))
+        return eg_error_set(err, 400, "Event Type \"%s\" not found.", event);
+    if (!eg_config_peek(cfg, EG_KIND_FUNCTION, c->space, fn))
+        return eg_error_set(err, 400, "Function \"%s\" not found.", fn);
+    return 0;
+}
+
+static void cors_tree_key(char *buf, size_t len, const char *space, const char *method)
+{
+    snprintf(buf, len, "%s\x1f%s", space, method);
+}
+
+/* A new CORS configuration must fit its (space, method) tree and not name a
+ * route already configured under another spelling ("/a/" for "/a"). */
+static int check_cors_create(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
+{
+    const char *path = str_field(c->data, "path"), *method = str_field(c->data, "method");
+    char tk[KEYBUF], perr[300];
+    cors_tree_key(tk, sizeof tk, c->space, method);
+    const eg_pathtree_t *t = eg_map_get(cfg->cors_trees, tk);
+    if (!t)
+        return 0;
+    if (eg_pathtree_check(t, path, perr, sizeof perr))
+        return eg_error_set(err, 409, "CORS configuration path conflict: %s", perr);
+    /* In a tree that passed every check, a route matched as a request path
+     * lands on its own node if it is there. */
+    size_t nv = 0;
+    void *const *vals = eg_pathtree_match(t, path, &nv, NULL, 0, NULL);
+    for (size_t i = 0; i < nv; i++) {
+        const cors_ent_t *e = vals[i];
+        if (same_route(e->path, path))
+            return eg_error_set(err, 409, "CORS configuration \"%s\" already exists.",
+                                str_field(e->obj, "corsId"));
+    }
+    return 0;
+}
+
+static int check_immutable(const cJSON *old, const cJSON *new_, const char *const *fields,
+                           const char *const *titles, const char *what, eg_error_t *err)
+{
+    for (int i = 0; fields[i]; i++)
+        if (strcmp(str_field(old, fields[i]), str_field(new_, fields[i])))
+            return eg_error_set(err, 400,
+                                "Invalid update. '%s' of existing %s cannot be updated.",
+                                titles[i], what);
+    return 0;
+}
+
+int eg_config_check(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
+{
+    if (!c || c->kind >= EG_KIND__COUNT || !c->space || !c->id)
+        return eg_error_set(err, 400, "malformed change");
+    const cJSON *cur = eg_config_peek(cfg, c->kind, c->space, c->id);
+    const char *title = kind_titles[c->kind];
+
+    if (c->op == EG_OP_CREATE) {
+        if (cur)
+            return eg_error_set(err, 409, "%s \"%s\" already %s.", title, c->id,
+                                c->kind == EG_KIND_FUNCTION ? "registered" : "exists");
+    } else if (!cur) {
+        return eg_error_set(err, 404, "%s \"%s\" not found.", title, c->id);
+    }
+
+    switch (c->kind) {
+    case EG_KIND_EVENTTYPE:
+        if (c->op == EG_OP_DELETE) {
+            if (find_sub_using(cfg, c->space, "eventType", c->id))
+                return eg_error_set(err, 400, "Event type cannot be deleted because there are "
+                                              "subscriptions using it.");
+        } else {
+            const char *auth = str_field(c->data, "authorizerId");
+            if (*auth && !eg_config_peek(cfg, EG_KIND_FUNCTION, c->space, auth))
+                return eg_error_set(err, 400, "Authorizer function \"%s\" doesn't exist.", auth);
+        }
+        break;
+    case EG_KIND_FUNCTION:
+        if (c->op == EG_OP_DELETE) {
+            const cJSON *et;
+            if (find_sub_using(cfg, c->space, "functionId", c->id))
+                return eg_error_set(err, 400, "Function cannot be deleted because it's subscribed "
+                                              "to a least one event.");
+            if ((et = find_authorized_type(cfg, c->space, c->id)))
+                return eg_error_set(err, 400,
+                                    "Function %s cannot be deleted because is used as an "
+                                    "authorizer for %s event type.",
+                                    c->id, str_field(et, "name"));
+        }
+        break;
+    case EG_KIND_SUBSCRIPTION:
+        if (c->op == EG_OP_CREATE)
+            return check_subscription_create(cfg, c, err);
+        if (c->op == EG_OP_UPDATE) {
+            static const char *const f[] = {"type", "eventType", "functionId", "path", "method",
+                                            NULL};
+            static const char *const t[] = {"Type", "EventType", "FunctionID", "Path", "Method"};
+            return check_immutable(cur, c->data, f, t, "subscription", err);
+        }
+        break;
+    case EG_KIND_CORS:
+        if (c->op == EG_OP_CREATE) {
+            /* the id is method + path: a second configuration for them has the same id */
+            return check_cors_create(cfg, c, err);
+        } else if (c->op == EG_OP_UPDATE) {
+            static const char *const f[] = {"method", "path", NULL};
+            static const char *const t[] = {"Method", "Path"};
+            return check_immutable(cur, c->data, f, t, "CORS configuration", err);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* ---- applying ---- */
+
+static void sub_index_remove(eg_config_t *cfg, const char *key)
+{
+    eg_sub_t *s = eg_map_del(cfg->subs, key);
+    if (!s)
+        return;
+    char tk[KEYBUF];
+    tree_key(tk, sizeof tk, s->space, s->method, s->event);
+    eg_pathtree_t *t = eg_map_get(cfg->trees, tk);
+    if (t)
+        eg_pathtree_remove(t, s->path, s);
+    free(s);
+}
+
+/* Points the entry at (a new version of) its object. */
+static void sub_bind(eg_sub_t *s, cJSON *obj)
+{
+    s->obj = obj;
+    s->id = str_field(obj, "subscriptionId");
+    s->space = str_field(obj, "space");
+    s->type = str_field(obj, "type");
+    s->event = str_field(obj, "eventType");
+    s->fn = str_field(obj, "functionId");
+    s->path = str_field(obj, "path");
+    s->method = str_field(obj, "method");
+    s->sync = !strcmp(s->type, "sync");
+}
+
+static int sub_index_add(eg_config_t *cfg, const char *key, cJSON *obj, eg_error_t *err)
+{
+    eg_sub_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return eg_error_set(err, 500, "out of memory");
+    sub_bind(s, obj);
+    char tk[KEYBUF], perr[300];
+    tree_key(tk, sizeof tk, str_field(obj, "space"), s->method, s->event);
+    eg_pathtree_t *t = eg_map_get(cfg->trees, tk);
+    if (!t) {
+        if (!(t = eg_pathtree_new()) || eg_map_put(cfg->trees, tk, t, NULL)) {
+            eg_pathtree_free(t);
+            free(s);
+            return eg_error_set(err, 500, "out of memory");
+        }
+    }
+    if (eg_pathtree_add(t, s->path, s, perr, sizeof perr)) {
+        free(s);
+        return eg_error_set(err, 409, "Subscription path conflict: %s", perr);
+    }
+    if (eg_map_put(cfg->subs, key, s, NULL)) {
+        eg_pathtree_remove(t, s->path, s);
+        free(s);
+        return eg_error_set(err, 500, "out of memory");
+    }
+    return 0;
+}
+
+static void cors_index_remove(eg_config_t *cfg, const char *key)
+{
+    cors_ent_t *e = eg_map_del(cfg->cors, key);
+    if (!e)
+        return;
+    char tk[KEYBUF];
+    cors_tree_key(tk, sizeof tk, str_field(e->obj, "space"), str_field(e->obj, "method"));
+    eg_pathtree_t *t = eg_map_get(cfg->cors_trees, tk);
+    if (t)
+        eg_pathtree_remove(t, e->path, e);
+    free(e);
+}
+
+static void cors_bind(cors_ent_t *e, const cJSON *obj)
+{
+    e->obj = obj;
+    e->path = str_field(obj, "path");
+}
+
+static int cors_index_add(eg_config_t *cfg, const char *key, const cJSON *obj, eg_error_t *err)
+{
+    cors_ent_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return eg_error_set(err, 500, "out of memory");
+    cors_bind(e, obj);
+    char tk[KEYBUF], perr[300];
+    cors_tree_key(tk, sizeof tk, str_field(obj, "space"), str_field(obj, "method"));
+    eg_pathtree_t *t = eg_map_get(cfg->cors_trees, tk);
+    if (!t) {
+        if (!(t = eg_pathtree_new()) || eg_map_put(cfg->cors_trees, tk, t, NULL)) {
+            eg_pathtree_free(t);
+            free(e);
+            return eg_error_set(err, 500, "out of memory");
+        }
+    }
+    int rc = eg_pathtree_add(t, e->path, e, perr, sizeof perr);
+    if (rc) {
+        free(e);
+        if (rc == -2)
+            return eg_error_set(err, 500, "out of memory");
+        return eg_error_set(err, 409, "CORS configuration path conflict: %s", perr);
+    }
+    if (eg_map_put(cfg->cors, key, e, NULL)) {
+        eg_pathtree_remove(t, e->path, e);
+        free(e);
+        return eg_error_set(err, 500, "out of memory");
+    }
+    return 0;
+}
+
+int eg_config_apply(eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
+{
+    if (eg_config_check(cfg, c, err))
+        return -1;
+    char key[KEYBUF];
+    item_key(key, sizeof key, c->space, c->id);
+    eg_map_t *m = cfg->items[c->kind];
+
+    if (c->op == EG_OP_DELETE) {
+        if (c->kind == EG_KIND_SUBSCRIPTION)
+            sub_index_remove(cfg, key);
+        else if (c->kind == EG_KIND_CORS)
+            cors_index_remove(cfg, key);
+        cJSON_Delete(eg_map_del(m, key));
+        return 0;
+    }
+
+    cJSON *obj = cJSON_Duplicate(c->data, 1);
+    if (!obj)
+        return eg_error_set(err, 500, "out of memory");
+    if (c->kind == EG_KIND_SUBSCRIPTION && c->op == EG_OP_CREATE &&
+        sub_index_add(cfg, key, obj, err)) {
+        cJSON_Delete(obj);
+        return -1;
+    }
+    if (c->kind == EG_KIND_CORS && c->op == EG_OP_CREATE && cors_index_add(cfg, key, obj, err)) {
+        cJSON_Delete(obj);
+        return -1;
+    }
+    void *old = NULL;
+    if (eg_map_put(m, key, obj, &old)) {
+        if (c->kind == EG_KIND_SUBSCRIPTION && c->op == EG_OP_CREATE)
+            sub_index_remove(cfg, key);
+        else if (c->kind == EG_KIND_CORS && c->op == EG_OP_CREATE)
+            cors_index_remove(cfg, key);
+        cJSON_Delete(obj);
+        return eg_error_set(err, 500, "out of memory");
+    }
+    if (c->kind == EG_KIND_SUBSCRIPTION && c->op == EG_OP_UPDATE) {
+        /* Only metadata changed: the routing entry now points at the new object. */
+        eg_sub_t *s = eg_map_get(cfg->subs, key);
+        if (s)
+            sub_bind(s, obj);
+    }
+    if (c->kind == EG_KIND_CORS && c->op == EG_OP_UPDATE) {
+        /* Method and path are immutable: the tree entry now points at the new object. */
+        cors_ent_t *e = eg_map_get(cfg->cors, key);
+        if (e)
+            cors_bind(e, obj);
+    }
+    cJSON_Delete(old);
+    return 0;
+}
+
+size_t eg_config_match(const eg_config_t *cfg, const char *space, const char *event,
+                       const char *method, const char *path, const eg_sub_t **out, size_t max,
+                       eg_path_param_t *params, size_t max_params, size_t *nparams)
+{
+    char tk[KEYBUF];
+    size_t nv = 0, np = 0;
+    *nparams = 0;
+    tree_key(tk, sizeof tk, space, method, event);
+    const eg_pathtree_t *t = eg_map_get(cfg->trees, tk);
+    if (!t)
+        return 0;
+    void *const *vals = eg_pathtree_match(t, path, &nv, params, max_params, &np);
+    for (size_t i = 0; i < nv && i < max; i++)
+        out[i] = vals[i];
+    *nparams = np;
+    return nv;
+}
+
+const cJSON *eg_config_cors_match(const eg_config_t *cfg, const char *space, const char *method,
+                                  const char *path)
+{
+    char tk[KEYBUF], m[16];
+    size_t i = 0;
+    if (!cfg || !space || !method || !path || strlen(space) > EG_MAX_NAME)
+        return NULL;
+    for (; method[i]; i++) {
+        if (i + 1 >= sizeof m)
+            return NULL; /* no such method */
+        m[i] = (char)toupper((unsigned char)method[i]);
+    }
+    m[i] = '\0';
+    cors_tree_key(tk, sizeof tk, space, m);
+    const eg_pathtree_t *t = eg_map_get(cfg->cors_trees, tk);
+    if (!t)
+        return NULL;
+    size_t nv = 0;
+    void *const *vals = eg_pathtree_match(t, path, &nv, NULL, 0, NULL);
+    /* one configuration per route: create refuses a second one */
+    return nv ? ((const cors_ent_t *)vals[0])->obj : NULL;
+}

@@ -1,0 +1,58 @@
+/*
+ * eg_http: the HTTP server plumbing (libmicrohttpd) shared by the Events
+ * API, the Config API and the status endpoint of every role.
+ */
+#ifndef EG_HTTP_H
+#define EG_HTTP_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+/* A request as the handlers see it, once its body has been read whole. */
+typedef struct eg_http_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url; /* raw: not percent-decoded */
+    char *body;      /* NUL-terminated, owned by the plumbing */
+    size_t body_len;
+    int too_large;   /* the body passed max_body_bytes: answer 413 */
+    void *user;      /* the handler's state across a suspend/resume, or NULL */
+    void (*user_free)(void *user); /* called when the request ends, if set */
+} eg_http_req_t;
+
+/* How a server runs its handlers. */
+typedef enum eg_http_mode {
+    /* a thread per connection: handlers may block briefly (Config API) */
+    EG_HTTP_THREADS = 0,
+    /* a few epoll threads: handlers never block; they suspend the
+     * connection (MHD_suspend_connection) and resume it from another thread,
+     * and are then called again with req->user still set (Events API) */
+    EG_HTTP_EVENT_LOOP = 1,
+} eg_http_mode_t;
+
+typedef enum MHD_Result (*eg_http_handler_t)(void *ctx, eg_http_req_t *req);
+
+typedef struct eg_http_server eg_http_server_t;
+
+/* Starts a server on listen:port; every complete request goes to handler.
+ * NULL with message on error. */
+eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int port,
+                                     long max_body, eg_http_mode_t mode,
+                                     eg_http_handler_t handler, void *ctx, char *err,
+                                     size_t errlen);
+void eg_http_server_free(eg_http_server_t *srv);
+
+/* Answers with a body (copied) and content type; 0 len allowed. */
+enum MHD_Result eg_http_respond(struct MHD_Connection *conn, unsigned status,
+                                const char *content_type, const char *body, size_t len);
+/* Answers {"errors":[{"message":…}]} with that status. */
+enum MHD_Result eg_http_error(struct MHD_Connection *conn, unsigned status, const char *message);
+/* Answers a JSON document (consumed: the function frees it). */
+enum MHD_Result eg_http_json(struct MHD_Connection *conn, unsigned status, cJSON *doc);
+
+/* Decodes %XX in place (and '+' to ' ' when plus); returns the new length,
+ * or -1 on a malformed escape or an escaped NUL. */
+long eg_http_unescape(char *s, int plus);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * eg_kafka: configuration, topic names, topic creation and the embedded broker.
+ * See eg_kafka.h for the design. All functions are safe to call from any
+ * thread; none keeps global state.
+ */
+#include "eg_kafka.h"
+#include "eg_kafka_hdr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka_mock.h>
+
+#include "eg_log.h"
+
+void eg_topics_init(eg_topics_t *t, const char *prefix)
+{
+    if (!prefix)
+        prefix = "eg.";
+    snprintf(t->config, sizeof t->config, "%sconfig", prefix);
+    snprintf(t->events, sizeof t->events, "%sevents", prefix);
+    snprintf(t->dlq, sizeof t->dlq, "%sdlq", prefix);
+    eg_topics_invoke(t->invoke_async, sizeof t->invoke_async, prefix, "default", 0);
+    eg_topics_invoke(t->invoke_sync, sizeof t->invoke_sync, prefix, "default", 1);
+}
+
+const char *eg_topics_data(const eg_topics_t *t, size_t i)
+{
+    switch (i) {
+    case 0:
+        return t->events;
+    case 1:
+        return t->dlq;
+    case 2:
+        return t->invoke_async;
+    default:
+        return t->invoke_sync;
+    }
+}
+
+void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *pool, int sync)
+{
+    snprintf(buf, len, "%sinvoke.%s.%s", prefix ? prefix : "eg.", pool ? pool : "default",
+             sync ? "sync" : "async");
+}
+
+int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    char kerr[512];
+    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka property %s: %s", name, kerr);
+        return -1;
+    }
+    return 0;
+}
+
+int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
+                          const char *value, char *err, size_t errlen)
+{
+    if (eg_settings_kafka_prop(s, name, NULL) == 0)
+        return 0;
+    return eg_kafka_conf_set(conf, name, value, err, errlen);
+}
+
+rd_kafka_conf_t *eg_kafka_conf_new(const eg_settings_t *s, const char *brokers, char *err,
+                                   size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!brokers)
+        brokers = s->brokers;
+    if (brokers && *brokers && eg_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen))
+        goto fail;
+    rd_kafka_conf_set_log_cb(conf, eg_log_rdkafka_cb);
+    for (size_t i = 0; i < s->kafka_props_count; i++) {
+        const char *kv = s->kafka_props[i];
+        const char *eq = strchr(kv, '=');
+        if (!eq) {
+            snprintf(err, errlen, "--kafka %s: expected PROP=VALUE", kv);
+            goto fail;
+        }
+        char name[256];
+        size_t n = (size_t)(eq - kv);
+        if (n == 0 || n >= sizeof name) {
+            snprintf(err, errlen, "--kafka %s: bad property name", kv);
+            goto fail;
+        }
+        memcpy(name, kv, n);
+        name[n] = '\0';
+        if (eg_kafka_conf_set(conf, name, eq + 1, err, errlen))
+            goto fail;
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
+                             size_t errlen)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int count = -1;
+    if (!rkt) {
+        snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (e) {
+        snprintf(err, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(e));
+    } else if (md->topic_cnt != 1 || md->topics[0].err) {
+        snprintf(err, errlen, "topic %s: %s", topic,
+                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
+    } else {
+        count = md->topics[0].partition_cnt;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return count;
+}
+
+/* Does the topic exist? 1 yes, 0 no, -1 could not tell. Asks for all topics
+ * so that the lookup itself never auto-creates the topic. */
+static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (e) {
+        snprintf(err, errlen, "cannot reach Kafka to look up %s: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err &&
+            md->topics[i].partition_cnt > 0)
+            found = 1;
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
+int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
+                          const char *const *configs, int timeout_ms, char *err, size_t errlen)
+{
+    int ex = topic_exists(rk, topic, timeout_ms, err, errlen);
+    if (ex != 0)
+        return ex > 0 ? 0 : -1;
+
+    char kerr[512];
+    int rc = -1;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication_factor, kerr,
+                                                    sizeof kerr);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_event_t *ev = NULL;
+    if (!nt) {
+        snprintf(err, errlen, "topic %s: %s", topic, kerr);
+        goto out;
+    }
+    for (size_t i = 0; configs && configs[i] && configs[i + 1]; i += 2)
+        rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1]);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, NULL, 0);
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
+    rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (!ev) {
+        snprintf(err, errlen, "creating topic %s: timed out", topic);
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "creating topic %s: %s", topic, rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    if (n == 1 && rd_kafka_topic_result_error(tr[0]) &&
+        rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        snprintf(err, errlen, "creating topic %s: %s", topic,
+                 rd_kafka_topic_result_error_string(tr[0])
+                     ? rd_kafka_topic_result_error_string(tr[0])
+                     : rd_kafka_err2str(rd_kafka_topic_result_error(tr[0])));
+        goto out;
+    }
+    EG_LOG_INFO("kafka", "created topic %s (%d partitions)", topic, partitions);
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+struct eg_mock {
+    rd_kafka_t *rk; /* owns the mock cluster's threads */
+    rd_kafka_mock_cluster_t *cluster;
+    char bootstraps[128];
+};
+
+eg_mock_t *eg_mock_new(char *err, size_t errlen)
+{
+    eg_mock_t *m = calloc(1, sizeof *m);
+    char kerr[256];
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, eg_log_rdkafka_cb);
+    /* This handle exists only to host the cluster: it never connects, so
+     * its "no bootstrap.servers" notice is not worth showing. */
+    rd_kafka_conf_set(conf, "log_level", "3", kerr, sizeof kerr);
+    m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
+    if (!m->rk) {
+        snprintf(err, errlen, "embedded broker: %s", kerr);
+        free(m);
+        return NULL;
+    }
+    m->cluster = rd_kafka_mock_cluster_new(m->rk, 1);
+    if (!m->cluster) {
+        snprintf(err, errlen, "embedded broker: could not start the mock cluster");
+        rd_kafka_destroy(m->rk);
+        free(m);
+        return NULL;
+    }
+    snprintf(m->bootstraps, sizeof m->bootstraps, "%s",
+             rd_kafka_mock_cluster_bootstraps(m->cluster));
+    return m;
+}
+
+const char *eg_mock_bootstraps(const eg_mock_t *m)
+{
+    return m->bootstraps;
+}
+
+int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(m->cluster, topic, partitions, 1);
+    if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        snprintf(err, errlen, "embedded broker: creating %s: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+struct rd_kafka_mock_cluster_s *eg_mock_cluster(eg_mock_t *m)
+{
+    return m->cluster;
+}
+
+void eg_mock_free(eg_mock_t *m)
+{
+    if (!m)
+        return;
+    rd_kafka_mock_cluster_destroy(m->cluster);
+    rd_kafka_destroy(m->rk);
+    free(m);
+}
+
+long eg_kafka_header(rd_kafka_headers_t *hdrs, const char *name, char *buf, size_t len)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &v, &n) || n >= len)
+        return -1;
+    if (n)
+        memcpy(buf, v, n);
+    buf[n] = '\0';
+    return (long)n;
+}

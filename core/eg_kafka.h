@@ -1,0 +1,82 @@
+/*
+ * eg_kafka: the one place that talks to librdkafka's setup APIs.
+ *
+ * - builds client configurations from the settings (bootstrap servers, every
+ *   --kafka PROP=VALUE, our log callback), so no role repeats that code;
+ * - names the topics the gateway owns (all under --topic-prefix);
+ * - makes sure a topic exists: a metadata lookup first, then the Admin API's
+ *   CreateTopics (real clusters); the embedded broker answers no CreateTopics,
+ *   so dev mode creates its topics up front with rd_kafka_mock_topic_create;
+ * - starts and stops the embedded broker (librdkafka's mock cluster), which
+ *   listens on 127.0.0.1 and serves any other Kafka client (kcat, a second
+ *   eg-ingress) for as long as the process that started it lives.
+ *
+ * Errors are returned as -1 with a message in the caller's buffer.
+ */
+#ifndef EG_KAFKA_H
+#define EG_KAFKA_H
+
+#include <stddef.h>
+#include <librdkafka/rdkafka.h>
+
+#include "eg_opts.h"
+
+/* Names of every topic the gateway owns; fixed-size buffers, filled once. */
+typedef struct eg_topics {
+    char config[256];       /* <prefix>config: 1 partition, compacted */
+    char events[256];       /* <prefix>events */
+    char dlq[256];          /* <prefix>dlq */
+    char invoke_async[256]; /* <prefix>invoke.default.async: the default pool's */
+    char invoke_sync[256];  /* <prefix>invoke.default.sync */
+} eg_topics_t;
+
+void eg_topics_init(eg_topics_t *t, const char *prefix);
+
+/* The topics that carry events (all but config), for creating them. */
+#define EG_TOPICS_DATA 4
+const char *eg_topics_data(const eg_topics_t *t, size_t i);
+
+/* The invocation topic of a pool: "<prefix>invoke.<pool>.<async|sync>". */
+void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *pool, int sync);
+
+/* Returns a new configuration with bootstrap.servers (from `brokers`, which
+ * overrides settings->brokers when not NULL), every --kafka property and the
+ * log callback. NULL with a message in err on a bad property. The caller owns
+ * the result (it passes it to rd_kafka_new, which takes it over). */
+rd_kafka_conf_t *eg_kafka_conf_new(const eg_settings_t *s, const char *brokers, char *err,
+                                   size_t errlen);
+
+/* Sets a property the gateway chose, unless the user gave it with --kafka
+ * (the user's word wins). -1 with message on error. */
+int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
+                          const char *value, char *err, size_t errlen);
+
+/* Sets one property; -1 with message on error. */
+int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                      size_t errlen);
+
+/* Makes sure `topic` exists. If it does not, creates it with the Admin API
+ * with `partitions` partitions, the settings' replication factor and the
+ * given NULL-terminated list of "name", "value" topic configs. Returns 0 when
+ * the topic exists (before or after), -1 with a message otherwise. */
+int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
+                          const char *const *configs, int timeout_ms, char *err, size_t errlen);
+
+/* Number of partitions of an existing topic, or -1 (message in err). */
+int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
+                             size_t errlen);
+
+/* The embedded broker (dev mode). */
+typedef struct eg_mock eg_mock_t;
+
+/* Starts a one-broker mock cluster on 127.0.0.1 (a random free port). */
+eg_mock_t *eg_mock_new(char *err, size_t errlen);
+/* Bootstrap address "127.0.0.1:port"; owned by the mock. */
+const char *eg_mock_bootstraps(const eg_mock_t *m);
+/* Creates a topic on the embedded broker (no-op if it exists). */
+int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *err, size_t errlen);
+/* The underlying cluster, for fault injection in tests. */
+struct rd_kafka_mock_cluster_s *eg_mock_cluster(eg_mock_t *m);
+void eg_mock_free(eg_mock_t *m);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * eg_opts: the settings of every binary, from one declarative table.
+ *
+ * Rules of this module:
+ *  - eg_settings_t lives in caller storage: eg_settings_init() it, fill it
+ *    with eg_settings_parse(), read it, eg_settings_release() it. The struct
+ *    owns every string and array in it; release frees them all and leaves the
+ *    struct zeroed (safe to release twice, or after a failed parse).
+ *  - Precedence: table default < environment variable < command-line flag.
+ *    An empty environment variable counts as unset. Environment variables of
+ *    flags that the role does not take are ignored (one environment may serve
+ *    several binaries); such flags on the command line are refused.
+ *  - event-gateway (EG_ROLE_GATEWAY) takes every flag of every role, plus --dev.
+ *  - To add a setting: a field here and one row in the table in eg_opts.c;
+ *    parsing, the environment variable, --help and release follow from it.
+ */
+#ifndef EG_OPTS_H
+#define EG_OPTS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "eg_log.h"
+
+#define EG_VERSION "0.1.0"
+
+/* Roles, a bitmask in the table; eg_settings_parse()/usage() take one role. */
+enum {
+    EG_ROLE_INGRESS = 1, /* eg-ingress */
+    EG_ROLE_ROUTER = 2,  /* eg-router */
+    EG_ROLE_INVOKER = 4, /* eg-invoker */
+    EG_ROLE_GATEWAY = 8, /* event-gateway: all roles in one process */
+};
+#define EG_ROLE_ALL (EG_ROLE_INGRESS | EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY)
+
+/* Results of eg_settings_parse(); the values are the exit codes to use. */
+enum {
+    EG_SETTINGS_CONTINUE = 0, /* settings filled: run */
+    EG_SETTINGS_EXIT = 1,     /* --help or --version printed: exit(0) */
+    EG_SETTINGS_ERROR = 2,    /* message printed to err: exit(2) */
+};
+
+typedef struct eg_settings {
+    int dev;                    /* --dev, EG_DEV (gateway only) */
+    int events_port;            /* --events-port 4000, EG_EVENTS_PORT, 1..65535 */
+    int config_port;            /* --config-port 4001, EG_CONFIG_PORT, 1..65535 */
+    char *listen;               /* --listen 0.0.0.0, EG_LISTEN: address the HTTP APIs bind */
+    char *embed_data_dir;       /* --embed-data-dir, EG_EMBED_DATA_DIR (gateway); NULL if unset */
+    char *brokers;              /* --brokers, EG_KAFKA_BROKERS; NULL if unset */
+    char **kafka_props;         /* --kafka PROP=VALUE (repeatable), EG_KAFKA "p=v;p2=v2": every
+                                   entry contains '='; env entries first, then flags, in order.
+                                   NULL when empty, else NULL-terminated. */
+    size_t kafka_props_count;   /* entries in kafka_props */
+    char *topic_prefix;         /* --topic-prefix "eg.", EG_TOPIC_PREFIX */
+    eg_log_level_t log_level;   /* --log-level info, EG_LOG_LEVEL */
+    eg_log_format_t log_format; /* --log-format text, EG_LOG_FORMAT */
+    long max_body_bytes;        /* --max-body-bytes 1048576, EG_MAX_BODY_BYTES, 1..1073741824 */
+    int write_timeout_ms;       /* --write-timeout-ms 10000, EG_WRITE_TIMEOUT_MS, 100..600000 */
+    int replication_factor;     /* --replication-factor -1 (broker default), -1..32 */
+    int ingest_timeout_ms;      /* --ingest-timeout-ms 5000 (ingress): 503 past it */
+    int sync_timeout_ms;        /* --sync-timeout-ms 10000 (ingress): 504 past it */
+    int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms 1: consumers on the sync path */
+    char *pool;                 /* --pool default (invoker) */
+    int retry_attempts;         /* --retry-attempts 5 (invoker) */
+    int retry_base_ms;          /* --retry-base-ms 200 (invoker) */
+    int retry_max_ms;           /* --retry-max-ms 30000 (invoker) */
+    int function_timeout_ms;    /* --function-timeout-ms 10000 (invoker) */
+    int max_inflight;           /* --max-inflight 2048 (invoker) */
+    int partition_window;       /* --partition-window 512 (invoker) */
+    int partitions;             /* --partitions 8: of topics the gateway creates */
+    int status_port;            /* --status-port, EG_STATUS_PORT (router, invoker); 0: off */
+    char *instance_id;          /* --instance-id, EG_INSTANCE_ID; default "<hostname>-<pid>" */
+} eg_settings_t;
+
+/* Fills *s with the table's defaults (and a generated instance_id). s is
+ * caller storage, not yet initialised. Only fails on out-of-memory, in which
+ * case a string default stays NULL. */
+void eg_settings_init(eg_settings_t *s);
+
+/* Frees everything *s owns and zeroes it. */
+void eg_settings_release(eg_settings_t *s);
+
+/* Applies the environment, then argv[1..argc-1], to an initialised *s, for
+ * one role (EG_ROLE_*). Flags: --name value, --name=value (a separate value
+ * may not start with "--"); bools as --dev or --dev=true|false (also 1/0,
+ * yes/no, on/off); --help/-h, --version; a later flag replaces an earlier one,
+ * except --kafka which accumulates.
+ * out (NULL = stdout) receives --help/--version; err (NULL = stderr) receives
+ * one line naming the flag or variable and the accepted values, then
+ * "Try '<prog> --help'.". <prog> is the basename of argv[0].
+ * Returns EG_SETTINGS_CONTINUE, EG_SETTINGS_EXIT or EG_SETTINGS_ERROR. On
+ * error *s is partially updated but still owned and releasable. */
+int eg_settings_parse(eg_settings_t *s, int role, int argc, char **argv, FILE *out, FILE *err);
+
+/* Prints usage, a description of the role and every flag it takes (with
+ * environment variable, default and help), generated from the table. */
+void eg_settings_usage(int role, const char *prog, FILE *out);
+
+/* Finds --kafka NAME=VALUE (the last one wins). Returns 0 and sets *value
+ * (borrowed from s, valid until release) or -1 if absent. value may be NULL. */
+int eg_settings_kafka_prop(const eg_settings_t *s, const char *name, const char **value);
+
+/* "eg-ingress", "eg-router", "eg-invoker", "event-gateway"; "event-gateway"
+ * for anything else. Static storage. */
+const char *eg_role_binary(int role);
+
+#endif /* EG_OPTS_H */

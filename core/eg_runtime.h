@@ -1,0 +1,56 @@
+/*
+ * eg_runtime: what every role of one process shares, and the common life of
+ * a daemon.
+ *
+ * A runtime holds the settings, the Kafka cluster to use (the embedded one in
+ * dev mode, started here), the topic names and the configuration log. The
+ * roles (ingress, router, invoker) are started on one runtime: each binary
+ * runs one role, event-gateway runs all three on one runtime, so all of them
+ * see one configuration.
+ *
+ * eg_daemon_main is the whole main() of every binary: parse the settings
+ * (exit 2 on bad ones), set up logging, build the runtime, start the roles,
+ * wait for SIGINT/SIGTERM, stop the roles in reverse order and free all.
+ */
+#ifndef EG_RUNTIME_H
+#define EG_RUNTIME_H
+
+#include <cjson/cJSON.h>
+
+#include "eg_configlog.h"
+#include "eg_kafka.h"
+#include "eg_opts.h"
+
+typedef struct eg_runtime {
+    const eg_settings_t *settings; /* borrowed */
+    eg_mock_t *mock;               /* the embedded broker in dev mode, else NULL */
+    char *brokers;                 /* the bootstrap servers every client uses */
+    eg_topics_t topics;
+    eg_configlog_t *config;
+} eg_runtime_t;
+
+/* Starts the embedded broker in dev mode, the configuration log, and waits
+ * (bounded) for the log to catch up. `writer`: the process takes Config API
+ * writes. NULL with a message in err on failure. */
+eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen);
+void eg_runtime_free(eg_runtime_t *rt);
+
+/* The /v1/status document: {"status":"ok"|"starting","kafka":{"brokers",
+ * "topics":{…}},"config":{…}}. *ready is set to 1 once the configuration
+ * log has caught up. Caller frees. */
+cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready);
+
+/* A role that a binary can run. start returns the role's state or NULL with
+ * a message; stop frees it (it must drain before it returns). */
+typedef struct eg_role_ops {
+    const char *name;
+    void *(*start)(eg_runtime_t *rt, char *err, size_t errlen);
+    void (*stop)(void *role);
+} eg_role_ops_t;
+
+/* main() of a binary: role is the EG_ROLE_* the settings are parsed for.
+ * Returns the exit code. */
+int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *roles,
+                   size_t nroles);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * config_api.c: the Config API (port 4001), compatible with event-gateway 0.9
+ * and @serverless/event-gateway-sdk.
+ *
+ *   GET  /v1/status
+ *   GET|POST             /v1/spaces/{space}/{eventtypes|functions|subscriptions|cors}
+ *   GET|PUT|DELETE       /v1/spaces/{space}/{kind}/{id}
+ *
+ * Reads are answered from this process's view of the configuration log;
+ * writes go through eg_configlog_write, which answers only once the record
+ * has come back from Kafka and been applied (see eg_configlog.h). A CORS id
+ * is matched as it appears in the URL (0.9's ids hold "%2F"); other ids are
+ * percent-decoded first.
+ */
+#include "ingress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eg_log.h"
+
+#define MAX_FILTERS 16
+
+static enum MHD_Result status(eg_runtime_t *rt, struct MHD_Connection *conn)
+{
+    int ready = 0;
+    cJSON *doc = eg_runtime_status(rt, &ready);
+    return eg_http_json(conn, ready ? 200 : 503, doc);
+}
+
+typedef struct {
+    char *filters[MAX_FILTERS];
+    size_t n;
+    int overflow;
+} filters_t;
+
+static enum MHD_Result collect_filter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    filters_t *f = cls;
+    if (strncmp(key, "metadata.", 9))
+        return MHD_YES;
+    if (f->n >= MAX_FILTERS) {
+        f->overflow = 1;
+        return MHD_NO;
+    }
+    size_t n = strlen(key + 9) + (value ? strlen(value) : 0) + 2;
+    char *kv = malloc(n), *k = strdup(key + 9), *v = strdup(value ? value : "");
+    if (kv && k && v && eg_http_unescape(k, 1) >= 0 && eg_http_unescape(v, 1) >= 0) {
+        /* 0.9 takes the first value of a repeated key */
+        int dup = 0;
+        size_t kl = strlen(k);
+        for (size_t i = 0; i < f->n; i++)
+            dup |= !strncmp(f->filters[i], k, kl) && f->filters[i][kl] == '=';
+        if (!dup) {
+            snprintf(kv, n, "%s=%s", k, v);
+            f->filters[f->n++] = kv;
+            kv = NULL;
+        }
+    }
+    free(kv);
+    free(k);
+    free(v);
+    return MHD_YES;
+}
+
+static enum MHD_Result list(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t kind,
+                            const char *space)
+{
+    filters_t f = {.n = 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_filter, &f);
+    if (f.overflow) {
+        for (size_t i = 0; i < f.n; i++)
+            free(f.filters[i]);
+        return eg_http_error(req->conn, 400, "Too many metadata filters (at most 16).");
+    }
+    const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+    cJSON *arr = eg_config_list(cfg, kind, space, (const char *const *)f.filters, f.n);
+    eg_configlog_read_end(rt->config);
+    for (size_t i = 0; i < f.n; i++)
+        free(f.filters[i]);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, eg_kind_list_key(kind), arr);
+    return eg_http_json(req->conn, 200, doc);
+}
+
+static const char *const kind_titles[EG_KIND__COUNT] = {"Event Type", "Function", "Subscription",
+                                                        "CORS configuration"};
+
+static enum MHD_Result get_one(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t kind,
+                               const char *space, const char *id)
+{
+    const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+    cJSON *o = eg_config_get(cfg, kind, space, id);
+    eg_configlog_read_end(rt->config);
+    if (!o) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s \"%.256s\" not found.", kind_titles[kind], id);
+        return eg_http_error(req->conn, 404, msg);
+    }
+    return eg_http_json(req->conn, 200, o);
+}
+
+static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_t op,
+                                    eg_kind_t kind, const char *space, const char *id)
+{
+    eg_change_t c;
+    eg_error_t err = {0};
+    cJSON *result = NULL;
+    if (eg_change_from_request(&c, op, kind, space, id, req->body, req->body_len, &err))
+        return eg_http_error(req->conn, (unsigned)err.status, err.message);
+    int rc = eg_configlog_write(rt->config, &c, &result, &err);
+    if (rc) {
+        EG_LOG_INFO("config-api", "%s %s %s/%s refused (%d): %s", eg_op_name(op),
+                    eg_kind_name(kind), space, c.id, err.status, err.message);
+        eg_change_release(&c);
+        return eg_http_error(req->conn, (unsigned)err.status, err.message);
+    }
+    EG_LOG_INFO("config-api", "%s %s %s/%s", eg_op_name(op), eg_kind_name(kind), space, c.id);
+    eg_change_release(&c);
+    if (op == EG_OP_DELETE) {
+        cJSON_Delete(result);
+        return eg_http_respond(req->conn, 204, NULL, NULL, 0);
+    }
+    return eg_http_json(req->conn, op == EG_OP_CREATE ? 201 : 200, result);
+}
+
+static enum MHD_Result method_not_allowed(eg_http_req_t *req, const char *allow)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "{\"errors\":[{\"message\":\"Method %.16s is not allowed here; use %s.\"}]}",
+             req->method, allow);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Allow", allow);
+    enum MHD_Result ret = MHD_queue_response(req->conn, 405, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Splits the raw path into at most `max` segments (copied into buf). */
+static int split_path(const char *url, char *buf, size_t buflen, char **segs, int max)
+{
+    size_t n = strlen(url);
+    if (n >= buflen)
+        return -1;
+    memcpy(buf, url, n + 1);
+    int count = 0;
+    char *p = buf;
+    while (*p == '/')
+        p++;
+    while (*p) {
+        if (count == max)
+            return -1;
+        segs[count++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+    }
+    return count;
+}
+
+enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
+{
+    eg_runtime_t *rt = ctx;
+    const char *m = req->method;
+    char buf[8192], *seg[6];
+    int n = split_path(req->url, buf, sizeof buf, seg, 6);
+
+    if (n == 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "status")) {
+        if (strcmp(m, "GET") && strcmp(m, "HEAD"))
+            return method_not_allowed(req, "GET");
+        return status(rt, req->conn);
+    }
+    if (n < 4 || n > 5 || strcmp(seg[0], "v1") || strcmp(seg[1], "spaces"))
+        return eg_http_error(req->conn, 404, "Not found. The Config API serves /v1/status and "
+                                             "/v1/spaces/{space}/{eventtypes|functions|"
+                                             "subscriptions|cors}[/{id}].");
+    char *space = seg[2];
+    eg_kind_t kind;
+    if (eg_http_unescape(space, 0) < 0 || eg_kind_parse(seg[3], strlen(seg[3]), &kind))
+        return eg_http_error(req->conn, 404, "Not found: unknown resource. Use eventtypes, "
+                                             "functions, subscriptions or cors.");
+    eg_error_t err;
+    if (eg_space_validate(space, &err))
+        return eg_http_error(req->conn, 400, err.message);
+    if (!eg_configlog_ready(rt->config))
+        return eg_http_error(req->conn, 503,
+                             "The configuration log is still being read. Try again shortly.");
+
+    if (n == 4) {
+        if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
+            return list(rt, req, kind, space);
+        if (!strcmp(m, "POST"))
+            return write_change(rt, req, EG_OP_CREATE, kind, space, NULL);
+        return method_not_allowed(req, "GET, POST");
+    }
+    char *id = seg[4];
+    if (kind != EG_KIND_CORS && eg_http_unescape(id, 0) < 0)
+        return eg_http_error(req->conn, 400, "Malformed percent-encoding in the id.");
+    if (!*id)
+        return eg_http_error(req->conn, 404, "Not found.");
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
+        return get_one(rt, req, kind, space, id);
+    if (!strcmp(m, "PUT"))
+        return write_change(rt, req, EG_OP_UPDATE, kind, space, id);
+    if (!strcmp(m, "DELETE"))
+        return write_change(rt, req, EG_OP_DELETE, kind, space, id);
+    return method_not_allowed(req, "GET, PUT, DELETE");
+}

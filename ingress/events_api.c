@@ -1,0 +1,642 @@
+/*
+ * events_api.c: the Events API (port 4000).
+ *
+ * Every request becomes a CloudEvent (eg_event_from_http decides which of the
+ * four input forms it is) and is checked against the configuration: its type
+ * must be registered in its space (http.request aside). Then, in order:
+ *
+ *  1. authorizer: when the event type names one, the authorizer function is
+ *     called first, through Kafka like any sync call (a record on its pool's
+ *     sync invocation topic, answered on this instance's reply topic), with
+ *     {"event":…,"request":…}. {"authorization":{…}} lets the event through
+ *     with the extension eventgateway.authorization; a refusal, a failed call
+ *     or no answer in time is a 403 and the event is not stored.
+ *  2. the event is produced to the events topic (idempotent producer,
+ *     acks=all), keyed by its partitionkey extension or else its id, with
+ *     routing headers for the router.
+ *  3. no sync subscription matches (space, type, method, path): the answer is
+ *     202, sent only from the record's delivery report (a 202 means the event
+ *     is in Kafka), or 503 when Kafka cannot take it within
+ *     --ingest-timeout-ms.
+ *     A sync subscription matches: the record also names it and says where to
+ *     answer (eg-reply-to, eg-correlation, eg-deadline); the router sends it
+ *     to the function's sync invocation topic, an invoker calls the function
+ *     and writes its answer to the reply topic, and the function's
+ *     {"statusCode","headers","body"} becomes the response. A failed call or
+ *     a malformed answer is a 500 "Function call failed. Please check logs.";
+ *     no answer within --sync-timeout-ms a 504.
+ *
+ * Concurrency: the server runs a few epoll threads that never block. The
+ * handler suspends its connection before anything asynchronous starts; the
+ * step that decides the answer (a delivery report on the poller thread, a
+ * reply or a time-out on the reply thread) stores it in the request's
+ * pending_t and resumes the connection; MHD then calls the handler again,
+ * which sends it. finish() runs at most once per request (an atomic flag).
+ *
+ * Ownership: a pending_t is reference counted: the request holds one
+ * reference (dropped when the request ends), a record in the producer one
+ * (dropped by its delivery report), a registered wait one (dropped by its
+ * callback, or by whoever cancels it). The connection stays suspended until
+ * finish(), so the request cannot end before its answer is decided.
+ * Shutdown stops the reply thread (every waiter gets "no answer") and
+ * flushes the producer (every record gets its report) before MHD stops.
+ */
+#include "ingress.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eg_cors.h"
+#include "eg_event.h"
+#include "eg_kafka_hdr.h"
+#include "eg_log.h"
+
+#define MAX_HEADERS 128
+#define MAX_PARAMS 64
+#define FUNCTION_FAILED "Function call failed. Please check logs."
+
+struct eg_events_api {
+    eg_runtime_t *rt;
+    rd_kafka_t *producer;
+    eg_sync_t *sync;
+    pthread_t poller;
+    int poller_started;
+    atomic_int stop;
+    eg_http_server_t *server;
+};
+
+typedef struct pending {
+    atomic_int refs;
+    atomic_int finished;
+    int suspended; /* set before anything asynchronous starts */
+    struct MHD_Connection *conn;
+    eg_events_api_t *api;
+    /* what is being worked on */
+    eg_event_t ev;
+    char method[16];
+    char *path;
+    char sync_sub[EG_MAX_ID + 1]; /* empty: async */
+    char corr[EG_SYNC_ID_LEN];    /* the registered wait, if any */
+    /* the answer */
+    int status;
+    char *body;
+    size_t body_len;
+    const char *ctype;
+    cJSON *headers; /* object of strings, or NULL */
+    cJSON *cors;    /* the CORS headers of every answer: object of strings, or NULL */
+} pending_t;
+
+static pending_t *pending_ref(pending_t *p)
+{
+    atomic_fetch_add(&p->refs, 1);
+    return p;
+}
+
+static void pending_unref(void *arg)
+{
+    pending_t *p = arg;
+    if (atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    eg_event_release(&p->ev);
+    free(p->path);
+    free(p->body);
+    cJSON_Delete(p->headers);
+    cJSON_Delete(p->cors);
+    free(p);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Decides the answer (once) and wakes the request up. body is taken. */
+static void finish(pending_t *p, int status, const char *ctype, char *body, size_t len,
+                   cJSON *headers)
+{
+    if (atomic_exchange(&p->finished, 1)) {
+        free(body);
+        cJSON_Delete(headers);
+        return;
+    }
+    p->status = status;
+    p->ctype = ctype;
+    p->body = body;
+    p->body_len = len;
+    p->headers = headers;
+    if (p->suspended)
+        MHD_resume_connection(p->conn);
+}
+
+static void finish_error(pending_t *p, int status, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject(), *errs = cJSON_AddArrayToObject(doc, "errors"),
+          *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddItemToArray(errs, e);
+    char *s = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    finish(p, status, "application/json", s, s ? strlen(s) : 0, NULL);
+}
+
+/* ---- step 3: answers ---- */
+
+static void on_sync_reply(void *arg, const eg_reply_t *r)
+{
+    pending_t *p = arg;
+    if (!r) {
+        EG_LOG_INFO("events-api", "event %s: no answer from subscription %s in time", p->ev.id,
+                    p->sync_sub);
+        finish_error(p, 504, "No answer from the function in time.");
+    } else if (!r->ok) {
+        EG_LOG_WARN("events-api", "event %s: sync call for subscription %s failed: %s", p->ev.id,
+                    p->sync_sub, r->error ? r->error : "?");
+        finish_error(p, 500, FUNCTION_FAILED);
+    } else {
+        eg_sync_answer_t a;
+        if (eg_sync_answer_parse(r->body, r->body_len, &a)) {
+            EG_LOG_WARN("events-api", "event %s: subscription %s's function answered no "
+                                      "{\"statusCode\",\"headers\",\"body\"} object",
+                        p->ev.id, p->sync_sub);
+            finish_error(p, 500, FUNCTION_FAILED);
+        } else {
+            finish(p, a.status, NULL, a.body, a.body_len, a.headers);
+            a.body = NULL;
+            a.headers = NULL;
+            eg_sync_answer_release(&a);
+        }
+    }
+    pending_unref(p);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    pending_t *p = m->_private;
+    if (!p)
+        return;
+    if (m->err) {
+        /* A sync request that is not stored waits for nothing. */
+        if (p->corr[0] && eg_sync_cancel(p->api->sync, p->corr))
+            pending_unref(p);
+        char msg[400];
+        snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
+                 rd_kafka_err2str(m->err));
+        finish_error(p, 503, msg);
+    } else if (!p->sync_sub[0]) {
+        finish(p, 202, NULL, NULL, 0, NULL);
+    }
+    pending_unref(p);
+}
+
+static void *poll_main(void *arg)
+{
+    eg_events_api_t *api = arg;
+    while (!atomic_load(&api->stop))
+        rd_kafka_poll(api->producer, 100);
+    return NULL;
+}
+
+static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    if (value)
+        rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+/* ---- step 2: the event goes to Kafka ---- */
+
+static void submit(pending_t *p)
+{
+    eg_events_api_t *api = p->api;
+    size_t vlen = 0;
+    char *value = eg_event_serialize(&p->ev, &vlen);
+    if (!value) {
+        finish_error(p, 500, "out of memory");
+        return;
+    }
+    rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+    add_hdr(h, EG_HDR_CONTENT_TYPE, eg_event_content_type(&p->ev));
+    add_hdr(h, EG_HDR_SPACE, p->ev.space);
+    add_hdr(h, EG_HDR_EVENT_TYPE, p->ev.type);
+    add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
+    add_hdr(h, EG_HDR_METHOD, p->method);
+    add_hdr(h, EG_HDR_PATH, p->path);
+    if (p->sync_sub[0]) {
+        int timeout = api->rt->settings->sync_timeout_ms;
+        char deadline[32];
+        if (eg_sync_wait(api->sync, timeout, on_sync_reply, pending_ref(p), p->corr)) {
+            pending_unref(p);
+            rd_kafka_headers_destroy(h);
+            free(value);
+            finish_error(p, 500, "out of memory");
+            return;
+        }
+        snprintf(deadline, sizeof deadline, "%lld", (long long)(wall_ms() + timeout));
+        add_hdr(h, EG_HDR_SYNC_SUBSCRIPTION, p->sync_sub);
+        add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->sync));
+        add_hdr(h, EG_HDR_CORRELATION, p->corr);
+        add_hdr(h, EG_HDR_DEADLINE, deadline);
+    }
+    const char *key = p->ev.partition_key ? p->ev.partition_key : p->ev.id;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        api->producer, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE(value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
+    if (e) {
+        pending_unref(p); /* the producer's */
+        free(value);
+        rd_kafka_headers_destroy(h);
+        if (p->corr[0] && eg_sync_cancel(api->sync, p->corr))
+            pending_unref(p);
+        char msg[400];
+        snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
+                 rd_kafka_err2str(e));
+        finish_error(p, 503, msg);
+        return;
+    }
+    EG_LOG_DEBUG("events-api", "event %s (%s) in space %s sent to Kafka%s%s", p->ev.id, p->ev.type,
+                 p->ev.space, p->sync_sub[0] ? "; sync subscription " : "", p->sync_sub);
+}
+
+/* ---- step 1: the authorizer ---- */
+
+static void on_auth_reply(void *arg, const eg_reply_t *r)
+{
+    pending_t *p = arg;
+    const char *why = "no answer in time";
+    cJSON *ans = NULL;
+    if (r && r->ok && (ans = cJSON_ParseWithLength(r->body, r->body_len))) {
+        cJSON *auth = cJSON_DetachItemFromObjectCaseSensitive(ans, "authorization");
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(ans, "error");
+        if (cJSON_IsObject(auth) && !err) {
+            if (eg_event_set_extension(&p->ev, "eventgateway.authorization", auth) == 0) {
+                cJSON_Delete(ans);
+                submit(p);
+                pending_unref(p);
+                return;
+            }
+            why = "the authorization could not be added to the event";
+        } else {
+            const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
+            why = cJSON_IsString(msg) ? msg->valuestring : "the authorizer refused";
+            cJSON_Delete(auth);
+        }
+    } else if (r) {
+        why = r->ok ? "the authorizer's answer is not JSON" : r->error ? r->error : "failed call";
+    }
+    EG_LOG_INFO("events-api", "event %s (%s) not authorized: %s", p->ev.id, p->ev.type, why);
+    char msg[512];
+    snprintf(msg, sizeof msg, "Unauthorized: %s", why);
+    finish_error(p, 403, msg);
+    cJSON_Delete(ans);
+    pending_unref(p);
+}
+
+/* The request as the authorizer sees it. */
+static cJSON *auth_request(const eg_http_input_t *in)
+{
+    cJSON *r = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(r, "headers");
+    cJSON_AddStringToObject(r, "method", in->method);
+    cJSON_AddStringToObject(r, "path", in->path);
+    cJSON_AddStringToObject(r, "host", in->host ? in->host : "");
+    cJSON_AddStringToObject(r, "query", in->raw_query ? in->raw_query : "");
+    for (size_t i = 0; i < in->nheaders; i++)
+        if (!cJSON_GetObjectItem(h, in->headers[i].name))
+            cJSON_AddStringToObject(h, in->headers[i].name, in->headers[i].value);
+    return r;
+}
+
+static void authorize(pending_t *p, const char *fn, const char *pool, const eg_http_input_t *in)
+{
+    eg_events_api_t *api = p->api;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "event", cJSON_Duplicate(p->ev.json, 1));
+    cJSON_AddItemToObject(doc, "request", auth_request(in));
+    char *value = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    char corr[EG_SYNC_ID_LEN], deadline[32], topic[512];
+    int timeout = api->rt->settings->sync_timeout_ms;
+    if (!value || eg_sync_wait(api->sync, timeout, on_auth_reply, pending_ref(p), corr)) {
+        if (value)
+            pending_unref(p);
+        free(value);
+        finish_error(p, 500, "out of memory");
+        return;
+    }
+    snprintf(deadline, sizeof deadline, "%lld", (long long)(wall_ms() + timeout));
+    eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, 1);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+    add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");
+    add_hdr(h, EG_HDR_SPACE, p->ev.space);
+    add_hdr(h, EG_HDR_FUNCTION, fn);
+    add_hdr(h, EG_HDR_SUBSCRIPTION, EG_AUTHORIZER_SUBSCRIPTION);
+    add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
+    add_hdr(h, EG_HDR_EVENT_TYPE, p->ev.type);
+    add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->sync));
+    add_hdr(h, EG_HDR_CORRELATION, corr);
+    add_hdr(h, EG_HDR_DEADLINE, deadline);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        api->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(p->ev.id, strlen(p->ev.id)),
+        RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (e) {
+        free(value);
+        rd_kafka_headers_destroy(h);
+        if (eg_sync_cancel(api->sync, corr))
+            pending_unref(p);
+        finish_error(p, 403, "Unauthorized: the authorizer could not be called.");
+    }
+}
+
+/* ---- the request ---- */
+
+typedef struct {
+    eg_header_t h[MAX_HEADERS];
+    size_t n;
+} headers_t;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    headers_t *hs = cls;
+    if (hs->n < MAX_HEADERS) {
+        hs->h[hs->n].name = key;
+        hs->h[hs->n].value = value ? value : "";
+        hs->n++;
+    }
+    return MHD_YES;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int overflow;
+} query_t;
+
+/* Rebuilds the raw query string (MHD hands the arguments over undecoded,
+ * since the plumbing turns its unescaping off). */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    query_t *q = cls;
+    int n = snprintf(q->buf + q->len, q->cap - q->len, "%s%s%s%s", q->len ? "&" : "", key,
+                     value ? "=" : "", value ? value : "");
+    if (n < 0 || (size_t)n >= q->cap - q->len) {
+        q->overflow = 1;
+        return MHD_NO;
+    }
+    q->len += (size_t)n;
+    return MHD_YES;
+}
+
+static enum MHD_Result answer(eg_http_req_t *req, pending_t *p)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        p->body_len, p->body ? p->body : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (p->ctype)
+        MHD_add_response_header(r, "Content-Type", p->ctype);
+    for (const cJSON *h = p->headers ? p->headers->child : NULL; h; h = h->next)
+        MHD_add_response_header(r, h->string, h->valuestring);
+    for (const cJSON *h = p->cors ? p->cors->child : NULL; h; h = h->next)
+        MHD_add_response_header(r, h->string, h->valuestring);
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)p->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Answers a CORS preflight when a CORS configuration covers the requested
+ * method and path (space "default": a preflight carries no event to name
+ * another). 0 when none does: the request is then an event like any other. */
+static int preflight(eg_events_api_t *api, eg_http_req_t *req, const char *path,
+                     enum MHD_Result *ret)
+{
+    const char *acrm = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                   "Access-Control-Request-Method");
+    if (!eg_cors_is_preflight(req->method, acrm))
+        return 0;
+    eg_cors_header_t hs[EG_CORS_MAX_HEADERS];
+    size_t n = 0;
+    const eg_config_t *cfg = eg_configlog_read_begin(api->rt->config);
+    const cJSON *cors = eg_config_cors_match(cfg, "default", acrm, path);
+    if (cors)
+        eg_cors_preflight(
+            cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"), acrm,
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers"),
+            hs, EG_CORS_MAX_HEADERS, &n);
+    eg_configlog_read_end(api->rt->config);
+    if (!cors)
+        return 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        *ret = MHD_NO;
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        MHD_add_response_header(r, hs[i].name, hs[i].value);
+    *ret = MHD_queue_response(req->conn, EG_CORS_PREFLIGHT_STATUS, r);
+    MHD_destroy_response(r);
+    return 1;
+}
+
+/* The CORS headers of an actual request's answers, or NULL. */
+static cJSON *cors_headers(const eg_config_t *cfg, const char *space, eg_http_req_t *req,
+                           const char *path)
+{
+    const cJSON *cors = eg_config_cors_match(cfg, space, req->method, path);
+    if (!cors)
+        return NULL;
+    eg_cors_header_t hs[EG_CORS_MAX_HEADERS];
+    size_t n = eg_cors_response_headers(
+        cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"), hs,
+        EG_CORS_MAX_HEADERS);
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < n; i++)
+        cJSON_AddStringToObject(o, hs[i].name, hs[i].value);
+    return o;
+}
+
+enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
+{
+    eg_events_api_t *api = ctx;
+    if (req->user)
+        return answer(req, req->user);
+
+    /* The path, decoded. */
+    char path[EG_MAX_PATH + 1];
+    size_t plen = strlen(req->url);
+    if (plen > EG_MAX_PATH)
+        return eg_http_error(req->conn, 414, "The path is too long.");
+    memcpy(path, req->url, plen + 1);
+    if (eg_http_unescape(path, 0) < 0)
+        return eg_http_error(req->conn, 400, "Malformed percent-encoding in the path.");
+    enum MHD_Result ret;
+    if (preflight(api, req, path, &ret))
+        return ret;
+
+    headers_t hs; /* not zeroed: only the first hs.n entries are read */
+    hs.n = 0;
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, &hs);
+    char qbuf[8192];
+    query_t q = {qbuf, 0, sizeof qbuf, 0};
+    qbuf[0] = '\0';
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+    if (q.overflow)
+        return eg_http_error(req->conn, 414, "The query string is too long.");
+
+    eg_http_input_t in = {
+        .method = req->method,
+        .path = path,
+        .raw_query = q.len ? qbuf : NULL,
+        .host = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Host"),
+        .headers = hs.h,
+        .nheaders = hs.n,
+        .body = req->body,
+        .body_len = req->body_len,
+    };
+    pending_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return eg_http_error(req->conn, 500, "out of memory");
+    atomic_init(&p->refs, 1);
+    p->api = api;
+    p->conn = req->conn;
+    snprintf(p->method, sizeof p->method, "%s", req->method);
+    eg_error_t err = {0};
+    char auth_fn[EG_MAX_NAME + 1] = "", auth_pool[EG_MAX_NAME + 1] = "default";
+
+    /* The path parameters of an http.request event come from the route its
+     * subscriptions share (one tree per space, method and event type). The
+     * space is not known before parsing: a request becomes an http.request
+     * event of space "default" unless its body says otherwise. */
+    const eg_config_t *cfg = eg_configlog_read_begin(api->rt->config);
+    const eg_sub_t *subs[16];
+    eg_path_param_t params[MAX_PARAMS];
+    size_t np = 0;
+    eg_config_match(cfg, "default", "http.request", req->method, path, subs, 1, params,
+                    MAX_PARAMS, &np);
+    in.params = params;
+    in.nparams = np;
+    int rc = eg_event_from_http(&in, &p->ev, &err);
+    p->cors = cors_headers(cfg, rc == 0 ? p->ev.space : "default", req, path);
+    const cJSON *et = NULL;
+    if (rc == 0) {
+        et = eg_config_peek(cfg, EG_KIND_EVENTTYPE, p->ev.space, p->ev.type);
+        if (!et && strcmp(p->ev.type, "http.request"))
+            rc = eg_error_set(&err, 400, "Event type \"%.256s\" is not registered in space \"%s\".",
+                              p->ev.type, p->ev.space);
+    }
+    if (rc == 0) {
+        size_t n = eg_config_match(cfg, p->ev.space, p->ev.type, req->method, path, subs, 16,
+                                   params, MAX_PARAMS, &np);
+        for (size_t i = 0; i < n && i < 16; i++)
+            if (subs[i]->sync) {
+                snprintf(p->sync_sub, sizeof p->sync_sub, "%s", subs[i]->id);
+                break;
+            }
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(et, "authorizerId");
+        if (cJSON_IsString(a)) {
+            const cJSON *fn = eg_config_function(cfg, p->ev.space, a->valuestring);
+            const cJSON *pool = cJSON_GetObjectItemCaseSensitive(fn, "pool");
+            snprintf(auth_fn, sizeof auth_fn, "%s", a->valuestring);
+            if (cJSON_IsString(pool))
+                snprintf(auth_pool, sizeof auth_pool, "%s", pool->valuestring);
+        }
+    }
+    eg_configlog_read_end(api->rt->config);
+    if (rc || !(p->path = strdup(path))) {
+        if (!rc)
+            eg_error_set(&err, 500, "out of memory");
+        /* answered at once, with the CORS headers like any answer */
+        req->user = p;
+        req->user_free = pending_unref;
+        finish_error(p, err.status ? err.status : 400, err.message);
+        return answer(req, p);
+    }
+
+    /* From here on the answer comes from another thread. */
+    req->user = p;
+    req->user_free = pending_unref;
+    MHD_suspend_connection(req->conn);
+    p->suspended = 1;
+    if (auth_fn[0])
+        authorize(p, auth_fn, auth_pool, &in);
+    else
+        submit(p);
+    return MHD_YES;
+}
+
+eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
+{
+    const eg_settings_t *s = rt->settings;
+    eg_events_api_t *api = calloc(1, sizeof *api);
+    rd_kafka_conf_t *pc = NULL;
+    char kerr[512], tmo[32], backoff[32];
+    if (!api) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    api->rt = rt;
+    snprintf(tmo, sizeof tmo, "%d", s->ingest_timeout_ms);
+    int bo = s->ingest_timeout_ms / 2 < 1000 ? s->ingest_timeout_ms / 2 : 1000;
+    snprintf(backoff, sizeof backoff, "%d", bo < 100 ? 100 : bo);
+    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
+        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
+        eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
+        eg_kafka_conf_default(pc, s, "linger.ms", "1", err, errlen) ||
+        eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
+        /* librdkafka notices a record's time-out when its broker thread wakes,
+         * which, with the broker down, is at each reconnect attempt: keep them
+         * frequent, so that the 503 comes close to --ingest-timeout-ms. */
+        eg_kafka_conf_default(pc, s, "reconnect.backoff.max.ms", backoff, err, errlen))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    if (!(api->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
+        snprintf(err, errlen, "events producer: %s", kerr);
+        goto fail;
+    }
+    pc = NULL;
+    if (!(api->sync = eg_sync_new(rt, err, errlen)))
+        goto fail;
+    if (pthread_create(&api->poller, NULL, poll_main, api)) {
+        snprintf(err, errlen, "cannot start the events poller");
+        goto fail;
+    }
+    api->poller_started = 1;
+    api->server = eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
+                                     EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, err, errlen);
+    if (!api->server)
+        goto fail;
+    return api;
+fail:
+    if (pc)
+        rd_kafka_conf_destroy(pc);
+    eg_events_api_free(api);
+    return NULL;
+}
+
+void eg_events_api_free(eg_events_api_t *api)
+{
+    if (!api)
+        return;
+    /* Every suspended request gets its answer before the server stops: the
+     * delivery reports first (a sync request may then wait for a reply),
+     * then the waits, which are told "no answer". */
+    if (api->producer)
+        rd_kafka_flush(api->producer, api->rt->settings->ingest_timeout_ms + 1000);
+    atomic_store(&api->stop, 1);
+    if (api->poller_started)
+        pthread_join(api->poller, NULL);
+    if (api->producer)
+        rd_kafka_poll(api->producer, 0);
+    eg_sync_free(api->sync);
+    eg_http_server_free(api->server);
+    if (api->producer)
+        rd_kafka_destroy(api->producer);
+    free(api);
+}

@@ -1,0 +1,47 @@
+/*
+ * ingress.c: the ingress role. It owns the Config API and the Events API; the runtime
+ * (configuration log, Kafka) is shared with the other roles of the process.
+ */
+#include "ingress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct eg_ingress {
+    eg_runtime_t *rt;
+    eg_http_server_t *config_api;
+    eg_events_api_t *events_api;
+} eg_ingress_t;
+
+static void ingress_stop(void *p)
+{
+    eg_ingress_t *in = p;
+    if (!in)
+        return;
+    eg_events_api_free(in->events_api);
+    eg_http_server_free(in->config_api);
+    free(in);
+}
+
+static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
+{
+    const eg_settings_t *s = rt->settings;
+    eg_ingress_t *in = calloc(1, sizeof *in);
+    if (!in) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    in->rt = rt;
+    /* The Events API first: /v1/status (on the Config API) answers only once
+     * both are up. */
+    if (!(in->events_api = eg_events_api_new(rt, err, errlen)) ||
+        !(in->config_api = eg_http_server_new("Config API", s->listen, s->config_port,
+                                              s->max_body_bytes, EG_HTTP_THREADS,
+                                              eg_config_api_handle, rt, err, errlen))) {
+        ingress_stop(in);
+        return NULL;
+    }
+    return in;
+}
+
+const eg_role_ops_t eg_ingress_role = {"ingress", ingress_start, ingress_stop};

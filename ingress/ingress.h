@@ -1,0 +1,41 @@
+/*
+ * The ingress role: the Config API (port 4001) and, in later versions, the
+ * Events API (port 4000), both served by libmicrohttpd.
+ */
+#ifndef EG_INGRESS_H
+#define EG_INGRESS_H
+
+#include <stddef.h>
+#include "eg_http.h"
+#include "eg_reply.h"
+#include "eg_runtime.h"
+
+extern const eg_role_ops_t eg_ingress_role;
+
+/* ---- sync replies (sync.c) ---- */
+#define EG_SYNC_ID_LEN 64
+typedef struct eg_sync eg_sync_t;
+/* reply: the reply, or NULL when the deadline passed first. Called on the
+ * reply thread, exactly once per wait that was not cancelled. */
+typedef void (*eg_sync_cb_t)(void *arg, const eg_reply_t *reply);
+eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen);
+/* Tells every waiter "no answer", then stops. */
+void eg_sync_free(eg_sync_t *s);
+const char *eg_sync_reply_topic(const eg_sync_t *s);
+/* Registers a wait; its correlation id goes to id. 0, or -1 out of memory. */
+int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg,
+                 char id[EG_SYNC_ID_LEN]);
+/* 1 when the wait was still registered (its callback will not run). */
+int eg_sync_cancel(eg_sync_t *s, const char *id);
+
+/* ---- the Events API (events_api.c) ---- */
+typedef struct eg_events_api eg_events_api_t;
+eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen);
+/* Answers every request still waiting for Kafka, then stops. */
+void eg_events_api_free(eg_events_api_t *api);
+enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req);
+
+/* ---- the Config API (config_api.c) ---- */
+enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * sync.c: waiting for sync replies.
+ *
+ * Each ingress instance reads only its own reply topic,
+ * <prefix>replies.<instance> (one partition), from the offset that was its
+ * end when the process started: replies to an earlier process of the same
+ * name are of no use, since its clients' connections died with it.
+ *
+ * A waiter registers a correlation id, a deadline and a callback; exactly one
+ * of two things then happens, on this module's thread: the reply with that
+ * correlation id arrives (callback with the reply), or the deadline passes
+ * (callback with NULL). A reply for an id nobody waits for (its request
+ * timed out, or it belongs to no one) is dropped. Every wait uses the same
+ * timeout, so waiters sit in a FIFO ordered by deadline and only its head is
+ * ever checked. eg_sync_cancel takes a waiter back (its callback is then
+ * never called).
+ *
+ * Idle cost: on the embedded broker a reply arrives within a hop only if the
+ * consumer fetches often (fetch.wait.max.ms, --sync-fetch-wait-ms), which
+ * costs CPU even when nothing happens. Replies are only ever expected while
+ * someone waits, so the partition is unassigned after a second without
+ * waiters and assigned again, at the offset after the last record read, by
+ * the next wait (long before its reply can exist: the event first goes
+ * through the router and an invoker). Unassign, not pause: in librdkafka
+ * 2.0.2 a consumer with a paused partition can hang in rd_kafka_destroy.
+ *
+ * Thread: one, polling the reply consumer with a short timeout; the table is
+ * guarded by a mutex, which callbacks are NOT called under.
+ */
+#include "ingress.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eg_kafka_hdr.h"
+#include "eg_log.h"
+#include "eg_map.h"
+
+typedef struct waiter {
+    char id[EG_SYNC_ID_LEN];
+    int64_t deadline_ms; /* monotonic */
+    eg_sync_cb_t cb;
+    void *arg;
+    struct waiter *prev, *next; /* the FIFO */
+} waiter_t;
+
+struct eg_sync {
+    eg_runtime_t *rt;
+    char topic[512];
+    char prefix[34]; /* of correlation ids: unique to this process */
+    atomic_uint_fast64_t seq;
+    rd_kafka_t *consumer;
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+
+    pthread_mutex_t mu;
+    eg_map_t *waiters; /* id -> waiter_t* */
+    waiter_t *head, *tail;
+    int paused;           /* the reply partition is unassigned (no waiters) */
+    int64_t last_wait_ms; /* when the last waiter was seen */
+    rd_kafka_topic_partition_list_t *part;
+};
+
+#define PAUSE_AFTER_MS 1000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void unlink_waiter(eg_sync_t *s, waiter_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        s->tail = w->prev;
+    eg_map_del(s->waiters, w->id);
+}
+
+static void on_reply(eg_sync_t *s, const rd_kafka_message_t *m)
+{
+    eg_reply_t r;
+    if (eg_reply_decode(m->payload, m->len, &r)) {
+        EG_LOG_WARN("sync", "ignoring a malformed reply at %s@%" PRId64, s->topic, m->offset);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    waiter_t *w = eg_map_get(s->waiters, r.correlation);
+    if (w)
+        unlink_waiter(s, w);
+    pthread_mutex_unlock(&s->mu);
+    if (w) {
+        w->cb(w->arg, &r);
+        free(w);
+    } else if (*r.correlation) {
+        EG_LOG_DEBUG("sync", "reply %s came after its request timed out: dropped", r.correlation);
+    }
+    eg_reply_release(&r);
+}
+
+static void expire(eg_sync_t *s, int64_t now)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        waiter_t *w = s->head;
+        if (w && w->deadline_ms <= now)
+            unlink_waiter(s, w);
+        else
+            w = NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (!w)
+            return;
+        w->cb(w->arg, NULL);
+        free(w);
+    }
+}
+
+/* Stops fetching after a while without waiters (called under s->mu). */
+static void maybe_pause(eg_sync_t *s, int64_t now)
+{
+    if (s->head)
+        s->last_wait_ms = now;
+    else if (!s->paused && now - s->last_wait_ms >= PAUSE_AFTER_MS &&
+             !rd_kafka_assign(s->consumer, NULL))
+        s->paused = 1;
+}
+
+static void *sync_main(void *arg)
+{
+    eg_sync_t *s = arg;
+    while (!atomic_load(&s->stop)) {
+        pthread_mutex_lock(&s->mu);
+        maybe_pause(s, mono_ms());
+        pthread_mutex_unlock(&s->mu);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 5);
+        if (m) {
+            if (!m->err) {
+                pthread_mutex_lock(&s->mu);
+                s->part->elems[0].offset = m->offset + 1; /* where to start again */
+                pthread_mutex_unlock(&s->mu);
+            }
+            if (!m->err)
+                on_reply(s, m);
+            else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                EG_LOG_WARN("sync", "%s: %s", s->topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        }
+        expire(s, mono_ms());
+    }
+    return NULL;
+}
+
+/* The reply topic must exist before anyone reads or writes it: created with
+ * the Admin API (or on the embedded broker directly); a broker that answers
+ * neither (another process's embedded broker) creates it on a first record,
+ * which has no correlation id and is ignored. */
+static int make_topic(eg_sync_t *s, char *err, size_t errlen)
+{
+    static const char *const configs[] = {"retention.ms", "3600000", NULL};
+    if (s->rt->mock)
+        return eg_mock_topic_create(s->rt->mock, s->topic, 1, err, errlen);
+    if (eg_kafka_ensure_topic(s->consumer, s->topic, 1, s->rt->settings->replication_factor,
+                              configs, 5000, err, errlen) == 0)
+        return 0;
+    EG_LOG_INFO("sync", "%s: %s; creating it with a first record", s->topic, err);
+    char kerr[256];
+    rd_kafka_conf_t *c = eg_kafka_conf_new(s->rt->settings, s->rt->brokers, err, errlen);
+    rd_kafka_t *p = c ? rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr) : NULL;
+    if (!p) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        snprintf(err, errlen, "reply topic %s cannot be created", s->topic);
+        return -1;
+    }
+    eg_reply_t r = {.correlation = "", .ok = 0};
+    char *v = eg_reply_encode(&r);
+    rd_kafka_producev(p, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_PARTITION(0),
+                      RD_KAFKA_V_VALUE(v, v ? strlen(v) : 0),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    free(v);
+    int left = rd_kafka_flush(p, 5000) ? 1 : rd_kafka_outq_len(p);
+    rd_kafka_destroy(p);
+    if (left) {
+        snprintf(err, errlen, "reply topic %s cannot be created", s->topic);
+        return -1;
+    }
+    return 0;
+}
+
+eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
+{
+    const eg_settings_t *st = rt->settings;
+    eg_sync_t *s = calloc(1, sizeof *s);
+    rd_kafka_conf_t *cc = NULL;
+    char kerr[512], wait[16];
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->rt = rt;
+    pthread_mutex_init(&s->mu, NULL);
+    snprintf(s->topic, sizeof s->topic, "%sreplies.%s", st->topic_prefix,
+             eg_configlog_instance(rt->config));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(s->prefix, sizeof s->prefix, "%lx%lx", (unsigned long)ts.tv_sec,
+             (unsigned long)ts.tv_nsec);
+    if (!(s->waiters = eg_map_new())) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    snprintf(wait, sizeof wait, "%d", st->sync_fetch_wait_ms);
+    if (!(cc = eg_kafka_conf_new(st, rt->brokers, err, errlen)) ||
+        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
+        /* assign() wants a group id; nothing is ever committed under it */
+        eg_kafka_conf_set(cc, "group.id", "eg-replies", err, errlen) ||
+        eg_kafka_conf_set(cc, "enable.partition.eof", "false", err, errlen) ||
+        /* On the sync path: the embedded broker answers a fetch only when
+         * this runs out, so it is the hop's latency there. */
+        eg_kafka_conf_default(cc, st, "fetch.wait.max.ms", wait, err, errlen) ||
+        eg_kafka_conf_default(cc, st, "fetch.error.backoff.ms", "10", err, errlen))
+        goto fail;
+    if (!(s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
+        snprintf(err, errlen, "reply consumer: %s", kerr);
+        goto fail;
+    }
+    cc = NULL;
+    if (make_topic(s, err, errlen))
+        goto fail;
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(s->consumer, s->topic, 0, &lo, &hi, 10000);
+    if (e) {
+        snprintf(err, errlen, "reading the end of %s: %s", s->topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, s->topic, 0)->offset = hi;
+    e = rd_kafka_assign(s->consumer, parts);
+    s->part = parts;
+    s->last_wait_ms = mono_ms();
+    if (e) {
+        snprintf(err, errlen, "assigning %s: %s", s->topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    if (pthread_create(&s->thread, NULL, sync_main, s)) {
+        snprintf(err, errlen, "cannot start the reply thread");
+        goto fail;
+    }
+    s->thread_started = 1;
+    EG_LOG_INFO("sync", "sync replies come back on %s", s->topic);
+    return s;
+fail:
+    if (cc)
+        rd_kafka_conf_destroy(cc);
+    eg_sync_free(s);
+    return NULL;
+}
+
+const char *eg_sync_reply_topic(const eg_sync_t *s)
+{
+    return s->topic;
+}
+
+int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char id[EG_SYNC_ID_LEN])
+{
+    waiter_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    snprintf(w->id, sizeof w->id, "%s-%" PRIuFAST64, s->prefix, atomic_fetch_add(&s->seq, 1));
+    w->deadline_ms = mono_ms() + timeout_ms;
+    w->cb = cb;
+    w->arg = arg;
+    pthread_mutex_lock(&s->mu);
+    if (eg_map_put(s->waiters, w->id, w, NULL)) {
+        pthread_mutex_unlock(&s->mu);
+        free(w);
+        return -1;
+    }
+    if (s->paused && !rd_kafka_assign(s->consumer, s->part))
+        s->paused = 0;
+    /* deadlines only grow when timeouts are equal; keep the FIFO sorted */
+    waiter_t *after = s->tail;
+    while (after && after->deadline_ms > w->deadline_ms)
+        after = after->prev;
+    w->prev = after;
+    w->next = after ? after->next : s->head;
+    if (w->next)
+        w->next->prev = w;
+    else
+        s->tail = w;
+    if (after)
+        after->next = w;
+    else
+        s->head = w;
+    pthread_mutex_unlock(&s->mu);
+    memcpy(id, w->id, EG_SYNC_ID_LEN);
+    return 0;
+}
+
+int eg_sync_cancel(eg_sync_t *s, const char *id)
+{
+    pthread_mutex_lock(&s->mu);
+    waiter_t *w = eg_map_get(s->waiters, id);
+    if (w)
+        unlink_waiter(s, w);
+    pthread_mutex_unlock(&s->mu);
+    free(w);
+    return w != NULL;
+}
+
+void eg_sync_free(eg_sync_t *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop, 1);
+    if (s->thread_started)
+        pthread_join(s->thread, NULL);
+    /* Whoever still waits is told "no answer" now. */
+    while (s->head) {
+        waiter_t *w = s->head;
+        unlink_waiter(s, w);
+        w->cb(w->arg, NULL);
+        free(w);
+    }
+    /* It commits nothing and joined no group: there is no group to leave. */
+    if (s->consumer) {
+        rd_kafka_assign(s->consumer, NULL);
+        rd_kafka_destroy_flags(s->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+    eg_map_free(s->waiters);
+    if (s->part)
+        rd_kafka_topic_partition_list_destroy(s->part);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

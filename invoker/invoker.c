@@ -1,0 +1,1695 @@
+/*
+ * invoker.c: the invoker role, event loops that call functions for the
+ * invocation records of its pool.
+ *
+ * Inputs. Two engines, each on its own thread with its own consumer:
+ *  - async: group "<prefix>invoker.<pool>" on "<prefix>invoke.<pool>.async";
+ *  - sync: group "<prefix>invoker.<pool>.sync" on "<prefix>invoke.<pool>.sync";
+ * both topics 8 partitions, made sure of at start. One record is one
+ * invocation: key = the event's partition key, value = the body to send,
+ * headers content-type, eg-space, eg-subscription, eg-function, eg-event-id,
+ * eg-event-type (written by the router); sync ones also eg-reply-to,
+ * eg-correlation and eg-deadline (Unix ms). The ingress writes authorizer
+ * calls straight to the sync topic (eg-subscription "authorizer", value
+ * {"event","request"}): to the invoker they are sync invocations like any.
+ *
+ * Sync before async. The sync engine shares nothing mutable with the async
+ * one (its own consumer, libcurl multi handle, timers, in-flight budget, reply
+ * producer), so an async backlog can neither fill its window nor keep its
+ * thread busy: when thousands of async calls start or time out at once (one
+ * libcurl call handles them all, 100-250 ms measured for 2,500), sync calls
+ * still go out within milliseconds. Its consumer fetches with
+ * fetch.wait.max.ms = --sync-fetch-wait-ms (default 1: the embedded broker
+ * answers a fetch only when that runs out, so it is the latency of the hop)
+ * and small fetch sizes; the cost is the idle fetch traffic (~1000
+ * fetches/s against the embedded broker).
+ *
+ * A sync invocation is called once (no retry: the client is waiting), with
+ * timeout min(--function-timeout-ms, eg-deadline - now); read after its
+ * deadline it is not called and gets no reply. Otherwise, whatever happens
+ * (2xx, other answers, connection error, timeout, unknown function or
+ * provider, a missing header), ONE reply record (eg_reply_encode) goes to
+ * partition 0 of eg-reply-to, key and header eg-correlation = the
+ * correlation id: ok = 2xx, the status, the answer's body (at most
+ * EG_REPLY_MAX_BODY; a longer one is a failure "answer too large" and its
+ * transfer is cut there), the error otherwise; a reply that would come after
+ * the deadline is not sent. Sync failures never go to the dead-letter topic.
+ * A record without eg-reply-to or eg-correlation has nobody to answer: it is
+ * logged and skipped. The record's offset is finished when the reply's
+ * delivery report comes (or at once when no reply is due). The reply
+ * producer sends at once (linger.ms 0, Nagle off) with acks=1 (see
+ * make_replier).
+ *
+ * Thread. Each engine's thread owns everything of the engine: the consumer,
+ * its producer (dead letters for async, replies for sync), the libcurl multi
+ * handle, the timers. It runs a loop that never sleeps on anything but one
+ * wait:
+ *   1. drain the wake-up pipe;
+ *   2. rd_kafka_consumer_poll(0) up to POLL_BATCH records (rebalance and
+ *      commit callbacks run here too); each record becomes an invocation and
+ *      its first attempt starts at once;
+ *   3. run the timers that are due (a min-heap: retries, dead-letter
+ *      re-sends, the grace re-check of a missing function);
+ *   4. curl_multi_socket_action(TIMEOUT) when libcurl asked for it, then
+ *      curl_multi_info_read for finished attempts;
+ *   5. rd_kafka_poll(producer, 0) for delivery reports;
+ *   6. commit every COMMIT_INTERVAL_MS; pause or resume partitions;
+ *   7. epoll_wait on libcurl's sockets plus the wake-up pipe, for at most
+ *      the time until the next timer (ours or libcurl's; MAX_WAIT_MS at
+ *      most), then curl_multi_socket_action for each ready socket.
+ * libcurl's multi_socket API keeps the epoll set in step (on_curl_socket):
+ * a turn touches the sockets that are ready, not every call in flight
+ * (curl_multi_perform polled each of 2,048 calls at every turn).
+ * librdkafka writes to the pipe when the consumer queue or the producer's
+ * queue goes from empty to non-empty (rd_kafka_queue_io_event_enable), and
+ * stop() writes to it, so a record wakes the loop at once: no polling delay.
+ * Because that signal only fires on empty -> non-empty, a turn that stops
+ * at POLL_BATCH does not wait at all before the next one.
+ *
+ * No head-of-line blocking. Every record of a partition is worked on as
+ * soon as it is consumed, concurrently with the others (libcurl's multi
+ * interface: non-blocking, connections reused from its cache, each attempt
+ * bounded by --function-timeout-ms and a connect timeout). A failed attempt
+ * that may be retried puts the invocation on the timer heap; nothing waits.
+ *
+ * Offsets (at least once). Per assigned partition a tracker (sched.c)
+ * holds the unfinished offsets: calling, waiting for a retry, or waiting
+ * for the dead letter's delivery report. The committable offset is the
+ * lowest unfinished one (or the next to consume when none is), committed
+ * asynchronously every COMMIT_INTERVAL_MS and synchronously on revoke and
+ * shutdown (enable.auto.commit and enable.auto.offset.store off). A crash
+ * re-delivers what was not finished; nothing finished is lost, and a record
+ * is finished only when its function took it or its dead letter is in
+ * Kafka (acks=all, idempotent producer), or, sync, when its reply is.
+ *
+ * Flow control. A partition with --partition-window unfinished records (or
+ * whose tracker spans SPAN_PER_WINDOW windows, bounding memory) is paused
+ * (rd_kafka_pause_partitions); every partition of an engine is paused while
+ * it holds --max-inflight invocations. Each engine has that budget of its
+ * own (sync invocations are not counted in the async one): the process
+ * holds at most twice --max-inflight. librdkafka drops what it prefetched
+ * for a paused partition and refetches on resume, so resuming waits until
+ * the count has dropped by a quarter (hysteresis) rather than flapping.
+ *
+ * Retries. Connection errors, timeouts, 429 and 5xx are retried after
+ * min(maxDelay, base * 2^(n-1)) with full jitter in [d/2, d]; attempts,
+ * base and cap from the function's "retry" object, else the settings. The
+ * function is looked up at every attempt, so a changed URL is used at once.
+ * After the last attempt, on any other answer (4xx), on an unknown function
+ * type, on a record without the eg-* headers, or on a function that is
+ * still missing after a short grace re-check (this process's configuration
+ * may lag the router's), the invocation goes to the dead-letter topic.
+ *
+ * Group membership. session.timeout.ms 6000 (the brokers' usual minimum)
+ * and heartbeat.interval.ms 1000: a dead member is noticed after 6 s, and
+ * its partitions move once the survivors have rejoined (~1 s on Kafka). The
+ * embedded broker (librdkafka 2.0's mock) then waits session.timeout.ms -
+ * 1 s more for the rejoin whatever happens: 6 + 5 s, where 10000 measured
+ * 19-20 s, past the 15 s the contract allows.
+ * cooperative-sticky assignment (incremental assign/unassign; the eager
+ * protocol is handled too). On revoke the revoked partitions' committable
+ * offsets are committed synchronously and their state is forgotten: calls
+ * in flight for them finish, but their results are dropped and never
+ * committed (the new owner calls again: at least once; a sync call still
+ * replies, and the ingress drops the second reply). On a lost
+ * assignment nothing is committed. Async fetch.wait.max.ms is 10: the embedded
+ * broker (librdkafka's mock cluster) answers a fetch only when that time
+ * runs out, even when it has data, so the default of 500 ms would add half
+ * a second to every delivery in dev mode; on a real cluster it only means
+ * more fetch requests while idle.
+ *
+ * Shutdown (stop()). Both engines drain at once: each pauses every partition
+ * (no new records), lets the calls in flight finish (bounded by the function
+ * timeout; retries that fall due are not started; a sync call that ends
+ * still gets its reply), waits for dead-letter and reply delivery reports,
+ * commits synchronously, closes the consumer (leaves the group, so the
+ * partitions move at once), flushes the producer and frees everything.
+ */
+#include "invoker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "eg_kafka_hdr.h"
+#include "eg_log.h"
+#include "eg_map.h"
+#include "eg_reply.h"
+#include "provider.h"
+
+#define COMP "invoker"
+#define INVOKE_PARTITIONS 8     /* partitions of an invocation topic we create */
+#define POLL_BATCH 500          /* records taken from the consumer per loop turn */
+#define COMMIT_INTERVAL_MS 200  /* asynchronous commits */
+#define MAX_WAIT_MS 100         /* longest wait of one loop turn */
+#define CONNECT_TIMEOUT_MS 5000 /* at most, and never above the function timeout */
+#define FN_GRACE_MS 1000        /* re-check of a function missing from our configuration */
+#define DLQ_RESEND_MS 1000      /* a dead letter Kafka refused is sent again after this */
+#define DRAIN_EXTRA_MS 5000     /* shutdown: function timeout + this, at most */
+#define SPAN_PER_WINDOW 2048    /* tracker entries per window before a partition pauses */
+#define TOPIC_TIMEOUT_MS 10000  /* making sure the topics exist */
+#define MAX_HEADER 1024         /* longest eg-* header value taken */
+#define REPLY_RESEND_MS 10      /* a reply the producer's full queue refused is sent again after this */
+#define REPLY_MAX_BYTES "16777216" /* message.max.bytes of the reply producer */
+#define EPOLL_BATCH 256         /* socket events taken per wait */
+
+typedef struct part part_t;
+typedef struct inv inv_t;
+
+typedef enum inv_state {
+    INV_NEW,     /* just read, no attempt yet */
+    INV_CALLING, /* an attempt is in the multi handle */
+    INV_WAITING, /* on the timer heap for its next attempt */
+    INV_DLQ,     /* dead letter produced (or to be re-sent), waiting for its report */
+    INV_PARKED,  /* shutting down: a retry that will not be made here */
+    INV_REPLY,   /* sync: reply produced (or to be re-sent), waiting for its report */
+} inv_state_t;
+
+typedef enum timer_kind { TK_ATTEMPT, TK_DLQ, TK_REPLY } timer_kind_t;
+
+typedef struct src src_t;
+
+/* One invocation: a record being worked on. */
+struct inv {
+    eg_call_t call; /* what the provider sees */
+    const eg_provider_t *provider;
+    eg__timer_t timer;
+    timer_kind_t timer_kind;
+    inv_state_t state;
+    part_t *part; /* counted reference */
+    int64_t offset;
+    char *key;
+    size_t klen;
+    char *value; /* call.body points here */
+    char *space, *sub, *fn, *event_id, *event_type, *content_type;
+    const char *missing; /* the first required header the record lacks, or NULL */
+    int attempts;        /* attempts made */
+    int max_attempts, base_ms, max_ms;
+    int fn_grace; /* the missing-function re-check was used */
+    long last_status;
+    char last_error[512];
+    char *dlq_value;     /* the dead letter, kept for re-sends */
+    size_t response_cap; /* bytes allocated at call.response */
+    int64_t attempt_start;
+    size_t response_max; /* bytes of the answer kept: EG_REPLY_MAX_BODY (sync) or
+                            EG_CALL_MAX_RESPONSE */
+    /* Sync invocations only. */
+    int sync;
+    char *reply_to, *correlation;
+    int64_t deadline_ms; /* eg-deadline, Unix ms; 0 when none */
+    char *reply_value;   /* the reply until the producer takes it */
+    int reply_small;     /* the reply was replaced by an "answer too large" one */
+    inv_t *prev, *next; /* every live invocation */
+};
+
+/* One partition of the assignment (or a revoked one that calls still refer to). */
+struct part {
+    src_t *src;
+    char *topic;
+    int32_t partition;
+    eg__offtrack_t *track;
+    int64_t committed; /* last offset sent in a commit, -1 none */
+    int paused;
+    int revoked;
+    size_t refs;  /* invocations pointing here */
+    part_t *next; /* in the assignment */
+};
+
+#define EASY_POOL 256
+
+/* The input of an engine: a consumer group on an invocation topic. */
+struct src {
+    struct eg_invoker *r;
+    int sync;
+    char topic[512];
+    char group[512];
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *cq; /* the consumer's queue (main queue forwarded to it) */
+    part_t *parts;        /* the assignment */
+    size_t ninv;          /* live invocations read from this input */
+    int global_paused;    /* every partition paused: the input's in-flight budget is used up */
+    int64_t last_consumer_warn;
+    int64_t last_commit_warn;
+    int ever_assigned; /* an assignment (even an empty one) came */
+    int coop_sticky;   /* the consumer uses the cooperative-sticky assignor */
+};
+
+/* One engine: an input, its thread and everything that thread owns. */
+typedef struct eg_invoker {
+    eg_runtime_t *rt;
+    const eg_settings_t *s;
+    src_t in;
+    rd_kafka_t *producer; /* dead letters (async engine) */
+    rd_kafka_t *replier;  /* replies (sync engine) */
+    rd_kafka_queue_t *pq; /* the producer's main queue */
+    rd_kafka_queue_t *rq; /* the reply producer's main queue */
+    CURLM *multi;
+    int pipefd[2];
+    int epfd;        /* libcurl's sockets and the wake-up pipe */
+    int64_t curl_due; /* when libcurl wants curl_multi_socket_action(TIMEOUT), -1 never */
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+
+    /* Engine state: the loop thread only. */
+    inv_t *invs;
+    size_t ninv, ncalling, ndlq, nreply;
+    eg__timer_heap_t timers;
+    uint64_t rng;
+    int draining;
+    int64_t drain_deadline;
+    /* Invocations seen lately, by "<eg-source> <eg-subscription>": the same
+     * fan-out read twice (a router died mid-transaction and the broker, like
+     * the embedded one, does not hide aborted records) is called once. */
+    eg_map_t *seen;
+    CURL *easy_pool[EASY_POOL]; /* reset handles kept for the next calls */
+    size_t easy_free;
+    char **seen_ring; /* insertion order, for eviction */
+    size_t seen_head;
+} eg_invoker_t;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake(eg_invoker_t *r)
+{
+    char c = 1;
+    ssize_t n = write(r->pipefd[1], &c, 1);
+    (void)n; /* a full pipe already wakes the loop */
+}
+
+#define INV_FIELDS(i)                                                                              \
+    ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
+                        {"subscription", (i)->sub},                                                \
+                        {"function", (i)->fn},                                                     \
+                        {"space", (i)->space}})
+
+/* ---- partitions ---- */
+
+static part_t *part_find(src_t *s, const char *topic, int32_t partition)
+{
+    for (part_t *p = s->parts; p; p = p->next)
+        if (p->partition == partition && !strcmp(p->topic, topic))
+            return p;
+    return NULL;
+}
+
+static void part_unref(part_t *p)
+{
+    if (--p->refs > 0 || !p->revoked)
+        return;
+    eg__offtrack_free(p->track);
+    free(p->topic);
+    free(p);
+}
+
+static part_t *part_new(src_t *s, const char *topic, int32_t partition)
+{
+    part_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->topic = strdup(topic)) || !(p->track = eg__offtrack_new())) {
+        if (p)
+            free(p->topic);
+        free(p);
+        return NULL;
+    }
+    p->src = s;
+    p->partition = partition;
+    p->committed = -1;
+    p->refs = 1; /* the assignment's */
+    p->next = s->parts;
+    s->parts = p;
+    return p;
+}
+
+/* ---- invocations ---- */
+
+/* A handle for a call: a reset one from the pool, else a new one. */
+static CURL *easy_get(eg_invoker_t *r)
+{
+    return r->easy_free ? r->easy_pool[--r->easy_free] : curl_easy_init();
+}
+
+static void easy_put(eg_invoker_t *r, CURL *e)
+{
+    if (r->easy_free < EASY_POOL) {
+        curl_easy_reset(e);
+        r->easy_pool[r->easy_free++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
+static void attempt_release(eg_invoker_t *r, inv_t *i)
+{
+    if (i->call.easy) {
+        curl_multi_remove_handle(r->multi, i->call.easy);
+        easy_put(r, i->call.easy);
+        i->call.easy = NULL;
+    }
+    curl_slist_free_all(i->call.headers);
+    i->call.headers = NULL;
+    if (i->call.provider_free)
+        i->call.provider_free(i->call.provider_data);
+    i->call.provider_free = NULL;
+    i->call.provider_data = NULL;
+}
+
+static void inv_free(eg_invoker_t *r, inv_t *i)
+{
+    if (i->state == INV_CALLING)
+        r->ncalling--;
+    if (i->state == INV_DLQ)
+        r->ndlq--;
+    if (i->state == INV_REPLY)
+        r->nreply--;
+    attempt_release(r, i);
+    eg__timer_heap_remove(&r->timers, &i->timer);
+    if (i->prev)
+        i->prev->next = i->next;
+    else
+        r->invs = i->next;
+    if (i->next)
+        i->next->prev = i->prev;
+    r->ninv--;
+    i->part->src->ninv--;
+    part_unref(i->part);
+    free(i->call.response);
+    free(i->key);
+    free(i->value);
+    free(i->space);
+    free(i->sub);
+    free(i->fn);
+    free(i->event_id);
+    free(i->event_type);
+    free(i->content_type);
+    free(i->dlq_value);
+    free(i->reply_to);
+    free(i->correlation);
+    free(i->reply_value);
+    free(i);
+}
+
+/* The invocation is done with: its offset may be committed. */
+static void inv_finish(eg_invoker_t *r, inv_t *i)
+{
+    if (!i->part->revoked)
+        eg__offtrack_finish(i->part->track, i->offset);
+    inv_free(r, i);
+}
+
+static void schedule(eg_invoker_t *r, inv_t *i, timer_kind_t kind, int64_t due)
+{
+    eg__timer_heap_remove(&r->timers, &i->timer);
+    i->timer_kind = kind;
+    i->timer.due = due;
+    if (eg__timer_heap_push(&r->timers, &i->timer)) {
+        /* An invocation off every list would hold its partition's commits
+         * forever: better to stop and be redelivered. */
+        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS(i), 4, "out of memory scheduling a timer");
+        abort();
+    }
+}
+
+static void dlq_send(eg_invoker_t *r, inv_t *i)
+{
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(r->rt->topics.dlq), RD_KAFKA_V_KEY(i->key, i->klen),
+        RD_KAFKA_V_VALUE(i->dlq_value, strlen(i->dlq_value)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, "application/json", -1), RD_KAFKA_V_OPAQUE(i),
+        RD_KAFKA_V_END);
+    if (e) {
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
+                "dead letter not taken by the producer (%s); sending again in %d ms",
+                rd_kafka_err2str(e), DLQ_RESEND_MS);
+        schedule(r, i, TK_DLQ, mono_ms() + DLQ_RESEND_MS);
+    }
+}
+
+/* Sends the invocation to the dead-letter topic; it finishes when Kafka has
+ * the record. status/error: of the last attempt, or 0 and the reason. */
+static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *error)
+{
+    i->last_status = status;
+    if (error != i->last_error)
+        snprintf(i->last_error, sizeof i->last_error, "%s", error);
+    eg_deadletter_t d = {
+        .space = i->space,
+        .subscription = i->sub,
+        .function = i->fn,
+        .event_id = i->event_id,
+        .event_type = i->event_type,
+        .attempts = i->attempts,
+        .last_status = status,
+        .last_error = i->last_error,
+        .failed_at_ms = wall_ms(),
+        .topic = i->part->topic,
+        .partition = i->part->partition,
+        .offset = i->offset,
+        .event = i->value,
+        .event_len = i->call.body_len,
+    };
+    char attempts[16], st[16];
+    snprintf(attempts, sizeof attempts, "%d", i->attempts);
+    snprintf(st, sizeof st, "%ld", status);
+    EG_LOGF(EG_LOG_LEVEL_ERROR, COMP,
+            ((eg_log_field_t[]){{"event", i->event_id},
+                                {"subscription", i->sub},
+                                {"function", i->fn},
+                                {"space", i->space},
+                                {"attempts", attempts},
+                                {"status", st}}),
+            6, "invocation dead-lettered to %s: %s", r->rt->topics.dlq, i->last_error);
+    i->state = INV_DLQ;
+    r->ndlq++;
+    if (!(i->dlq_value = eg_deadletter_json(&d))) {
+        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS(i), 4, "out of memory building a dead letter");
+        i->state = INV_PARKED; /* left unfinished: redelivered after a restart */
+        r->ndlq--;
+        return;
+    }
+    dlq_send(r, i);
+}
+
+/* ---- sync replies ---- */
+
+static int deadline_passed(const inv_t *i)
+{
+    return i->deadline_ms > 0 && wall_ms() >= i->deadline_ms;
+}
+
+#define SYNC_FIELDS(i, st)                                                                         \
+    ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
+                        {"subscription", (i)->sub},                                                \
+                        {"function", (i)->fn},                                                     \
+                        {"space", (i)->space},                                                     \
+                        {"correlation", (i)->correlation},                                         \
+                        {"status", (st)}})
+
+/* Replaces a reply Kafka refuses as too big by one that says so. */
+static int reply_shrink(inv_t *i)
+{
+    free(i->reply_value);
+    i->reply_small = 1;
+    i->reply_value =
+        eg__invoker_reply_value(i->correlation, 0, i->call.status, NULL, 0, EG__INVOKER_TOO_LARGE);
+    return i->reply_value ? 0 : -1;
+}
+
+/* Hands the reply to the reply producer (partition 0 of eg-reply-to, key and
+ * eg-correlation = the correlation id); the invocation finishes on its
+ * delivery report, or now when it cannot be sent. */
+static void reply_send(eg_invoker_t *r, inv_t *i)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            r->replier, RD_KAFKA_V_TOPIC(i->reply_to), RD_KAFKA_V_PARTITION(0),
+            RD_KAFKA_V_KEY(i->correlation, strlen(i->correlation)),
+            RD_KAFKA_V_VALUE(i->reply_value, strlen(i->reply_value)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_HEADER(EG_HDR_CORRELATION, i->correlation, -1),
+            RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, "application/json", -1), RD_KAFKA_V_OPAQUE(i),
+            RD_KAFKA_V_END);
+        if (!e) {
+            i->reply_value = NULL; /* the producer frees it */
+            return;
+        }
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i))
+            continue;
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !deadline_passed(i)) {
+            schedule(r, i, TK_REPLY, mono_ms() + REPLY_RESEND_MS);
+            return;
+        }
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6,
+                "reply to %s not taken by the producer (%s); dropped", i->reply_to,
+                rd_kafka_err2str(e));
+        break;
+    }
+    inv_finish(r, i);
+}
+
+/* A sync invocation is over: ONE reply goes to the waiting ingress, whatever
+ * happened (never a retry, never a dead letter). call: the attempt made, or
+ * NULL when none could be; v, err: its verdict and error text. Past the
+ * deadline nobody waits any more: no reply, the record is finished. */
+static void sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call_verdict_t v,
+                       const char *err)
+{
+    char st[16];
+    snprintf(st, sizeof st, "%ld", call ? call->status : 0L);
+    int too_large = call && call->response_truncated;
+    if (v != EG_CALL_OK || too_large)
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, st), 6, "sync call failed: %s",
+                too_large ? EG__INVOKER_TOO_LARGE : err && *err ? err : "call failed");
+    else if (eg_log_enabled(EG_LOG_LEVEL_DEBUG))
+        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6, "sync call answered in %" PRId64
+                " ms", mono_ms() - i->attempt_start);
+    if (deadline_passed(i)) {
+        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
+                "deadline passed: nobody waits for the reply, none sent");
+        inv_finish(r, i);
+        return;
+    }
+    if (!(i->reply_value = eg__invoker_sync_reply(i->correlation, call, v, err))) {
+        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, SYNC_FIELDS(i, st), 6, "out of memory building a reply");
+        inv_finish(r, i);
+        return;
+    }
+    i->state = INV_REPLY;
+    r->nreply++;
+    reply_send(r, i);
+}
+
+static void on_reply_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    eg_invoker_t *r = opaque;
+    inv_t *i = m->_private;
+    (void)rk;
+    if (!i)
+        return;
+    if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i)) {
+        reply_send(r, i);
+        return;
+    }
+    if (m->err)
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6, "reply to %s not delivered: %s",
+                i->reply_to, rd_kafka_err2str(m->err));
+    inv_finish(r, i);
+}
+
+/* libcurl's write callback: keeps at most i->response_max bytes of the
+ * answer. An async call reads and drops the rest; a sync call stops there
+ * (the answer is refused as too large, so the rest is of no use). */
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    inv_t *i = ud;
+    eg_call_t *c = &i->call;
+    size_t n = size * nmemb, room = i->response_max - c->response_len;
+    size_t take = n < room ? n : room;
+    if (take < n) {
+        c->response_truncated = 1;
+        if (i->sync)
+            return 0; /* CURLE_WRITE_ERROR: the transfer ends now */
+    }
+    if (!take)
+        return n;
+    size_t need = c->response_len + take + 1;
+    if (need > i->response_cap) {
+        size_t cap = i->response_cap ? i->response_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        char *b = realloc(c->response, cap);
+        if (!b) {
+            c->response_truncated = 1;
+            return n;
+        }
+        c->response = b;
+        i->response_cap = cap;
+    }
+    memcpy(c->response + c->response_len, ptr, take);
+    c->response_len += take;
+    c->response[c->response_len] = '\0';
+    return n;
+}
+
+static void start_attempt(eg_invoker_t *r, inv_t *i);
+
+/* The attempt failed with a retryable error: schedule the next one or give up. */
+static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
+{
+    if (i->attempts >= i->max_attempts) {
+        dead_letter(r, i, i->last_status, i->last_error);
+        return;
+    }
+    char attempt[16], st[16];
+    snprintf(attempt, sizeof attempt, "%d", i->attempts);
+    snprintf(st, sizeof st, "%ld", i->last_status);
+    if (r->draining) {
+        i->state = INV_PARKED;
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
+                ((eg_log_field_t[]){{"event", i->event_id},
+                                    {"subscription", i->sub},
+                                    {"function", i->fn},
+                                    {"space", i->space},
+                                    {"attempt", attempt},
+                                    {"status", st}}),
+                6, "attempt failed: %s; shutting down, left for the next owner", i->last_error);
+        return;
+    }
+    int64_t d =
+        eg__invoker_backoff_ms(i->attempts, i->base_ms, i->max_ms, eg__invoker_rand(&r->rng));
+    EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
+            ((eg_log_field_t[]){{"event", i->event_id},
+                                {"subscription", i->sub},
+                                {"function", i->fn},
+                                {"space", i->space},
+                                {"attempt", attempt},
+                                {"status", st}}),
+            6, "attempt %d of %d failed: %s; retry in %" PRId64 " ms", i->attempts, i->max_attempts,
+            i->last_error, d);
+    i->state = INV_WAITING;
+    schedule(r, i, TK_ATTEMPT, mono_ms() + d);
+}
+
+static int json_int(const cJSON *o, const char *name, int def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 86400000)
+        return def;
+    return (int)v->valuedouble;
+}
+
+static void start_attempt(eg_invoker_t *r, inv_t *i)
+{
+    const eg_settings_t *s = r->s;
+    char err[512] = "";
+    int rc = -1;
+
+    free(i->call.response);
+    i->call.response = NULL;
+    i->response_cap = 0;
+    i->call.response_len = 0;
+    i->call.response_truncated = 0;
+    i->call.curl_error[0] = '\0';
+    i->call.code = CURLE_OK;
+    i->call.status = 0;
+    i->call.attempt = i->attempts + 1;
+
+    long timeout = s->function_timeout_ms > 0 ? s->function_timeout_ms : 10000;
+    if (i->sync) {
+        /* The caller waits until the deadline, no longer. */
+        int64_t t = eg__invoker_sync_timeout_ms(i->deadline_ms, wall_ms(), (int)timeout);
+        if (t <= 0) {
+            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, NULL), 6,
+                    "deadline passed before the call: not called, no reply");
+            inv_finish(r, i);
+            return;
+        }
+        timeout = (long)t;
+    }
+
+    const eg_config_t *cfg = eg_configlog_read_begin(r->rt->config);
+    const cJSON *fn = eg_config_function(cfg, i->space, i->fn);
+    const cJSON *type = fn ? cJSON_GetObjectItemCaseSensitive(fn, "type") : NULL;
+    const char *tname = cJSON_IsString(type) ? type->valuestring : "";
+    if (!fn) {
+        snprintf(err, sizeof err, "function %s not found in space %s", i->fn, i->space);
+    } else if (!(i->provider = eg_provider_find(tname))) {
+        snprintf(err, sizeof err, "provider %s not supported", tname);
+    } else if (!(i->call.easy = easy_get(r))) {
+        snprintf(err, sizeof err, "out of memory");
+    } else {
+        const cJSON *retry = cJSON_GetObjectItemCaseSensitive(fn, "retry");
+        i->max_attempts = json_int(retry, "attempts", s->retry_attempts);
+        i->base_ms = json_int(retry, "baseDelayMs", s->retry_base_ms);
+        i->max_ms = json_int(retry, "maxDelayMs", s->retry_max_ms);
+        if (i->max_attempts < 1 || i->sync)
+            i->max_attempts = 1; /* a sync caller waits: no retry */
+        CURL *e = i->call.easy;
+        curl_easy_setopt(e, CURLOPT_PRIVATE, i);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                         timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, i);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, i->call.curl_error);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "event-gateway/" EG_VERSION);
+#if LIBCURL_VERSION_NUM >= 0x075500
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+        rc = i->provider->prepare(&i->call, fn, err, sizeof err);
+    }
+    eg_configlog_read_end(r->rt->config);
+
+    if (rc) {
+        attempt_release(r, i);
+        if (!fn && !i->fn_grace) {
+            /* Our configuration may not have caught up with the router's
+             * (a sync caller's deadline allows half its time for that). */
+            int64_t grace = FN_GRACE_MS;
+            if (i->sync && timeout / 2 < grace)
+                grace = timeout / 2;
+            i->fn_grace = 1;
+            i->state = INV_WAITING;
+            schedule(r, i, TK_ATTEMPT, mono_ms() + grace);
+            return;
+        }
+        if (i->sync)
+            sync_reply(r, i, NULL, EG_CALL_FINAL, err);
+        else
+            dead_letter(r, i, 0, err);
+        return;
+    }
+    CURLMcode mc = curl_multi_add_handle(r->multi, i->call.easy);
+    i->attempt_start = mono_ms();
+    if (mc != CURLM_OK) {
+        attempt_release(r, i);
+        i->attempts++;
+        i->last_status = 0;
+        snprintf(i->last_error, sizeof i->last_error, "%s", curl_multi_strerror(mc));
+        if (i->sync)
+            sync_reply(r, i, NULL, EG_CALL_FINAL, i->last_error);
+        else
+            retry_or_give_up(r, i);
+        return;
+    }
+    i->state = INV_CALLING;
+    r->ncalling++;
+}
+
+/* An attempt finished (libcurl reported it done). */
+static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
+{
+    char err[512] = "";
+    long status = 0;
+    curl_easy_getinfo(i->call.easy, CURLINFO_RESPONSE_CODE, &status);
+    i->call.code = code;
+    i->call.status = status;
+    eg_call_verdict_t v = i->provider->classify(&i->call, err, sizeof err);
+    attempt_release(r, i);
+    r->ncalling--;
+    i->state = INV_WAITING; /* not calling any more */
+    i->attempts++;
+    if (i->sync) {
+        /* Replied even when the partition was revoked meanwhile: the caller
+         * waits, and a second reply (from the new owner) is dropped. */
+        sync_reply(r, i, &i->call, v, err);
+        return;
+    }
+    if (i->part->revoked) {
+        inv_free(r, i); /* the partition's new owner calls again */
+        return;
+    }
+    if (v == EG_CALL_OK) {
+        if (eg_log_enabled(EG_LOG_LEVEL_DEBUG)) {
+            char st[16], ms[24];
+            snprintf(st, sizeof st, "%ld", status);
+            snprintf(ms, sizeof ms, "%" PRId64, mono_ms() - i->attempt_start);
+            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP,
+                    ((eg_log_field_t[]){{"event", i->event_id},
+                                        {"subscription", i->sub},
+                                        {"function", i->fn},
+                                        {"space", i->space},
+                                        {"status", st},
+                                        {"ms", ms}}),
+                    6, "delivered (attempt %d)", i->attempts);
+        }
+        inv_finish(r, i);
+        return;
+    }
+    i->last_status = status;
+    snprintf(i->last_error, sizeof i->last_error, "%s", err);
+    if (v == EG_CALL_FINAL) {
+        dead_letter(r, i, status, i->last_error);
+        return;
+    }
+    retry_or_give_up(r, i);
+}
+
+static char *hdr_dup(rd_kafka_headers_t *h, const char *name)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    if (!h || rd_kafka_header_get_last(h, name, &v, &n) || !v || !n || n > MAX_HEADER)
+        return NULL;
+    return strndup(v, n);
+}
+
+/* A record from the consumer. */
+#define SEEN_MAX 65536
+
+/* 1 when this invocation was seen lately (and remembers it if not). */
+static int seen_before(eg_invoker_t *r, rd_kafka_headers_t *h, const char *sub)
+{
+    char source[600], key[1800];
+    if (!r->seen || !sub || eg_kafka_header(h, EG_HDR_SOURCE, source, sizeof source) <= 0)
+        return 0;
+    snprintf(key, sizeof key, "%s %s", source, sub);
+    if (eg_map_get(r->seen, key))
+        return 1;
+    char *old = r->seen_ring[r->seen_head];
+    if (old) {
+        eg_map_del(r->seen, old);
+        free(old);
+    }
+    r->seen_ring[r->seen_head] = strdup(key);
+    if (r->seen_ring[r->seen_head] &&
+        eg_map_put(r->seen, key, r->seen_ring[r->seen_head], NULL)) {
+        free(r->seen_ring[r->seen_head]);
+        r->seen_ring[r->seen_head] = NULL;
+    }
+    r->seen_head = (r->seen_head + 1) % SEEN_MAX;
+    return 0;
+}
+
+static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    part_t *p = part_find(src, topic, m->partition);
+    if (!p || r->draining)
+        return; /* not ours (any more), or shutting down: not tracked, not committed */
+    int rc = eg__offtrack_add(p->track, m->offset);
+    if (rc == 1)
+        return; /* seen already in this assignment */
+    inv_t *i = calloc(1, sizeof *i);
+    if (rc < 0 || !i) {
+        /* Untracked records would be committed past: better to stop here. */
+        EG_LOG_ERROR(COMP, "out of memory tracking %s[%" PRId32 "]@%" PRId64, topic, m->partition,
+                     m->offset);
+        abort();
+    }
+    i->timer.idx = (size_t)-1;
+    i->part = p;
+    p->refs++;
+    i->offset = m->offset;
+    i->next = r->invs;
+    if (r->invs)
+        r->invs->prev = i;
+    r->invs = i;
+    r->ninv++;
+    src->ninv++;
+    i->sync = src->sync;
+    i->response_max = i->sync ? EG_REPLY_MAX_BODY : EG_CALL_MAX_RESPONSE;
+
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h))
+        h = NULL;
+    i->space = hdr_dup(h, EG_HDR_SPACE);
+    i->sub = hdr_dup(h, EG_HDR_SUBSCRIPTION);
+    i->fn = hdr_dup(h, EG_HDR_FUNCTION);
+    i->event_id = hdr_dup(h, EG_HDR_EVENT_ID);
+    i->event_type = hdr_dup(h, EG_HDR_EVENT_TYPE);
+    i->content_type = hdr_dup(h, EG_HDR_CONTENT_TYPE);
+    if (!i->content_type)
+        i->content_type = strdup("application/octet-stream");
+    if (m->key_len && (i->key = malloc(m->key_len)))
+        memcpy(i->key, m->key, m->key_len), i->klen = m->key_len;
+    if (m->len && (i->value = malloc(m->len)))
+        memcpy(i->value, m->payload, m->len), i->call.body_len = m->len;
+    if (!i->content_type || (m->len && !i->value) || (m->key_len && !i->key)) {
+        EG_LOG_ERROR(COMP, "out of memory copying %s[%" PRId32 "]@%" PRId64, topic, m->partition,
+                     m->offset);
+        abort();
+    }
+    i->call.space = i->space;
+    i->call.function_id = i->fn;
+    i->call.subscription_id = i->sub;
+    i->call.event_id = i->event_id;
+    i->call.event_type = i->event_type;
+    i->call.content_type = i->content_type;
+    i->call.body = i->value;
+
+    if (i->sync) {
+        char dl[32];
+        i->reply_to = hdr_dup(h, EG_HDR_REPLY_TO);
+        i->correlation = hdr_dup(h, EG_HDR_CORRELATION);
+        if (eg_kafka_header(h, EG_HDR_DEADLINE, dl, sizeof dl) > 0)
+            i->deadline_ms = eg__invoker_parse_deadline(dl);
+        if (!i->reply_to || !i->correlation) {
+            EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
+                    "%s[%" PRId32 "]@%" PRId64 ": sync invocation without the %s header: "
+                    "nobody to answer, skipped",
+                    topic, m->partition, m->offset,
+                    !i->reply_to ? EG_HDR_REPLY_TO : EG_HDR_CORRELATION);
+            inv_finish(r, i);
+            return;
+        }
+        if (deadline_passed(i)) {
+            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, NULL), 6,
+                    "%s[%" PRId32 "]@%" PRId64 ": read after its deadline: not called, no reply",
+                    topic, m->partition, m->offset);
+            inv_finish(r, i);
+            return;
+        }
+        /* An authorizer call (eg-subscription "authorizer") has no event of
+         * its own: only the space and the function are needed. */
+        i->missing = !i->space ? EG_HDR_SPACE : !i->fn ? EG_HDR_FUNCTION : NULL;
+    } else {
+        i->missing = !i->space      ? EG_HDR_SPACE
+                     : !i->fn       ? EG_HDR_FUNCTION
+                     : !i->sub      ? EG_HDR_SUBSCRIPTION
+                     : !i->event_id ? EG_HDR_EVENT_ID
+                                    : NULL;
+    }
+    if (i->missing) {
+        char why[128];
+        snprintf(why, sizeof why, "invocation record without the %s header", i->missing);
+        if (i->sync)
+            sync_reply(r, i, NULL, EG_CALL_FINAL, why);
+        else
+            dead_letter(r, i, 0, why);
+        return;
+    }
+    if (seen_before(r, h, i->sub)) {
+        EG_LOG_DEBUG(COMP, "%s[%" PRId32 "]@%" PRId64 ": event %s for subscription %s was routed "
+                           "twice; calling once",
+                     topic, m->partition, m->offset, i->event_id, i->sub);
+        inv_finish(r, i);
+        return;
+    }
+    start_attempt(r, i);
+}
+
+/* ---- Kafka: commits, rebalances, flow ---- */
+
+/* Commits refused while the group rebalances are expected: the revoke
+ * callback commits what matters, and the next tick retries the rest. */
+static int commit_err_expected(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+           e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+           e == RD_KAFKA_RESP_ERR__STATE;
+}
+
+/* Commits the committable offsets of the given partitions (all assigned
+ * ones when only is NULL) that moved since the last commit. */
+static void commit(src_t *s, const rd_kafka_topic_partition_list_t *only, int sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (part_t *p = s->parts; p; p = p->next) {
+        if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
+            continue;
+        int64_t c = eg__offtrack_committable(p->track);
+        if (c < 0 || c == p->committed)
+            continue;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = c;
+        p->committed = c;
+    }
+    if (l->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(s->consumer, l, !sync);
+        if (e && sync) {
+            EG_LOG(commit_err_expected(e) ? EG_LOG_LEVEL_DEBUG : EG_LOG_LEVEL_WARN, COMP,
+                   "commit of %d partition(s) failed: %s", l->cnt, rd_kafka_err2str(e));
+            for (int k = 0; k < l->cnt; k++) {
+                part_t *p = part_find(s, l->elems[k].topic, l->elems[k].partition);
+                if (p)
+                    p->committed = -1;
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    src_t *r = opaque; /* the input whose consumer committed */
+    (void)rk;
+    rd_kafka_resp_err_t first = err;
+    int failed = 0;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    for (int k = 0; offsets && k < offsets->cnt; k++) {
+        rd_kafka_topic_partition_t *t = &offsets->elems[k];
+        if (!err && !t->err)
+            continue;
+        if (!first)
+            first = t->err;
+        failed++;
+        part_t *p = part_find(r, t->topic, t->partition);
+        if (p && p->committed == t->offset)
+            p->committed = -1; /* try again at the next tick */
+    }
+    if (!failed)
+        return;
+    int64_t now = mono_ms();
+    if (!commit_err_expected(first) && now - r->last_commit_warn >= 10000) {
+        r->last_commit_warn = now;
+        EG_LOG_WARN(COMP, "commit of %d partition(s) failed: %s (retrying)", failed,
+                    rd_kafka_err2str(first));
+    } else {
+        EG_LOG_DEBUG(COMP, "commit of %d partition(s) failed: %s (retrying)", failed,
+                     rd_kafka_err2str(first));
+    }
+}
+
+/* Forgets revoked partitions; their invocations waiting for a retry go
+ * now, those calling or waiting for a report go when that ends. */
+static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_list_t *l)
+{
+    for (part_t **pp = &s->parts; *pp;) {
+        part_t *p = *pp;
+        if (l && !rd_kafka_topic_partition_list_find(l, p->topic, p->partition)) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->revoked = 1;
+        for (inv_t *i = r->invs, *n; i; i = n) {
+            n = i->next;
+            if (i->part == p && (i->state == INV_WAITING || i->state == INV_PARKED))
+                inv_free(r, i);
+        }
+        part_unref(p);
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    src_t *s = opaque;
+    eg_invoker_t *r = s->r;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t ke = 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        s->ever_assigned = 1;
+        for (int k = 0; k < parts->cnt; k++)
+            if (!part_find(s, parts->elems[k].topic, parts->elems[k].partition) &&
+                !part_new(s, parts->elems[k].topic, parts->elems[k].partition)) {
+                EG_LOG_ERROR(COMP, "out of memory on assignment");
+                abort();
+            }
+        EG_LOG_INFO(COMP, "assigned %d partition(s) of %s (%s)", parts->cnt, s->topic,
+                    coop ? "incremental" : "eager");
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            ke = rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !lost)
+            commit(s, coop ? parts : NULL, 1);
+        forget(r, s, coop ? parts : NULL);
+        EG_LOG_INFO(COMP, "%s %d partition(s) of %s", lost ? "lost" : "revoked", parts->cnt,
+                    s->topic);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            ke = rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        EG_LOG_ERROR(COMP, "rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (ke) {
+        EG_LOG_ERROR(COMP, "rebalance: %s", rd_kafka_err2str(ke));
+    }
+}
+
+static void pause_resume(part_t *p, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(p->src->consumer, l)
+                                  : rd_kafka_resume_partitions(p->src->consumer, l);
+    if (!e)
+        p->paused = pause;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Pauses an input's partitions over their window (or all of them over the
+ * input's in-flight budget, or while draining) and resumes them once they
+ * are a quarter below. Each input has its own budget of --max-inflight
+ * invocations: a full async window never holds sync records back. */
+static void flow(eg_invoker_t *r, src_t *s)
+{
+    size_t max = r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
+    size_t win = r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
+    size_t span_max = win * SPAN_PER_WINDOW;
+    s->global_paused = s->ninv >= (s->global_paused ? max - max / 4 : max);
+    for (part_t *p = s->parts; p; p = p->next) {
+        size_t u = eg__offtrack_unfinished(p->track), span = eg__offtrack_span(p->track);
+        int over = u >= (p->paused ? win - win / 4 : win) ||
+                   span >= (p->paused ? span_max - span_max / 4 : span_max);
+        int want = r->draining || s->global_paused || over;
+        if (want != p->paused)
+            pause_resume(p, want);
+    }
+}
+
+/* Takes up to max records of an input; 1 when it stopped at max (more may
+ * be waiting), 0 when the queue ran empty. */
+static int consume(eg_invoker_t *r, src_t *s, int max)
+{
+    for (int n = 0; n < max; n++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 0);
+        if (!m)
+            return 0;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                int64_t now = mono_ms();
+                if (now - s->last_consumer_warn > 30000 || !s->last_consumer_warn) {
+                    s->last_consumer_warn = now;
+                    EG_LOG_WARN(COMP, "consumer of %s: %s", s->topic, rd_kafka_message_errstr(m));
+                }
+            }
+        } else {
+            on_record(r, s, m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return 1;
+}
+
+static void run_timers(eg_invoker_t *r, int64_t now)
+{
+    eg__timer_t *t;
+    while ((t = eg__timer_heap_peek(&r->timers)) && t->due <= now) {
+        eg__timer_heap_pop(&r->timers);
+        inv_t *i = (inv_t *)((char *)t - offsetof(inv_t, timer));
+        if (i->timer_kind == TK_REPLY) {
+            reply_send(r, i); /* even if revoked: the caller waits */
+        } else if (i->part->revoked) {
+            inv_free(r, i); /* the partition's new owner takes it from here */
+        } else if (i->timer_kind == TK_DLQ) {
+            dlq_send(r, i);
+        } else if (r->draining) {
+            i->state = INV_PARKED;
+        } else {
+            start_attempt(r, i);
+        }
+    }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    eg_invoker_t *r = opaque;
+    inv_t *i = m->_private;
+    if (!i)
+        return;
+    if (m->err) {
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
+                "dead letter not delivered (%s); sending again in %d ms", rd_kafka_err2str(m->err),
+                DLQ_RESEND_MS);
+        if (i->part->revoked)
+            inv_free(r, i);
+        else
+            schedule(r, i, TK_DLQ, mono_ms() + DLQ_RESEND_MS);
+        return;
+    }
+    inv_finish(r, i);
+}
+
+static void curl_done(eg_invoker_t *r)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(r->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        if (priv)
+            attempt_done(r, (inv_t *)priv, msg->data.result);
+    }
+}
+
+/* libcurl's socket callback: keeps the epoll set in step with the sockets
+ * libcurl waits on (multi_socket API: a loop turn only touches the sockets
+ * that are ready, never every call in flight). */
+static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    eg_invoker_t *r = userp;
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already: no matter */
+        return 0;
+    }
+    struct epoll_event ev = {
+        .events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
+        .data.fd = fd,
+    };
+    if (epoll_ctl(r->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) &&
+        epoll_ctl(r->epfd, socketp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev)) {
+        EG_LOG_WARN(COMP, "epoll_ctl on a call's socket: %s", strerror(errno));
+        return -1; /* libcurl fails the transfers on that socket */
+    }
+    if (!socketp)
+        curl_multi_assign(r->multi, fd, r); /* known to epoll from now on */
+    return 0;
+}
+
+/* libcurl's timer callback: when to call it back (no libcurl call here). */
+static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    eg_invoker_t *r = userp;
+    (void)m;
+    r->curl_due = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    return 0;
+}
+
+/* Lets libcurl run what is due: new calls (curl_multi_add_handle asks for an
+ * immediate timeout), connect and transfer time-outs. */
+static void curl_timeouts(eg_invoker_t *r)
+{
+    int running;
+    if (r->curl_due >= 0 && mono_ms() >= r->curl_due) {
+        r->curl_due = -1;
+        curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
+static void drain_pipe(eg_invoker_t *r)
+{
+    char buf[256];
+    while (read(r->pipefd[0], buf, sizeof buf) > 0)
+        ;
+}
+
+/* ---- the loop ---- */
+
+static void *loop(void *arg)
+{
+    eg_invoker_t *r = arg;
+    int running = 0;
+    struct epoll_event evs[EPOLL_BATCH];
+
+    /* Dead-letter verdicts ("function not found") need the configuration. */
+    while (!atomic_load(&r->stop) && eg_configlog_wait_ready(r->rt->config, 200))
+        ;
+    if (atomic_load(&r->stop))
+        return NULL;
+    src_t *in = &r->in;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, in->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(in->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        EG_LOG_ERROR(COMP, "subscribing to %s: %s", in->topic, rd_kafka_err2str(e));
+        return NULL;
+    }
+    EG_LOG_INFO(COMP, "consuming %s as group %s", in->topic, in->group);
+
+    int64_t next_commit = mono_ms() + COMMIT_INTERVAL_MS;
+    for (;;) {
+        int64_t now = mono_ms();
+        if (atomic_load(&r->stop) && !r->draining) {
+            r->draining = 1;
+            r->drain_deadline = now + r->s->function_timeout_ms + DRAIN_EXTRA_MS;
+            EG_LOG_INFO(COMP,
+                        "draining %s: %zu call(s) in flight, %zu dead letter(s) and %zu "
+                        "reply(ies) pending",
+                        in->topic, r->ncalling, r->ndlq, r->nreply);
+        }
+        if (r->draining &&
+            ((r->ncalling == 0 && r->ndlq == 0 && r->nreply == 0) || now >= r->drain_deadline))
+            break;
+        drain_pipe(r);
+        int more = consume(r, in, POLL_BATCH);
+        run_timers(r, mono_ms());
+        curl_timeouts(r);
+        curl_done(r);
+        if (r->replier)
+            rd_kafka_poll(r->replier, 0);
+        if (r->producer)
+            rd_kafka_poll(r->producer, 0);
+        now = mono_ms();
+        if (now >= next_commit) {
+            commit(in, NULL, 0);
+            next_commit = now + COMMIT_INTERVAL_MS;
+        }
+        flow(r, in);
+
+        int64_t wait = more ? 0 : MAX_WAIT_MS;
+        eg__timer_t *t = eg__timer_heap_peek(&r->timers);
+        if (t && t->due - now < wait)
+            wait = t->due > now ? t->due - now : 0;
+        if (next_commit - now < wait)
+            wait = next_commit > now ? next_commit - now : 0;
+        if (r->curl_due >= 0 && r->curl_due - now < wait)
+            wait = r->curl_due > now ? r->curl_due - now : 0;
+        int n = epoll_wait(r->epfd, evs, EPOLL_BATCH, (int)wait);
+        for (int k = 0; k < n; k++) {
+            if (evs[k].data.fd == r->pipefd[0])
+                continue; /* drained at the top of the turn */
+            uint32_t ev = evs[k].events;
+            int action = ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? CURL_CSELECT_IN : 0) |
+                         ((ev & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                         ((ev & EPOLLERR) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(r->multi, evs[k].data.fd, action, &running);
+        }
+        curl_timeouts(r);
+        curl_done(r);
+    }
+    if (r->ncalling || r->ndlq || r->nreply)
+        EG_LOG_WARN(COMP,
+                    "drain of %s timed out: %zu call(s), %zu dead letter(s), %zu reply(ies) "
+                    "left for the next owner",
+                    in->topic, r->ncalling, r->ndlq, r->nreply);
+    commit(in, NULL, 1);
+    return NULL;
+}
+
+/* ---- the role ---- */
+
+static void producer_free(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what)
+{
+    if (!rk)
+        return;
+    if (rd_kafka_flush(rk, 5000))
+        EG_LOG_WARN(COMP, "%s producer: %d record(s) not delivered at shutdown", what,
+                    rd_kafka_outq_len(rk));
+    /* No more writes to the pipe, which is closed later. */
+    if (q) {
+        rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
+        rd_kafka_queue_destroy(q);
+    }
+    rd_kafka_destroy(rk);
+}
+
+static void engine_free(eg_invoker_t *r)
+{
+    if (!r)
+        return;
+    src_t *in = &r->in;
+    /* Leaves the group; the revoke callback commits once more. */
+    if (in->consumer)
+        rd_kafka_consumer_close(in->consumer);
+    /* librdkafka before 2.3.0 asserts in rd_kafka_destroy when a
+     * cooperative-sticky consumer joined but never received an assignment
+     * (confluentinc/librdkafka#4312): then the closed handle is left to the
+     * process's exit instead. */
+    int keep_consumer = in->consumer && !in->ever_assigned && in->coop_sticky &&
+                        rd_kafka_version() < 0x020300ff;
+    if (in->cq) {
+        rd_kafka_queue_io_event_enable(in->cq, -1, NULL, 0);
+        rd_kafka_queue_destroy(in->cq);
+        in->cq = NULL;
+    }
+    producer_free(r->replier, r->rq, "reply");
+    producer_free(r->producer, r->pq, "dead-letter");
+    while (r->invs)
+        inv_free(r, r->invs);
+    forget(r, in, NULL);
+    if (keep_consumer)
+        EG_LOG_DEBUG(COMP, "consumer of %s closed but not destroyed (librdkafka#4312)",
+                     in->topic);
+    else if (in->consumer)
+        rd_kafka_destroy(in->consumer);
+    while (r->easy_free)
+        curl_easy_cleanup(r->easy_pool[--r->easy_free]);
+    if (r->multi)
+        curl_multi_cleanup(r->multi);
+    if (r->epfd >= 0)
+        close(r->epfd);
+    eg__timer_heap_release(&r->timers);
+    if (r->pipefd[0] >= 0)
+        close(r->pipefd[0]);
+    if (r->pipefd[1] >= 0)
+        close(r->pipefd[1]);
+    if (r->seen_ring)
+        for (size_t k = 0; k < SEEN_MAX; k++)
+            free(r->seen_ring[k]);
+    free(r->seen_ring);
+    eg_map_free(r->seen);
+    free(r);
+}
+
+/* The consumer of one input. Tuning properties are set unless the user gave
+ * them with --kafka. The sync one fetches with fetch.wait.max.ms =
+ * --sync-fetch-wait-ms (the embedded broker answers a fetch only when that
+ * runs out: it is the latency of the hop) and prefetches little. */
+static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t errlen)
+{
+    const eg_settings_t *s = r->s;
+    char kerr[512], cid[300], wait[16];
+    rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
+    if (!c)
+        return NULL;
+    snprintf(cid, sizeof cid, "eg-invoker%s-%s", src->sync ? "-sync" : "",
+             s->instance_id ? s->instance_id : "");
+    snprintf(wait, sizeof wait, "%d", s->sync_fetch_wait_ms > 0 ? s->sync_fetch_wait_ms : 1);
+    if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
+        eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||
+        eg_kafka_conf_set(c, "enable.auto.offset.store", "false", err, errlen) ||
+        eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
+        eg_kafka_conf_default(c, s, "auto.offset.reset", "earliest", err, errlen) ||
+        eg_kafka_conf_default(c, s, "session.timeout.ms", "6000", err, errlen) ||
+        eg_kafka_conf_default(c, s, "heartbeat.interval.ms", "1000", err, errlen) ||
+        eg_kafka_conf_default(c, s, "partition.assignment.strategy", "cooperative-sticky", err,
+                              errlen) ||
+        eg_kafka_conf_default(c, s, "topic.metadata.refresh.interval.ms", "10000", err, errlen)) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    int bad = src->sync
+                  ? eg_kafka_conf_default(c, s, "fetch.wait.max.ms", wait, err, errlen) ||
+                        eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "2048", err,
+                                              errlen) ||
+                        eg_kafka_conf_default(c, s, "max.partition.fetch.bytes", "262144", err,
+                                              errlen) ||
+                        eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
+                        eg_kafka_conf_default(c, s, "isolation.level", "read_uncommitted", err, errlen)
+                  : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", "10", err, errlen) ||
+                        eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err,
+                                              errlen);
+    if (bad) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    const char *strategy = "cooperative-sticky";
+    eg_settings_kafka_prop(s, "partition.assignment.strategy", &strategy);
+    src->coop_sticky = strstr(strategy, "cooperative-sticky") != NULL;
+    rd_kafka_conf_set_opaque(c, src);
+    rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(c, on_commit);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, kerr, sizeof kerr);
+    if (!rk) {
+        snprintf(err, errlen, "consumer of %s: %s", src->topic, kerr);
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
+{
+    const eg_settings_t *s = r->s;
+    char kerr[512], cid[300];
+    rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
+    if (!c)
+        return NULL;
+    snprintf(cid, sizeof cid, "eg-invoker-dlq-%s", s->instance_id ? s->instance_id : "");
+    if (eg_kafka_conf_set(c, "enable.idempotence", "true", err, errlen) ||
+        eg_kafka_conf_set(c, "acks", "all", err, errlen) ||
+        eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) || eg_kafka_conf_default(c, s, "linger.ms", "5", err, errlen)) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(c, r);
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr);
+    if (!rk) {
+        snprintf(err, errlen, "dead-letter producer: %s", kerr);
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    return rk;
+}
+
+/* The reply producer: sends at once (linger.ms 0, Nagle off) and waits for
+ * the partition leader only (acks=1, so not idempotent). A reply is worth
+ * something for a few seconds: a lost one (a leader dying in that window)
+ * costs one 504, like a late one, and a duplicate is dropped by the ingress
+ * (its correlation id no longer waits), while acks=all would add the
+ * followers' round trip to every sync request on a replicated cluster.
+ * --kafka acks=all (or enable.idempotence=true) overrides. */
+static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
+{
+    const eg_settings_t *s = r->s;
+    char kerr[512], cid[300];
+    const char *idem = NULL;
+    rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
+    if (!c)
+        return NULL;
+    eg_settings_kafka_prop(s, "enable.idempotence", &idem);
+    int user_idem = idem && strcmp(idem, "false") && strcmp(idem, "0");
+    snprintf(cid, sizeof cid, "eg-invoker-reply-%s", s->instance_id ? s->instance_id : "");
+    if (eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
+        eg_kafka_conf_default(c, s, "linger.ms", "0", err, errlen) ||
+        eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
+        eg_kafka_conf_default(c, s, "message.timeout.ms", "10000", err, errlen) ||
+        eg_kafka_conf_default(c, s, "message.max.bytes", REPLY_MAX_BYTES, err, errlen) ||
+        (!user_idem && (eg_kafka_conf_default(c, s, "enable.idempotence", "false", err, errlen) ||
+                        eg_kafka_conf_default(c, s, "acks", "1", err, errlen)))) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(c, r);
+    rd_kafka_conf_set_dr_msg_cb(c, on_reply_delivery);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr);
+    if (!rk) {
+        snprintf(err, errlen, "reply producer: %s", kerr);
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    return rk;
+}
+
+static void ensure_topic(eg_invoker_t *r, const char *topic)
+{
+    char err[512];
+    int rc =
+        r->rt->mock
+            ? eg_mock_topic_create(r->rt->mock, topic, INVOKE_PARTITIONS, err, sizeof err)
+            : eg_kafka_ensure_topic(r->producer ? r->producer : r->replier, topic,
+                                    INVOKE_PARTITIONS, r->s->replication_factor, NULL,
+                                    TOPIC_TIMEOUT_MS, err, sizeof err);
+    if (rc)
+        EG_LOG_WARN(COMP, "%s (going on: consuming starts once the topic exists)", err);
+}
+
+/* An engine for the sync or the async invocation topic of the pool, its
+ * thread started. NULL with a message in err. */
+static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t errlen)
+{
+    eg_invoker_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->rt = rt;
+    r->s = rt->settings;
+    r->pipefd[0] = r->pipefd[1] = r->epfd = -1;
+    r->curl_due = -1;
+    eg__timer_heap_init(&r->timers);
+    atomic_init(&r->stop, 0);
+    const char *prefix = r->s->topic_prefix ? r->s->topic_prefix : "eg.";
+    const char *pool = r->s->pool && *r->s->pool ? r->s->pool : "default";
+    src_t *in = &r->in;
+    in->r = r;
+    in->sync = sync;
+    eg_topics_invoke(in->topic, sizeof in->topic, prefix, pool, sync);
+    snprintf(in->group, sizeof in->group, "%sinvoker.%s%s", prefix, pool, sync ? ".sync" : "");
+    r->rng = (uint64_t)wall_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uintptr_t)r;
+    if (!r->rng)
+        r->rng = 1;
+
+    if (pipe2(r->pipefd, O_NONBLOCK | O_CLOEXEC)) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    struct epoll_event pev = {.events = EPOLLIN, .data.fd = r->pipefd[0]};
+    if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->pipefd[0], &pev)) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        goto fail;
+    }
+    if (!(r->seen = eg_map_new()) || !(r->seen_ring = calloc(SEEN_MAX, sizeof *r->seen_ring))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(r->multi = curl_multi_init())) {
+        snprintf(err, errlen, "libcurl: no multi handle");
+        goto fail;
+    }
+    /* Keep a finished call's connection for the next call rather than
+     * closing it: the cache must hold as many connections as calls run at
+     * once, or a busy invoker reconnects for most calls. */
+    curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)r->s->max_inflight);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+    if (sync ? !(r->replier = make_replier(r, err, errlen))
+             : !(r->producer = make_producer(r, err, errlen)))
+        goto fail;
+    if (!(in->consumer = make_consumer(r, in, err, errlen)))
+        goto fail;
+    ensure_topic(r, in->topic);
+    if (!sync && !r->rt->mock)
+        ensure_topic(r, r->rt->topics.dlq);
+
+    static const char one = 1;
+    in->cq = rd_kafka_queue_get_consumer(in->consumer);
+    rd_kafka_queue_io_event_enable(in->cq, r->pipefd[1], &one, 1);
+    if (r->producer) {
+        r->pq = rd_kafka_queue_get_main(r->producer);
+        rd_kafka_queue_io_event_enable(r->pq, r->pipefd[1], &one, 1);
+    }
+    if (r->replier) {
+        r->rq = rd_kafka_queue_get_main(r->replier);
+        rd_kafka_queue_io_event_enable(r->rq, r->pipefd[1], &one, 1);
+    }
+
+    if (pthread_create(&r->thread, NULL, loop, r)) {
+        snprintf(err, errlen, "cannot start the invoker thread");
+        goto fail;
+    }
+    r->thread_started = 1;
+    return r;
+fail:
+    engine_free(r);
+    return NULL;
+}
+
+/* The role: the sync engine and the async engine, each on its own thread. */
+typedef struct invoker_role {
+    eg_invoker_t *sync, *async;
+} invoker_role_t;
+
+static void engines_stop(invoker_role_t *ro)
+{
+    eg_invoker_t *e[2] = {ro->sync, ro->async};
+    /* Both drain at once. */
+    for (int k = 0; k < 2; k++)
+        if (e[k] && e[k]->thread_started) {
+            atomic_store(&e[k]->stop, 1);
+            wake(e[k]);
+        }
+    for (int k = 0; k < 2; k++)
+        if (e[k] && e[k]->thread_started)
+            pthread_join(e[k]->thread, NULL);
+    for (int k = 0; k < 2; k++)
+        engine_free(e[k]);
+    free(ro);
+    curl_global_cleanup();
+}
+
+static void *invoker_start(eg_runtime_t *rt, char *err, size_t errlen)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        snprintf(err, errlen, "libcurl initialisation failed");
+        return NULL;
+    }
+    invoker_role_t *ro = calloc(1, sizeof *ro);
+    if (!ro) {
+        snprintf(err, errlen, "out of memory");
+        curl_global_cleanup();
+        return NULL;
+    }
+    if (!(ro->sync = engine_start(rt, 1, err, errlen)) ||
+        !(ro->async = engine_start(rt, 0, err, errlen))) {
+        engines_stop(ro);
+        return NULL;
+    }
+    return ro;
+}
+
+static void invoker_stop(void *p)
+{
+    if (!p)
+        return;
+    engines_stop(p);
+    EG_LOG_INFO(COMP, "invoker stopped");
+}
+
+const eg_role_ops_t eg_invoker_role = {"invoker", invoker_start, invoker_stop};

@@ -1,0 +1,92 @@
+/*
+ * provider: how a function of one `type` is called. The extension point of
+ * the invoker.
+ *
+ * The engine (invoker.c) owns every call and its libcurl easy handle; a
+ * provider only says how one attempt is made and how its outcome is judged:
+ *
+ *   prepare   sets up the attempt on call->easy, which the engine created with
+ *             the common options already set (timeouts, response buffer,
+ *             private pointer, error buffer, no signals, http/https only):
+ *             the URL, the method, the request body and call->headers.
+ *   classify  judges a finished attempt from call->code, call->status and
+ *             call->response: success, retryable failure or final failure,
+ *             with the error text that goes to the log and the dead letter.
+ *
+ * Both run on the invoker's event-loop thread and must not block. prepare
+ * runs while the configuration's read lock is held: it copies what it keeps
+ * out of `function` (libcurl copies option strings itself).
+ *
+ * Adding a provider: a file provider_<type>.c defining one eg_provider_t,
+ * and its line in the table of provider.c. Nothing else changes.
+ */
+#ifndef EG_PROVIDER_H
+#define EG_PROVIDER_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+/* Upper bound on a stored response body; the rest is read and dropped. */
+#define EG_CALL_MAX_RESPONSE (1024 * 1024)
+
+typedef enum eg_call_verdict {
+    EG_CALL_OK = 0,    /* the function took the event */
+    EG_CALL_RETRY = 1, /* failed, may succeed later: connection errors, timeouts, 429, 5xx */
+    EG_CALL_FINAL = 2, /* failed for good: no retry, straight to the dead-letter topic */
+} eg_call_verdict_t;
+
+/* One invocation as a provider sees it. Fields marked (engine) are set and
+ * owned by the engine; providers read them. */
+typedef struct eg_call {
+    /* The invocation (engine), constant over its attempts. */
+    const char *space;
+    const char *function_id;
+    const char *subscription_id;
+    const char *event_id;
+    const char *event_type;
+    const char *content_type; /* of body; never NULL */
+    const char *body;         /* the record value, sent as is; may be NULL when body_len is 0 */
+    size_t body_len;
+    int attempt; /* 1-based number of the attempt being made */
+
+    /* One attempt. */
+    CURL *easy;                    /* (engine) created for the attempt, cleaned up after it */
+    struct curl_slist *headers;    /* built by prepare; the engine frees it after the attempt */
+    void *provider_data;           /* prepare may keep state for the attempt here (e.g. a */
+    void (*provider_free)(void *); /* signed body); the engine calls provider_free on it */
+
+    /* The outcome of the attempt (engine). */
+    CURLcode code;          /* CURLE_OK when an HTTP answer came */
+    long status;            /* HTTP status, 0 when none */
+    char *response;         /* the answer's body, NUL-terminated, at most EG_CALL_MAX_RESPONSE */
+    size_t response_len;    /* bytes stored */
+    int response_truncated; /* 1 when the answer was longer than what is stored */
+    char curl_error[CURL_ERROR_SIZE]; /* libcurl's message for code, may be empty */
+} eg_call_t;
+
+typedef struct eg_provider {
+    const char *type; /* the function's "type" */
+    /* Sets up one attempt. function: the function's API object, borrowed
+     * (read lock held). 0, or -1 with the reason in err: the invocation is
+     * then dead-lettered at once. */
+    int (*prepare)(eg_call_t *call, const cJSON *function, char *err, size_t errlen);
+    /* Judges a finished attempt; writes the error text of a failure to err. */
+    eg_call_verdict_t (*classify)(const eg_call_t *call, char *err, size_t errlen);
+} eg_provider_t;
+
+/* The provider of a function type, or NULL when none is built in. */
+const eg_provider_t *eg_provider_find(const char *type);
+
+/* The rules for anything spoken over HTTP, shared by the providers: a
+ * transport error (code != CURLE_OK) is retryable unless retrying cannot
+ * help (malformed URL, unsupported protocol, bad option); an answer is a
+ * success if 2xx, retryable if 429 or 5xx, final otherwise. err gets the
+ * curl error text (curl_error when not empty) or "HTTP <status>". */
+eg_call_verdict_t eg_provider_classify_http(CURLcode code, long status, const char *curl_error,
+                                            char *err, size_t errlen);
+
+/* The built-in providers (one file each). */
+extern const eg_provider_t eg_provider_http;
+
+#endif

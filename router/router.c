@@ -1,0 +1,553 @@
+/*
+ * router.c: the router role.
+ *
+ * A consumer group (<prefix>router) on the events topic. Each event is
+ * matched against the configuration (space, event type, method, path) with
+ * the same path tree the Config API decides conflicts with, and one
+ * invocation record per matching async subscription is written to the
+ * invocation topic of the function's pool (<prefix>invoke.<pool>.async).
+ *
+ * Exactly-once fan-out: the invocations of a batch and the consumed offsets
+ * are committed in one Kafka transaction (send_offsets_to_transaction with
+ * the consumer's group metadata), so a crash or a rebalance either commits a
+ * batch's fan-out and its offsets together, or neither: the next owner of
+ * the partition routes the batch again from the committed offset.
+ * A transaction is opened at the first record after a commit and committed
+ * when the batch is full, when the consumer has nothing more for a moment,
+ * or in the rebalance callback before partitions are revoked. If the
+ * transaction must be aborted, the consumer rewinds to the committed offsets.
+ *
+ * Records that are not CloudEvents (anyone may write to the events topic)
+ * become dead-letter records with the reason, in the same transaction, and
+ * never stall the partition.
+ *
+ * Thread: one, the role's own; it owns the consumer and the producer.
+ */
+#include "router.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eg_deadletter.h"
+#include "eg_event.h"
+#include "eg_kafka_hdr.h"
+#include "eg_log.h"
+#include "eg_map.h"
+#include "eg_reply.h"
+
+#define BATCH_MAX 1000
+#define BATCH_MAX_MS 20
+#define MAX_FANOUT 256
+
+typedef struct eg_router {
+    eg_runtime_t *rt;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+    int in_txn;
+    size_t txn_records;
+    int64_t txn_started_ms;
+    int fatal;
+    eg_map_t *pool_topics; /* pool name -> its async invocation topic */
+} eg_router_t;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- transactions ---- */
+
+static int txn_error(eg_router_t *r, const char *what, rd_kafka_error_t *e)
+{
+    EG_LOG_ERROR("router", "%s: %s", what, rd_kafka_error_string(e));
+    if (rd_kafka_error_is_fatal(e))
+        r->fatal = 1;
+    int abortable = rd_kafka_error_txn_requires_abort(e);
+    rd_kafka_error_destroy(e);
+    return abortable ? 1 : -1;
+}
+
+/* Rewinds every assigned partition to its committed offset, so that the
+ * records of an aborted transaction are routed again. */
+static void rewind_to_committed(eg_router_t *r)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(r->consumer, &parts) || !parts)
+        return;
+    if (!rd_kafka_committed(r->consumer, parts, 10000)) {
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(r->consumer, parts, 10000);
+        if (e) {
+            EG_LOG_ERROR("router", "rewinding after an abort: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void txn_abort(eg_router_t *r)
+{
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(r->producer, 30000);
+    if (e) {
+        EG_LOG_ERROR("router", "aborting the transaction: %s", rd_kafka_error_string(e));
+        if (rd_kafka_error_is_fatal(e))
+            r->fatal = 1;
+        rd_kafka_error_destroy(e);
+    }
+    r->in_txn = 0;
+    r->txn_records = 0;
+    rewind_to_committed(r);
+}
+
+static int txn_begin(eg_router_t *r)
+{
+    if (r->in_txn)
+        return 0;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(r->producer);
+    if (e) {
+        txn_error(r, "beginning a transaction", e);
+        return -1;
+    }
+    r->in_txn = 1;
+    r->txn_records = 0;
+    r->txn_started_ms = mono_ms();
+    return 0;
+}
+
+/* Commits the open transaction with the consumer's positions as offsets. */
+static int txn_commit(eg_router_t *r)
+{
+    if (!r->in_txn)
+        return 0;
+    rd_kafka_topic_partition_list_t *pos = NULL;
+    rd_kafka_error_t *e = NULL;
+    int rc = 0;
+    if (rd_kafka_assignment(r->consumer, &pos) == 0 && pos) {
+        rd_kafka_position(r->consumer, pos);
+        /* only partitions with a known position have anything to commit */
+        rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(pos->cnt);
+        for (int i = 0; i < pos->cnt; i++)
+            if (pos->elems[i].offset >= 0)
+                rd_kafka_topic_partition_list_add(offs, pos->elems[i].topic,
+                                                  pos->elems[i].partition)
+                    ->offset = pos->elems[i].offset;
+        if (offs->cnt) {
+            rd_kafka_consumer_group_metadata_t *gm =
+                rd_kafka_consumer_group_metadata(r->consumer);
+            e = rd_kafka_send_offsets_to_transaction(r->producer, offs, gm, 30000);
+            rd_kafka_consumer_group_metadata_destroy(gm);
+        }
+        rd_kafka_topic_partition_list_destroy(offs);
+        rd_kafka_topic_partition_list_destroy(pos);
+    }
+    if (!e)
+        e = rd_kafka_commit_transaction(r->producer, 30000);
+    if (e) {
+        rc = txn_error(r, "committing the fan-out", e);
+        if (rc > 0)
+            txn_abort(r);
+        r->in_txn = 0;
+        return -1;
+    }
+    EG_LOG_DEBUG("router", "committed a fan-out of %zu records", r->txn_records);
+    r->in_txn = 0;
+    r->txn_records = 0;
+    return rc;
+}
+
+/* ---- routing one record ---- */
+
+/* An invocation topic of a pool, built once per pool (router thread). */
+static const char *pool_topic(eg_router_t *r, const char *pool, int sync)
+{
+    char key[EG_MAX_NAME + 8];
+    snprintf(key, sizeof key, "%s%s", sync ? "s:" : "a:", pool);
+    char *t = eg_map_get(r->pool_topics, key);
+    if (t)
+        return t;
+    char name[512];
+    eg_topics_invoke(name, sizeof name, r->rt->settings->topic_prefix, pool, sync);
+    if (!(t = strdup(name)) || eg_map_put(r->pool_topics, key, t, NULL)) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int produce(eg_router_t *r, const char *topic, int32_t partition, const void *key,
+                   size_t klen, const void *val, size_t vlen, rd_kafka_headers_t *hdrs)
+{
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(hdrs);
+        EG_LOG_ERROR("router", "producing to %s: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    r->txn_records++;
+    return 0;
+}
+
+static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    if (value)
+        rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    eg_deadletter_t d = {
+        .last_error = reason,
+        .failed_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+        .topic = rd_kafka_topic_name(m->rkt),
+        .partition = m->partition,
+        .offset = m->offset,
+        .event = m->payload,
+        .event_len = m->payload ? m->len : 0,
+    };
+    char *s = eg_deadletter_json(&d);
+    if (!s)
+        return -1;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");
+    int rc = produce(r, r->rt->topics.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len, s, strlen(s), h);
+    free(s);
+    EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
+                rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
+    return rc;
+}
+
+static int route(eg_router_t *r, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *in = NULL;
+    rd_kafka_message_headers(m, &in);
+    char space[300], type[300], method[16], path[4096], eid[300], ctype[256];
+
+    eg_event_t ev;
+    eg_error_t err = {0};
+    memset(&ev, 0, sizeof ev);
+    const void *val = m->payload;
+    size_t vlen = m->len;
+    char *owned = NULL;
+
+    if (eg_kafka_header(in, EG_HDR_SPACE, space, sizeof space) > 0 &&
+        eg_kafka_header(in, EG_HDR_EVENT_TYPE, type, sizeof type) > 0 &&
+        eg_kafka_header(in, EG_HDR_EVENT_ID, eid, sizeof eid) >= 0 &&
+        eg_kafka_header(in, EG_HDR_CONTENT_TYPE, ctype, sizeof ctype) > 0 && val) {
+        /* Written by an ingress: the hints say everything routing needs and
+         * the value is the structured event the function receives. */
+        if (eg_kafka_header(in, EG_HDR_METHOD, method, sizeof method) <= 0)
+            strcpy(method, "POST");
+        if (eg_kafka_header(in, EG_HDR_PATH, path, sizeof path) <= 0)
+            strcpy(path, "/");
+    } else {
+        /* Written by another Kafka client: decode either binding. */
+        if (eg_event_from_kafka(m->payload, m->len, in, &ev, &err))
+            return dead_letter(r, m, err.message);
+        snprintf(space, sizeof space, "%s", ev.space);
+        snprintf(type, sizeof type, "%s", ev.type);
+        snprintf(eid, sizeof eid, "%s", ev.id);
+        snprintf(ctype, sizeof ctype, "%s", eg_event_content_type(&ev));
+        strcpy(method, "POST");
+        strcpy(path, "/");
+        owned = eg_event_serialize(&ev, &vlen);
+        val = owned;
+        if (!owned) {
+            eg_event_release(&ev);
+            return -1;
+        }
+    }
+
+    /* Most events match a few subscriptions: their targets stay on the
+     * stack; a larger fan-out takes the heap. */
+    struct target {
+        const char *topic; /* a pool's topic name, interned below */
+        char sub[EG_MAX_ID + 1];
+        char fn[EG_MAX_NAME + 1];
+        int sync;
+    } stack_targets[4], *targets = stack_targets;
+    size_t nt = 0;
+
+    /* A sync request: the ingress named the subscription that answers it
+     * and where the answer goes. Past its deadline nobody waits. */
+    char sync_sub[EG_MAX_ID + 1] = "", reply_to[512] = "", corr[128] = "", deadline[32] = "";
+    if (eg_kafka_header(in, EG_HDR_SYNC_SUBSCRIPTION, sync_sub, sizeof sync_sub) > 0 &&
+        (eg_kafka_header(in, EG_HDR_REPLY_TO, reply_to, sizeof reply_to) <= 0 ||
+         eg_kafka_header(in, EG_HDR_CORRELATION, corr, sizeof corr) <= 0 ||
+         eg_kafka_header(in, EG_HDR_DEADLINE, deadline, sizeof deadline) <= 0 ||
+         strtoll(deadline, NULL, 10) <= wall_ms()))
+        sync_sub[0] = '\0';
+    const char *sync_error = NULL;
+    const eg_sub_t *subs[MAX_FANOUT];
+    eg_path_param_t params[64];
+    size_t np = 0;
+    const eg_config_t *cfg = eg_configlog_read_begin(r->rt->config);
+    size_t n = eg_config_match(cfg, space, type, method, path, subs, MAX_FANOUT, params, 64, &np);
+    if (n > MAX_FANOUT) {
+        EG_LOG_WARN("router", "event %s matches %zu subscriptions; routing the first %d", eid, n,
+                    MAX_FANOUT);
+        n = MAX_FANOUT;
+    }
+    if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
+        targets = malloc((n + 1) * sizeof *targets);
+    for (size_t i = 0; targets && i <= n; i++) {
+        const eg_sub_t *sub = i < n ? subs[i] : NULL;
+        if (i == n) { /* the sync subscription, if any, comes last */
+            if (!sync_sub[0])
+                break;
+            const cJSON *o = eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, space, sync_sub);
+            for (size_t k = 0; k < n && o; k++)
+                if (subs[k]->obj == o)
+                    sub = subs[k];
+            if (!sub || !sub->sync) {
+                sync_error = "the sync subscription no longer matches the event";
+                break;
+            }
+        } else if (sub->sync) {
+            continue;
+        }
+        const cJSON *fn = eg_config_function(cfg, space, sub->fn);
+        const cJSON *pool = fn ? cJSON_GetObjectItemCaseSensitive(fn, "pool") : NULL;
+        targets[nt].sync = sub->sync;
+        targets[nt].topic =
+            pool_topic(r, cJSON_IsString(pool) ? pool->valuestring : "default", sub->sync);
+        snprintf(targets[nt].sub, sizeof targets[nt].sub, "%s", sub->id);
+        snprintf(targets[nt].fn, sizeof targets[nt].fn, "%s", sub->fn);
+        nt += targets[nt].topic != NULL;
+    }
+    eg_configlog_read_end(r->rt->config);
+
+    int rc = 0;
+    char source[400];
+    snprintf(source, sizeof source, "%s/%" PRId32 "/%" PRId64, rd_kafka_topic_name(m->rkt),
+             m->partition, m->offset);
+    for (size_t i = 0; i < nt && rc == 0; i++) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+        add_hdr(h, EG_HDR_SOURCE, source);
+        add_hdr(h, EG_HDR_CONTENT_TYPE, ctype);
+        add_hdr(h, EG_HDR_SPACE, space);
+        add_hdr(h, EG_HDR_SUBSCRIPTION, targets[i].sub);
+        add_hdr(h, EG_HDR_FUNCTION, targets[i].fn);
+        add_hdr(h, EG_HDR_EVENT_ID, eid);
+        add_hdr(h, EG_HDR_EVENT_TYPE, type);
+        if (targets[i].sync) {
+            add_hdr(h, EG_HDR_REPLY_TO, reply_to);
+            add_hdr(h, EG_HDR_CORRELATION, corr);
+            add_hdr(h, EG_HDR_DEADLINE, deadline);
+        }
+        rc = produce(r, targets[i].topic, RD_KAFKA_PARTITION_UA, m->key, m->key_len, val, vlen, h);
+    }
+    if (sync_error && rc == 0) {
+        /* The waiting client learns at once instead of timing out. */
+        eg_reply_t reply = {.correlation = corr, .ok = 0, .error = (char *)sync_error};
+        char *v = eg_reply_encode(&reply);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        add_hdr(h, EG_HDR_CORRELATION, corr);
+        /* reply topics have one partition */
+        rc = v ? produce(r, reply_to, 0, corr, strlen(corr), v, strlen(v), h) : -1;
+        if (!v)
+            rd_kafka_headers_destroy(h);
+        free(v);
+        EG_LOG_INFO("router", "event %s: %s", eid, sync_error);
+    }
+    if (nt)
+        EG_LOG_DEBUG("router", "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
+    if (targets != stack_targets)
+        free(targets);
+    free(owned);
+    eg_event_release(&ev);
+    return rc;
+}
+
+/* ---- consumer ---- */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    eg_router_t *r = opaque;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        EG_LOG_INFO("router", "assigned %d partition(s)", parts->cnt);
+        if (coop) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        return;
+    }
+    /* Revoked: what was routed so far is committed with its offsets first. */
+    if (r->in_txn && txn_commit(r) && r->in_txn)
+        txn_abort(r);
+    EG_LOG_INFO("router", "revoked %d partition(s)", parts->cnt);
+    if (coop) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+        if (e)
+            rd_kafka_error_destroy(e);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void *router_main(void *arg)
+{
+    eg_router_t *r = arg;
+    while (!atomic_load(&r->stop) && !r->fatal) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 2 : 100);
+        if (m) {
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    EG_LOG_WARN("router", "events topic: %s", rd_kafka_message_errstr(m));
+            } else if (txn_begin(r) == 0) {
+                if (route(r, m) && r->in_txn)
+                    txn_abort(r);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (r->in_txn && (!m || r->txn_records >= BATCH_MAX ||
+                          mono_ms() - r->txn_started_ms >= BATCH_MAX_MS))
+            txn_commit(r);
+    }
+    if (r->in_txn)
+        txn_commit(r);
+    return NULL;
+}
+
+static void router_stop(void *p)
+{
+    eg_router_t *r = p;
+    if (!r)
+        return;
+    atomic_store(&r->stop, 1);
+    if (r->thread_started)
+        pthread_join(r->thread, NULL);
+    if (r->consumer) {
+        rd_kafka_consumer_close(r->consumer);
+        rd_kafka_destroy(r->consumer);
+    }
+    if (r->producer) {
+        rd_kafka_flush(r->producer, 5000);
+        rd_kafka_destroy(r->producer);
+    }
+    if (r->pool_topics) {
+        eg_map_iter_t it;
+        const char *k;
+        void *v;
+        eg_map_iter_init(&it, r->pool_topics);
+        while (eg_map_iter_next(&it, &k, &v))
+            free(v);
+        eg_map_free(r->pool_topics);
+    }
+    free(r);
+}
+
+static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
+{
+    const eg_settings_t *s = rt->settings;
+    eg_router_t *r = calloc(1, sizeof *r);
+    rd_kafka_conf_t *cc = NULL, *pc = NULL;
+    char kerr[512], group[300], txid[400], fetch_wait[16];
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->rt = rt;
+    if (!(r->pool_topics = eg_map_new())) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    snprintf(group, sizeof group, "%srouter", s->topic_prefix);
+    snprintf(fetch_wait, sizeof fetch_wait, "%d", s->sync_fetch_wait_ms);
+    snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
+
+    if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
+        eg_kafka_conf_set(cc, "group.id", group, err, errlen) ||
+        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
+        eg_kafka_conf_default(cc, s, "auto.offset.reset", "earliest", err, errlen) ||
+        eg_kafka_conf_set(cc, "isolation.level", "read_committed", err, errlen) ||
+        eg_kafka_conf_default(cc, s, "partition.assignment.strategy", "cooperative-sticky", err, errlen) ||
+        /* librdkafka 2.0.2's embedded broker moves a dead member's partitions
+         * about two session timeouts after its death: 6 s keeps that within
+         * the 15 s the contract promises. */
+        eg_kafka_conf_default(cc, s, "session.timeout.ms", "6000", err, errlen) ||
+        eg_kafka_conf_default(cc, s, "heartbeat.interval.ms", "1000", err, errlen) ||
+        /* The events topic is on the sync path: the embedded broker answers a
+         * fetch only when this runs out, so it is that hop's latency there. */
+        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
+    rd_kafka_conf_set_opaque(cc, r);
+    if (!(r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
+        snprintf(err, errlen, "router consumer: %s", kerr);
+        goto fail;
+    }
+    cc = NULL;
+    rd_kafka_poll_set_consumer(r->consumer);
+
+    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
+        eg_kafka_conf_set(pc, "transactional.id", txid, err, errlen) ||
+        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
+        goto fail;
+    if (!(r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
+        snprintf(err, errlen, "router producer: %s", kerr);
+        goto fail;
+    }
+    pc = NULL;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(r->producer, 30000);
+    if (e) {
+        snprintf(err, errlen, "router transactions: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        goto fail;
+    }
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, rt->topics.events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t se = rd_kafka_subscribe(r->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (se) {
+        snprintf(err, errlen, "subscribing to %s: %s", rt->topics.events, rd_kafka_err2str(se));
+        goto fail;
+    }
+    if (pthread_create(&r->thread, NULL, router_main, r)) {
+        snprintf(err, errlen, "cannot start the router thread");
+        goto fail;
+    }
+    r->thread_started = 1;
+    EG_LOG_INFO("router", "routing %s (group %s, transactional id %s)", rt->topics.events, group,
+                txid);
+    return r;
+fail:
+    if (cc)
+        rd_kafka_conf_destroy(cc);
+    if (pc)
+        rd_kafka_conf_destroy(pc);
+    router_stop(r);
+    return NULL;
+}
+
+const eg_role_ops_t eg_router_role = {"router", router_start, router_stop};

@@ -1,0 +1,594 @@
+"""End-to-end test harness for the Event Gateway (Python 3 standard library only).
+
+- Gateway: starts one gateway process (`event-gateway --dev` or a role binary
+  joined to a broker with --brokers), captures its log to a temp file, waits
+  for readiness by polling GET /v1/status until 200 (bounded), and offers
+  request() against its Config API. stop() = SIGTERM, bounded wait, SIGKILL.
+- Every child is started with PR_SET_PDEATHSIG=SIGKILL, so it dies with the
+  test runner even if the runner itself is killed.
+- GatewayTestCase: registers every process it starts for cleanup, prints the
+  tail of their logs when a test fails or errors, and bounds every test method
+  in time (faulthandler dumps the stacks and exits the runner when a test
+  overruns; the children then die with it).
+"""
+
+import base64
+import ctypes
+import faulthandler
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN_DIR = os.path.abspath(os.environ.get("EG_BIN_DIR") or os.path.join(HERE, "..", "..", "build", "bin"))
+
+READY_TIMEOUT = 20.0       # seconds a process may take to read the config log
+REQUEST_TIMEOUT = 20.0     # seconds for one HTTP request (writes wait for Kafka)
+STOP_TIMEOUT = 5.0         # seconds between SIGTERM and SIGKILL
+TEST_TIMEOUT = float(os.environ.get("EG_TEST_TIMEOUT", "90"))  # one test method
+LOG_TAIL_LINES = 40
+
+
+def binary(name):
+    return os.path.join(BIN_DIR, name)
+
+
+def free_port():
+    """A port that was free a moment ago (bind to port 0 and release)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(extra=None):
+    """The test runner's environment without EG_* variables (they would change
+    the processes' settings), plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EG_")}
+    env.update(extra or {})
+    return env
+
+
+_libc = None
+
+
+def _die_with_parent():
+    """preexec_fn: SIGKILL this child when the runner dies (Linux prctl)."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def popen(args, **kw):
+    """subprocess.Popen with the die-with-parent guard (start only from the main thread)."""
+    return subprocess.Popen(args, preexec_fn=_die_with_parent, **kw)
+
+
+def go_path_escape(path):
+    """Go's url.PathEscape (what 0.9 used inside ids)."""
+    return urllib.parse.quote(path, safe="$&+:=@")
+
+
+def subscription_id_09(type_, event_type, function_id, path="/", method="POST"):
+    """event-gateway 0.9's subscription id: base64url (no padding) of
+    "type,eventType[,functionId],PathEscape(path),method" (no functionId for sync)."""
+    parts = [type_, event_type] + ([] if type_ == "sync" else [function_id]) + [go_path_escape(path), method]
+    raw = ",".join(parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
+    """Polls predicate() until it returns a truthy value; returns that value.
+    Raises AssertionError with the last value seen after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, message, last))
+        time.sleep(interval)
+
+
+class Response(tuple):
+    """(status, body, headers): body is parsed JSON when it parses, else text."""
+
+    __slots__ = ()
+
+    def __new__(cls, status, body, headers):
+        return tuple.__new__(cls, (status, body, headers))
+
+    status = property(lambda self: self[0])
+    body = property(lambda self: self[1])
+    headers = property(lambda self: self[2])
+
+
+class ProcessFailed(AssertionError):
+    pass
+
+
+class Gateway:
+    """One gateway process.
+
+    Gateway()                               event-gateway --dev (embedded Kafka)
+    Gateway("eg-ingress", brokers=B)        an ingress joined to cluster B
+    Gateway("eg-router", brokers=B)         a router; request() goes to its --status-port
+    """
+
+    def __init__(self, binary_name="event-gateway", brokers=None, dev=None, extra_args=(),
+                 name=None, env=None, listen="127.0.0.1"):
+        self.binary_name = binary_name
+        self.dev = (binary_name == "event-gateway" and brokers is None) if dev is None else dev
+        self.brokers_arg = brokers
+        self.extra_args = list(extra_args)
+        self.name = name or binary_name
+        self.env = env
+        self.listen = listen
+        # eg-router and eg-invoker serve only /v1/status (on --status-port, kept in config_port)
+        self.status_only = binary_name in ("eg-router", "eg-invoker")
+        self.config_port = None
+        self.events_port = None
+        self.proc = None
+        self.status = None
+        self._logf = None
+        self.log_path = None
+
+    # -- lifecycle --
+
+    def command(self):
+        args = [binary(self.binary_name)]
+        if self.dev:
+            args.append("--dev")
+        if self.brokers_arg:
+            args += ["--brokers", self.brokers_arg]
+        args += ["--listen", self.listen]
+        if self.status_only:
+            # eg-router / eg-invoker: /v1/status on --status-port, no APIs
+            args += ["--status-port", str(self.config_port)]
+        else:
+            args += ["--config-port", str(self.config_port), "--events-port", str(self.events_port)]
+        return args + self.extra_args
+
+    def start(self, wait=True, timeout=READY_TIMEOUT, config_port=None):
+        """Starts the process on fresh ports (or the given Config API port); waits
+        for readiness unless wait=False. Retries on other ports if the first ones
+        were taken meanwhile."""
+        for attempt in range(3):
+            self.config_port, self.events_port = config_port or free_port(), free_port()
+            if self.config_port == self.events_port:
+                continue
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                self.wait_ready(timeout)
+                return self
+            except ProcessFailed:
+                if attempt < 2 and not config_port and "port in use" in self.log_text():
+                    self.kill()
+                    continue
+                raise
+        raise ProcessFailed("%s: could not find free ports" % self.name)
+
+    def _spawn(self):
+        if self._logf is None:
+            fd, self.log_path = tempfile.mkstemp(prefix="eg-%s-" % self.name, suffix=".log")
+            self._logf = os.fdopen(fd, "ab", buffering=0)
+        self._logf.write(("### %s\n" % " ".join(self.command())).encode())
+        self.proc = popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._logf,
+                          stderr=subprocess.STDOUT, env=clean_env(self.env), cwd=HERE)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        """Polls GET /v1/status until 200; fails early if the process exits."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ProcessFailed("%s exited with status %s before it was ready\n%s"
+                                    % (self.name, self.proc.returncode, self.log_tail()))
+            try:
+                r = self.request("GET", "/v1/status", timeout=2)
+                last = r
+                if r.status == 200:
+                    self.status = r.body
+                    return r.body
+            except (OSError, http.client.HTTPException) as e:
+                last = e
+            time.sleep(0.02)
+        raise ProcessFailed("%s not ready after %.0fs (last status answer: %r)\n%s"
+                            % (self.name, timeout, last, self.log_tail()))
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit status
+        (negative: killed by that signal)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._logf.write(b"### harness: no exit within %.1fs of SIGTERM: SIGKILL\n" % timeout)
+                self.kill()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+        return self.proc.returncode if self.proc else None
+
+    def close(self):
+        """Stops the process and forgets the log file."""
+        self.stop()
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+        if self.log_path and os.path.exists(self.log_path):
+            os.unlink(self.log_path)
+
+    # -- logs --
+
+    def log_text(self):
+        if not self.log_path:
+            return ""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def log_tail(self, n=LOG_TAIL_LINES):
+        lines = self.log_text().splitlines()
+        return "---- last %d lines of %s log (pid %s, %s) ----\n%s\n----" % (
+            min(n, len(lines)), self.name, self.pid, self.log_path, "\n".join(lines[-n:]))
+
+    # -- HTTP --
+
+    @property
+    def config_url(self):
+        return "http://%s:%d" % (self.listen, self.config_port)
+
+    @property
+    def events_url(self):
+        return "http://%s:%d" % (self.listen, self.events_port)
+
+    @property
+    def brokers(self):
+        """The Kafka bootstrap servers this process uses (from /v1/status)."""
+        if self.status is None:
+            self.status = self.request("GET", "/v1/status").body
+        return self.status["kafka"]["brokers"]
+
+    def request(self, method, path, body=None, raw_body=None, headers=None, timeout=REQUEST_TIMEOUT,
+                port=None):
+        """One HTTP request on its own connection. body: JSON-encoded; raw_body:
+        bytes/str sent as is. Returns Response(status, parsed JSON or text, headers)."""
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        elif raw_body is not None:
+            data = raw_body.encode() if isinstance(raw_body, str) else raw_body
+        conn = http.client.HTTPConnection(self.listen, port or self.config_port, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            text = raw.decode("utf-8", "replace")
+            parsed = text
+            if text:
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    parsed = text
+            return Response(resp.status, parsed, resp.headers)
+        finally:
+            conn.close()
+
+    def __repr__(self):
+        return "<Gateway %s pid=%s config=%s>" % (self.name, self.pid, self.config_port)
+
+
+class GatewayTestCase(unittest.TestCase):
+    """Base class: process bookkeeping, failure logs, time bounds, assertions."""
+
+    # Processes shared by the class (started in setUpClass via start_class_gateway).
+    _class_gateways = []
+
+    @classmethod
+    def start_class_gateway(cls, *args, **kw):
+        g = Gateway(*args, **kw)
+        cls._class_gateways = list(cls._class_gateways) + [g]
+        try:
+            g.start()
+        except BaseException:
+            cls.stop_class_gateways()
+            raise
+        return g
+
+    @classmethod
+    def stop_class_gateways(cls):
+        for g in cls._class_gateways:
+            g.close()
+        cls._class_gateways = []
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_class_gateways()
+        super().tearDownClass()
+
+    def start_gateway(self, *args, wait=True, config_port=None, **kw):
+        """Starts a process for this test; stopped (by PID) in cleanup whatever happens."""
+        g = Gateway(*args, **kw)
+        self._gateways.append(g)
+        self.addCleanup(g.stop)
+        g.start(wait=wait, config_port=config_port)
+        return g
+
+    def run(self, result=None):
+        self._gateways = []
+        if result is None:
+            result = self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True)
+        try:
+            return super().run(result)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+            failed = len(result.failures) + len(result.errors) > before
+            for g in list(self._gateways) + list(type(self)._class_gateways):
+                if failed:
+                    sys.stderr.write("\n%s: %s\n" % (self.id(), g.log_tail()))
+            for g in self._gateways:
+                g.close()
+            self._gateways = []
+
+    # -- assertions --
+
+    def assertStatus(self, resp, status, what=""):
+        if resp.status != status:
+            self.fail("%sexpected HTTP %d, got %d with body %r" % (what + ": " if what else "", status,
+                                                                   resp.status, resp.body))
+
+    def assertJSONResponse(self, resp):
+        ctype = resp.headers.get("Content-Type", "")
+        self.assertTrue(ctype.startswith("application/json"),
+                        "Content-Type should be application/json, got %r (body %r)" % (ctype, resp.body))
+
+    def assertError(self, resp, status, *fragments, what=""):
+        """HTTP status plus the error body {"errors":[{"message": non-empty}]};
+        each fragment must occur in the message (case-insensitive)."""
+        self.assertStatus(resp, status, what)
+        self.assertJSONResponse(resp)
+        body = resp.body
+        self.assertIsInstance(body, dict, "error body must be a JSON object, got %r" % (body,))
+        errs = body.get("errors")
+        self.assertIsInstance(errs, list, "error body needs an 'errors' array: %r" % (body,))
+        self.assertGreaterEqual(len(errs), 1, "'errors' must not be empty: %r" % (body,))
+        for e in errs:
+            self.assertIsInstance(e, dict, "each error is an object: %r" % (body,))
+            self.assertIsInstance(e.get("message"), str, "error without a string message: %r" % (body,))
+            self.assertTrue(e["message"].strip(), "empty error message: %r" % (body,))
+        msg = errs[0]["message"]
+        for frag in fragments:
+            self.assertIn(frag.lower(), msg.lower(),
+                          "%serror message %r should mention %r" % (what + ": " if what else "", msg, frag))
+        return msg
+
+
+# ---------------------------------------------------------------------------
+# Delivery helpers (events, configuration, kcat, function servers)
+
+KCAT_TIMEOUT = 15.0  # seconds one kcat run may take
+
+
+def gw_event(gw, body=None, raw_body=None, headers=None, path="/", method="POST", timeout=REQUEST_TIMEOUT):
+    """Sends one request to gw's Events API; returns Response(status, body, headers)."""
+    return gw.request(method, path, body=body, raw_body=raw_body, headers=headers, timeout=timeout,
+                      port=gw.events_port)
+
+
+def ce10(type_, space=None, data=None, id=None, source="/e2e/tests", **extensions):
+    """A CloudEvents 1.0 event (structured JSON form) as a dict; a fresh UUID id
+    unless given; egspace set to space when given."""
+    import uuid
+    ev = {"specversion": "1.0", "id": id or str(uuid.uuid4()), "source": source, "type": type_}
+    if space is not None:
+        ev["egspace"] = space
+    if data is not None:
+        ev["datacontenttype"] = "application/json"
+        ev["data"] = data
+    ev.update(extensions)
+    return ev
+
+
+def send_ce10(gw, event, timeout=REQUEST_TIMEOUT, path="/", method="POST"):
+    """Posts a CloudEvents 1.0 event in structured mode (application/cloudevents+json)."""
+    return gw_event(gw, raw_body=json.dumps(event), path=path, method=method, timeout=timeout,
+                    headers={"Content-Type": "application/cloudevents+json"})
+
+
+def configure(gw, space, eventtypes=(), functions=(), subscriptions=()):
+    """Creates event types (names or dicts), functions ({functionId: url or
+    full dict}) and async subscriptions (dicts; type async by default) in
+    space through gw's Config API; raises AssertionError unless each is 201.
+    Returns the created subscriptions (with their subscriptionId)."""
+    def post(kind, body):
+        r = gw.request("POST", "/v1/spaces/%s/%s" % (space, kind), body=body)
+        if r.status != 201:
+            raise AssertionError("POST %s %r in space %s: HTTP %d %r" % (kind, body, space, r.status, r.body))
+        return r.body
+    for et in eventtypes:
+        post("eventtypes", et if isinstance(et, dict) else {"name": et})
+    for fid, fn in (functions.items() if isinstance(functions, dict) else functions):
+        if isinstance(fn, dict):
+            body = dict(fn, functionId=fid)
+            body.setdefault("type", "http")
+        else:
+            body = {"functionId": fid, "type": "http", "provider": {"url": fn}}
+        post("functions", body)
+    subs = []
+    for s in subscriptions:
+        body = dict(s)
+        body.setdefault("type", "async")
+        subs.append(post("subscriptions", body))
+    return subs
+
+
+def kcat_consume(brokers, topic, timeout=KCAT_TIMEOUT):
+    """Every record of topic (kcat -C -e -J) as dicts; payload decoded as JSON
+    into "value" when it parses. [] when the topic does not exist yet."""
+    try:
+        out = subprocess.run(["kcat", "-b", brokers, "-C", "-t", topic, "-e", "-J", "-q"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             timeout=timeout, preexec_fn=_die_with_parent).stdout
+    except subprocess.TimeoutExpired:
+        raise AssertionError("kcat -C -t %s did not finish within %.0fs" % (topic, timeout))
+    records = []
+    for line in out.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        try:
+            rec["value"] = json.loads(rec.get("payload") or "")
+        except (ValueError, TypeError):
+            rec["value"] = None
+        records.append(rec)
+    return records
+
+
+def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEOUT):
+    """Produces one record with kcat (value: str or bytes, no newline handling
+    needed: the whole value is one message); headers: (name, value) pairs."""
+    args = ["kcat", "-b", brokers, "-P", "-t", topic, "-D", "\x01"]
+    if key is not None:
+        args += ["-k", key]
+    for name, val in headers:
+        args += ["-H", "%s=%s" % (name, val)]
+    data = value.encode() if isinstance(value, str) else value
+    try:
+        p = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, preexec_fn=_die_with_parent)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("kcat -P -t %s did not finish within %.0fs" % (topic, timeout))
+    if p.returncode != 0:
+        raise AssertionError("kcat -P failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
+
+
+def dead_letters(brokers, predicate=lambda v: True, topic="eg.dlq"):
+    """The values (parsed JSON) of the dead-letter records matching predicate."""
+    return [r["value"] for r in kcat_consume(brokers, topic)
+            if isinstance(r.get("value"), dict) and predicate(r["value"])]
+
+
+def wait_dead_letters(brokers, predicate, count=1, timeout=15.0, topic="eg.dlq"):
+    """Polls the dead-letter topic until at least count records match; returns them."""
+    found = []
+
+    def check():
+        found[:] = dead_letters(brokers, predicate, topic)
+        return len(found) >= count
+    wait_until(check, timeout=timeout, interval=0.3, message="%d dead letter(s) in %s" % (count, topic))
+    return list(found)
+
+
+def _start_fn(self, **kw):
+    """GatewayTestCase.start_fn: a fnserver.FnServer for this test, stopped in cleanup."""
+    from fnserver import FnServer
+    fn = FnServer(**kw).start()
+    self.addCleanup(fn.stop)
+    return fn
+
+
+GatewayTestCase.start_fn = _start_fn
+
+
+# ---------------------------------------------------------------------------
+# Sync helpers (CONTRACT section 4: sync subscriptions, authorizers, CORS)
+
+FUNCTION_FAILED = "Function call failed. Please check logs."
+
+
+def sync_answer(status=None, headers=None, body=None):
+    """The body of a sync function's answer, as event-gateway 0.9 read it:
+    {"statusCode":…, "headers":{…}, "body":"…"} (absent fields left out)."""
+    ans = {}
+    if status is not None:
+        ans["statusCode"] = status
+    if headers is not None:
+        ans["headers"] = headers
+    if body is not None:
+        ans["body"] = body
+    return ans
+
+
+def add_sync_subscription(gw, space, event_type, function_id, path="/", method="POST"):
+    """Creates a sync subscription; returns it (AssertionError unless 201)."""
+    return configure(gw, space, subscriptions=[{"type": "sync", "eventType": event_type,
+                                                "functionId": function_id, "path": path,
+                                                "method": method}])[0]
+
+
+def wait_sync_ready(gw, space="default", path="/__sync-warmup", timeout=30.0):
+    """Blocks until a sync call goes all the way through gw (router and invoker
+    have their partitions and the reply path works): registers a sync
+    subscription on http.request GET path (http.request must be registered in
+    space) to a throw-away function server and polls it until it answers 200.
+    Returns the seconds it took."""
+    from fnserver import FnServer
+    fn = FnServer(name="warmup", respond=lambda call: (200, None, sync_answer(200, body="warm"))).start()
+    t0 = time.monotonic()
+    try:
+        configure(gw, space, functions={"sync-warmup-fn": fn.url})
+        add_sync_subscription(gw, space, "http.request", "sync-warmup-fn", path=path, method="GET")
+        last = [None]
+
+        def ready():
+            try:
+                r = gw_event(gw, path=path, method="GET", timeout=15)
+            except (OSError, http.client.HTTPException) as e:
+                last[0] = e
+                return False
+            last[0] = r
+            return r.status == 200 and r.body == "warm"
+        try:
+            wait_until(ready, timeout=timeout, interval=0.2, message="a sync call through %r" % (gw,))
+        except AssertionError as e:
+            raise AssertionError("%s; last answer %r" % (e, last[0]))
+        return time.monotonic() - t0
+    finally:
+        fn.stop()
+
+
+def events_with_id(brokers, event_id, topic="eg.events"):
+    """The records of topic whose payload holds event_id (1.0 id or 0.1 eventID)."""
+    return [r for r in kcat_consume(brokers, topic) if event_id in (r.get("payload") or "")]

@@ -1,0 +1,193 @@
+"""Async delivery under faults (CONTRACT sections 4 and 5): Kafka gone, an
+invoker killed, a router restarted or killed, each mid-load.
+
+Every test starts its own `event-gateway --dev` (its embedded broker is the
+cluster) plus standalone role processes joined to it with --brokers; all are
+stopped by PID through the harness. Functions are fnserver.FnServer
+instances that record every event id they receive.
+"""
+
+import collections
+import re
+import threading
+import time
+import unittest
+
+from egtest import GatewayTestCase, ce10, configure, send_ce10
+
+N_EVENTS = 500
+SENDERS = 16
+SEND_SPAN = 3.0        # seconds over which the events are sent (paced, so the fault lands mid-load)
+KILL_AFTER = 100       # deliveries before the fault
+DELIVERY_TIMEOUT = 60  # seconds for all events to arrive after the fault
+QUIET = 2.0            # seconds to watch for late duplicates
+
+
+class FaultTestBase(GatewayTestCase):
+    def setUp(self):
+        self.sp = "f-" + self._testMethodName.replace("test_", "")[:40].replace("_", "-")
+
+    def start_dev(self, *extra):
+        return self.start_gateway(name="dev", extra_args=list(extra))
+
+    def start_role(self, binary_name, brokers, name, *extra):
+        """A standalone eg-router / eg-invoker on brokers, /v1/status on a fresh port."""
+        return self.start_gateway(binary_name, brokers=brokers, name=name, extra_args=list(extra))
+
+    def wait_assigned(self, gw, timeout=20):
+        """Until gw's log says it was assigned at least one partition."""
+        pat = re.compile(r"assigned [1-9]\d* partition")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pat.search(gw.log_text()):
+                return
+            if not gw.alive():
+                break
+            time.sleep(0.05)
+        self.fail("%s was not assigned any partition within %ds\n%s" % (gw.name, timeout, gw.log_tail()))
+
+    def send_load(self, gw, events):
+        """Sends events from SENDERS threads, paced over SEND_SPAN seconds; returns
+        (thread, results) where results collects (event id, status or exception)."""
+        results = []
+        lock = threading.Lock()
+        shares = [events[i::SENDERS] for i in range(SENDERS)]
+        gap = SEND_SPAN / max(1, max(len(s) for s in shares))
+
+        def sender(share):
+            for ev in share:
+                t0 = time.monotonic()
+                try:
+                    st = send_ce10(gw, ev, timeout=15).status
+                except Exception as e:  # recorded, asserted by the test
+                    st = repr(e)
+                with lock:
+                    results.append((ev["id"], st))
+                time.sleep(max(0.0, gap - (time.monotonic() - t0)))
+
+        threads = [threading.Thread(target=sender, args=(s,), daemon=True) for s in shares]
+        for t in threads:
+            t.start()
+
+        def join(timeout=30):
+            deadline = time.monotonic() + timeout
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            self.assertFalse(any(t.is_alive() for t in threads), "senders still running after %ds" % timeout)
+            bad = [(i, st) for i, st in results if st != 202]
+            self.assertEqual(bad, [], "every event must be accepted with 202")
+            self.assertEqual(len(results), len(events))
+        return join
+
+    def wait_all_delivered(self, fn, ids, timeout=DELIVERY_TIMEOUT):
+        want = set(ids)
+        t0 = time.monotonic()
+        try:
+            fn.wait_for(lambda calls: want <= {c.event_id() for c in calls}, timeout=timeout,
+                        message="all %d events" % len(want))
+        except AssertionError:
+            got = set(fn.event_ids())
+            self.fail("%d of %d events never delivered within %ds (e.g. %s); %d calls in all"
+                      % (len(want - got), len(want), timeout, sorted(want - got)[:5], fn.count()))
+        return time.monotonic() - t0
+
+
+class TestKafkaDown(FaultTestBase):
+    def test_ingress_answers_503_never_202_when_kafka_is_gone(self):
+        dev = self.start_dev()
+        configure(dev, self.sp, eventtypes=["down.event"])
+        ingress = self.start_gateway("eg-ingress", brokers=dev.brokers, name="ingress",
+                                     extra_args=["--ingest-timeout-ms", "1000"])
+        r = send_ce10(ingress, ce10("down.event", self.sp, data={}))
+        self.assertStatus(r, 202, "while Kafka is up")
+        dev.stop()  # the embedded broker dies with it
+        self.assertFalse(dev.alive())
+        results = []
+        for i in range(3):
+            t0 = time.monotonic()
+            r = send_ce10(ingress, ce10("down.event", self.sp, data={"i": i}), timeout=15)
+            results.append((r, time.monotonic() - t0))
+        lock = threading.Lock()
+
+        def one(i):
+            t0 = time.monotonic()
+            r = send_ce10(ingress, ce10("down.event", self.sp, data={"c": i}), timeout=15)
+            with lock:
+                results.append((r, time.monotonic() - t0))
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        self.assertEqual(len(results), 11)
+        print("\nanswers without Kafka: %s" % ", ".join("%d in %.2fs" % (r.status, dt) for r, dt in results))
+        self.assertNotIn(202, [r.status for r, _ in results], "a 202 for an event Kafka never stored")
+        for r, dt in results:
+            self.assertError(r, 503)
+        late = sorted(round(dt, 2) for _, dt in results if dt >= 2.5)
+        self.assertEqual(late, [], "%d of %d 503 answers came later than 2.5 s with --ingest-timeout-ms 1000"
+                         % (len(late), len(results)))
+        self.assertTrue(ingress.alive(), "the ingress survives Kafka going away")
+
+
+class TestInvokerKilled(FaultTestBase):
+    def test_no_event_lost_when_an_invoker_is_killed_mid_load(self):
+        dev = self.start_dev()
+        fn = self.start_fn(name="sink")
+        configure(dev, self.sp, eventtypes=["load.event"], functions={"sink": fn.url},
+                  subscriptions=[{"eventType": "load.event", "functionId": "sink"}])
+        inv2 = self.start_role("eg-invoker", dev.brokers, "invoker2")
+        self.wait_assigned(inv2)
+        events = [ce10("load.event", self.sp, data={"i": i}) for i in range(N_EVENTS)]
+        join = self.send_load(dev, events)
+        fn.wait_calls(KILL_AFTER, timeout=30)
+        inv2.kill()  # SIGKILL
+        killed_at = fn.count()
+        join()
+        took = self.wait_all_delivered(fn, [e["id"] for e in events])
+        fn.assert_quiet(0.5, fn.count())
+        counts = collections.Counter(fn.event_ids())
+        dups = sum(n - 1 for n in counts.values())
+        print("\ninvoker killed after %d deliveries; all %d events delivered %.1fs later; "
+              "%d calls, %d duplicate(s) (at least once)" % (killed_at, N_EVENTS, took, fn.count(), dups))
+
+
+class TestRouterRestart(FaultTestBase):
+    def run_router_fault(self, kill):
+        dev = self.start_dev()
+        fn = self.start_fn(name="sink")
+        configure(dev, self.sp, eventtypes=["route.event"], functions={"sink": fn.url},
+                  subscriptions=[{"eventType": "route.event", "functionId": "sink"}])
+        r2 = self.start_role("eg-router", dev.brokers, "router2")
+        self.wait_assigned(r2)
+        events = [ce10("route.event", self.sp, data={"i": i}) for i in range(N_EVENTS)]
+        join = self.send_load(dev, events)
+        fn.wait_calls(KILL_AFTER, timeout=30)
+        if kill:
+            r2.kill()
+        else:
+            r2.stop()
+        stopped_at = fn.count()
+        r3 = self.start_role("eg-router", dev.brokers, "router3")
+        join()
+        took = self.wait_all_delivered(fn, [e["id"] for e in events])
+        fn.assert_quiet(QUIET, fn.count())
+        counts = collections.Counter(fn.event_ids())
+        dups = {i: n for i, n in counts.items() if n > 1}
+        print("\nrouter %s after %d deliveries; all %d events delivered %.1fs later; %d calls, "
+              "%d event(s) received more than once" % ("killed (SIGKILL)" if kill else "stopped (SIGTERM)",
+                                                       stopped_at, N_EVENTS, took, fn.count(), len(dups)))
+        self.assertEqual(dups, {}, "%d of %d events were called more than once (%d extra calls)"
+                         % (len(dups), N_EVENTS, sum(n - 1 for n in dups.values())))
+        self.assertEqual(fn.count(), N_EVENTS)
+        self.assertTrue(r3.alive())
+
+    def test_router_sigterm_mid_load_doubles_nothing(self):
+        self.run_router_fault(kill=False)
+
+    def test_router_sigkill_mid_load_doubles_nothing(self):
+        self.run_router_fault(kill=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
