@@ -6,6 +6,7 @@
 #include "eg_kafka.h"
 #include "eg_kafka_hdr.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,12 +142,23 @@ static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
     return found;
 }
 
+static atomic_int no_controller; /* CreateTopics timed out once: see below */
+
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen)
 {
     int ex = topic_exists(rk, topic, timeout_ms, err, errlen);
     if (ex != 0)
         return ex > 0 ? 0 : -1;
+    /* CreateTopics goes to the controller. A cluster that never lets the
+     * request through (librdkafka's mock cluster, joined from another
+     * process: "Failed while waiting for controller") costs its whole
+     * time-out once; later topics of this process then fail at once. */
+    if (atomic_load(&no_controller)) {
+        snprintf(err, errlen, "creating topic %s: the cluster did not answer an earlier CreateTopics",
+                 topic);
+        return -1;
+    }
 
     char kerr[512];
     int rc = -1;
@@ -170,6 +182,8 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
         goto out;
     }
     if (rd_kafka_event_error(ev)) {
+        if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+            atomic_store(&no_controller, 1);
         snprintf(err, errlen, "creating topic %s: %s", topic, rd_kafka_event_error_string(ev));
         goto out;
     }

@@ -158,7 +158,7 @@
 #define DLQ_RESEND_MS 1000      /* a dead letter Kafka refused is sent again after this */
 #define DRAIN_EXTRA_MS 5000     /* shutdown: function timeout + this, at most */
 #define SPAN_PER_WINDOW 2048    /* tracker entries per window before a partition pauses */
-#define TOPIC_TIMEOUT_MS 10000  /* making sure the topics exist */
+#define TOPIC_TIMEOUT_MS 5000  /* making sure the topics exist */
 #define MAX_HEADER 1024         /* longest eg-* header value taken */
 #define REPLY_RESEND_MS 10      /* a reply the producer's full queue refused is sent again after this */
 #define REPLY_MAX_BYTES "16777216" /* message.max.bytes of the reply producer */
