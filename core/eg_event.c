@@ -141,23 +141,11 @@ static int is_text_mt(const char *mt)
 #define utf8_seq eg_utf8_seq
 #define utf8_text eg_utf8_valid
 
-/* A JSON string from untrusted bytes: invalid UTF-8 and NUL bytes become
- * U+FFFD (as Go's encoding/json does). NULL when out of memory. */
-static cJSON *jstr(const char *s, size_t n)
+/* A NUL-terminated copy of untrusted bytes in which invalid UTF-8 and NUL
+ * bytes became U+FFFD (as Go's encoding/json does). NULL when out of memory. */
+static char *utf8_clean(const char *s, size_t n)
 {
-    if (!s)
-        s = "", n = 0;
-    if (utf8_text(s, n)) {
-        char *c = malloc(n + 1);
-        if (!c)
-            return NULL;
-        memcpy(c, s, n);
-        c[n] = '\0';
-        cJSON *j = cJSON_CreateString(c);
-        free(c);
-        return j;
-    }
-    char *o = malloc(n * 3 + 1);
+    char *o = malloc(utf8_text(s, n) ? n + 1 : n * 3 + 1);
     if (!o)
         return NULL;
     size_t w = 0;
@@ -173,8 +161,20 @@ static cJSON *jstr(const char *s, size_t n)
         }
     }
     o[w] = '\0';
-    cJSON *j = cJSON_CreateString(o);
-    free(o);
+    return o;
+}
+
+/* A JSON string from untrusted bytes, cleaned like utf8_clean. NULL when out
+ * of memory. */
+static cJSON *jstr(const char *s, size_t n)
+{
+    if (!s)
+        s = "", n = 0;
+    char *c = utf8_clean(s, n);
+    if (!c)
+        return NULL;
+    cJSON *j = cJSON_CreateString(c);
+    free(c);
     return j;
 }
 
@@ -340,12 +340,19 @@ static void now_rfc3339(char buf[64])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
-/* Adds v (taken, may be NULL from a failed constructor) to o; -1 on failure. */
+/* Adds v (taken, may be NULL from a failed constructor) to o under k, which
+ * may come from the request (header or query names): cleaned like
+ * utf8_clean when it is not UTF-8, so that the event always serialises to
+ * JSON that parses back. -1 on failure. */
 static int add(cJSON *o, const char *k, cJSON *v)
 {
     if (!v)
         return -1;
-    if (!cJSON_AddItemToObject(o, k, v)) {
+    size_t kn = strlen(k);
+    char *clean = utf8_text(k, kn) ? NULL : utf8_clean(k, kn);
+    int ok = cJSON_AddItemToObject(o, clean ? clean : k, v) != 0;
+    free(clean);
+    if (!ok) {
         cJSON_Delete(v);
         return -1;
     }

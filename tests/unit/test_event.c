@@ -1048,6 +1048,32 @@ static void check_accepted(eg_event_t *e)
     eg_event_release(e);
 }
 
+/* Names from the request (headers, query keys) that are not UTF-8 are cleaned
+ * like values: the stored event must parse back (found by fuzz_event_http). */
+static void test_http_request_non_utf8_names(void **state)
+{
+    (void)state;
+    const eg_header_t h[] = {{"acce\xfft", "text/plain"}, {"x-ok", "v\xff"}};
+    eg_http_input_t in = input(h, NH(h), "h\x99\x8dlo");
+    in.method = "GET";
+    in.path = "/user";
+    in.raw_query = "k%FF=1&ok=%FE";
+    eg_event_t e, back;
+    eg_error_t err;
+    assert_int_equal(http(&in, &e, &err), 0);
+    size_t len = 0;
+    char *json = eg_event_serialize(&e, &len);
+    assert_non_null(json);
+    assert_int_equal(eg_event_parse(json, len, &back, &err), 0);
+    const cJSON *hd = obj(obj(back.json, "data"), "headers");
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(hd, "acce\xEF\xBF\xBDt"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(obj(obj(back.json, "data"), "query"),
+                                                     "k\xEF\xBF\xBD"));
+    free(json);
+    eg_event_release(&back);
+    eg_event_release(&e);
+}
+
 static void test_fuzz(void **state)
 {
     char body[512];
@@ -1128,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_set_extension),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_http_request_non_utf8_names),
         cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
