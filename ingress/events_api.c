@@ -588,7 +588,7 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "1", err, errlen) ||
+        eg_kafka_conf_default(pc, s, "linger.ms", "0", err, errlen) ||
         eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
         /* librdkafka notices a record's time-out when its broker thread wakes,
          * which, with the broker down, is at each reconnect attempt: keep them

@@ -17,6 +17,15 @@
  * or in the rebalance callback before partitions are revoked. If the
  * transaction must be aborted, the consumer rewinds to the committed offsets.
  *
+ * Sync requests are the exception: a client waits for them, and a
+ * transaction's records become visible (to read_committed consumers) only
+ * at its commit, after linger and several more round trips. Their
+ * invocation (or the error reply when the subscription no longer matches)
+ * goes out at once through a second, idempotent producer outside the
+ * transaction. A router that dies before committing the batch routes such
+ * an event again, so a sync function can be called twice (the ingress takes
+ * the first answer); past the request's deadline it is not routed at all.
+ *
  * Records that are not CloudEvents (anyone may write to the events topic)
  * become dead-letter records with the reason, in the same transaction, and
  * never stall the partition.
@@ -47,7 +56,8 @@
 typedef struct eg_router {
     eg_runtime_t *rt;
     rd_kafka_t *consumer;
-    rd_kafka_t *producer;
+    rd_kafka_t *producer;      /* transactional: the async fan-out */
+    rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -193,11 +203,14 @@ static const char *pool_topic(eg_router_t *r, const char *pool, int sync)
     return t;
 }
 
-static int produce(eg_router_t *r, const char *topic, int32_t partition, const void *key,
-                   size_t klen, const void *val, size_t vlen, rd_kafka_headers_t *hdrs)
+/* Produces to the open transaction, or (sync) through the sync producer. */
+static int produce(eg_router_t *r, int sync, const char *topic, int32_t partition,
+                   const void *key, size_t klen, const void *val, size_t vlen,
+                   rd_kafka_headers_t *hdrs)
 {
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        sync ? r->sync_producer : r->producer, RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
@@ -206,8 +219,16 @@ static int produce(eg_router_t *r, const char *topic, int32_t partition, const v
         EG_LOG_ERROR("router", "producing to %s: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
-    r->txn_records++;
+    if (!sync)
+        r->txn_records++;
     return 0;
+}
+
+static void on_sync_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    if (m->err)
+        EG_LOG_WARN("router", "a sync invocation to %s was not stored: %s (its client gets 504)",
+                    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 }
 
 static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
@@ -234,7 +255,7 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
         return -1;
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");
-    int rc = produce(r, r->rt->topics.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len, s, strlen(s), h);
+    int rc = produce(r, 0, r->rt->topics.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len, s, strlen(s), h);
     free(s);
     EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
@@ -359,7 +380,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
             add_hdr(h, EG_HDR_CORRELATION, corr);
             add_hdr(h, EG_HDR_DEADLINE, deadline);
         }
-        rc = produce(r, targets[i].topic, RD_KAFKA_PARTITION_UA, m->key, m->key_len, val, vlen, h);
+        rc = produce(r, targets[i].sync, targets[i].topic, RD_KAFKA_PARTITION_UA, m->key,
+                     m->key_len, val, vlen, h);
     }
     if (sync_error && rc == 0) {
         /* The waiting client learns at once instead of timing out. */
@@ -368,7 +390,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         rd_kafka_headers_t *h = rd_kafka_headers_new(1);
         add_hdr(h, EG_HDR_CORRELATION, corr);
         /* reply topics have one partition */
-        rc = v ? produce(r, reply_to, 0, corr, strlen(corr), v, strlen(v), h) : -1;
+        rc = v ? produce(r, 1, reply_to, 0, corr, strlen(corr), v, strlen(v), h) : -1;
         if (!v)
             rd_kafka_headers_destroy(h);
         free(v);
@@ -419,6 +441,7 @@ static void *router_main(void *arg)
     eg_router_t *r = arg;
     while (!atomic_load(&r->stop) && !r->fatal) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 2 : 100);
+        rd_kafka_poll(r->sync_producer, 0); /* its delivery reports */
         if (m) {
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -453,6 +476,10 @@ static void router_stop(void *p)
     if (r->producer) {
         rd_kafka_flush(r->producer, 5000);
         rd_kafka_destroy(r->producer);
+    }
+    if (r->sync_producer) {
+        rd_kafka_flush(r->sync_producer, 5000);
+        rd_kafka_destroy(r->sync_producer);
     }
     if (r->pool_topics) {
         eg_map_iter_t it;
@@ -515,6 +542,16 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     if (!(r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
         snprintf(err, errlen, "router producer: %s", kerr);
+        goto fail;
+    }
+    pc = NULL;
+    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
+        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
+        eg_kafka_conf_default(pc, s, "linger.ms", "0", err, errlen))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pc, on_sync_delivery);
+    if (!(r->sync_producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
+        snprintf(err, errlen, "router sync producer: %s", kerr);
         goto fail;
     }
     pc = NULL;
