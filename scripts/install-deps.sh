@@ -5,8 +5,8 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-dev
-  librdkafka-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
-  kcat curl python3 wrk
+  librdkafka-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev libssl-dev
+  kcat curl python3 python3-botocore openssl wrk
 )
 
 missing=()
