@@ -326,6 +326,58 @@ static int url_ok(const char *u)
     return 1;
 }
 
+/* An HTTP header name (an RFC 9110 token) and a value that cannot break
+ * the request line it goes on (no CR, LF, NUL or other control but tab). */
+static int header_name_ok(const char *n)
+{
+    if (!*n)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)n; *p; p++)
+        if (!isalnum(*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return 0;
+    return 1;
+}
+
+static int header_value_ok(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if ((*p < ' ' && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* provider.headers of an http function: an object of strings whose names
+ * and values are valid HTTP; the normalised copy goes to *out. */
+static int http_headers(vctx_t *v, const cJSON *p, cJSON **out)
+{
+    if (string_map(v, p, "headers", out))
+        return -1;
+    for (const cJSON *h = (*out)->child; h; h = h->next) {
+        const char *why = !header_name_ok(h->string)     ? "is not a valid HTTP header name"
+                          : !header_value_ok(h->valuestring) ? "has a value with control characters (CR, LF...)"
+                                                             : NULL;
+        if (why) {
+            verr(v, "\"provider.headers\": \"%.64s\" %s.", h->string, why);
+            cJSON_Delete(*out);
+            *out = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not "." or "..". */
+static int topic_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (!n || n > 249 || !strcmp(t, ".") || !strcmp(t, ".."))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (!isalnum(*p) && !strchr("._-", *p))
+            return 0;
+    return 1;
+}
+
 /* Optional per-function retry policy: {"attempts":1..100,"baseDelayMs":1..3600000,
  * "maxDelayMs":1..86400000}; absent fields take the invoker's settings. */
 static int build_retry(vctx_t *v, const cJSON *b, cJSON **out)
@@ -391,7 +443,7 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
             verr(v, "\"provider.url\" must be an http or https URL.");
             goto fail;
         }
-        if (string_map(v, p, "headers", &headers))
+        if (http_headers(v, p, &headers))
             goto fail;
         cJSON_AddStringToObject(prov, "url", url);
         if (headers->child)
@@ -423,8 +475,30 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
             verr(v, "\"provider.endpoint\" must be an http or https URL.");
             goto fail;
         }
+    } else if (!strcmp(type, "kafka")) {
+        const char *topic, *brokers;
+        if (opt_string(v, p, "topic", &topic) || opt_string(v, p, "brokers", &brokers))
+            goto fail;
+        if (!topic || !*topic) {
+            verr(v, "Missing required fields for Kafka function (\"provider.topic\").");
+            goto fail;
+        }
+        if (!topic_ok(topic)) {
+            verr(v, "\"provider.topic\" must be 1 to 249 characters among letters, digits, '.', "
+                    "'-' and '_'.");
+            goto fail;
+        }
+        for (const char *q = brokers ? brokers : ""; *q; q++)
+            if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+                verr(v, "\"provider.brokers\" must be a list of host:port without spaces.");
+                goto fail;
+            }
+        cJSON_AddStringToObject(prov, "topic", topic);
+        if (brokers && *brokers)
+            cJSON_AddStringToObject(prov, "brokers", brokers);
     } else {
-        verr(v, "provider %.64s not supported (use \"http\" or \"awslambda\").", type);
+        verr(v, "provider %.64s not supported (use \"http\", \"awslambda\" or \"kafka\").",
+             type);
         goto fail;
     }
     const char *pool;

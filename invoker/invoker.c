@@ -118,6 +118,15 @@
  * a second to every delivery in dev mode; on a real cluster it only means
  * more fetch requests while idle.
  *
+ * Providers without HTTP (a start hook, e.g. kafka) end their attempts from
+ * another thread (a producer's delivery report) through eg_call_complete:
+ * the completion goes on the engine's done queue (a mutex, a list, a write
+ * to the wake-up pipe) and the loop judges it at its next turn like a
+ * finished libcurl call. The queue is shared with those completions by
+ * reference count: an invocation dropped meanwhile (shutdown) turns its
+ * pending completion into a no-op, and the queue outlives the engine until
+ * the last one came.
+ *
  * Shutdown (stop()). Both engines drain at once: each pauses every partition
  * (no new records), lets the calls in flight finish (bounded by the function
  * timeout; retries that fall due are not started; a sync call that ends
@@ -179,6 +188,26 @@ typedef enum inv_state {
 typedef enum timer_kind { TK_ATTEMPT, TK_DLQ, TK_REPLY } timer_kind_t;
 
 typedef struct src src_t;
+
+/* The done queue of an engine: completions of start-hook attempts, pushed
+ * from any thread, taken by the loop. Freed by the last of its references
+ * (the engine's and one per pending completion). */
+typedef struct doneq {
+    pthread_mutex_t mu;
+    size_t refs;
+    int closed;      /* the engine is gone: completions are dropped */
+    int wake_fd;     /* the engine's wake-up pipe (write end) */
+    eg_call_done_t *head, *tail;
+} doneq_t;
+
+struct eg_call_done {
+    doneq_t *q;
+    struct inv *inv; /* NULL once the engine dropped the invocation (under q->mu) */
+    int completed;
+    eg_call_verdict_t verdict;
+    char err[512];
+    eg_call_done_t *next;
+};
 
 /* One invocation: a record being worked on. */
 struct inv {
@@ -255,6 +284,7 @@ typedef struct eg_invoker {
     rd_kafka_queue_t *pq; /* the producer's main queue */
     rd_kafka_queue_t *rq; /* the reply producer's main queue */
     CURLM *multi;
+    doneq_t *doneq;
     int pipefd[2];
     int epfd;        /* libcurl's sockets and the wake-up pipe */
     int64_t curl_due; /* when libcurl wants curl_multi_socket_action(TIMEOUT), -1 never */
@@ -361,8 +391,60 @@ static void easy_put(eg_invoker_t *r, CURL *e)
     }
 }
 
+static void doneq_unref_locked(doneq_t *q, int *last)
+{
+    *last = --q->refs == 0;
+}
+
+static void doneq_release(doneq_t *q, int last)
+{
+    if (last) {
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+    }
+}
+
+void eg_call_complete(eg_call_done_t *d, eg_call_verdict_t v, const char *err)
+{
+    doneq_t *q = d->q;
+    int last = 0;
+    pthread_mutex_lock(&q->mu);
+    d->completed = 1;
+    d->verdict = v;
+    snprintf(d->err, sizeof d->err, "%s", err ? err : "");
+    if (d->inv && !q->closed) {
+        if (q->tail)
+            q->tail->next = d;
+        else
+            q->head = d;
+        q->tail = d;
+        char c = 1;
+        ssize_t n = write(q->wake_fd, &c, 1);
+        (void)n; /* a full pipe already wakes the loop */
+    } else {
+        free(d); /* nobody waits for it any more */
+    }
+    doneq_unref_locked(q, &last);
+    pthread_mutex_unlock(&q->mu);
+    doneq_release(q, last);
+}
+
+/* Forgets a start-hook attempt: its completion, pending or queued, will be
+ * dropped. */
+static void done_detach(eg_invoker_t *r, inv_t *i)
+{
+    eg_call_done_t *d = i->call.done;
+    if (!d)
+        return;
+    i->call.done = NULL;
+    pthread_mutex_lock(&r->doneq->mu);
+    d->inv = NULL; /* queued ones are freed when taken, pending ones on completion */
+    pthread_mutex_unlock(&r->doneq->mu);
+}
+
 static void attempt_release(eg_invoker_t *r, inv_t *i)
 {
+    done_detach(r, i);
     if (i->call.easy) {
         curl_multi_remove_handle(r->multi, i->call.easy);
         easy_put(r, i->call.easy);
@@ -635,6 +717,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 static void start_attempt(eg_invoker_t *r, inv_t *i);
+static int start_hook(eg_invoker_t *r, inv_t *i, const cJSON *fn, char *err, size_t errlen);
 
 /* The attempt failed with a retryable error: schedule the next one or give up. */
 static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
@@ -685,7 +768,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
 {
     const eg_settings_t *s = r->s;
     char err[512] = "";
-    int rc = -1;
+    int rc = -1, ready = 0;
 
     free(i->call.response);
     i->call.response = NULL;
@@ -718,7 +801,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
         snprintf(err, sizeof err, "function %s not found in space %s", i->fn, i->space);
     } else if (!(i->provider = eg_provider_find(tname))) {
         snprintf(err, sizeof err, "provider %s not supported", tname);
-    } else if (!(i->call.easy = easy_get(r))) {
+    } else if (!i->provider->start && !(i->call.easy = easy_get(r))) {
         snprintf(err, sizeof err, "out of memory");
     } else {
         const cJSON *retry = cJSON_GetObjectItemCaseSensitive(fn, "retry");
@@ -727,6 +810,11 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
         i->max_ms = json_int(retry, "maxDelayMs", s->retry_max_ms);
         if (i->max_attempts < 1 || i->sync)
             i->max_attempts = 1; /* a sync caller waits: no retry */
+        ready = 1;
+    }
+    if (ready && i->provider->start) {
+        rc = start_hook(r, i, fn, err, sizeof err);
+    } else if (ready) {
         CURL *e = i->call.easy;
         curl_easy_setopt(e, CURLOPT_PRIVATE, i);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -766,7 +854,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
             dead_letter(r, i, 0, err);
         return;
     }
-    CURLMcode mc = curl_multi_add_handle(r->multi, i->call.easy);
+    CURLMcode mc = i->call.easy ? curl_multi_add_handle(r->multi, i->call.easy) : CURLM_OK;
     i->attempt_start = mono_ms();
     if (mc != CURLM_OK) {
         attempt_release(r, i);
@@ -783,15 +871,10 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
     r->ncalling++;
 }
 
-/* An attempt finished (libcurl reported it done). */
-static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
+/* An attempt ended with verdict v (err: a failure's text). */
+static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const char *err)
 {
-    char err[512] = "";
-    long status = 0;
-    curl_easy_getinfo(i->call.easy, CURLINFO_RESPONSE_CODE, &status);
-    i->call.code = code;
-    i->call.status = status;
-    eg_call_verdict_t v = i->provider->classify(&i->call, err, sizeof err);
+    long status = i->call.status;
     attempt_release(r, i);
     r->ncalling--;
     i->state = INV_WAITING; /* not calling any more */
@@ -830,6 +913,63 @@ static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
         return;
     }
     retry_or_give_up(r, i);
+}
+
+/* An HTTP attempt finished (libcurl reported it done). */
+static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
+{
+    char err[512] = "";
+    long status = 0;
+    curl_easy_getinfo(i->call.easy, CURLINFO_RESPONSE_CODE, &status);
+    i->call.code = code;
+    i->call.status = status;
+    eg_call_verdict_t v = i->provider->classify(&i->call, err, sizeof err);
+    attempt_end(r, i, v, err);
+}
+
+/* Takes the completions of start-hook attempts (loop thread). */
+static void done_drain(eg_invoker_t *r)
+{
+    pthread_mutex_lock(&r->doneq->mu);
+    eg_call_done_t *d = r->doneq->head;
+    r->doneq->head = r->doneq->tail = NULL;
+    for (eg_call_done_t *x = d; x; x = x->next)
+        if (x->inv)
+            x->inv->call.done = NULL; /* the engine owns x from here */
+    pthread_mutex_unlock(&r->doneq->mu);
+    while (d) {
+        eg_call_done_t *next = d->next;
+        if (d->inv)
+            attempt_end(r, d->inv, d->verdict, d->err);
+        free(d);
+        d = next;
+    }
+}
+
+/* Begins an attempt through the provider's start hook (read lock held). */
+static int start_hook(eg_invoker_t *r, inv_t *i, const cJSON *fn, char *err, size_t errlen)
+{
+    eg_call_done_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    d->q = r->doneq;
+    d->inv = i;
+    pthread_mutex_lock(&r->doneq->mu);
+    r->doneq->refs++; /* the completion's */
+    pthread_mutex_unlock(&r->doneq->mu);
+    i->call.done = d;
+    if (i->provider->start(&i->call, fn, err, errlen) == 0)
+        return 0;
+    /* Never completed: the engine takes its reference back. */
+    int last = 0;
+    i->call.done = NULL;
+    pthread_mutex_lock(&r->doneq->mu);
+    doneq_unref_locked(r->doneq, &last);
+    pthread_mutex_unlock(&r->doneq->mu);
+    free(d);
+    return -1;
 }
 
 static char *hdr_dup(rd_kafka_headers_t *h, const char *name)
@@ -924,6 +1064,10 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
     i->call.event_type = i->event_type;
     i->call.content_type = i->content_type;
     i->call.body = i->value;
+    i->call.key = i->key;
+    i->call.key_len = i->klen;
+    i->call.sync = i->sync;
+    i->call.rt = r->rt;
 
     if (i->sync) {
         char dl[32];
@@ -1316,6 +1460,7 @@ static void *loop(void *arg)
         run_timers(r, mono_ms());
         curl_timeouts(r);
         curl_done(r);
+        done_drain(r);
         if (r->replier)
             rd_kafka_poll(r->replier, 0);
         if (r->producer)
@@ -1398,6 +1543,20 @@ static void engine_free(eg_invoker_t *r)
     while (r->invs)
         inv_free(r, r->invs);
     forget(r, in, NULL);
+    if (r->doneq) {
+        int last = 0;
+        pthread_mutex_lock(&r->doneq->mu);
+        r->doneq->closed = 1;
+        for (eg_call_done_t *d = r->doneq->head, *n; d; d = n) {
+            n = d->next;
+            free(d);
+        }
+        r->doneq->head = r->doneq->tail = NULL;
+        doneq_unref_locked(r->doneq, &last);
+        pthread_mutex_unlock(&r->doneq->mu);
+        doneq_release(r->doneq, last);
+        r->doneq = NULL;
+    }
     if (keep_consumer)
         EG_LOG_DEBUG(COMP, "consumer of %s closed but not destroyed (librdkafka#4312)",
                      in->topic);
@@ -1587,6 +1746,13 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t 
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
+    if (!(r->doneq = calloc(1, sizeof *r->doneq))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&r->doneq->mu, NULL);
+    r->doneq->refs = 1; /* the engine's */
+    r->doneq->wake_fd = r->pipefd[1];
     struct epoll_event pev = {.events = EPOLLIN, .data.fd = r->pipefd[0]};
     if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->pipefd[0], &pev)) {
@@ -1661,6 +1827,7 @@ static void engines_stop(invoker_role_t *ro)
     for (int k = 0; k < 2; k++)
         engine_free(e[k]);
     free(ro);
+    eg_provider_shutdown_all();
     curl_global_cleanup();
 }
 

@@ -10,7 +10,30 @@
 /* One line per provider (provider_<type>.c). */
 static const eg_provider_t *const providers[] = {
     &eg_provider_http,
+    &eg_provider_awslambda,
+    &eg_provider_kafka,
 };
+
+void eg_provider_shutdown_all(void)
+{
+    for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
+        if (providers[i]->shutdown)
+            providers[i]->shutdown();
+}
+
+int eg_provider_add_header(eg_call_t *call, const char *name, const char *value)
+{
+    char line[4096];
+    int n = value ? snprintf(line, sizeof line, "%s: %s", name, value)
+                  : snprintf(line, sizeof line, "%s:", name);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return 1; /* oversized (the Config API bounds them): skipped */
+    struct curl_slist *l = curl_slist_append(call->headers, line);
+    if (!l)
+        return -1;
+    call->headers = l;
+    return 0;
+}
 
 const eg_provider_t *eg_provider_find(const char *type)
 {

@@ -17,6 +17,12 @@
  * runs while the configuration's read lock is held: it copies what it keeps
  * out of `function` (libcurl copies option strings itself).
  *
+ * A provider that makes no HTTP call (kafka) sets `start` instead: it
+ * begins the attempt without blocking and ends it later, from any thread,
+ * with eg_call_complete(call->done, ...); the engine then treats the
+ * verdict as it treats classify's. Process-wide resources such a provider
+ * keeps (producers) are released by its `shutdown` when the role stops.
+ *
  * Adding a provider: a file provider_<type>.c defining one eg_provider_t,
  * and its line in the table of provider.c. Nothing else changes.
  */
@@ -27,6 +33,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "eg_runtime.h"
+
 /* Upper bound on a stored response body; the rest is read and dropped. */
 #define EG_CALL_MAX_RESPONSE (1024 * 1024)
 
@@ -35,6 +43,9 @@ typedef enum eg_call_verdict {
     EG_CALL_RETRY = 1, /* failed, may succeed later: connection errors, timeouts, 429, 5xx */
     EG_CALL_FINAL = 2, /* failed for good: no retry, straight to the dead-letter topic */
 } eg_call_verdict_t;
+
+/* The engine's handle on an attempt begun by a provider's start hook. */
+typedef struct eg_call_done eg_call_done_t;
 
 /* One invocation as a provider sees it. Fields marked (engine) are set and
  * owned by the engine; providers read them. */
@@ -48,7 +59,12 @@ typedef struct eg_call {
     const char *content_type; /* of body; never NULL */
     const char *body;         /* the record value, sent as is; may be NULL when body_len is 0 */
     size_t body_len;
+    const char *key; /* the record's key: the event's partition key; may be NULL when key_len is 0 */
+    size_t key_len;
+    int sync;                 /* a caller waits for the answer (one attempt, no retry) */
+    const eg_runtime_t *rt;   /* the role's runtime: settings, the gateway's brokers */
     int attempt; /* 1-based number of the attempt being made */
+    eg_call_done_t *done; /* (engine) start hook only: ends the attempt, see eg_call_complete */
 
     /* One attempt. */
     CURL *easy;                    /* (engine) created for the attempt, cleaned up after it */
@@ -67,13 +83,32 @@ typedef struct eg_call {
 
 typedef struct eg_provider {
     const char *type; /* the function's "type" */
+    /* prepare and classify: required unless start is set (then unused). */
     /* Sets up one attempt. function: the function's API object, borrowed
      * (read lock held). 0, or -1 with the reason in err: the invocation is
      * then dead-lettered at once. */
     int (*prepare)(eg_call_t *call, const cJSON *function, char *err, size_t errlen);
     /* Judges a finished attempt; writes the error text of a failure to err. */
     eg_call_verdict_t (*classify)(const eg_call_t *call, char *err, size_t errlen);
+    /* Optional, replaces prepare, libcurl and classify (call->easy is NULL):
+     * begins the attempt without blocking (read lock held, as prepare) and
+     * returns 0, after which it calls eg_call_complete(call->done) exactly
+     * once, from any thread; or -1 with the reason in err (dead-lettered at
+     * once, and then it never calls eg_call_complete). call and function
+     * are valid during the call only: it copies what it keeps. */
+    int (*start)(eg_call_t *call, const cJSON *function, char *err, size_t errlen);
+    /* Optional: frees what the provider keeps for the whole process; called
+     * once by the invoker role's stop, after its engines have stopped. */
+    void (*shutdown)(void);
 } eg_provider_t;
+
+/* Ends an attempt begun by a start hook: v is the verdict, err the error
+ * text of a failure (copied; NULL or "" for none). Any thread; once per
+ * attempt. Safe after the engine gave the invocation up (then a no-op). */
+void eg_call_complete(eg_call_done_t *done, eg_call_verdict_t v, const char *err);
+
+/* Calls every provider's shutdown hook (invoker role stop). */
+void eg_provider_shutdown_all(void);
 
 /* The provider of a function type, or NULL when none is built in. */
 const eg_provider_t *eg_provider_find(const char *type);
@@ -86,7 +121,14 @@ const eg_provider_t *eg_provider_find(const char *type);
 eg_call_verdict_t eg_provider_classify_http(CURLcode code, long status, const char *curl_error,
                                             char *err, size_t errlen);
 
+/* Appends "name: value" to call->headers ("name:" when value is NULL: a
+ * header libcurl would add is left out). 0; 1 skipped (oversized); -1 out
+ * of memory. */
+int eg_provider_add_header(eg_call_t *call, const char *name, const char *value);
+
 /* The built-in providers (one file each). */
 extern const eg_provider_t eg_provider_http;
+extern const eg_provider_t eg_provider_awslambda;
+extern const eg_provider_t eg_provider_kafka;
 
 #endif

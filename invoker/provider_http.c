@@ -27,19 +27,6 @@ static int header_ok(const char *name, const char *value)
     return 1;
 }
 
-static int add_header(eg_call_t *call, const char *name, const char *value)
-{
-    char line[4096];
-    int n = snprintf(line, sizeof line, "%s: %s", name, value);
-    if (n < 0 || (size_t)n >= sizeof line)
-        return 0; /* oversized (the Config API bounds them): skip */
-    struct curl_slist *l = curl_slist_append(call->headers, line);
-    if (!l)
-        return -1;
-    call->headers = l;
-    return 0;
-}
-
 static int http_prepare(eg_call_t *call, const cJSON *function, char *err, size_t errlen)
 {
     const cJSON *prov = cJSON_GetObjectItemCaseSensitive(function, "provider");
@@ -58,17 +45,15 @@ static int http_prepare(eg_call_t *call, const cJSON *function, char *err, size_
             continue;
         if (!strcasecmp(h->string, "content-type"))
             own_ct = 1;
-        if (add_header(call, h->string, h->valuestring))
+        if (eg_provider_add_header(call, h->string, h->valuestring) < 0)
             goto oom;
     }
-    if (!own_ct && add_header(call, "Content-Type", call->content_type))
+    if (!own_ct && eg_provider_add_header(call, "Content-Type", call->content_type) < 0)
         goto oom;
     /* No "Expect: 100-continue" round trip for larger bodies ("Expect:"
      * with nothing after the colon tells libcurl not to send it). */
-    struct curl_slist *l = curl_slist_append(call->headers, "Expect:");
-    if (!l)
+    if (eg_provider_add_header(call, "Expect", NULL) < 0)
         goto oom;
-    call->headers = l;
     if (curl_easy_setopt(call->easy, CURLOPT_URL, url->valuestring) != CURLE_OK) {
         snprintf(err, errlen, "bad provider.url");
         return -1;

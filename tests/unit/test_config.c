@@ -646,6 +646,52 @@ static void test_function_awslambda(void **state)
     CREATE_FAILS(FN, "default", bad[1], 400, "Missing required fields for AWS Lambda function");
 }
 
+/* provider.headers must be valid HTTP (issue 6); kafka functions. */
+static void test_function_headers_and_kafka(void **state)
+{
+    CREATE(FN, "default",
+           "{'functionId':'hh','type':'http','provider':{'url':'https://h/','headers':"
+           "{'Authorization':'Bearer x','x-functions-key':'k\\tv','X_Y.Z~1':'v'}}}");
+    const char *badh[][2] = {
+        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a b':'v'}}}",
+         "not a valid HTTP header name"},
+        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a:b':'v'}}}",
+         "not a valid HTTP header name"},
+        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a\\nb':'v'}}}",
+         "not a valid HTTP header name"},
+        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a':'v\\r\\nX: y'}}}",
+         "control characters"},
+        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a':'v\\n'}}}",
+         "control characters"},
+    };
+    for (size_t i = 0; i < sizeof badh / sizeof badh[0]; i++)
+        CREATE_FAILS(FN, "default", badh[i][0], 400, badh[i][1]);
+
+    cJSON *f = CREATED(FN, "default",
+                       "{'functionId':'k1','type':'kafka','provider':{'topic':'orders.out'}}");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "provider");
+    assert_string_equal(str(p, "topic"), "orders.out");
+    assert_false(has(p, "brokers"));
+    cJSON_Delete(f);
+    f = CREATED(FN, "default",
+                "{'functionId':'k2','type':'kafka','provider':{'topic':'t_1-x','brokers':'a:9092,b:9092'}}");
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(f, "provider"), "brokers"),
+                        "a:9092,b:9092");
+    cJSON_Delete(f);
+    const char *badk[] = {
+        "{'functionId':'x','type':'kafka','provider':{}}",
+        "{'functionId':'x','type':'kafka','provider':{'topic':''}}",
+        "{'functionId':'x','type':'kafka','provider':{'topic':5}}",
+        "{'functionId':'x','type':'kafka','provider':{'topic':'a b'}}",
+        "{'functionId':'x','type':'kafka','provider':{'topic':'..'}}",
+        "{'functionId':'x','type':'kafka','provider':{'topic':'t','brokers':7}}",
+        "{'functionId':'x','type':'kafka','provider':{'topic':'t','brokers':'a:1, b:2'}}",
+    };
+    for (size_t i = 0; i < sizeof badk / sizeof badk[0]; i++)
+        CREATE_FAILS(FN, "default", badk[i], 400, "Function " INVALID);
+    CREATE_FAILS(FN, "default", badk[0], 400, "Missing required fields for Kafka function");
+}
+
 static void test_function_type_provider_id(void **state)
 {
     CREATE_FAILS(FN, "default", "{'functionId':'x','type':'gcf','provider':{'url':'http://h/'}}",
@@ -1573,6 +1619,7 @@ int main(void)
         T(test_eventtype_delete),
         T(test_function_http),
         T(test_function_awslambda),
+        T(test_function_headers_and_kafka),
         T(test_function_type_provider_id),
         T(test_function_update),
         T(test_function_delete),
