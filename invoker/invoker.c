@@ -203,7 +203,6 @@ typedef struct doneq {
 struct eg_call_done {
     doneq_t *q;
     struct inv *inv; /* NULL once the engine dropped the invocation (under q->mu) */
-    int completed;
     eg_call_verdict_t verdict;
     char err[512];
     eg_call_done_t *next;
@@ -409,7 +408,6 @@ void eg_call_complete(eg_call_done_t *d, eg_call_verdict_t v, const char *err)
     doneq_t *q = d->q;
     int last = 0;
     pthread_mutex_lock(&q->mu);
-    d->completed = 1;
     d->verdict = v;
     snprintf(d->err, sizeof d->err, "%s", err ? err : "");
     if (d->inv && !q->closed) {
