@@ -37,6 +37,7 @@ REQUEST_TIMEOUT = 20.0     # seconds for one HTTP request (writes wait for Kafka
 STOP_TIMEOUT = 5.0         # seconds between SIGTERM and SIGKILL
 TEST_TIMEOUT = float(os.environ.get("EG_TEST_TIMEOUT", "90"))  # one test method
 LOG_TAIL_LINES = 40
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 def binary(name):
@@ -282,6 +283,17 @@ class Gateway:
 
     # -- logs --
 
+    def assert_no_sanitizer_report(self):
+        """Fails when the process's log holds an AddressSanitizer, LeakSanitizer or
+        UndefinedBehaviorSanitizer report (builds with -DEG_SANITIZE=ON)."""
+        text = self.log_text()
+        for marker in SANITIZER_MARKERS:
+            at = text.find(marker)
+            if at >= 0:
+                start = text.rfind("\n", 0, max(0, at - 200)) + 1
+                raise AssertionError("%s (pid %s): sanitizer report:\n%s"
+                                     % (self.name, self.pid, text[start:start + 4000]))
+
     def log_text(self):
         if not self.log_path:
             return ""
@@ -360,9 +372,17 @@ class GatewayTestCase(unittest.TestCase):
 
     @classmethod
     def stop_class_gateways(cls):
+        reports = []
         for g in cls._class_gateways:
+            g.stop()
+            try:
+                g.assert_no_sanitizer_report()
+            except AssertionError as e:
+                reports.append(str(e))
             g.close()
         cls._class_gateways = []
+        if reports:
+            raise AssertionError("\n".join(reports))
 
     @classmethod
     def tearDownClass(cls):
@@ -370,9 +390,11 @@ class GatewayTestCase(unittest.TestCase):
         super().tearDownClass()
 
     def start_gateway(self, *args, wait=True, config_port=None, **kw):
-        """Starts a process for this test; stopped (by PID) in cleanup whatever happens."""
+        """Starts a process for this test; stopped (by PID) in cleanup whatever happens,
+        then its log is checked for sanitizer reports."""
         g = Gateway(*args, **kw)
         self._gateways.append(g)
+        self.addCleanup(g.assert_no_sanitizer_report)
         self.addCleanup(g.stop)
         g.start(wait=wait, config_port=config_port)
         return g
