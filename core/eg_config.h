@@ -29,13 +29,15 @@ typedef enum eg_kind {
     EG_KIND_FUNCTION,
     EG_KIND_SUBSCRIPTION,
     EG_KIND_CORS,
+    EG_KIND_ACCESSKEY, /* id + SHA-256 of the secret only (eg_accesskey.h) */
     EG_KIND__COUNT
 } eg_kind_t;
 
-/* "eventtypes", "functions", "subscriptions", "cors": the URL segment, and
- * the kind's name in configuration records. */
+/* "eventtypes", "functions", "subscriptions", "cors", "accesskeys": the URL
+ * segment, and the kind's name in configuration records. */
 const char *eg_kind_name(eg_kind_t k);
-/* The key of the list answer: "eventTypes", "functions", "subscriptions", "cors". */
+/* The key of the list answer: "eventTypes", "functions", "subscriptions", "cors",
+ * "accessKeys". */
 const char *eg_kind_list_key(eg_kind_t k);
 /* 0 and *k set when s names a kind, -1 otherwise. */
 int eg_kind_parse(const char *s, size_t len, eg_kind_t *k);

@@ -192,6 +192,9 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
     if (!eg_configlog_ready(rt->config))
         return eg_http_error(req->conn, 503,
                              "The configuration log is still being read. Try again shortly.");
+    enum MHD_Result gated;
+    if (eg_config_api_gate(rt, req, space, kind, n == 5 ? seg[4] : NULL, &gated))
+        return gated; /* access keys (config_gate.c) */
 
     if (n == 4) {
         if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-dev
-  librdkafka-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev
+  librdkafka-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev libssl-dev
   kcat curl python3 wrk
 )
 
