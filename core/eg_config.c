@@ -26,6 +26,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -867,6 +868,27 @@ size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space
     while (eg_map_iter_next(&it, &k, &v))
         n += !strcmp(str_field(v, "space"), space);
     return n;
+}
+
+void eg_config_count_spaces(const eg_config_t *cfg, eg_kind_t kind,
+                            void (*cb)(void *arg, const char *space, size_t n), void *arg)
+{
+    eg_map_t *tally = kind < EG_KIND__COUNT ? eg_map_new() : NULL;
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    if (!tally)
+        return;
+    eg_map_iter_init(&it, cfg->items[kind]);
+    while (eg_map_iter_next(&it, &k, &v)) {
+        const char *space = str_field(v, "space");
+        uintptr_t n = (uintptr_t)eg_map_get(tally, space);
+        eg_map_put(tally, space, (void *)(n + 1), NULL); /* out of memory: a space left out */
+    }
+    eg_map_iter_init(&it, tally);
+    while (eg_map_iter_next(&it, &k, &v))
+        cb(arg, k, (size_t)(uintptr_t)v);
+    eg_map_free(tally);
 }
 
 /* ---- rules that need state ---- */

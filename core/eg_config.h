@@ -151,4 +151,9 @@ const cJSON *eg_config_cors_match(const eg_config_t *cfg, const char *space, con
 /* Number of resources of a kind in a space (NULL space: all spaces). */
 size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space);
 
+/* Calls cb once per space holding resources of that kind, with their
+ * number (spaces in no particular order; cb must not change cfg). */
+void eg_config_count_spaces(const eg_config_t *cfg, eg_kind_t kind,
+                            void (*cb)(void *arg, const char *space, size_t n), void *arg);
+
 #endif

@@ -2,7 +2,7 @@
  * config_api.c: the Config API (port 4001), compatible with event-gateway 0.9
  * and @serverless/event-gateway-sdk.
  *
- *   GET  /v1/status
+ *   GET  /v1/status, GET /metrics (Prometheus text format)
  *   GET|POST             /v1/spaces/{space}/{eventtypes|functions|subscriptions|cors}
  *   GET|PUT|DELETE       /v1/spaces/{space}/{kind}/{id}
  *
@@ -177,6 +177,8 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
             return method_not_allowed(req, "GET");
         return status(rt, req->conn);
     }
+    if (n == 1 && !strcmp(seg[0], "metrics"))
+        return eg_runtime_metrics_answer(rt, req->conn);
     if (n < 4 || n > 5 || strcmp(seg[0], "v1") || strcmp(seg[1], "spaces"))
         return eg_http_error(req->conn, 404, "Not found. The Config API serves /v1/status and "
                                              "/v1/spaces/{space}/{eventtypes|functions|"

@@ -2,6 +2,8 @@
  * config_gate.c: what the Config API does for every request on a space
  * before its resource handlers run (CONTRACT section 8):
  *
+ *  - eventgateway_config_requests_total{space,resource,operation} counts it
+ *    (operation: create, list, get, update, delete, other);
  *  - access keys: the request's "Authorization: bearer KEY" must open the
  *    space (eg_accesskey_check); otherwise 401 (no key) or 403 (wrong key),
  *    with the Config API's error body;
@@ -118,7 +120,15 @@ int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, 
     const char *auth =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     int create_key_req = kind == EG_KIND_ACCESSKEY && !id && !strcmp(m, "POST");
+    int read = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     int verdict;
+    const char *op = read                   ? (id ? "get" : "list")
+                     : !strcmp(m, "POST")   ? (id ? "other" : "create")
+                     : !strcmp(m, "PUT")    ? (id ? "update" : "other")
+                     : !strcmp(m, "DELETE") ? (id ? "delete" : "other")
+                                            : "other";
+    eg_metric_add(rt->mx.config_requests,
+                  (const char *const[]){space, eg_kind_name(kind), op}, 1);
 
     if (create_key_req) {
         verdict = eg_accesskey_check_admin(auth, s->admin_key);
@@ -133,7 +143,6 @@ int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, 
     }
     if (kind != EG_KIND_ACCESSKEY)
         return 0;
-    int read = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     if (create_key_req)
         *ret = create_key(rt, req, space);
     else if (!id && read)

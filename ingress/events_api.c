@@ -188,8 +188,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
                  rd_kafka_err2str(m->err));
         finish_error(p, 503, msg);
-    } else if (!p->sync_sub[0]) {
-        finish(p, 202, NULL, NULL, 0, NULL);
+    } else {
+        /* counted before the answer, so that a client sees it in /metrics */
+        eg_metric_add(p->api->rt->mx.events_received,
+                      (const char *const[]){p->ev.space, p->ev.type}, 1);
+        if (!p->sync_sub[0])
+            finish(p, 202, NULL, NULL, 0, NULL);
     }
     pending_unref(p);
 }

@@ -259,6 +259,7 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
     free(s);
     EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
+    eg_metric_add(r->rt->mx.dead_letters, (const char *const[]){"", ""}, 1);
     return rc;
 }
 
@@ -398,6 +399,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
     }
     if (nt)
         EG_LOG_DEBUG("router", "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
+    if (rc == 0)
+        eg_metric_add(r->rt->mx.events_processed, (const char *const[]){space, type}, 1);
     if (targets != stack_targets)
         free(targets);
     free(owned);
@@ -439,7 +442,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void *router_main(void *arg)
 {
     eg_router_t *r = arg;
+    int64_t lag_due = 0;
     while (!atomic_load(&r->stop) && !r->fatal) {
+        eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 2 : 100);
         rd_kafka_poll(r->sync_producer, 0); /* its delivery reports */
         if (m) {
