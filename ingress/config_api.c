@@ -102,6 +102,12 @@ static enum MHD_Result get_one(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t k
     return eg_http_json(req->conn, 200, o);
 }
 
+#define CHANGE_FIELDS(op, kind, space, id)                                                         \
+    ((eg_log_field_t[]){{"op", eg_op_name(op)},                                                    \
+                        {"resource", eg_kind_name(kind)},                                          \
+                        {"space", (space)},                                                        \
+                        {"id", (id)}})
+
 static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_t op,
                                     eg_kind_t kind, const char *space, const char *id)
 {
@@ -112,12 +118,14 @@ static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
     int rc = eg_configlog_write(rt->config, &c, &result, &err);
     if (rc) {
-        EG_LOG_INFO("config-api", "%s %s %s/%s refused (%d): %s", eg_op_name(op),
-                    eg_kind_name(kind), space, c.id, err.status, err.message);
+        EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4,
+                "%s %s %s/%s refused (%d): %s", eg_op_name(op), eg_kind_name(kind), space, c.id,
+                err.status, err.message);
         eg_change_release(&c);
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
     }
-    EG_LOG_INFO("config-api", "%s %s %s/%s", eg_op_name(op), eg_kind_name(kind), space, c.id);
+    EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4, "%s %s %s/%s",
+            eg_op_name(op), eg_kind_name(kind), space, c.id);
     eg_change_release(&c);
     if (op == EG_OP_DELETE) {
         cJSON_Delete(result);

@@ -395,10 +395,15 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         if (!v)
             rd_kafka_headers_destroy(h);
         free(v);
-        EG_LOG_INFO("router", "event %s: %s", eid, sync_error);
+        EG_LOGF(EG_LOG_LEVEL_INFO, "router",
+                ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type},
+                                    {"subscription", sync_sub}}),
+                4, "event %s: %s", eid, sync_error);
     }
     if (nt)
-        EG_LOG_DEBUG("router", "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
+        EG_LOGF(EG_LOG_LEVEL_DEBUG, "router",
+                ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type}}), 3,
+                "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
     if (rc == 0)
         eg_metric_add(r->rt->mx.events_processed, (const char *const[]){space, type}, 1);
     if (targets != stack_targets)

@@ -124,7 +124,8 @@ class TestAccessKeys(GatewayTestCase):
         self.assertStatus(self.gw.request("GET", path), 200, "the first ingress does not require keys")
         # a key created through the first ingress opens the space on the second, and is needed there
         key_id, secret = self.create_key(self.sp)
-        self.assertStatus(self.strict.request("GET", path, headers=bearer(secret)), 200)
+        wait_until(lambda: self.strict.request("GET", path, headers=bearer(secret)).status == 200,
+                   timeout=10, message="the second ingress to accept the key made on the first")
         self.assertError(self.strict.request("GET", path, headers=bearer("guess")), 403)
         # and the other way round: a key made on the second ingress is enforced by the first
         other = self.sp + "-2"
