@@ -26,6 +26,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +38,14 @@
 /* ---- names ---- */
 
 static const char *const kind_names[EG_KIND__COUNT] = {"eventtypes", "functions", "subscriptions",
-                                                       "cors"};
+                                                       "cors", "accesskeys"};
 static const char *const kind_list_keys[EG_KIND__COUNT] = {"eventTypes", "functions",
-                                                           "subscriptions", "cors"};
+                                                           "subscriptions", "cors", "accessKeys"};
 /* How 0.9's messages name each kind. */
 static const char *const kind_titles[EG_KIND__COUNT] = {"Event Type", "Function", "Subscription",
-                                                        "CORS configuration"};
+                                                        "CORS configuration", "Access key"};
 static const char *const id_fields[EG_KIND__COUNT] = {"name", "functionId", "subscriptionId",
-                                                      "corsId"};
+                                                      "corsId", "accessKeyId"};
 
 const char *eg_kind_name(eg_kind_t k)
 {
@@ -664,6 +665,27 @@ fail:
     return -1;
 }
 
+/* An access key as stored: its id and the SHA-256 of its secret (64 lower-case
+ * hex digits); the secret itself never reaches the model (eg_accesskey.h).
+ * Keys are not updated: a new key replaces an old one. */
+static int build_accesskey(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
+{
+    const char *id, *hash;
+    if (url_id)
+        return verr(v, "an access key cannot be changed; create a new one and delete this one.");
+    if (req_string(v, b, "accessKeyId", &id) || req_string(v, b, "hash", &hash))
+        return -1;
+    if (!name_ok(id))
+        return verr(v, "\"accessKeyId\" must be 1 to %d characters among letters, digits, '.', "
+                       "'-' and '_'.",
+                    EG_MAX_NAME);
+    if (strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64)
+        return verr(v, "\"hash\" must be a SHA-256 digest in lower-case hex.");
+    cJSON_AddStringToObject(out, "accessKeyId", id);
+    cJSON_AddStringToObject(out, "hash", hash);
+    return 0;
+}
+
 int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const char *space,
                            const char *id, const char *body, size_t len, eg_error_t *err)
 {
@@ -711,6 +733,9 @@ int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const c
         break;
     case EG_KIND_SUBSCRIPTION:
         rc = build_subscription(&v, b, id, data);
+        break;
+    case EG_KIND_ACCESSKEY:
+        rc = build_accesskey(&v, b, id, data);
         break;
     default:
         rc = build_cors(&v, b, id, data);
@@ -917,6 +942,27 @@ size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space
     while (eg_map_iter_next(&it, &k, &v))
         n += !strcmp(str_field(v, "space"), space);
     return n;
+}
+
+void eg_config_count_spaces(const eg_config_t *cfg, eg_kind_t kind,
+                            void (*cb)(void *arg, const char *space, size_t n), void *arg)
+{
+    eg_map_t *tally = kind < EG_KIND__COUNT ? eg_map_new() : NULL;
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    if (!tally)
+        return;
+    eg_map_iter_init(&it, cfg->items[kind]);
+    while (eg_map_iter_next(&it, &k, &v)) {
+        const char *space = str_field(v, "space");
+        uintptr_t n = (uintptr_t)eg_map_get(tally, space);
+        eg_map_put(tally, space, (void *)(n + 1), NULL); /* out of memory: a space left out */
+    }
+    eg_map_iter_init(&it, tally);
+    while (eg_map_iter_next(&it, &k, &v))
+        cb(arg, k, (size_t)(uintptr_t)v);
+    eg_map_free(tally);
 }
 
 /* ---- rules that need state ---- */

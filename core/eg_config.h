@@ -29,13 +29,15 @@ typedef enum eg_kind {
     EG_KIND_FUNCTION,
     EG_KIND_SUBSCRIPTION,
     EG_KIND_CORS,
+    EG_KIND_ACCESSKEY, /* id + SHA-256 of the secret only (eg_accesskey.h) */
     EG_KIND__COUNT
 } eg_kind_t;
 
-/* "eventtypes", "functions", "subscriptions", "cors": the URL segment, and
- * the kind's name in configuration records. */
+/* "eventtypes", "functions", "subscriptions", "cors", "accesskeys": the URL
+ * segment, and the kind's name in configuration records. */
 const char *eg_kind_name(eg_kind_t k);
-/* The key of the list answer: "eventTypes", "functions", "subscriptions", "cors". */
+/* The key of the list answer: "eventTypes", "functions", "subscriptions", "cors",
+ * "accessKeys". */
 const char *eg_kind_list_key(eg_kind_t k);
 /* 0 and *k set when s names a kind, -1 otherwise. */
 int eg_kind_parse(const char *s, size_t len, eg_kind_t *k);
@@ -148,5 +150,10 @@ const cJSON *eg_config_cors_match(const eg_config_t *cfg, const char *space, con
 
 /* Number of resources of a kind in a space (NULL space: all spaces). */
 size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space);
+
+/* Calls cb once per space holding resources of that kind, with their
+ * number (spaces in no particular order; cb must not change cfg). */
+void eg_config_count_spaces(const eg_config_t *cfg, eg_kind_t kind,
+                            void (*cb)(void *arg, const char *space, size_t n), void *arg);
 
 #endif

@@ -210,6 +210,26 @@ out:
     return rc;
 }
 
+int64_t eg_kafka_consumer_lag(rd_kafka_t *consumer)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int64_t lag = 0;
+    if (rd_kafka_assignment(consumer, &parts) || !parts)
+        return -1;
+    rd_kafka_position(consumer, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo = -1, hi = -1;
+        if (p->offset < 0 ||
+            rd_kafka_get_watermark_offsets(consumer, p->topic, p->partition, &lo, &hi) ||
+            hi < p->offset)
+            continue;
+        lag += hi - p->offset;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return lag;
+}
+
 rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
                                          int timeout_ms)
 {

@@ -74,6 +74,13 @@ rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partitio
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen);
 
+/* Records of the consumer's assigned partitions not consumed yet: the sum
+ * over partitions of (high watermark - position), from what librdkafka
+ * already knows (no request to the broker); partitions with no position or
+ * watermark yet count 0. Call from the thread that polls the consumer.
+ * -1 when the assignment cannot be read. */
+int64_t eg_kafka_consumer_lag(rd_kafka_t *consumer);
+
 /* The embedded broker (dev mode). */
 typedef struct eg_mock eg_mock_t;
 

@@ -270,6 +270,33 @@ static int eg__text_needs_quotes(const char *str)
     return 0;
 }
 
+/* ---- fields ------------------------------------------------------------- */
+
+/* A safety net: the value of a field whose name says it holds a credential
+ * is never written, whatever the caller passes. Names ending in "id"
+ * (accessKeyId) name a credential without holding it. */
+static const char *eg__field_value(const eg_log_field_t *f)
+{
+    static const char *const secret[] = {"authorization", "accesskey", "secret",
+                                         "password",      "token",     "admin_key",
+                                         "adminkey",      "api_key",   NULL};
+    size_t n = f->key ? strlen(f->key) : 0;
+    if (n >= 2 && !strcasecmp(f->key + n - 2, "id"))
+        return f->value;
+    if (f->key && f->value)
+        for (size_t i = 0; secret[i]; i++)
+            if (strcasestr(f->key, secret[i]))
+                return "[redacted]";
+    return f->value;
+}
+
+/* A field may not take the place of a fixed member of the JSON object. */
+static int eg__reserved_key(const char *k)
+{
+    return k && (!strcmp(k, "time") || !strcmp(k, "level") || !strcmp(k, "component") ||
+                 !strcmp(k, "msg"));
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 static void eg__put_time(eg__buf_t *b)
@@ -348,11 +375,18 @@ void eg_log_vwritef(eg_log_level_t level, const char *component, const eg_log_fi
         eg__buf_puts(&b, ",\"msg\":");
         eg__put_json_str(&b, msg);
         for (size_t i = 0; i < nfields; i++) {
+            const char *v = eg__field_value(&fields[i]);
+            const char *k = fields[i].key ? fields[i].key : "";
+            char renamed[128];
+            if (eg__reserved_key(k)) {
+                snprintf(renamed, sizeof renamed, "field.%s", k);
+                k = renamed;
+            }
             eg__buf_putc(&b, ',');
-            eg__put_json_str(&b, fields[i].key ? fields[i].key : "");
+            eg__put_json_str(&b, k);
             eg__buf_putc(&b, ':');
-            if (fields[i].value)
-                eg__put_json_str(&b, fields[i].value);
+            if (v)
+                eg__put_json_str(&b, v);
             else
                 eg__buf_puts(&b, "null");
         }
@@ -366,7 +400,8 @@ void eg_log_vwritef(eg_log_level_t level, const char *component, const eg_log_fi
         eg__buf_puts(&b, "] ");
         eg__put_text(&b, msg, 0);
         for (size_t i = 0; i < nfields; i++) {
-            const char *v = fields[i].value ? fields[i].value : "";
+            const char *v = eg__field_value(&fields[i]);
+            v = v ? v : "";
             eg__buf_putc(&b, ' ');
             eg__put_text(&b, fields[i].key ? fields[i].key : "", 0);
             eg__buf_putc(&b, '=');

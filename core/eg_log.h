@@ -39,8 +39,12 @@ typedef enum eg_log_format {
 } eg_log_format_t;
 
 /* A structured field. Both strings are borrowed for the duration of the call;
- * a NULL value is written as "" in text and null in JSON. Keys should not be
- * time, level, component or msg. */
+ * a NULL value is written as "" in text and null in JSON. A key time, level,
+ * component or msg is written as "field.<key>" in JSON (the fixed members
+ * stay unique). The value of a field whose key contains authorization,
+ * accesskey, secret, password, token, admin_key, adminkey or api_key
+ * (case-insensitive) and does not end in "id" is written as "[redacted]":
+ * credentials never reach the log through a field. */
 typedef struct eg_log_field {
     const char *key;
     const char *value;

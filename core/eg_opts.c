@@ -178,6 +178,15 @@ static const eg__opt_t eg__opts[] = {
      .roles = EG_ROLE_ALL, .metavar = "ID",
      .help = "stable name of this process (default: <hostname>-<pid>)",
      .offset = EG__STR(instance_id)},
+    {.name = "admin-key", .env = "EG_ADMIN_KEY", .type = EG__OPT_STRING, .roles = EG__HTTP,
+     .metavar = "KEY",
+     .help = "admin key of the Config API: valid for every space, needed to create access keys "
+             "(prefer the environment variable: flags show in ps)",
+     .offset = EG__STR(admin_key)},
+    {.name = "require-keys", .env = "EG_REQUIRE_KEYS", .type = EG__OPT_BOOL, .def = "false",
+     .roles = EG__HTTP,
+     .help = "a space without access keys is closed too: only the admin key opens it",
+     .offset = EG__BOOL(require_keys)},
 };
 
 #define EG__NOPTS (sizeof eg__opts / sizeof eg__opts[0])

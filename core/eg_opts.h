@@ -70,6 +70,10 @@ typedef struct eg_settings {
     int partitions;             /* --partitions 8: of topics the gateway creates */
     int status_port;            /* --status-port, EG_STATUS_PORT (router, invoker); 0: off */
     char *instance_id;          /* --instance-id, EG_INSTANCE_ID; default "<hostname>-<pid>" */
+    char *admin_key;            /* --admin-key, EG_ADMIN_KEY (ingress): opens every space; NULL
+                                   if unset. Never logged. */
+    int require_keys;           /* --require-keys, EG_REQUIRE_KEYS (ingress): spaces without
+                                   access keys are closed too (admin key only) */
 } eg_settings_t;
 
 /* Fills *s with the table's defaults (and a generated instance_id). s is

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "eg_http.h"
 #include "eg_log.h"
@@ -36,6 +37,95 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     return rc;
 }
 
+/* ---- metrics ---- */
+
+#define EG__L(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The families of eg_runtime_metrics_t: names of event-gateway 0.9 plus the
+ * Kafka-era ones (CONTRACT section 8). */
+static int eg_runtime_metrics_init(eg_runtime_t *rt)
+{
+    eg_metrics_t *m = rt->metrics = eg_metrics_new();
+    eg_runtime_metrics_t *x = &rt->mx;
+    if (!m)
+        return -1;
+    x->events_received =
+        eg_metrics_family(m, "eventgateway_events_received_total",
+                          "Events accepted by the Events API and stored in Kafka.",
+                          EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
+    x->events_processed = eg_metrics_family(m, "eventgateway_events_processed_total",
+                                            "Events routed to their subscriptions.",
+                                            EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
+    x->config_requests =
+        eg_metrics_family(m, "eventgateway_config_requests_total", "Config API requests.",
+                          EG_METRIC_COUNTER, EG__L("space", "resource", "operation"), NULL, 0);
+    x->eventtypes = eg_metrics_family(m, "eventgateway_eventtypes_total", "Event types.",
+                                      EG_METRIC_GAUGE, EG__L("space"), NULL, 0);
+    x->functions = eg_metrics_family(m, "eventgateway_functions_total", "Functions.",
+                                     EG_METRIC_GAUGE, EG__L("space"), NULL, 0);
+    x->subscriptions = eg_metrics_family(m, "eventgateway_subscriptions_total", "Subscriptions.",
+                                         EG_METRIC_GAUGE, EG__L("space"), NULL, 0);
+    x->invocations = eg_metrics_family(
+        m, "eventgateway_invocations_total", "Function calls by result (success or failure).",
+        EG_METRIC_COUNTER, EG__L("space", "function", "result"), NULL, 0);
+    x->invocation_duration = eg_metrics_family(
+        m, "eventgateway_invocation_duration_seconds", "Duration of function calls.",
+        EG_METRIC_HISTOGRAM, EG__L("space", "function"), NULL, 0);
+    x->retries = eg_metrics_family(m, "eventgateway_retries_total",
+                                   "Failed calls of async invocations scheduled for a retry.",
+                                   EG_METRIC_COUNTER, EG__L("space", "function"), NULL, 0);
+    x->dead_letters = eg_metrics_family(m, "eventgateway_dead_letters_total",
+                                        "Records written to the dead-letter topic.",
+                                        EG_METRIC_COUNTER, EG__L("space", "function"), NULL, 0);
+    x->consumer_lag = eg_metrics_family(
+        m, "eventgateway_consumer_lag",
+        "Records of the assigned partitions not consumed yet (sum over partitions).",
+        EG_METRIC_GAUGE, EG__L("role", "topic"), NULL, 0);
+    x->in_flight = eg_metrics_family(m, "eventgateway_invocations_in_flight",
+                                     "Function calls in progress.", EG_METRIC_GAUGE, NULL, NULL, 0);
+    return 0;
+}
+
+static void eg_runtime_set_count(void *arg, const char *space, size_t n)
+{
+    eg_metric_set(arg, EG__L(space), (double)n);
+}
+
+enum MHD_Result eg_runtime_metrics_answer(eg_runtime_t *rt, struct MHD_Connection *conn)
+{
+    eg_metric_t *gauges[] = {rt->mx.eventtypes, rt->mx.functions, rt->mx.subscriptions};
+    const eg_kind_t kinds[] = {EG_KIND_EVENTTYPE, EG_KIND_FUNCTION, EG_KIND_SUBSCRIPTION};
+    const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+    for (size_t i = 0; i < 3; i++) {
+        eg_metric_clear(gauges[i]);
+        eg_config_count_spaces(cfg, kinds[i], eg_runtime_set_count, gauges[i]);
+    }
+    eg_configlog_read_end(rt->config);
+    size_t len = 0;
+    char *text = eg_metrics_render(rt->metrics, &len);
+    if (!text)
+        return eg_http_error(conn, 500, "out of memory");
+    enum MHD_Result r = eg_http_respond(conn, 200, EG_METRICS_CONTENT_TYPE, text, len);
+    free(text);
+    return r;
+}
+
+void eg_runtime_report_lag(eg_runtime_t *rt, rd_kafka_t *consumer, const char *role,
+                           const char *topic, int64_t *next_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now < *next_ms)
+        return;
+    *next_ms = now + 1000;
+    int64_t lag = eg_kafka_consumer_lag(consumer);
+    if (lag >= 0)
+        eg_metric_set(rt->mx.consumer_lag, EG__L(role, topic), (double)lag);
+}
+
+/* ---- life ---- */
+
 eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen)
 {
     eg_runtime_t *rt = calloc(1, sizeof *rt);
@@ -45,6 +135,10 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
     }
     rt->settings = s;
     eg_topics_init(&rt->topics, s->topic_prefix);
+    if (eg_runtime_metrics_init(rt)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
 
     if (s->dev && !(s->brokers && *s->brokers)) {
         if (!(rt->mock = eg_mock_new(err, errlen)))
@@ -85,6 +179,7 @@ void eg_runtime_free(eg_runtime_t *rt)
         return;
     eg_configlog_free(rt->config);
     eg_mock_free(rt->mock);
+    eg_metrics_free(rt->metrics);
     free(rt->brokers);
     free(rt);
 }
@@ -114,8 +209,11 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
 /* The status server of roles that have no Config API (--status-port). */
 static enum MHD_Result status_only(void *ctx, eg_http_req_t *req)
 {
+    if (!strcmp(req->url, "/metrics"))
+        return eg_runtime_metrics_answer(ctx, req->conn);
     if (strcmp(req->url, "/v1/status"))
-        return eg_http_error(req->conn, 404, "Not found. This process serves only /v1/status.");
+        return eg_http_error(req->conn, 404,
+                             "Not found. This process serves only /v1/status and /metrics.");
     int ready = 0;
     cJSON *doc = eg_runtime_status(ctx, &ready);
     return eg_http_json(req->conn, ready ? 200 : 503, doc);

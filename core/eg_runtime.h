@@ -18,8 +18,29 @@
 #include <cjson/cJSON.h>
 
 #include "eg_configlog.h"
+#include "eg_http.h"
 #include "eg_kafka.h"
+#include "eg_metrics.h"
 #include "eg_opts.h"
+
+/* The gateway's metric families (GET /metrics), registered by
+ * eg_runtime_new; every role of the process updates the same ones. NULL
+ * members are ignored by the eg_metric_* calls. */
+typedef struct eg_runtime_metrics {
+    eg_metric_t *events_received;     /* counter {space,type}: events stored in Kafka (ingress) */
+    eg_metric_t *events_processed;    /* counter {space,type}: events routed (router) */
+    eg_metric_t *config_requests;     /* counter {space,resource,operation} (Config API) */
+    eg_metric_t *eventtypes;          /* gauge {space}: objects in the configuration, */
+    eg_metric_t *functions;           /*   computed when /metrics is read */
+    eg_metric_t *subscriptions;
+    eg_metric_t *invocations;         /* counter {space,function,result}: function calls,
+                                         result "success" or "failure" (invoker) */
+    eg_metric_t *invocation_duration; /* histogram {space,function}: seconds per call */
+    eg_metric_t *retries;             /* counter {space,function}: retries scheduled */
+    eg_metric_t *dead_letters;        /* counter {space,function}: records dead-lettered */
+    eg_metric_t *consumer_lag;        /* gauge {role,topic}: records behind the high watermark */
+    eg_metric_t *in_flight;           /* gauge: function calls in progress */
+} eg_runtime_metrics_t;
 
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
@@ -27,6 +48,8 @@ typedef struct eg_runtime {
     char *brokers;                 /* the bootstrap servers every client uses */
     eg_topics_t topics;
     eg_configlog_t *config;
+    eg_metrics_t *metrics; /* the process's registry */
+    eg_runtime_metrics_t mx;
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode, the configuration log, and waits
@@ -39,6 +62,16 @@ void eg_runtime_free(eg_runtime_t *rt);
  * "topics":{…}},"config":{…}}. *ready is set to 1 once the configuration
  * log has caught up. Caller frees. */
 cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready);
+
+/* Answers GET /metrics: the configuration gauges are recomputed, then the
+ * whole registry is rendered (Prometheus text format 0.0.4). */
+enum MHD_Result eg_runtime_metrics_answer(eg_runtime_t *rt, struct MHD_Connection *conn);
+
+/* Sets eventgateway_consumer_lag{role,topic} from the consumer
+ * (eg_kafka_consumer_lag), at most once a second: *next_ms is the caller's
+ * (start at 0). Call from the thread that polls the consumer. */
+void eg_runtime_report_lag(eg_runtime_t *rt, rd_kafka_t *consumer, const char *role,
+                           const char *topic, int64_t *next_ms);
 
 /* A role that a binary can run. start returns the role's state or NULL with
  * a message; stop frees it (it must drain before it returns). */

@@ -2,7 +2,7 @@
  * config_api.c: the Config API (port 4001), compatible with event-gateway 0.9
  * and @serverless/event-gateway-sdk.
  *
- *   GET  /v1/status
+ *   GET  /v1/status, GET /metrics (Prometheus text format)
  *   GET|POST             /v1/spaces/{space}/{eventtypes|functions|subscriptions|cors}
  *   GET|PUT|DELETE       /v1/spaces/{space}/{kind}/{id}
  *
@@ -102,6 +102,12 @@ static enum MHD_Result get_one(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t k
     return eg_http_json(req->conn, 200, o);
 }
 
+#define CHANGE_FIELDS(op, kind, space, id)                                                         \
+    ((eg_log_field_t[]){{"op", eg_op_name(op)},                                                    \
+                        {"resource", eg_kind_name(kind)},                                          \
+                        {"space", (space)},                                                        \
+                        {"id", (id)}})
+
 static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_t op,
                                     eg_kind_t kind, const char *space, const char *id)
 {
@@ -112,12 +118,14 @@ static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
     int rc = eg_configlog_write(rt->config, &c, &result, &err);
     if (rc) {
-        EG_LOG_INFO("config-api", "%s %s %s/%s refused (%d): %s", eg_op_name(op),
-                    eg_kind_name(kind), space, c.id, err.status, err.message);
+        EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4,
+                "%s %s %s/%s refused (%d): %s", eg_op_name(op), eg_kind_name(kind), space, c.id,
+                err.status, err.message);
         eg_change_release(&c);
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
     }
-    EG_LOG_INFO("config-api", "%s %s %s/%s", eg_op_name(op), eg_kind_name(kind), space, c.id);
+    EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4, "%s %s %s/%s",
+            eg_op_name(op), eg_kind_name(kind), space, c.id);
     eg_change_release(&c);
     if (op == EG_OP_DELETE) {
         cJSON_Delete(result);
@@ -177,6 +185,8 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
             return method_not_allowed(req, "GET");
         return status(rt, req->conn);
     }
+    if (n == 1 && !strcmp(seg[0], "metrics"))
+        return eg_runtime_metrics_answer(rt, req->conn);
     if (n < 4 || n > 5 || strcmp(seg[0], "v1") || strcmp(seg[1], "spaces"))
         return eg_http_error(req->conn, 404, "Not found. The Config API serves /v1/status and "
                                              "/v1/spaces/{space}/{eventtypes|functions|"
@@ -192,6 +202,9 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
     if (!eg_configlog_ready(rt->config))
         return eg_http_error(req->conn, 503,
                              "The configuration log is still being read. Try again shortly.");
+    enum MHD_Result gated;
+    if (eg_config_api_gate(rt, req, space, kind, n == 5 ? seg[4] : NULL, &gated))
+        return gated; /* access keys (config_gate.c) */
 
     if (n == 4) {
         if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))

@@ -147,23 +147,32 @@ static void finish_error(pending_t *p, int status, const char *message)
 
 /* ---- step 3: answers ---- */
 
+/* The fields of an event's log lines; sub: the subscription, or NULL. */
+#define EV_FIELDS(p, sub)                                                                          \
+    ((eg_log_field_t[]){{"event", (p)->ev.id},                                                     \
+                        {"space", (p)->ev.space},                                                  \
+                        {"type", (p)->ev.type},                                                    \
+                        {"subscription", (sub)}})
+
 static void on_sync_reply(void *arg, const eg_reply_t *r)
 {
     pending_t *p = arg;
     if (!r) {
-        EG_LOG_INFO("events-api", "event %s: no answer from subscription %s in time", p->ev.id,
-                    p->sync_sub);
+        EG_LOGF(EG_LOG_LEVEL_INFO, "events-api", EV_FIELDS(p, p->sync_sub), 4,
+                "event %s: no answer from subscription %s in time", p->ev.id, p->sync_sub);
         finish_error(p, 504, "No answer from the function in time.");
     } else if (!r->ok) {
-        EG_LOG_WARN("events-api", "event %s: sync call for subscription %s failed: %s", p->ev.id,
-                    p->sync_sub, r->error ? r->error : "?");
+        EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
+                "event %s: sync call for subscription %s failed: %s", p->ev.id, p->sync_sub,
+                r->error ? r->error : "?");
         finish_error(p, 500, FUNCTION_FAILED);
     } else {
         eg_sync_answer_t a;
         if (eg_sync_answer_parse(r->body, r->body_len, &a)) {
-            EG_LOG_WARN("events-api", "event %s: subscription %s's function answered no "
-                                      "{\"statusCode\",\"headers\",\"body\"} object",
-                        p->ev.id, p->sync_sub);
+            EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
+                    "event %s: subscription %s's function answered no "
+                    "{\"statusCode\",\"headers\",\"body\"} object",
+                    p->ev.id, p->sync_sub);
             finish_error(p, 500, FUNCTION_FAILED);
         } else {
             finish(p, a.status, NULL, a.body, a.body_len, a.headers);
@@ -188,8 +197,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
                  rd_kafka_err2str(m->err));
         finish_error(p, 503, msg);
-    } else if (!p->sync_sub[0]) {
-        finish(p, 202, NULL, NULL, 0, NULL);
+    } else {
+        /* counted before the answer, so that a client sees it in /metrics */
+        eg_metric_add(p->api->rt->mx.events_received,
+                      (const char *const[]){p->ev.space, p->ev.type}, 1);
+        if (!p->sync_sub[0])
+            finish(p, 202, NULL, NULL, 0, NULL);
     }
     pending_unref(p);
 }
@@ -259,8 +272,9 @@ static void submit(pending_t *p)
         finish_error(p, 503, msg);
         return;
     }
-    EG_LOG_DEBUG("events-api", "event %s (%s) in space %s sent to Kafka%s%s", p->ev.id, p->ev.type,
-                 p->ev.space, p->sync_sub[0] ? "; sync subscription " : "", p->sync_sub);
+    EG_LOGF(EG_LOG_LEVEL_DEBUG, "events-api", EV_FIELDS(p, p->sync_sub[0] ? p->sync_sub : NULL), 4,
+            "event %s (%s) in space %s sent to Kafka%s%s", p->ev.id, p->ev.type, p->ev.space,
+            p->sync_sub[0] ? "; sync subscription " : "", p->sync_sub);
 }
 
 /* ---- step 1: the authorizer ---- */
@@ -289,7 +303,8 @@ static void on_auth_reply(void *arg, const eg_reply_t *r)
     } else if (r) {
         why = r->ok ? "the authorizer's answer is not JSON" : r->error ? r->error : "failed call";
     }
-    EG_LOG_INFO("events-api", "event %s (%s) not authorized: %s", p->ev.id, p->ev.type, why);
+    EG_LOGF(EG_LOG_LEVEL_INFO, "events-api", EV_FIELDS(p, NULL), 4,
+            "event %s (%s) not authorized: %s", p->ev.id, p->ev.type, why);
     char msg[512];
     snprintf(msg, sizeof msg, "Unauthorized: %s", why);
     finish_error(p, 403, msg);

@@ -37,5 +37,11 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req);
 
 /* ---- the Config API (config_api.c) ---- */
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req);
+/* Access keys and the accesskeys resource (config_gate.c), for a request on
+ * /v1/spaces/{space}/{kind}[/{id}] (id raw, NULL for the collection) once
+ * the configuration log is ready: 1 when it answered (*ret), 0 when the
+ * Config API goes on with the request. */
+int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, eg_kind_t kind,
+                       const char *id, enum MHD_Result *ret);
 
 #endif

@@ -330,6 +330,19 @@ static void wake(eg_invoker_t *r)
     (void)n; /* a full pipe already wakes the loop */
 }
 
+/* Labels {space, function} of an invocation's metrics. */
+#define INV_LABELS(i) ((const char *const[]){(i)->space, (i)->fn})
+
+/* ncalling and the in-flight gauge move together. */
+static void calling(eg_invoker_t *r, int more)
+{
+    if (more)
+        r->ncalling++;
+    else
+        r->ncalling--;
+    eg_metric_add(r->rt->mx.in_flight, NULL, more ? 1 : -1);
+}
+
 #define INV_FIELDS(i)                                                                              \
     ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
                         {"subscription", (i)->sub},                                                \
@@ -460,7 +473,7 @@ static void attempt_release(eg_invoker_t *r, inv_t *i)
 static void inv_free(eg_invoker_t *r, inv_t *i)
 {
     if (i->state == INV_CALLING)
-        r->ncalling--;
+        calling(r, 0);
     if (i->state == INV_DLQ)
         r->ndlq--;
     if (i->state == INV_REPLY)
@@ -563,6 +576,7 @@ static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *erro
                                 {"attempts", attempts},
                                 {"status", st}}),
             6, "invocation dead-lettered to %s: %s", r->rt->topics.dlq, i->last_error);
+    eg_metric_add(r->rt->mx.dead_letters, INV_LABELS(i), 1);
     i->state = INV_DLQ;
     r->ndlq++;
     if (!(i->dlq_value = eg_deadletter_json(&d))) {
@@ -751,6 +765,7 @@ static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
                                 {"status", st}}),
             6, "attempt %d of %d failed: %s; retry in %" PRId64 " ms", i->attempts, i->max_attempts,
             i->last_error, d);
+    eg_metric_add(r->rt->mx.retries, INV_LABELS(i), 1);
     i->state = INV_WAITING;
     schedule(r, i, TK_ATTEMPT, mono_ms() + d);
 }
@@ -867,7 +882,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
         return;
     }
     i->state = INV_CALLING;
-    r->ncalling++;
+    calling(r, 1);
 }
 
 /* An attempt ended with verdict v (err: a failure's text). */
@@ -875,7 +890,12 @@ static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const ch
 {
     long status = i->call.status;
     attempt_release(r, i);
-    r->ncalling--;
+    calling(r, 0);
+    eg_metric_observe(r->rt->mx.invocation_duration, INV_LABELS(i),
+                      (double)(mono_ms() - i->attempt_start) / 1000.0);
+    eg_metric_add(r->rt->mx.invocations,
+                  (const char *const[]){i->space, i->fn, v == EG_CALL_OK ? "success" : "failure"},
+                  1);
     i->state = INV_WAITING; /* not calling any more */
     i->attempts++;
     if (i->sync) {
@@ -1441,8 +1461,9 @@ static void *loop(void *arg)
     }
     EG_LOG_INFO(COMP, "consuming %s as group %s", in->topic, in->group);
 
-    int64_t next_commit = mono_ms() + COMMIT_INTERVAL_MS;
+    int64_t next_commit = mono_ms() + COMMIT_INTERVAL_MS, lag_due = 0;
     for (;;) {
+        eg_runtime_report_lag(r->rt, in->consumer, COMP, in->topic, &lag_due);
         int64_t now = mono_ms();
         if (atomic_load(&r->stop) && !r->draining) {
             r->draining = 1;

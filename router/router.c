@@ -259,6 +259,7 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
     free(s);
     EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
+    eg_metric_add(r->rt->mx.dead_letters, (const char *const[]){"", ""}, 1);
     return rc;
 }
 
@@ -394,10 +395,17 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         if (!v)
             rd_kafka_headers_destroy(h);
         free(v);
-        EG_LOG_INFO("router", "event %s: %s", eid, sync_error);
+        EG_LOGF(EG_LOG_LEVEL_INFO, "router",
+                ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type},
+                                    {"subscription", sync_sub}}),
+                4, "event %s: %s", eid, sync_error);
     }
     if (nt)
-        EG_LOG_DEBUG("router", "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
+        EG_LOGF(EG_LOG_LEVEL_DEBUG, "router",
+                ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type}}), 3,
+                "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
+    if (rc == 0)
+        eg_metric_add(r->rt->mx.events_processed, (const char *const[]){space, type}, 1);
     if (targets != stack_targets)
         free(targets);
     free(owned);
@@ -439,7 +447,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void *router_main(void *arg)
 {
     eg_router_t *r = arg;
+    int64_t lag_due = 0;
     while (!atomic_load(&r->stop) && !r->fatal) {
+        eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 2 : 100);
         rd_kafka_poll(r->sync_producer, 0); /* its delivery reports */
         if (m) {

@@ -386,8 +386,8 @@ static void basics(const char *space)
 
 static void test_kind_and_op_names(void **state)
 {
-    const char *names[] = {"eventtypes", "functions", "subscriptions", "cors"};
-    const char *keys[] = {"eventTypes", "functions", "subscriptions", "cors"};
+    const char *names[] = {"eventtypes", "functions", "subscriptions", "cors", "accesskeys"};
+    const char *keys[] = {"eventTypes", "functions", "subscriptions", "cors", "accessKeys"};
     for (int k = 0; k < EG_KIND__COUNT; k++) {
         eg_kind_t got;
         assert_string_equal(eg_kind_name((eg_kind_t)k), names[k]);

@@ -223,6 +223,58 @@ static void test_json_format(void **state)
     capture_free(&c);
 }
 
+/* A delivery line as the invoker writes it, plus the safety nets: reserved
+ * keys are renamed, credential-looking fields are redacted, in both formats. */
+static void test_fields_in_json_and_text(void **state)
+{
+    capture_t c;
+    eg_log_field_t fields[] = {
+        {"event", "e-1"},         {"subscription", "c3luYw"}, {"function", "fn\"x"},
+        {"space", "default"},     {"msg", "shadow"},          {"Authorization", "bearer s3cr3t"},
+        {"accessKey", "s3cr3t"},  {"accessKeyId", "ak-1"},
+    };
+    capture_start(&c, EG_LOG_LEVEL_INFO, EG_LOG_FORMAT_JSON);
+    EG_LOGF(EG_LOG_LEVEL_WARN, "invoker", fields, 8, "attempt %d of %d failed", 1, 5);
+    eg_log_field_t level = {"level", "x"};
+    EG_LOGF(EG_LOG_LEVEL_WARN, "invoker", &level, 1, "second");
+    capture_stop(&c);
+    assert_int_equal(count_char(c.buf, '\n'), 2);
+    assert_null(strstr(c.buf, "s3cr3t"));
+    cJSON *l2 = cJSON_Parse(strchr(c.buf, '\n') + 1);
+    assert_non_null(l2);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(l2, "field.level")->valuestring, "x");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(l2, "level")->valuestring, "warn");
+    cJSON_Delete(l2);
+    *strchr(c.buf, '\n') = '\0';
+    cJSON *j = cJSON_Parse(c.buf);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetArraySize(j), 4 + 8);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "msg")->valuestring,
+                        "attempt 1 of 5 failed");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "level")->valuestring, "warn");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "field.msg")->valuestring, "shadow");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "accessKeyId")->valuestring, "ak-1");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "event")->valuestring, "e-1");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "subscription")->valuestring, "c3luYw");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "function")->valuestring, "fn\"x");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "space")->valuestring, "default");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "Authorization")->valuestring,
+                        "[redacted]");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "accessKey")->valuestring,
+                        "[redacted]");
+    cJSON_Delete(j);
+    capture_free(&c);
+
+    capture_start(&c, EG_LOG_LEVEL_INFO, EG_LOG_FORMAT_TEXT);
+    EG_LOGF(EG_LOG_LEVEL_WARN, "invoker", fields, 8, "attempt %d of %d failed", 1, 5);
+    capture_stop(&c);
+    assert_int_equal(count_char(c.buf, '\n'), 1);
+    assert_null(strstr(c.buf, "s3cr3t"));
+    assert_non_null(strstr(c.buf, " event=e-1 subscription=c3luYw function=\"fn\\\"x\" "));
+    assert_non_null(strstr(c.buf, " Authorization=[redacted]"));
+    capture_free(&c);
+}
+
 static void test_long_message(void **state)
 {
     capture_t c;
@@ -308,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_filtering_skips_argument_evaluation),
         cmocka_unit_test(test_text_format),
         cmocka_unit_test(test_json_format),
+        cmocka_unit_test(test_fields_in_json_and_text),
         cmocka_unit_test(test_long_message),
         cmocka_unit_test(test_rdkafka_callback),
         cmocka_unit_test(test_threads_do_not_interleave),
