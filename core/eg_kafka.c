@@ -57,6 +57,19 @@ int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value
     return 0;
 }
 
+int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster)
+{
+    if (value >= 0)
+        return value;
+    return is_embedded ? embedded : cluster;
+}
+
+void eg_kafka_nudge(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms)
+{
+    int64_t lo = 0, hi = 0;
+    rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, timeout_ms);
+}
+
 int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
                           const char *value, char *err, size_t errlen)
 {
@@ -275,6 +288,10 @@ eg_mock_t *eg_mock_new(char *err, size_t errlen)
     /* This handle exists only to host the cluster: it never connects, so
      * its "no bootstrap.servers" notice is not worth showing. */
     rd_kafka_conf_set(conf, "log_level", "3", kerr, sizeof kerr);
+    /* The cluster's sockets take this handle's settings: without Nagle, a
+     * response written while the client has not acknowledged the previous
+     * one yet (a delayed ACK, up to 40 ms on Linux) leaves at once. */
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", kerr, sizeof kerr);
     m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
     if (!m->rk) {
         snprintf(err, errlen, "embedded broker: %s", kerr);

@@ -51,6 +51,19 @@ rd_kafka_conf_t *eg_kafka_conf_new(const eg_settings_t *s, const char *brokers, 
 int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
                           const char *value, char *err, size_t errlen);
 
+/* A tuning setting whose -1 means "chosen by the broker": `embedded` when
+ * this process runs the embedded broker (which answers a fetch only when
+ * fetch.wait.max.ms runs out), `cluster` otherwise (a real broker answers as
+ * soon as data arrives). Any other value is the user's and is returned. */
+int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster);
+
+/* Makes the consumer's thread for `topic` [partition] act on a pause or
+ * resume now. librdkafka 2.0 serves those requests in the partition leader's
+ * thread, which, with every partition paused, sleeps up to a second between
+ * turns: a resume would take effect that much later. A request to that
+ * broker (a watermark lookup; at most timeout_ms) wakes it. */
+void eg_kafka_nudge(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms);
+
 /* Sets one property; -1 with message on error. */
 int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                       size_t errlen);

@@ -142,10 +142,23 @@ static const eg__opt_t eg__opts[] = {
      .help = "how long a sync request waits for its function's answer before the answer is 504",
      .offset = EG__INT(sync_timeout_ms)},
     {.name = "sync-fetch-wait-ms", .env = "EG_SYNC_FETCH_WAIT_MS", .type = EG__OPT_INT,
-     .def = "1", .min = 0, .max = 500, .roles = EG_ROLE_ALL, .metavar = "MS",
-     .help = "fetch.wait.max.ms of the consumers on the sync path (events, sync invocations, "
-             "replies): lower is faster on the embedded broker, higher is idler",
+     .def = "-1", .min = -1, .max = 500, .roles = EG_ROLE_ALL, .metavar = "MS",
+     .help = "fetch.wait.max.ms of the router's events consumer and the sync invoker's "
+             "consumer; -1: 1 on the embedded broker (which answers only when it runs out), "
+             "100 on a real cluster (which answers as soon as data arrives)",
      .offset = EG__INT(sync_fetch_wait_ms)},
+    {.name = "reply-fetch-wait-ms", .env = "EG_REPLY_FETCH_WAIT_MS", .type = EG__OPT_INT,
+     .def = "-1", .min = -1, .max = 500, .roles = EG__HTTP, .metavar = "MS",
+     .help = "fetch.wait.max.ms of the ingress's reply consumer, which fetches only while a "
+             "sync request waits; -1: 0 on the embedded broker, 100 on a real cluster",
+     .offset = EG__INT(reply_fetch_wait_ms)},
+    {.name = "idle-probe-ms", .env = "EG_IDLE_PROBE_MS", .type = EG__OPT_INT,
+     .def = "-1", .min = -1, .max = 10000, .roles = EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY,
+     .metavar = "MS",
+     .help = "after a second without records, the router's and the sync invoker's consumers "
+             "fetch only once every MS until a record comes; 0: never; -1: 20 on the embedded "
+             "broker, 0 on a real cluster",
+     .offset = EG__INT(idle_probe_ms)},
     {.name = "pool", .env = "EG_POOL", .type = EG__OPT_STRING, .def = "default",
      .roles = EG_ROLE_INVOKER | EG_ROLE_GATEWAY, .metavar = "NAME",
      .help = "invoker pool this process serves (its own invocation topics)",

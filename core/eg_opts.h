@@ -59,7 +59,10 @@ typedef struct eg_settings {
     int replication_factor;     /* --replication-factor -1 (broker default), -1..32 */
     int ingest_timeout_ms;      /* --ingest-timeout-ms 5000 (ingress): 503 past it */
     int sync_timeout_ms;        /* --sync-timeout-ms 10000 (ingress): 504 past it */
-    int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms 1: consumers on the sync path */
+    int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms -1 (auto, eg_kafka_auto): router and
+                                   sync invoker consumers */
+    int reply_fetch_wait_ms;    /* --reply-fetch-wait-ms -1 (auto): the ingress's reply consumer */
+    int idle_probe_ms;          /* --idle-probe-ms -1 (auto): dozing of the sync-path consumers */
     char *pool;                 /* --pool default (invoker) */
     int retry_attempts;         /* --retry-attempts 5 (invoker) */
     int retry_base_ms;          /* --retry-base-ms 200 (invoker) */

@@ -68,6 +68,7 @@ struct eg_sync {
 };
 
 #define PAUSE_AFTER_MS 1000
+#define POLL_IDLE_MS 20 /* wait of the reply thread while nobody waits */
 
 static int64_t mono_ms(void)
 {
@@ -141,10 +142,16 @@ static void *sync_main(void *arg)
 {
     eg_sync_t *s = arg;
     while (!atomic_load(&s->stop)) {
+        /* A reply wakes it at once; deadlines are checked every 5 ms while
+         * someone waits, and a first waiter's deadline is at least
+         * --sync-timeout-ms away: nobody waits, no need to wake often. */
+        int wait = 5;
         pthread_mutex_lock(&s->mu);
         maybe_pause(s, mono_ms());
+        if (!s->head)
+            wait = POLL_IDLE_MS;
         pthread_mutex_unlock(&s->mu);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 5);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, (int)wait);
         if (m) {
             if (!m->err) {
                 pthread_mutex_lock(&s->mu);
@@ -221,14 +228,18 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    snprintf(wait, sizeof wait, "%d", st->sync_fetch_wait_ms);
+    snprintf(wait, sizeof wait, "%d", eg_kafka_auto(st->reply_fetch_wait_ms, rt->mock != NULL, 0, 100));
     if (!(cc = eg_kafka_conf_new(st, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
         /* assign() wants a group id; nothing is ever committed under it */
         eg_kafka_conf_set(cc, "group.id", "eg-replies", err, errlen) ||
         eg_kafka_conf_set(cc, "enable.partition.eof", "false", err, errlen) ||
-        /* On the sync path: the embedded broker answers a fetch only when
-         * this runs out, so it is the hop's latency there. */
+        /* --reply-fetch-wait-ms. The embedded broker answers a fetch only
+         * when this runs out, so it is the hop's latency there: 0 by
+         * default, a consumer that spins, but only while a request waits
+         * (the partition is unassigned otherwise). A real broker answers as
+         * soon as the reply arrives: there it only bounds how often an
+         * assigned partition is fetched (100 ms by default). */
         eg_kafka_conf_default(cc, st, "fetch.wait.max.ms", wait, err, errlen) ||
         eg_kafka_conf_default(cc, st, "fetch.error.backoff.ms", "10", err, errlen))
         goto fail;

@@ -19,10 +19,13 @@
  * thread busy: when thousands of async calls start or time out at once (one
  * libcurl call handles them all, 100-250 ms measured for 2,500), sync calls
  * still go out within milliseconds. Its consumer fetches with
- * fetch.wait.max.ms = --sync-fetch-wait-ms (default 1: the embedded broker
- * answers a fetch only when that runs out, so it is the latency of the hop)
- * and small fetch sizes; the cost is the idle fetch traffic (~1000
- * fetches/s against the embedded broker).
+ * fetch.wait.max.ms = --sync-fetch-wait-ms (1 ms on the embedded broker,
+ * which answers a fetch only when that runs out, so it is the latency of
+ * the hop; 100 ms on a real broker, which answers as soon as data arrives)
+ * and small fetch sizes. On the embedded broker that is ~900 fetches/s
+ * whether records come or not, so after a quiet second the sync input
+ * dozes (eg_doze.h, --idle-probe-ms): its partitions are paused but for one
+ * fetch window every 20 ms, and the first record wakes it.
  *
  * A sync invocation is called once (no retry: the client is waiting), with
  * timeout min(--function-timeout-ms, eg-deadline - now); read after its
@@ -151,6 +154,7 @@
 
 #include <curl/curl.h>
 
+#include "eg_doze.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_map.h"
@@ -173,6 +177,7 @@
 #define REPLY_RESEND_MS 10      /* a reply the producer's full queue refused is sent again after this */
 #define REPLY_MAX_BYTES "16777216" /* message.max.bytes of the reply producer */
 #define EPOLL_BATCH 256         /* socket events taken per wait */
+#define NUDGE_TIMEOUT_MS 100    /* longest wait of eg_kafka_nudge */
 
 typedef struct part part_t;
 typedef struct inv inv_t;
@@ -271,6 +276,7 @@ struct src {
     int64_t last_consumer_warn;
     int64_t last_commit_warn;
     int ever_assigned; /* an assignment (even an empty one) came */
+    eg_doze_t doze;    /* idle duty cycle (sync input; never dozes otherwise) */
     int coop_sticky;   /* the consumer uses the cooperative-sticky assignor */
 };
 
@@ -1297,15 +1303,22 @@ static void flow(eg_invoker_t *r, src_t *s)
     size_t max = r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
     size_t win = r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
     size_t span_max = win * SPAN_PER_WINDOW;
+    part_t *nudge = NULL;
     s->global_paused = s->ninv >= (s->global_paused ? max - max / 4 : max);
     for (part_t *p = s->parts; p; p = p->next) {
         size_t u = eg__offtrack_unfinished(p->track), span = eg__offtrack_span(p->track);
         int over = u >= (p->paused ? win - win / 4 : win) ||
                    span >= (p->paused ? span_max - span_max / 4 : span_max);
-        int want = r->draining || s->global_paused || over;
-        if (want != p->paused)
+        int want = r->draining || s->global_paused || over || s->doze.paused;
+        if (want != p->paused) {
             pause_resume(p, want);
+            nudge = p;
+        }
     }
+    /* A resume must not wait for the sleeping fetcher (eg_kafka_nudge);
+     * only a dozing input pauses everything and lets it sleep. */
+    if (nudge && !nudge->paused && s->doze.probe_ms)
+        eg_kafka_nudge(s->consumer, nudge->topic, nudge->partition, NUDGE_TIMEOUT_MS);
 }
 
 /* Takes up to max records of an input; 1 when it stopped at max (more may
@@ -1316,15 +1329,16 @@ static int consume(eg_invoker_t *r, src_t *s, int max)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 0);
         if (!m)
             return 0;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                int64_t now = mono_ms();
-                if (now - s->last_consumer_warn > 30000 || !s->last_consumer_warn) {
-                    s->last_consumer_warn = now;
-                    EG_LOG_WARN(COMP, "consumer of %s: %s", s->topic, rd_kafka_message_errstr(m));
-                }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eg_doze_eof(&s->doze);
+        } else if (m->err) {
+            int64_t now = mono_ms();
+            if (now - s->last_consumer_warn > 30000 || !s->last_consumer_warn) {
+                s->last_consumer_warn = now;
+                EG_LOG_WARN(COMP, "consumer of %s: %s", s->topic, rd_kafka_message_errstr(m));
             }
         } else {
+            eg_doze_record(&s->doze, mono_ms());
             on_record(r, s, m);
         }
         rd_kafka_message_destroy(m);
@@ -1491,9 +1505,16 @@ static void *loop(void *arg)
             commit(in, NULL, 0);
             next_commit = now + COMMIT_INTERVAL_MS;
         }
+        int64_t doze_due = now + MAX_WAIT_MS;
+        int nparts = 0;
+        for (part_t *p = in->parts; p; p = p->next)
+            nparts++;
+        in->doze.paused = eg_doze_paused(&in->doze, now, nparts, &doze_due);
         flow(r, in);
 
         int64_t wait = more ? 0 : MAX_WAIT_MS;
+        if (doze_due - now < wait)
+            wait = doze_due > now ? doze_due - now : 0;
         eg__timer_t *t = eg__timer_heap_peek(&r->timers);
         if (t && t->due - now < wait)
             wait = t->due > now ? t->due - now : 0;
@@ -1605,7 +1626,9 @@ static void engine_free(eg_invoker_t *r)
 /* The consumer of one input. Tuning properties are set unless the user gave
  * them with --kafka. The sync one fetches with fetch.wait.max.ms =
  * --sync-fetch-wait-ms (the embedded broker answers a fetch only when that
- * runs out: it is the latency of the hop) and prefetches little. */
+ * runs out: it is the latency of the hop, 1 ms; a real broker answers as
+ * soon as data arrives: 100 ms), dozes when idle (--idle-probe-ms,
+ * eg_doze.h) and prefetches little. */
 static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t errlen)
 {
     const eg_settings_t *s = r->s;
@@ -1615,7 +1638,12 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
         return NULL;
     snprintf(cid, sizeof cid, "eg-invoker%s-%s", src->sync ? "-sync" : "",
              s->instance_id ? s->instance_id : "");
-    snprintf(wait, sizeof wait, "%d", s->sync_fetch_wait_ms > 0 ? s->sync_fetch_wait_ms : 1);
+    int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, r->rt->mock != NULL, 1, 100);
+    snprintf(wait, sizeof wait, "%d", wait_ms);
+    /* Only the sync input dozes: async fetches wait 10 ms anyway. */
+    eg_doze_init(&src->doze,
+                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock != NULL, 20, 0) : 0,
+                 mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.offset.store", "false", err, errlen) ||
@@ -1636,7 +1664,10 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
                         eg_kafka_conf_default(c, s, "max.partition.fetch.bytes", "262144", err,
                                               errlen) ||
                         eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
-                        eg_kafka_conf_default(c, s, "isolation.level", "read_uncommitted", err, errlen)
+                        eg_kafka_conf_default(c, s, "isolation.level", "read_uncommitted", err, errlen) ||
+                        /* the fetch windows of a dozing input close on these */
+                        (src->doze.probe_ms &&
+                         eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen))
                   : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", "10", err, errlen) ||
                         eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err,
                                               errlen);

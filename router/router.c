@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "eg_deadletter.h"
+#include "eg_doze.h"
 #include "eg_event.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
@@ -52,6 +53,7 @@
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
 #define MAX_FANOUT 256
+#define NUDGE_TIMEOUT_MS 100
 
 typedef struct eg_router {
     eg_runtime_t *rt;
@@ -66,6 +68,8 @@ typedef struct eg_router {
     int64_t txn_started_ms;
     int fatal;
     eg_map_t *pool_topics; /* pool name -> its async invocation topic */
+    eg_doze_t doze;        /* idle duty cycle of the consumer (router thread) */
+    rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
 } eg_router_t;
 
 static int64_t wall_ms(void)
@@ -444,15 +448,42 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* Pauses every assigned partition, or resumes those it paused (only those:
+ * librdkafka 2.0 may rewind a partition resumed without a pause), for the
+ * idle duty cycle. */
+static void doze_apply(eg_router_t *r, int pause)
+{
+    r->doze.paused = pause;
+    if (pause && !r->dozed) {
+        if (rd_kafka_assignment(r->consumer, &r->dozed) == 0 && r->dozed)
+            rd_kafka_pause_partitions(r->consumer, r->dozed);
+    } else if (!pause && r->dozed) {
+        rd_kafka_resume_partitions(r->consumer, r->dozed);
+        if (r->dozed->cnt)
+            eg_kafka_nudge(r->consumer, r->dozed->elems[0].topic, r->dozed->elems[0].partition,
+                           NUDGE_TIMEOUT_MS);
+        rd_kafka_topic_partition_list_destroy(r->dozed);
+        r->dozed = NULL;
+    }
+}
+
 static void *router_main(void *arg)
 {
     eg_router_t *r = arg;
     int64_t lag_due = 0;
     while (!atomic_load(&r->stop) && !r->fatal) {
         eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 2 : 100);
+        int64_t now = mono_ms(), due = now + (r->in_txn ? 2 : 100);
+        int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
+        if (doze != r->doze.paused)
+            doze_apply(r, doze);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
         rd_kafka_poll(r->sync_producer, 0); /* its delivery reports */
         if (m) {
+            if (!m->err)
+                eg_doze_record(&r->doze, mono_ms());
+            else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                eg_doze_eof(&r->doze);
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     EG_LOG_WARN("router", "events topic: %s", rd_kafka_message_errstr(m));
@@ -468,6 +499,7 @@ static void *router_main(void *arg)
     }
     if (r->in_txn)
         txn_commit(r);
+    doze_apply(r, 0); /* the consumer closes with its partitions resumed */
     return NULL;
 }
 
@@ -491,6 +523,8 @@ static void router_stop(void *p)
         rd_kafka_flush(r->sync_producer, 5000);
         rd_kafka_destroy(r->sync_producer);
     }
+    if (r->dozed)
+        rd_kafka_topic_partition_list_destroy(r->dozed);
     if (r->pool_topics) {
         eg_map_iter_t it;
         const char *k;
@@ -519,7 +553,9 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
     snprintf(group, sizeof group, "%srouter", s->topic_prefix);
-    snprintf(fetch_wait, sizeof fetch_wait, "%d", s->sync_fetch_wait_ms);
+    int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock != NULL, 1, 100);
+    snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
+    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock != NULL, 20, 0), mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
@@ -534,8 +570,14 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         eg_kafka_conf_default(cc, s, "session.timeout.ms", "6000", err, errlen) ||
         eg_kafka_conf_default(cc, s, "heartbeat.interval.ms", "1000", err, errlen) ||
         /* The events topic is on the sync path: the embedded broker answers a
-         * fetch only when this runs out, so it is that hop's latency there. */
-        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen))
+         * fetch only when this runs out, so it is that hop's latency there
+         * (--sync-fetch-wait-ms, 1 ms; the consumer dozes when idle, see
+         * eg_doze.h). A real broker answers as soon as data arrives: there
+         * it only bounds how often an idle consumer asks (100 ms). */
+        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
+        /* the fetch windows of a dozing consumer close on these */
+        (r->doze.probe_ms &&
+         eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_opaque(cc, r);

@@ -364,6 +364,8 @@ static void test_help_per_role(void **state)
         {"pool", "EG_POOL", EG_ROLE_INVOKER | EG_ROLE_GATEWAY},
         {"sync-timeout-ms", "EG_SYNC_TIMEOUT_MS", EG_ROLE_INGRESS | EG_ROLE_GATEWAY},
         {"sync-fetch-wait-ms", "EG_SYNC_FETCH_WAIT_MS", EG_ROLE_ALL},
+        {"reply-fetch-wait-ms", "EG_REPLY_FETCH_WAIT_MS", EG_ROLE_INGRESS | EG_ROLE_GATEWAY},
+        {"idle-probe-ms", "EG_IDLE_PROBE_MS", EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY},
         {"retry-attempts", "EG_RETRY_ATTEMPTS", EG_ROLE_INVOKER | EG_ROLE_GATEWAY},
         {"retry-base-ms", "EG_RETRY_BASE_MS", EG_ROLE_INVOKER | EG_ROLE_GATEWAY},
         {"retry-max-ms", "EG_RETRY_MAX_MS", EG_ROLE_INVOKER | EG_ROLE_GATEWAY},
