@@ -123,9 +123,25 @@ int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, 
     return count;
 }
 
+/* Is the controller the metadata names one of its brokers? A real cluster's
+ * always is (KRaft clusters name any live broker); librdkafka's mock cluster,
+ * which serves no CreateTopics, names broker 0, which it does not have. */
+static int has_controller(rd_kafka_t *rk, const struct rd_kafka_metadata *md)
+{
+    int32_t id = rd_kafka_controllerid(rk, 0);
+    if (id < 0)
+        return 1; /* not reported: let CreateTopics find out */
+    for (int i = 0; i < md->broker_cnt; i++)
+        if (md->brokers[i].id == id)
+            return 1;
+    return 0;
+}
+
 /* Does the topic exist? 1 yes, 0 no, -1 could not tell. Asks for all topics
- * so that the lookup itself never auto-creates the topic. */
-static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen)
+ * so that the lookup itself never auto-creates the topic. Tells too whether
+ * the cluster has a controller to send CreateTopics to. */
+static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, int *controller_known,
+                        char *err, size_t errlen)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
@@ -138,6 +154,8 @@ static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
         if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err &&
             md->topics[i].partition_cnt > 0)
             found = 1;
+    if (controller_known)
+        *controller_known = has_controller(rk, md);
     rd_kafka_metadata_destroy(md);
     return found;
 }
@@ -147,13 +165,19 @@ static atomic_int no_controller; /* CreateTopics timed out once: see below */
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen)
 {
-    int ex = topic_exists(rk, topic, timeout_ms, err, errlen);
+    int controller_known = 1;
+    int ex = topic_exists(rk, topic, timeout_ms, &controller_known, err, errlen);
     if (ex != 0)
         return ex > 0 ? 0 : -1;
-    /* CreateTopics goes to the controller. A cluster that never lets the
-     * request through (librdkafka's mock cluster, joined from another
-     * process: "Failed while waiting for controller") costs its whole
-     * time-out once; later topics of this process then fail at once. */
+    if (!controller_known) {
+        snprintf(err, errlen, "creating topic %s: the cluster names no controller to create it",
+                 topic);
+        return -1;
+    }
+    /* CreateTopics goes to the controller. A cluster that names none (the
+     * mock cluster) is told above; one that never lets the request through
+     * anyway costs its whole time-out once; later topics of this process
+     * then fail at once. */
     if (atomic_load(&no_controller)) {
         snprintf(err, errlen, "creating topic %s: the cluster did not answer an earlier CreateTopics",
                  topic);
