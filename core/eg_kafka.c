@@ -22,6 +22,7 @@ void eg_topics_init(eg_topics_t *t, const char *prefix)
     snprintf(t->config, sizeof t->config, "%sconfig", prefix);
     snprintf(t->events, sizeof t->events, "%sevents", prefix);
     snprintf(t->dlq, sizeof t->dlq, "%sdlq", prefix);
+    snprintf(t->replays, sizeof t->replays, "%sreplays", prefix);
     eg_topics_invoke(t->invoke_async, sizeof t->invoke_async, prefix, "default", 0);
     eg_topics_invoke(t->invoke_sync, sizeof t->invoke_sync, prefix, "default", 1);
 }

@@ -28,6 +28,7 @@ typedef struct eg_topics {
     char dlq[256];          /* <prefix>dlq */
     char invoke_async[256]; /* <prefix>invoke.default.async: the default pool's */
     char invoke_sync[256];  /* <prefix>invoke.default.sync */
+    char replays[256];      /* <prefix>replays: compacted, one record per replay */
 } eg_topics_t;
 
 void eg_topics_init(eg_topics_t *t, const char *prefix);

@@ -70,6 +70,9 @@ typedef struct eg_settings {
     int partitions;             /* --partitions 8: of topics the gateway creates */
     int status_port;            /* --status-port, EG_STATUS_PORT (router, invoker); 0: off */
     char *instance_id;          /* --instance-id, EG_INSTANCE_ID; default "<hostname>-<pid>" */
+    long events_retention_ms;   /* --events-retention-ms 604800000 (7 days); -1: forever */
+    int run_replays;            /* --run-replays true (router): run the replayer */
+    int replay_max_rate;        /* --replay-max-rate 0 (router): replayed events/s, 0 unlimited */
 } eg_settings_t;
 
 /* Fills *s with the table's defaults (and a generated instance_id). s is
