@@ -21,12 +21,15 @@
 #include "eg_kafka.h"
 #include "eg_opts.h"
 
+typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
+
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
     eg_mock_t *mock;               /* the embedded broker in dev mode, else NULL */
     char *brokers;                 /* the bootstrap servers every client uses */
     eg_topics_t topics;
     eg_configlog_t *config;
+    eg_replay_store_t *replays;    /* the ingress role's (history and replays), else NULL */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode, the configuration log, and waits
