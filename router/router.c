@@ -49,6 +49,7 @@
 #include "eg_map.h"
 #include "eg_reply.h"
 #include "eg_route.h"
+#include "replayer.h"
 
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
@@ -66,6 +67,7 @@ typedef struct eg_router {
     int64_t txn_started_ms;
     int fatal;
     eg_map_t *pool_topics; /* pool name -> its async invocation topic */
+    eg_replayer_t *replayer; /* --run-replays, else NULL */
 } eg_router_t;
 
 static int64_t wall_ms(void)
@@ -422,6 +424,9 @@ static void router_stop(void *p)
     eg_router_t *r = p;
     if (!r)
         return;
+    /* first: the replayer uses the configuration, not the router's clients */
+    eg_replayer_stop(r->replayer);
+    r->replayer = NULL;
     atomic_store(&r->stop, 1);
     if (r->thread_started)
         pthread_join(r->thread, NULL);
@@ -531,6 +536,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
     r->thread_started = 1;
+    if (s->run_replays && !(r->replayer = eg_replayer_start(rt, err, errlen)))
+        goto fail;
     EG_LOG_INFO("router", "routing %s (group %s, transactional id %s)", rt->topics.events, group,
                 txid);
     return r;
