@@ -339,23 +339,29 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
     return gone ? -1 : 0;
 }
 
-/* Works on the run for a moment: up to STEP_RECORDS records or STEP_MS. */
-static void run_step(eg_replayer_t *rp)
+/* Works on the run for a moment: up to STEP_RECORDS records or STEP_MS.
+ * Returns how long the caller may wait before the next step (the rate
+ * limit), in ms. */
+static int run_step(eg_replayer_t *rp)
 {
     run_t *run = &rp->run;
-    int rate = rp->rt->settings->replay_max_rate;
+    int rate = rp->rt->settings->replay_max_rate, wait = 0;
     int64_t t0 = eg_time_mono_ms();
     for (int i = 0; i < STEP_RECORDS && run->active; i++) {
         int64_t now = eg_time_mono_ms();
         if (now - t0 >= STEP_MS)
             break;
-        if (rate > 0 && run->delivered_here >= (now - run->started_ms) * rate / 1000 + 1)
-            break; /* the rate limit: the next one waits */
+        if (rate > 0 && run->delivered_here >= (now - run->started_ms) * rate / 1000 + 1) {
+            /* the rate limit: the next one waits until its time */
+            int64_t due = run->started_ms + run->delivered_here * 1000 / rate - now;
+            wait = due < 1 ? 1 : due > 100 ? 100 : (int)due;
+            break;
+        }
         int done = 0;
         rd_kafka_message_t *m = eg_window_next(run->w, 10, &done);
         if (done) {
             run_end(rp, EG_REPLAY_DONE, NULL);
-            return;
+            return 0;
         }
         if (!m)
             break;
@@ -364,18 +370,21 @@ static void run_step(eg_replayer_t *rp)
         rd_kafka_message_destroy(m);
         if (gone) {
             run_end(rp, EG_REPLAY_FAILED, "the subscription was deleted during the replay");
-            return;
+            return 0;
         }
     }
     if (run->active && eg_time_mono_ms() - run->saved_ms >= SAVE_EVERY_MS)
         save(rp, run);
+    return wait;
 }
 
 static void *replayer_main(void *arg)
 {
     eg_replayer_t *rp = arg;
+    int wait = 0;
     while (!atomic_load(&rp->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rp->consumer, rp->run.active ? 0 : 100);
+        rd_kafka_message_t *m =
+            rd_kafka_consumer_poll(rp->consumer, rp->run.active ? wait : 100);
         for (int i = 0; m && i < 100; i++) {
             if (!m->err) {
                 on_record(rp, m);
@@ -395,8 +404,7 @@ static void *replayer_main(void *arg)
         rd_kafka_poll(rp->producer, 0);
         if (!rp->run.active && eg_time_mono_ms() >= rp->retry_at)
             run_start(rp);
-        if (rp->run.active)
-            run_step(rp);
+        wait = rp->run.active ? run_step(rp) : 0;
     }
     run_end(rp, EG_REPLAY_RUNNING, NULL); /* saved: another router goes on */
     return NULL;
