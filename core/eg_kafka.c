@@ -211,6 +211,32 @@ out:
     return rc;
 }
 
+rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
+                                         int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_resp_err_t e = rd_kafka_commit_queue(rk, offsets, q, NULL, NULL);
+    if (!e) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
+        if (!ev) {
+            e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        } else {
+            e = rd_kafka_event_error(ev);
+            /* Per-partition results back into the caller's list. */
+            const rd_kafka_topic_partition_list_t *res = rd_kafka_event_topic_partition_list(ev);
+            for (int i = 0; res && i < res->cnt; i++) {
+                rd_kafka_topic_partition_t *t = rd_kafka_topic_partition_list_find(
+                    offsets, res->elems[i].topic, res->elems[i].partition);
+                if (t)
+                    t->err = res->elems[i].err;
+            }
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q); /* a late answer is dropped with the queue */
+    return e;
+}
+
 struct eg_mock {
     rd_kafka_t *rk; /* owns the mock cluster's threads */
     rd_kafka_mock_cluster_t *cluster;
@@ -261,6 +287,17 @@ int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *
         return -1;
     }
     return 0;
+}
+
+int eg_mock_create_topics(eg_mock_t *m, const eg_topics_t *t, int partitions, char *err,
+                          size_t errlen)
+{
+    if (eg_mock_topic_create(m, t->config, 1, err, errlen))
+        return -1;
+    for (size_t i = 0; i < EG_TOPICS_DATA; i++)
+        if (eg_mock_topic_create(m, eg_topics_data(t, i), partitions, err, errlen))
+            return -1;
+    return eg_mock_topic_create(m, t->replays, partitions, err, errlen);
 }
 
 struct rd_kafka_mock_cluster_s *eg_mock_cluster(eg_mock_t *m)

@@ -63,6 +63,14 @@ int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen);
 
+/* Commits offsets and waits at most timeout_ms for the coordinator's answer
+ * (rd_kafka_commit(..., async=0) waits without bound: in librdkafka 2.0.2 a
+ * commit made from the rebalance callback of rd_kafka_consumer_close can stay
+ * unanswered for ever). Returns the commit's error, or
+ * RD_KAFKA_RESP_ERR__TIMED_OUT; partitions' own errors are in offsets. */
+rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
+                                         int timeout_ms);
+
 /* Number of partitions of an existing topic, or -1 (message in err). */
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen);
@@ -76,6 +84,11 @@ eg_mock_t *eg_mock_new(char *err, size_t errlen);
 const char *eg_mock_bootstraps(const eg_mock_t *m);
 /* Creates a topic on the embedded broker (no-op if it exists). */
 int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *err, size_t errlen);
+/* Creates every topic the gateway owns under t (the configuration log with
+ * one partition, the data topics and the replays topic with `partitions`),
+ * as dev mode does. */
+int eg_mock_create_topics(eg_mock_t *m, const eg_topics_t *t, int partitions, char *err,
+                          size_t errlen);
 /* The underlying cluster, for fault injection in tests. */
 struct rd_kafka_mock_cluster_s *eg_mock_cluster(eg_mock_t *m);
 void eg_mock_free(eg_mock_t *m);

@@ -65,16 +65,10 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
             goto fail;
         rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
         /* The embedded broker answers no CreateTopics: make them here. */
-        if (eg_mock_topic_create(rt->mock, rt->topics.config, 1, err, errlen))
+        if (eg_mock_create_topics(rt->mock, &rt->topics, s->partitions, err, errlen))
             goto fail;
         /* It has no topic configurations either: no retention by time
          * (--events-retention-ms) and no compaction there. */
-        for (size_t i = 0; i < EG_TOPICS_DATA; i++)
-            if (eg_mock_topic_create(rt->mock, eg_topics_data(&rt->topics, i), s->partitions, err,
-                                     errlen))
-                goto fail;
-        if (eg_mock_topic_create(rt->mock, rt->topics.replays, s->partitions, err, errlen))
-            goto fail;
         EG_LOG_INFO("kafka", "embedded Kafka (librdkafka mock cluster) listening on %s",
                     rt->brokers);
     } else if (s->brokers && *s->brokers) {

@@ -152,6 +152,7 @@
 #define INVOKE_PARTITIONS 8     /* partitions of an invocation topic we create */
 #define POLL_BATCH 500          /* records taken from the consumer per loop turn */
 #define COMMIT_INTERVAL_MS 200  /* asynchronous commits */
+#define COMMIT_WAIT_MS 5000     /* longest wait for a synchronous commit (revocation) */
 #define MAX_WAIT_MS 100         /* longest wait of one loop turn */
 #define CONNECT_TIMEOUT_MS 5000 /* at most, and never above the function timeout */
 #define FN_GRACE_MS 1000        /* re-check of a function missing from our configuration */
@@ -1002,7 +1003,8 @@ static void commit(src_t *s, const rd_kafka_topic_partition_list_t *only, int sy
         p->committed = c;
     }
     if (l->cnt) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(s->consumer, l, !sync);
+        rd_kafka_resp_err_t e = sync ? eg_kafka_commit_wait(s->consumer, l, COMMIT_WAIT_MS)
+                                     : rd_kafka_commit(s->consumer, l, 1);
         if (e && sync) {
             EG_LOG(commit_err_expected(e) ? EG_LOG_LEVEL_DEBUG : EG_LOG_LEVEL_WARN, COMP,
                    "commit of %d partition(s) failed: %s", l->cnt, rd_kafka_err2str(e));

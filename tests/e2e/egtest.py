@@ -18,6 +18,8 @@ import faulthandler
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -232,8 +234,33 @@ class Gateway:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._logf.write(b"### harness: no exit within %.1fs of SIGTERM: SIGKILL\n" % timeout)
+                self._dump_stacks()
                 self.kill()
         return self.proc.returncode
+
+    def _dump_stacks(self):
+        """Every thread's stack of a process that hangs, into its log (needs gdb)."""
+        gdb = shutil.which("gdb")
+        if not gdb:
+            return
+        try:
+            out = subprocess.run([gdb, "-batch", "-p", str(self.proc.pid), "-ex", "thread apply all bt"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out = ("gdb: %r\n" % e).encode()
+        # One line per thread: its frames' function names, innermost first.
+        lines, cur = [], None
+        for ln in out.decode(errors="replace").splitlines():
+            m = re.match(r"Thread \d+ \(.*?\)", ln)
+            if m:
+                cur = [m.group(0)]
+                lines.append(cur)
+            elif cur is not None:
+                f = re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(\S+)", ln)
+                if f:
+                    cur.append(f.group(1))
+        text = "\n".join("%s: %s" % (t[0], " < ".join(t[1:])) for t in lines) or out.decode(errors="replace")
+        self._logf.write(("### harness: stacks of the hanging process\n%s\n" % text).encode())
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
