@@ -47,13 +47,17 @@ class ReplayTestBase(GatewayTestCase):
         self.n = next(_counter)
         self.sp = "r%03d-%s" % (self.n, self._testMethodName.replace("test_", "")[:30].replace("_", "-"))
 
-    def send(self, gw, etype, n, **kw):
+    def send(self, gw, etype, n, spaced=False, **kw):
+        """Sends n events; spaced: each in a millisecond of its own (history
+        orders events of different partitions by record timestamp only)."""
         ids = []
         for _ in range(n):
             ev = ce10(etype, self.sp, data={"i": len(ids)}, **kw)
             r = send_ce10(gw, ev)
             self.assertStatus(r, 202, "sending %r" % (ev,))
             ids.append(ev["id"])
+            if spaced:
+                mark()
         return ids
 
     def replays_url(self, rid=""):
@@ -203,12 +207,12 @@ class TestReplay(ReplayTestBase):
         configure(self.gw, self.sp, eventtypes=["h.one", "h.two"])
         other = "%s-other" % self.sp
         configure(self.gw, other, eventtypes=["h.one"])
-        first = self.send(self.gw, "h.one", 3)
+        first = self.send(self.gw, "h.one", 3, spaced=True)
         from_ms = mark()
-        mid_one = self.send(self.gw, "h.one", 2)
-        mid_two = self.send(self.gw, "h.two", 2)
+        mid_one = self.send(self.gw, "h.one", 2, spaced=True)
+        mid_two = self.send(self.gw, "h.two", 2, spaced=True)
         to_ms = mark()
-        last = self.send(self.gw, "h.one", 1)
+        last = self.send(self.gw, "h.one", 1, spaced=True)
         r = send_ce10(self.gw, ce10("h.one", other))
         self.assertStatus(r, 202)
         ev = "/v1/spaces/%s/events" % self.sp
