@@ -22,6 +22,7 @@ void eg_topics_init(eg_topics_t *t, const char *prefix)
     snprintf(t->config, sizeof t->config, "%sconfig", prefix);
     snprintf(t->events, sizeof t->events, "%sevents", prefix);
     snprintf(t->dlq, sizeof t->dlq, "%sdlq", prefix);
+    snprintf(t->replays, sizeof t->replays, "%sreplays", prefix);
     eg_topics_invoke(t->invoke_async, sizeof t->invoke_async, prefix, "default", 0);
     eg_topics_invoke(t->invoke_sync, sizeof t->invoke_sync, prefix, "default", 1);
 }
@@ -340,7 +341,7 @@ int eg_mock_create_topics(eg_mock_t *m, const eg_topics_t *t, int partitions, ch
     for (size_t i = 0; i < EG_TOPICS_DATA; i++)
         if (eg_mock_topic_create(m, eg_topics_data(t, i), partitions, err, errlen))
             return -1;
-    return 0;
+    return eg_mock_topic_create(m, t->replays, partitions, err, errlen);
 }
 
 struct rd_kafka_mock_cluster_s *eg_mock_cluster(eg_mock_t *m)
