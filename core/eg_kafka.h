@@ -71,6 +71,9 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
 rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
                                          int timeout_ms);
 
+/* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
+int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
+
 /* Number of partitions of an existing topic, or -1 (message in err). */
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen);

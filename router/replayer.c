@@ -473,14 +473,8 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
     pc = NULL;
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, rt->topics.replays, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t se = rd_kafka_subscribe(rp->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (se) {
-        snprintf(err, errlen, "subscribing to %s: %s", rt->topics.replays, rd_kafka_err2str(se));
+    if (eg_kafka_subscribe_one(rp->consumer, rt->topics.replays, err, errlen))
         goto fail;
-    }
     if (pthread_create(&rp->thread, NULL, replayer_main, rp)) {
         snprintf(err, errlen, "cannot start the replayer thread");
         goto fail;

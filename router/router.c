@@ -533,14 +533,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
 
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, rt->topics.events, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t se = rd_kafka_subscribe(r->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (se) {
-        snprintf(err, errlen, "subscribing to %s: %s", rt->topics.events, rd_kafka_err2str(se));
+    if (eg_kafka_subscribe_one(r->consumer, rt->topics.events, err, errlen))
         goto fail;
-    }
     if (pthread_create(&r->thread, NULL, router_main, r)) {
         snprintf(err, errlen, "cannot start the router thread");
         goto fail;
