@@ -28,6 +28,7 @@ typedef struct eg_topics {
     char dlq[256];          /* <prefix>dlq */
     char invoke_async[256]; /* <prefix>invoke.default.async: the default pool's */
     char invoke_sync[256];  /* <prefix>invoke.default.sync */
+    char replays[256];      /* <prefix>replays: compacted, one record per replay */
 } eg_topics_t;
 
 void eg_topics_init(eg_topics_t *t, const char *prefix);
@@ -83,6 +84,25 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
 rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
                                          int timeout_ms);
 
+/* Does a consumer of these settings use the cooperative rebalance protocol
+ * (partition.assignment.strategy cooperative-sticky, the gateway's default,
+ * unless --kafka says otherwise)? Rebalance callbacks ask this rather than
+ * rd_kafka_rebalance_protocol(), which can hang when called from a callback
+ * that rd_kafka_consumer_close runs (librdkafka#4041). */
+int eg_kafka_cooperative(const eg_settings_t *s);
+
+/* Leaves a subscribed consumer's group and closes it. In librdkafka 2.0.2,
+ * rd_kafka_consumer_close hangs when an incremental assignment arrives while
+ * it closes (librdkafka#4527); so first unsubscribe and serve the revocation
+ * (the rebalance callback, with its commits) through rd_kafka_consumer_poll
+ * until nothing is assigned or timeout_ms has passed, then close. Records
+ * polled meanwhile are dropped: not committed, the next owner reads them. */
+void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms);
+#define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
+
+/* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
+int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
+
 /* Number of partitions of an existing topic, or -1 (message in err). */
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen);
@@ -104,7 +124,8 @@ const char *eg_mock_bootstraps(const eg_mock_t *m);
 /* Creates a topic on the embedded broker (no-op if it exists). */
 int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *err, size_t errlen);
 /* Creates every topic the gateway owns under t (the configuration log with
- * one partition, the data topics with `partitions`), as dev mode does. */
+ * one partition, the data topics and the replays topic with `partitions`),
+ * as dev mode does. */
 int eg_mock_create_topics(eg_mock_t *m, const eg_topics_t *t, int partitions, char *err,
                           size_t errlen);
 /* The underlying cluster, for fault injection in tests. */
