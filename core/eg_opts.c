@@ -149,14 +149,14 @@ static const eg__opt_t eg__opts[] = {
      .offset = EG__INT(sync_fetch_wait_ms)},
     {.name = "reply-fetch-wait-ms", .env = "EG_REPLY_FETCH_WAIT_MS", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 500, .roles = EG__HTTP, .metavar = "MS",
-     .help = "fetch.wait.max.ms of the ingress's reply consumer, which fetches only while a "
-             "sync request waits; -1: 0 on the embedded broker, 100 on a real cluster",
+     .help = "fetch.wait.max.ms of the ingress's reply consumer while at most 4 sync requests "
+             "wait (more: --sync-fetch-wait-ms); -1: 0 on the embedded broker, 100 on a real cluster",
      .offset = EG__INT(reply_fetch_wait_ms)},
     {.name = "idle-probe-ms", .env = "EG_IDLE_PROBE_MS", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 10000, .roles = EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY,
      .metavar = "MS",
      .help = "after a second without records, the router's and the sync invoker's consumers "
-             "fetch only once every MS until a record comes; 0: never; -1: 20 on the embedded "
+             "fetch only once every MS until a record comes; 0: never; -1: 50 on the embedded "
              "broker, 0 on a real cluster",
      .offset = EG__INT(idle_probe_ms)},
     {.name = "pool", .env = "EG_POOL", .type = EG__OPT_STRING, .def = "default",

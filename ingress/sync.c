@@ -15,14 +15,19 @@
  * ever checked. eg_sync_cancel takes a waiter back (its callback is then
  * never called).
  *
- * Idle cost: on the embedded broker a reply arrives within a hop only if the
- * consumer fetches often (fetch.wait.max.ms, --sync-fetch-wait-ms), which
- * costs CPU even when nothing happens. Replies are only ever expected while
- * someone waits, so the partition is unassigned after a second without
- * waiters and assigned again, at the offset after the last record read, by
- * the next wait (long before its reply can exist: the event first goes
- * through the router and an invoker). Unassign, not pause: in librdkafka
- * 2.0.2 a consumer with a paused partition can hang in rd_kafka_destroy.
+ * Cost: on the embedded broker a reply arrives within a hop only if the
+ * consumer fetches often (fetch.wait.max.ms), which costs CPU even when
+ * nothing happens. Replies are only ever expected while someone waits, so
+ * the partition is unassigned after a second without waiters and assigned
+ * again, at the offset after the last record read, by the next wait (long
+ * before its reply can exist: the event first goes through the router and
+ * an invoker). Unassign, not pause: in librdkafka 2.0.2 a consumer with a
+ * paused partition can hang in rd_kafka_destroy. Two consumers take turns
+ * (assign_reply): while a few requests wait, one at --reply-fetch-wait-ms
+ * (0 on the embedded broker: it spins, a hop of ~0.1 ms instead of ~1);
+ * while many wait, replies come often anyway and a spinning consumer would
+ * take a core from the rest of the path, so one at --sync-fetch-wait-ms
+ * (1 ms). Against a real cluster both are 100 ms and one consumer does.
  *
  * Thread: one, polling the reply consumer with a short timeout; the table is
  * guarded by a mutex, which callbacks are NOT called under.
@@ -54,7 +59,8 @@ struct eg_sync {
     char topic[512];
     char prefix[34]; /* of correlation ids: unique to this process */
     atomic_uint_fast64_t seq;
-    rd_kafka_t *consumer;
+    rd_kafka_t *consumer; /* fetch.wait.max.ms --reply-fetch-wait-ms: few waiters */
+    rd_kafka_t *steady;   /* --sync-fetch-wait-ms: many waiters; NULL when not slower */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -62,12 +68,16 @@ struct eg_sync {
     pthread_mutex_t mu;
     eg_map_t *waiters; /* id -> waiter_t* */
     waiter_t *head, *tail;
-    int paused;           /* the reply partition is unassigned (no waiters) */
+    int active;           /* who has the partition: 0 nobody (no waiters), 1 consumer,
+                             2 steady */
+    size_t nwait;         /* waiters */
     int64_t last_wait_ms; /* when the last waiter was seen */
     rd_kafka_topic_partition_list_t *part;
 };
 
 #define PAUSE_AFTER_MS 1000
+#define FAST_MAX 4  /* more waiters than this: the steady consumer fetches */
+#define FAST_BACK 2 /* ... until they are this few again */
 #define POLL_IDLE_MS 20 /* wait of the reply thread while nobody waits */
 
 static int64_t mono_ms(void)
@@ -88,6 +98,7 @@ static void unlink_waiter(eg_sync_t *s, waiter_t *w)
     else
         s->tail = w->prev;
     eg_map_del(s->waiters, w->id);
+    s->nwait--;
 }
 
 static void on_reply(eg_sync_t *s, const rd_kafka_message_t *m)
@@ -128,14 +139,36 @@ static void expire(eg_sync_t *s, int64_t now)
     }
 }
 
-/* Stops fetching after a while without waiters (called under s->mu). */
-static void maybe_pause(eg_sync_t *s, int64_t now)
+static rd_kafka_t *handle(eg_sync_t *s, int who)
 {
-    if (s->head)
+    return who == 2 ? s->steady : s->consumer;
+}
+
+/* Gives the partition to the consumer that should fetch it now (called
+ * under s->mu): nobody after a second without waiters; the fast one (at
+ * --reply-fetch-wait-ms, 0 on the embedded broker: it spins) while few
+ * wait; the steady one (at --sync-fetch-wait-ms) while many wait, when
+ * replies come often anyway and a spinning consumer would take a core from
+ * the rest of the path. The new owner starts after the last reply read. */
+static void assign_reply(eg_sync_t *s, int64_t now)
+{
+    int want = s->active;
+    if (s->head) {
         s->last_wait_ms = now;
-    else if (!s->paused && now - s->last_wait_ms >= PAUSE_AFTER_MS &&
-             !rd_kafka_assign(s->consumer, NULL))
-        s->paused = 1;
+        if (!s->steady || s->nwait <= FAST_BACK || (s->active != 2 && s->nwait <= FAST_MAX))
+            want = 1;
+        else
+            want = 2;
+    } else if (now - s->last_wait_ms >= PAUSE_AFTER_MS) {
+        want = 0;
+    }
+    if (want == s->active)
+        return;
+    if (s->active && rd_kafka_assign(handle(s, s->active), NULL))
+        return;
+    s->active = 0;
+    if (want && !rd_kafka_assign(handle(s, want), s->part))
+        s->active = want;
 }
 
 static void *sync_main(void *arg)
@@ -147,15 +180,17 @@ static void *sync_main(void *arg)
          * --sync-timeout-ms away: nobody waits, no need to wake often. */
         int wait = 5;
         pthread_mutex_lock(&s->mu);
-        maybe_pause(s, mono_ms());
+        assign_reply(s, mono_ms());
         if (!s->head)
             wait = POLL_IDLE_MS;
+        rd_kafka_t *c = handle(s, s->active);
         pthread_mutex_unlock(&s->mu);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, (int)wait);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, (int)wait);
         if (m) {
             if (!m->err) {
                 pthread_mutex_lock(&s->mu);
-                s->part->elems[0].offset = m->offset + 1; /* where to start again */
+                if (m->offset + 1 > s->part->elems[0].offset)
+                    s->part->elems[0].offset = m->offset + 1; /* where to start again */
                 pthread_mutex_unlock(&s->mu);
             }
             if (!m->err)
@@ -206,12 +241,12 @@ static int make_topic(eg_sync_t *s, char *err, size_t errlen)
     return 0;
 }
 
+static rd_kafka_t *reply_consumer(eg_sync_t *s, int wait_ms, char *err, size_t errlen);
+
 eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *st = rt->settings;
     eg_sync_t *s = calloc(1, sizeof *s);
-    rd_kafka_conf_t *cc = NULL;
-    char kerr[512], wait[16];
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -228,26 +263,11 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    snprintf(wait, sizeof wait, "%d", eg_kafka_auto(st->reply_fetch_wait_ms, rt->mock != NULL, 0, 100));
-    if (!(cc = eg_kafka_conf_new(st, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        /* assign() wants a group id; nothing is ever committed under it */
-        eg_kafka_conf_set(cc, "group.id", "eg-replies", err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.partition.eof", "false", err, errlen) ||
-        /* --reply-fetch-wait-ms. The embedded broker answers a fetch only
-         * when this runs out, so it is the hop's latency there: 0 by
-         * default, a consumer that spins, but only while a request waits
-         * (the partition is unassigned otherwise). A real broker answers as
-         * soon as the reply arrives: there it only bounds how often an
-         * assigned partition is fetched (100 ms by default). */
-        eg_kafka_conf_default(cc, st, "fetch.wait.max.ms", wait, err, errlen) ||
-        eg_kafka_conf_default(cc, st, "fetch.error.backoff.ms", "10", err, errlen))
+    int fast_ms = eg_kafka_auto(st->reply_fetch_wait_ms, rt->mock != NULL, 0, 100);
+    int steady_ms = eg_kafka_auto(st->sync_fetch_wait_ms, rt->mock != NULL, 1, 100);
+    if (!(s->consumer = reply_consumer(s, fast_ms, err, errlen)) ||
+        (steady_ms > fast_ms && !(s->steady = reply_consumer(s, steady_ms, err, errlen))))
         goto fail;
-    if (!(s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "reply consumer: %s", kerr);
-        goto fail;
-    }
-    cc = NULL;
     if (make_topic(s, err, errlen))
         goto fail;
     int64_t lo = 0, hi = 0;
@@ -261,6 +281,7 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
     rd_kafka_topic_partition_list_add(parts, s->topic, 0)->offset = hi;
     e = rd_kafka_assign(s->consumer, parts);
     s->part = parts;
+    s->active = 1;
     s->last_wait_ms = mono_ms();
     if (e) {
         snprintf(err, errlen, "assigning %s: %s", s->topic, rd_kafka_err2str(e));
@@ -274,10 +295,38 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
     EG_LOG_INFO("sync", "sync replies come back on %s", s->topic);
     return s;
 fail:
-    if (cc)
-        rd_kafka_conf_destroy(cc);
     eg_sync_free(s);
     return NULL;
+}
+
+/* One reply consumer: assign() only, fetching with fetch.wait.max.ms = wait_ms. */
+static rd_kafka_t *reply_consumer(eg_sync_t *s, int wait_ms, char *err, size_t errlen)
+{
+    const eg_settings_t *st = s->rt->settings;
+    char kerr[512], wait[16];
+    rd_kafka_conf_t *cc;
+    rd_kafka_t *rk;
+    snprintf(wait, sizeof wait, "%d", wait_ms);
+    if (!(cc = eg_kafka_conf_new(st, s->rt->brokers, err, errlen)) ||
+        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
+        /* assign() wants a group id; nothing is ever committed under it */
+        eg_kafka_conf_set(cc, "group.id", "eg-replies", err, errlen) ||
+        eg_kafka_conf_set(cc, "enable.partition.eof", "false", err, errlen) ||
+        /* The embedded broker answers a fetch only when this runs out, so
+         * it is the hop's latency there (see assign_reply). A real broker
+         * answers as soon as the reply arrives: there it only bounds how
+         * often an assigned partition is fetched (100 ms by default). */
+        eg_kafka_conf_default(cc, st, "fetch.wait.max.ms", wait, err, errlen) ||
+        eg_kafka_conf_default(cc, st, "fetch.error.backoff.ms", "10", err, errlen)) {
+        if (cc)
+            rd_kafka_conf_destroy(cc);
+        return NULL;
+    }
+    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
+        snprintf(err, errlen, "reply consumer: %s", kerr);
+        rd_kafka_conf_destroy(cc);
+    }
+    return rk;
 }
 
 const char *eg_sync_reply_topic(const eg_sync_t *s)
@@ -300,8 +349,7 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char 
         free(w);
         return -1;
     }
-    if (s->paused && !rd_kafka_assign(s->consumer, s->part))
-        s->paused = 0;
+    s->nwait++;
     /* deadlines only grow when timeouts are equal; keep the FIFO sorted */
     waiter_t *after = s->tail;
     while (after && after->deadline_ms > w->deadline_ms)
@@ -316,6 +364,7 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char 
         after->next = w;
     else
         s->head = w;
+    assign_reply(s, mono_ms()); /* a first waiter: fetch again */
     pthread_mutex_unlock(&s->mu);
     memcpy(id, w->id, EG_SYNC_ID_LEN);
     return 0;
@@ -347,10 +396,12 @@ void eg_sync_free(eg_sync_t *s)
         free(w);
     }
     /* It commits nothing and joined no group: there is no group to leave. */
-    if (s->consumer) {
-        rd_kafka_assign(s->consumer, NULL);
-        rd_kafka_destroy_flags(s->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    }
+    rd_kafka_t *cs[2] = {s->consumer, s->steady};
+    for (int i = 0; i < 2; i++)
+        if (cs[i]) {
+            rd_kafka_assign(cs[i], NULL);
+            rd_kafka_destroy_flags(cs[i], RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        }
     eg_map_free(s->waiters);
     if (s->part)
         rd_kafka_topic_partition_list_destroy(s->part);

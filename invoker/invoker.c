@@ -25,7 +25,7 @@
  * and small fetch sizes. On the embedded broker that is ~900 fetches/s
  * whether records come or not, so after a quiet second the sync input
  * dozes (eg_doze.h, --idle-probe-ms): its partitions are paused but for one
- * fetch window every 20 ms, and the first record wakes it.
+ * fetch window every 50 ms, and the first record wakes it.
  *
  * A sync invocation is called once (no retry: the client is waiting), with
  * timeout min(--function-timeout-ms, eg-deadline - now); read after its
@@ -1639,7 +1639,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     snprintf(wait, sizeof wait, "%d", wait_ms);
     /* Only the sync input dozes: async fetches wait 10 ms anyway. */
     eg_doze_init(&src->doze,
-                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock != NULL, 20, 0) : 0,
+                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock != NULL, 50, 0) : 0,
                  mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||

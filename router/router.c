@@ -417,10 +417,24 @@ static void doze_apply(eg_router_t *r, int pause)
         if (rd_kafka_assignment(r->consumer, &r->dozed) == 0 && r->dozed)
             rd_kafka_pause_partitions(r->consumer, r->dozed);
     } else if (!pause && r->dozed) {
-        rd_kafka_resume_partitions(r->consumer, r->dozed);
-        if (r->dozed->cnt)
-            eg_kafka_nudge(r->consumer, r->dozed->elems[0].topic, r->dozed->elems[0].partition,
+        /* those still assigned (a rebalance may have moved some meanwhile) */
+        rd_kafka_topic_partition_list_t *now = NULL, *back = NULL;
+        if (rd_kafka_assignment(r->consumer, &now) == 0 && now) {
+            back = rd_kafka_topic_partition_list_new(now->cnt);
+            for (int i = 0; i < r->dozed->cnt; i++)
+                if (rd_kafka_topic_partition_list_find(now, r->dozed->elems[i].topic,
+                                                       r->dozed->elems[i].partition))
+                    rd_kafka_topic_partition_list_add(back, r->dozed->elems[i].topic,
+                                                      r->dozed->elems[i].partition);
+            rd_kafka_topic_partition_list_destroy(now);
+        }
+        if (back && back->cnt) {
+            rd_kafka_resume_partitions(r->consumer, back);
+            eg_kafka_nudge(r->consumer, back->elems[0].topic, back->elems[0].partition,
                            NUDGE_TIMEOUT_MS);
+        }
+        if (back)
+            rd_kafka_topic_partition_list_destroy(back);
         rd_kafka_topic_partition_list_destroy(r->dozed);
         r->dozed = NULL;
     }
@@ -517,7 +531,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(group, sizeof group, "%srouter", s->topic_prefix);
     int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock != NULL, 1, 100);
     snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
-    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock != NULL, 20, 0), mono_ms());
+    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock != NULL, 50, 0), mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
