@@ -166,6 +166,9 @@ k0=$(ticks); w0=$(date +%s%N)
 sleep "$IDLE_S"
 k1=$(ticks); w1=$(date +%s%N)
 IDLE_CPU=$(awk -v k="$((k1 - k0))" -v hz="$HZ" -v ns="$((w1 - w0))" 'BEGIN{printf "%.1f", 100 * k / hz / (ns / 1e9)}')
+# the first request after the quiet time: idle consumers doze (README: Consumer tuning per role)
+FIRST_MS=$(curl -s -o /dev/null -m 15 -w '%{time_total}' -XPOST -H 'Content-Type: application/json' \
+    "$GW_URL" -d '{"bench":"sync"}' | awk '{printf "%.1f", $1 * 1000}')
 
 # ---- load ----
 for c in $CONCURRENCY; do
@@ -187,7 +190,7 @@ done
     done
 } >"$WORK/results.txt"
 
-LC_ALL=C awk -v p50t="$P50_TARGET" -v p99t="$P99_TARGET" -v idle="$IDLE_CPU" -v idlet="$IDLE_TARGET" \
+LC_ALL=C awk -v p50t="$P50_TARGET" -v p99t="$P99_TARGET" -v idle="$IDLE_CPU" -v idlet="$IDLE_TARGET" -v first="$FIRST_MS" \
     -v idle_s="$IDLE_S" -v cfg="-d$DURATION, $(nproc) CPUs, gateway args: ${BENCH_GW_ARGS:-none}" '
 function ms(us) { return sprintf("%.2f", us / 1000) }
 function mark(ok) { return ok ? "PASS" : "FAIL" }
@@ -216,5 +219,6 @@ END {
     ok = idle < idlet
     if (!ok) fail = 1
     printf "%-80s target < %d %%  %s\n", sprintf("gateway idle CPU, %d s without traffic: %.1f %% of one core", idle_s, idle), idlet, mark(ok)
+    printf "first request after the idle time: %s ms\n", first
     exit fail ? 3 : 0
 }' "$WORK/results.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
