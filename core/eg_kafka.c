@@ -152,6 +152,16 @@ static int has_controller(rd_kafka_t *rk, const struct rd_kafka_metadata *md)
     return 0;
 }
 
+int eg_kafka_is_mock_cluster(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) || !md)
+        return 0;
+    int mock = rd_kafka_controllerid(rk, 0) >= 0 && !has_controller(rk, md);
+    rd_kafka_metadata_destroy(md);
+    return mock;
+}
+
 /* Does the topic exist? 1 yes, 0 no, -1 could not tell. Asks for all topics
  * so that the lookup itself never auto-creates the topic. Tells too whether
  * the cluster has a controller to send CreateTopics to. */

@@ -100,6 +100,10 @@ int eg_kafka_cooperative(const eg_settings_t *s);
 void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms);
 #define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
 
+/* Is the cluster librdkafka's mock cluster (its metadata names a controller
+ * that is none of its brokers)? 1 yes, 0 no or could not tell. */
+int eg_kafka_is_mock_cluster(rd_kafka_t *rk, int timeout_ms);
+
 /* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
 

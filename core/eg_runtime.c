@@ -36,6 +36,10 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(retention, sizeof retention, "%ld", rt->settings->events_retention_ms);
     const char *const events_configs[] = {"retention.ms", retention, NULL};
     static const char *const replays_configs[] = {"cleanup.policy", "compact", NULL};
+    rt->mock_cluster = eg_kafka_is_mock_cluster(rk, 10000);
+    if (rt->mock_cluster)
+        EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (another process's embedded broker): "
+                             "consumers are tuned for it", rt->brokers);
     for (size_t i = 0; i < EG_TOPICS_DATA && rc == 0; i++) {
         const char *t = eg_topics_data(&rt->topics, i);
         rc = eg_kafka_ensure_topic(rk, t, rt->settings->partitions,
@@ -158,6 +162,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         if (!(rt->mock = eg_mock_new(err, errlen)))
             goto fail;
         rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
+        rt->mock_cluster = 1;
         /* The embedded broker answers no CreateTopics: make them here. */
         if (eg_mock_create_topics(rt->mock, &rt->topics, s->partitions, err, errlen))
             goto fail;

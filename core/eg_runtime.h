@@ -46,6 +46,9 @@ typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
     eg_mock_t *mock;               /* the embedded broker in dev mode, else NULL */
+    int mock_cluster;              /* the cluster is librdkafka's mock cluster: ours (mock) or
+                                      another process's, told by its metadata (it names no
+                                      controller); consumer waits are tuned for it */
     char *brokers;                 /* the bootstrap servers every client uses */
     eg_topics_t topics;
     eg_configlog_t *config;

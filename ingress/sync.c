@@ -263,8 +263,8 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    int fast_ms = eg_kafka_auto(st->reply_fetch_wait_ms, rt->mock != NULL, 0, 100);
-    int steady_ms = eg_kafka_auto(st->sync_fetch_wait_ms, rt->mock != NULL, 1, 100);
+    int fast_ms = eg_kafka_auto(st->reply_fetch_wait_ms, rt->mock_cluster, 0, 100);
+    int steady_ms = eg_kafka_auto(st->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
     if (!(s->consumer = reply_consumer(s, fast_ms, err, errlen)) ||
         (steady_ms > fast_ms && !(s->steady = reply_consumer(s, steady_ms, err, errlen))))
         goto fail;
