@@ -2,12 +2,13 @@
 #   make run    installs what is missing, builds, starts event-gateway --dev
 #   make test   installs what is missing, builds, runs every test (ctest)
 #   make build  builds into build/bin/
+#   make test-valgrind  unit and end-to-end tests under valgrind (slow; not part of make test)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 
-.PHONY: all deps build run test test-unit test-e2e bench clean format
+.PHONY: all deps build run test test-unit test-e2e test-valgrind bench clean format
 
 all: build
 
@@ -34,6 +35,11 @@ test-unit: build
 
 test-e2e: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
+
+# Every unit test and e2e test file under valgrind, one at a time (scripts/valgrind-tests.sh;
+# VALGRIND_ARGS="test_sync" or "--unit" narrows it). Reports in $(BUILD_DIR)/valgrind/.
+test-valgrind: build
+	@BUILD_DIR=$(BUILD_DIR) bash scripts/valgrind-tests.sh $(VALGRIND_ARGS)
 
 bench: build
 	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh
