@@ -1,14 +1,17 @@
 # Event Gateway: the two commands of the README and a few helpers.
 #   make run    installs what is missing, builds, starts event-gateway --dev
-#   make test   installs what is missing, builds, runs every test (ctest)
+#   make test   installs what is missing, builds, runs every test (ctest) on a
+#               sanitizer build (build-asan/)
 #   make build  builds into build/bin/
 #   make test-valgrind  unit and end-to-end tests under valgrind (slow; not part of make test)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+TEST_JOBS ?= 2
+SAN_DIR ?= build-asan
 CC ?= cc
 
-.PHONY: all deps build run test test-unit test-e2e test-valgrind bench clean format
+.PHONY: all deps build run test test-plain test-unit test-e2e test-valgrind bench clean format
 
 all: build
 
@@ -27,8 +30,18 @@ run: build
 	@echo "  Config API:  http://localhost:4001  (GET /v1/status shows the embedded Kafka's address)"
 	@exec $(BUILD_DIR)/bin/event-gateway --dev $(ARGS)
 
-test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300 $(CTEST_ARGS)
+# The whole suite runs on a build with AddressSanitizer and UBSan (any report
+# fails the test that caused it), two tests at a time.
+test: build $(SAN_DIR)/CMakeCache.txt
+	@cmake --build $(SAN_DIR) -j $(JOBS)
+	@cd $(SAN_DIR) && ctest --output-on-failure --timeout 300 -j $(TEST_JOBS) $(CTEST_ARGS)
+
+# The same suite on the plain build.
+test-plain: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300 -j $(TEST_JOBS) $(CTEST_ARGS)
+
+$(SAN_DIR)/CMakeCache.txt:
+	@cmake -S . -B $(SAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DEG_SANITIZE=ON >/dev/null
 
 test-unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit
@@ -45,7 +58,7 @@ bench: build
 	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SAN_DIR)
 
 format:
 	@clang-format -i core/*.[ch] ingress/*.[ch] router/*.[ch] invoker/*.[ch] gateway/*.c tests/unit/*.c

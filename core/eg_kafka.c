@@ -22,6 +22,7 @@ void eg_topics_init(eg_topics_t *t, const char *prefix)
     snprintf(t->config, sizeof t->config, "%sconfig", prefix);
     snprintf(t->events, sizeof t->events, "%sevents", prefix);
     snprintf(t->dlq, sizeof t->dlq, "%sdlq", prefix);
+    snprintf(t->replays, sizeof t->replays, "%sreplays", prefix);
     eg_topics_invoke(t->invoke_async, sizeof t->invoke_async, prefix, "default", 0);
     eg_topics_invoke(t->invoke_sync, sizeof t->invoke_sync, prefix, "default", 1);
 }
@@ -123,9 +124,25 @@ int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, 
     return count;
 }
 
+/* Is the controller the metadata names one of its brokers? A real cluster's
+ * always is (KRaft clusters name any live broker); librdkafka's mock cluster,
+ * which serves no CreateTopics, names broker 0, which it does not have. */
+static int has_controller(rd_kafka_t *rk, const struct rd_kafka_metadata *md)
+{
+    int32_t id = rd_kafka_controllerid(rk, 0);
+    if (id < 0)
+        return 1; /* not reported: let CreateTopics find out */
+    for (int i = 0; i < md->broker_cnt; i++)
+        if (md->brokers[i].id == id)
+            return 1;
+    return 0;
+}
+
 /* Does the topic exist? 1 yes, 0 no, -1 could not tell. Asks for all topics
- * so that the lookup itself never auto-creates the topic. */
-static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen)
+ * so that the lookup itself never auto-creates the topic. Tells too whether
+ * the cluster has a controller to send CreateTopics to. */
+static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, int *controller_known,
+                        char *err, size_t errlen)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
@@ -138,6 +155,8 @@ static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
         if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err &&
             md->topics[i].partition_cnt > 0)
             found = 1;
+    if (controller_known)
+        *controller_known = has_controller(rk, md);
     rd_kafka_metadata_destroy(md);
     return found;
 }
@@ -147,13 +166,19 @@ static atomic_int no_controller; /* CreateTopics timed out once: see below */
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen)
 {
-    int ex = topic_exists(rk, topic, timeout_ms, err, errlen);
+    int controller_known = 1;
+    int ex = topic_exists(rk, topic, timeout_ms, &controller_known, err, errlen);
     if (ex != 0)
         return ex > 0 ? 0 : -1;
-    /* CreateTopics goes to the controller. A cluster that never lets the
-     * request through (librdkafka's mock cluster, joined from another
-     * process: "Failed while waiting for controller") costs its whole
-     * time-out once; later topics of this process then fail at once. */
+    if (!controller_known) {
+        snprintf(err, errlen, "creating topic %s: the cluster names no controller to create it",
+                 topic);
+        return -1;
+    }
+    /* CreateTopics goes to the controller. A cluster that names none (the
+     * mock cluster) is told above; one that never lets the request through
+     * anyway costs its whole time-out once; later topics of this process
+     * then fail at once. */
     if (atomic_load(&no_controller)) {
         snprintf(err, errlen, "creating topic %s: the cluster did not answer an earlier CreateTopics",
                  topic);
@@ -228,6 +253,19 @@ int64_t eg_kafka_consumer_lag(rd_kafka_t *consumer)
     }
     rd_kafka_topic_partition_list_destroy(parts);
     return lag;
+}
+
+int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        snprintf(err, errlen, "subscribing to %s: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
 }
 
 rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
@@ -316,7 +354,7 @@ int eg_mock_create_topics(eg_mock_t *m, const eg_topics_t *t, int partitions, ch
     for (size_t i = 0; i < EG_TOPICS_DATA; i++)
         if (eg_mock_topic_create(m, eg_topics_data(t, i), partitions, err, errlen))
             return -1;
-    return 0;
+    return eg_mock_topic_create(m, t->replays, partitions, err, errlen);
 }
 
 struct rd_kafka_mock_cluster_s *eg_mock_cluster(eg_mock_t *m)

@@ -28,6 +28,7 @@ typedef struct eg_topics {
     char dlq[256];          /* <prefix>dlq */
     char invoke_async[256]; /* <prefix>invoke.default.async: the default pool's */
     char invoke_sync[256];  /* <prefix>invoke.default.sync */
+    char replays[256];      /* <prefix>replays: compacted, one record per replay */
 } eg_topics_t;
 
 void eg_topics_init(eg_topics_t *t, const char *prefix);
@@ -70,6 +71,9 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
 rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
                                          int timeout_ms);
 
+/* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
+int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
+
 /* Number of partitions of an existing topic, or -1 (message in err). */
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen);
@@ -91,7 +95,8 @@ const char *eg_mock_bootstraps(const eg_mock_t *m);
 /* Creates a topic on the embedded broker (no-op if it exists). */
 int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *err, size_t errlen);
 /* Creates every topic the gateway owns under t (the configuration log with
- * one partition, the data topics with `partitions`), as dev mode does. */
+ * one partition, the data topics and the replays topic with `partitions`),
+ * as dev mode does. */
 int eg_mock_create_topics(eg_mock_t *m, const eg_topics_t *t, int partitions, char *err,
                           size_t errlen);
 /* The underlying cluster, for fault injection in tests. */

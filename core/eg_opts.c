@@ -187,6 +187,19 @@ static const eg__opt_t eg__opts[] = {
      .roles = EG__HTTP,
      .help = "a space without access keys is closed too: only the admin key opens it",
      .offset = EG__BOOL(require_keys)},
+    {.name = "events-retention-ms", .env = "EG_EVENTS_RETENTION_MS", .type = EG__OPT_LONG,
+     .def = "604800000", .min = -1, .max = 3153600000000L, .roles = EG_ROLE_ALL, .metavar = "MS",
+     .help = "retention.ms of the events topic (the history replays read) when the gateway "
+             "creates it; -1: forever",
+     .offset = EG__LONG(events_retention_ms)},
+    {.name = "run-replays", .env = "EG_RUN_REPLAYS", .type = EG__OPT_BOOL, .def = "true",
+     .roles = EG_ROLE_ROUTER, .help = "run replays (consumer group <prefix>replayer); "
+                                      "--run-replays=false leaves them to other routers",
+     .offset = EG__BOOL(run_replays)},
+    {.name = "replay-max-rate", .env = "EG_REPLAY_MAX_RATE", .type = EG__OPT_INT, .def = "0",
+     .min = 0, .max = 10000000, .roles = EG_ROLE_ROUTER, .metavar = "N",
+     .help = "events per second a replay re-delivers at most (0: unlimited)",
+     .offset = EG__INT(replay_max_rate)},
 };
 
 #define EG__NOPTS (sizeof eg__opts / sizeof eg__opts[0])

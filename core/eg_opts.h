@@ -74,6 +74,9 @@ typedef struct eg_settings {
                                    if unset. Never logged. */
     int require_keys;           /* --require-keys, EG_REQUIRE_KEYS (ingress): spaces without
                                    access keys are closed too (admin key only) */
+    long events_retention_ms;   /* --events-retention-ms 604800000 (7 days); -1: forever */
+    int run_replays;            /* --run-replays true (router): run the replayer */
+    int replay_max_rate;        /* --replay-max-rate 0 (router): replayed events/s, 0 unlimited */
 } eg_settings_t;
 
 /* Fills *s with the table's defaults (and a generated instance_id). s is

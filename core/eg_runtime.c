@@ -30,9 +30,23 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "admin client: %s", kerr);
         return -1;
     }
-    for (size_t i = 0; i < EG_TOPICS_DATA && rc == 0; i++)
-        rc = eg_kafka_ensure_topic(rk, eg_topics_data(&rt->topics, i), rt->settings->partitions,
-                                   rt->settings->replication_factor, NULL, 10000, err, errlen);
+    /* The events topic is the history replays read: its retention is a
+     * setting. The replays topic keeps one record per replay. */
+    char retention[32];
+    snprintf(retention, sizeof retention, "%ld", rt->settings->events_retention_ms);
+    const char *const events_configs[] = {"retention.ms", retention, NULL};
+    static const char *const replays_configs[] = {"cleanup.policy", "compact", NULL};
+    for (size_t i = 0; i < EG_TOPICS_DATA && rc == 0; i++) {
+        const char *t = eg_topics_data(&rt->topics, i);
+        rc = eg_kafka_ensure_topic(rk, t, rt->settings->partitions,
+                                   rt->settings->replication_factor,
+                                   t == rt->topics.events ? events_configs : NULL, 10000, err,
+                                   errlen);
+    }
+    if (rc == 0)
+        rc = eg_kafka_ensure_topic(rk, rt->topics.replays, rt->settings->partitions,
+                                   rt->settings->replication_factor, replays_configs, 10000, err,
+                                   errlen);
     rd_kafka_destroy(rk);
     return rc;
 }
@@ -147,6 +161,8 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         /* The embedded broker answers no CreateTopics: make them here. */
         if (eg_mock_create_topics(rt->mock, &rt->topics, s->partitions, err, errlen))
             goto fail;
+        /* It has no topic configurations either: no retention by time
+         * (--events-retention-ms) and no compaction there. */
         EG_LOG_INFO("kafka", "embedded Kafka (librdkafka mock cluster) listening on %s",
                     rt->brokers);
     } else if (s->brokers && *s->brokers) {
@@ -198,6 +214,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     cJSON_AddStringToObject(topics, "config", rt->topics.config);
     cJSON_AddStringToObject(topics, "events", rt->topics.events);
     cJSON_AddStringToObject(topics, "dlq", rt->topics.dlq);
+    cJSON_AddStringToObject(topics, "replays", rt->topics.replays);
     cfg = cJSON_AddObjectToObject(doc, "config");
     cJSON_AddNumberToObject(cfg, "offset", (double)eg_configlog_position(rt->config));
     cJSON_AddBoolToObject(cfg, "caughtUp", r);

@@ -41,6 +41,7 @@ typedef struct eg_runtime_metrics {
     eg_metric_t *consumer_lag;        /* gauge {role,topic}: records behind the high watermark */
     eg_metric_t *in_flight;           /* gauge: function calls in progress */
 } eg_runtime_metrics_t;
+typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
@@ -50,6 +51,7 @@ typedef struct eg_runtime {
     eg_configlog_t *config;
     eg_metrics_t *metrics; /* the process's registry */
     eg_runtime_metrics_t mx;
+    eg_replay_store_t *replays;    /* the ingress role's (history and replays), else NULL */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode, the configuration log, and waits

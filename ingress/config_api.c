@@ -5,6 +5,7 @@
  *   GET  /v1/status, GET /metrics (Prometheus text format)
  *   GET|POST             /v1/spaces/{space}/{eventtypes|functions|subscriptions|cors}
  *   GET|PUT|DELETE       /v1/spaces/{space}/{kind}/{id}
+ *   /v1/spaces/{space}/replays[/{id}], /v1/spaces/{space}/events: replay_api.c
  *
  * Reads are answered from this process's view of the configuration log;
  * writes go through eg_configlog_write, which answers only once the record
@@ -193,16 +194,26 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
                                              "subscriptions|cors}[/{id}].");
     char *space = seg[2];
     eg_kind_t kind;
-    if (eg_http_unescape(space, 0) < 0 || eg_kind_parse(seg[3], strlen(seg[3]), &kind))
+    int bad_space = eg_http_unescape(space, 0) < 0;
+    enum MHD_Result gated;
+    if (!bad_space && eg_replay_api_serves(seg[3])) {
+        /* History and replays are the space's data too: same keys. */
+        if (!eg_configlog_ready(rt->config))
+            return eg_http_error(req->conn, 503, "The configuration log is still being read. "
+                                                 "Try again shortly.");
+        if (eg_config_api_gate_other(rt, req, space, seg[3], n == 5 ? seg[4] : NULL, &gated))
+            return gated;
+        return eg_replay_api_handle(rt, req, space, seg + 3, n - 3);
+    }
+    if (bad_space || eg_kind_parse(seg[3], strlen(seg[3]), &kind))
         return eg_http_error(req->conn, 404, "Not found: unknown resource. Use eventtypes, "
-                                             "functions, subscriptions or cors.");
+                                             "functions, subscriptions, cors, replays or events.");
     eg_error_t err;
     if (eg_space_validate(space, &err))
         return eg_http_error(req->conn, 400, err.message);
     if (!eg_configlog_ready(rt->config))
         return eg_http_error(req->conn, 503,
                              "The configuration log is still being read. Try again shortly.");
-    enum MHD_Result gated;
     if (eg_config_api_gate(rt, req, space, kind, n == 5 ? seg[4] : NULL, &gated))
         return gated; /* access keys (config_gate.c) */
 

@@ -112,14 +112,15 @@ static enum MHD_Result refuse(eg_http_req_t *req, int verdict, const char *space
     return eg_http_error(req->conn, (unsigned)verdict, msg);
 }
 
-int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, eg_kind_t kind,
-                       const char *id, enum MHD_Result *ret)
+/* Counts the request and checks its key: 0 when it may go on, else 1 with
+ * the refusal answered in *ret. */
+static int check(eg_runtime_t *rt, eg_http_req_t *req, const char *space, const char *resource,
+                 const char *id, int create_key_req, enum MHD_Result *ret)
 {
     const eg_settings_t *s = rt->settings;
     const char *m = req->method;
     const char *auth =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    int create_key_req = kind == EG_KIND_ACCESSKEY && !id && !strcmp(m, "POST");
     int read = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     int verdict;
     const char *op = read                   ? (id ? "get" : "list")
@@ -127,8 +128,7 @@ int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, 
                      : !strcmp(m, "PUT")    ? (id ? "update" : "other")
                      : !strcmp(m, "DELETE") ? (id ? "delete" : "other")
                                             : "other";
-    eg_metric_add(rt->mx.config_requests,
-                  (const char *const[]){space, eg_kind_name(kind), op}, 1);
+    eg_metric_add(rt->mx.config_requests, (const char *const[]){space, resource, op}, 1);
 
     if (create_key_req) {
         verdict = eg_accesskey_check_admin(auth, s->admin_key);
@@ -141,6 +141,23 @@ int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, 
         *ret = refuse(req, verdict, space, create_key_req);
         return 1;
     }
+    return 0;
+}
+
+int eg_config_api_gate_other(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+                             const char *resource, const char *id, enum MHD_Result *ret)
+{
+    return check(rt, req, space, resource, id, 0, ret);
+}
+
+int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, eg_kind_t kind,
+                       const char *id, enum MHD_Result *ret)
+{
+    const char *m = req->method;
+    int create_key_req = kind == EG_KIND_ACCESSKEY && !id && !strcmp(m, "POST");
+    int read = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    if (check(rt, req, space, eg_kind_name(kind), id, create_key_req, ret))
+        return 1;
     if (kind != EG_KIND_ACCESSKEY)
         return 0;
     if (create_key_req)

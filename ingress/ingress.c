@@ -20,6 +20,8 @@ static void ingress_stop(void *p)
         return;
     eg_events_api_free(in->events_api);
     eg_http_server_free(in->config_api);
+    eg_replay_store_free(in->rt->replays);
+    in->rt->replays = NULL;
     free(in);
 }
 
@@ -34,7 +36,8 @@ static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
     in->rt = rt;
     /* The Events API first: /v1/status (on the Config API) answers only once
      * both are up. */
-    if (!(in->events_api = eg_events_api_new(rt, err, errlen)) ||
+    if (!(rt->replays = eg_replay_store_new(rt, err, errlen)) ||
+        !(in->events_api = eg_events_api_new(rt, err, errlen)) ||
         !(in->config_api = eg_http_server_new("Config API", s->listen, s->config_port,
                                               s->max_body_bytes, EG_HTTP_THREADS,
                                               eg_config_api_handle, rt, err, errlen))) {

@@ -43,5 +43,20 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req);
  * Config API goes on with the request. */
 int eg_config_api_gate(eg_runtime_t *rt, eg_http_req_t *req, const char *space, eg_kind_t kind,
                        const char *id, enum MHD_Result *ret);
+/* The same key check for the space's other resources (replays, events). */
+int eg_config_api_gate_other(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+                             const char *resource, const char *id, enum MHD_Result *ret);
+
+/* ---- history and replays on the Config API (replay_api.c) ---- */
+/* The replay store: follows the replays topic, writes replay records. It is
+ * rt->replays while the ingress runs. */
+eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errlen);
+void eg_replay_store_free(eg_replay_store_t *st);
+/* 1 when /v1/spaces/{space}/<resource>… is served by eg_replay_api_handle. */
+int eg_replay_api_serves(const char *resource);
+/* seg[0] is the resource ("replays" or "events"), n >= 1 segments; space
+ * is percent-decoded, not yet validated. */
+enum MHD_Result eg_replay_api_handle(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+                                     char **seg, int n);
 
 #endif

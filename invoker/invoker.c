@@ -1451,12 +1451,9 @@ static void *loop(void *arg)
     if (atomic_load(&r->stop))
         return NULL;
     src_t *in = &r->in;
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, in->topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(in->consumer, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
-    if (e) {
-        EG_LOG_ERROR(COMP, "subscribing to %s: %s", in->topic, rd_kafka_err2str(e));
+    char serr[512];
+    if (eg_kafka_subscribe_one(in->consumer, in->topic, serr, sizeof serr)) {
+        EG_LOG_ERROR(COMP, "%s", serr);
         return NULL;
     }
     EG_LOG_INFO(COMP, "consuming %s as group %s", in->topic, in->group);

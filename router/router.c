@@ -48,10 +48,11 @@
 #include "eg_log.h"
 #include "eg_map.h"
 #include "eg_reply.h"
+#include "eg_route.h"
+#include "replayer.h"
 
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
-#define MAX_FANOUT 256
 
 typedef struct eg_router {
     eg_runtime_t *rt;
@@ -66,6 +67,7 @@ typedef struct eg_router {
     int64_t txn_started_ms;
     int fatal;
     eg_map_t *pool_topics; /* pool name -> its async invocation topic */
+    eg_replayer_t *replayer; /* --run-replays, else NULL */
 } eg_router_t;
 
 static int64_t wall_ms(void)
@@ -231,11 +233,6 @@ static void on_sync_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *
                     rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 }
 
-static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
-{
-    if (value)
-        rd_kafka_header_add(h, name, -1, value, -1);
-}
 
 static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
 {
@@ -254,7 +251,7 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
     if (!s)
         return -1;
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");
+    eg_route_add_header(h, EG_HDR_CONTENT_TYPE, "application/json");
     int rc = produce(r, 0, r->rt->topics.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len, s, strlen(s), h);
     free(s);
     EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
@@ -265,44 +262,15 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
 
 static int route(eg_router_t *r, const rd_kafka_message_t *m)
 {
-    rd_kafka_headers_t *in = NULL;
-    rd_kafka_message_headers(m, &in);
-    char space[300], type[300], method[16], path[4096], eid[300], ctype[256];
-
-    eg_event_t ev;
+    eg_route_input_t in;
     eg_error_t err = {0};
-    memset(&ev, 0, sizeof ev);
-    const void *val = m->payload;
-    size_t vlen = m->len;
-    char *owned = NULL;
-
-    if (eg_kafka_header(in, EG_HDR_SPACE, space, sizeof space) > 0 &&
-        eg_kafka_header(in, EG_HDR_EVENT_TYPE, type, sizeof type) > 0 &&
-        eg_kafka_header(in, EG_HDR_EVENT_ID, eid, sizeof eid) >= 0 &&
-        eg_kafka_header(in, EG_HDR_CONTENT_TYPE, ctype, sizeof ctype) > 0 && val) {
-        /* Written by an ingress: the hints say everything routing needs and
-         * the value is the structured event the function receives. */
-        if (eg_kafka_header(in, EG_HDR_METHOD, method, sizeof method) <= 0)
-            strcpy(method, "POST");
-        if (eg_kafka_header(in, EG_HDR_PATH, path, sizeof path) <= 0)
-            strcpy(path, "/");
-    } else {
-        /* Written by another Kafka client: decode either binding. */
-        if (eg_event_from_kafka(m->payload, m->len, in, &ev, &err))
-            return dead_letter(r, m, err.message);
-        snprintf(space, sizeof space, "%s", ev.space);
-        snprintf(type, sizeof type, "%s", ev.type);
-        snprintf(eid, sizeof eid, "%s", ev.id);
-        snprintf(ctype, sizeof ctype, "%s", eg_event_content_type(&ev));
-        strcpy(method, "POST");
-        strcpy(path, "/");
-        owned = eg_event_serialize(&ev, &vlen);
-        val = owned;
-        if (!owned) {
-            eg_event_release(&ev);
-            return -1;
-        }
-    }
+    int rd = eg_route_input_read(&in, m, &err);
+    if (rd == -1)
+        return dead_letter(r, m, err.message);
+    if (rd)
+        return -1;
+    rd_kafka_headers_t *hin = in.hdrs;
+    const char *space = in.space, *type = in.type, *eid = in.eid;
 
     /* Most events match a few subscriptions: their targets stay on the
      * stack; a larger fan-out takes the heap. */
@@ -317,22 +285,23 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
     /* A sync request: the ingress named the subscription that answers it
      * and where the answer goes. Past its deadline nobody waits. */
     char sync_sub[EG_MAX_ID + 1] = "", reply_to[512] = "", corr[128] = "", deadline[32] = "";
-    if (eg_kafka_header(in, EG_HDR_SYNC_SUBSCRIPTION, sync_sub, sizeof sync_sub) > 0 &&
-        (eg_kafka_header(in, EG_HDR_REPLY_TO, reply_to, sizeof reply_to) <= 0 ||
-         eg_kafka_header(in, EG_HDR_CORRELATION, corr, sizeof corr) <= 0 ||
-         eg_kafka_header(in, EG_HDR_DEADLINE, deadline, sizeof deadline) <= 0 ||
+    if (eg_kafka_header(hin, EG_HDR_SYNC_SUBSCRIPTION, sync_sub, sizeof sync_sub) > 0 &&
+        (eg_kafka_header(hin, EG_HDR_REPLY_TO, reply_to, sizeof reply_to) <= 0 ||
+         eg_kafka_header(hin, EG_HDR_CORRELATION, corr, sizeof corr) <= 0 ||
+         eg_kafka_header(hin, EG_HDR_DEADLINE, deadline, sizeof deadline) <= 0 ||
          strtoll(deadline, NULL, 10) <= wall_ms()))
         sync_sub[0] = '\0';
     const char *sync_error = NULL;
-    const eg_sub_t *subs[MAX_FANOUT];
+    const eg_sub_t *subs[EG_ROUTE_MAX_FANOUT];
     eg_path_param_t params[64];
     size_t np = 0;
     const eg_config_t *cfg = eg_configlog_read_begin(r->rt->config);
-    size_t n = eg_config_match(cfg, space, type, method, path, subs, MAX_FANOUT, params, 64, &np);
-    if (n > MAX_FANOUT) {
+    size_t n = eg_config_match(cfg, space, type, in.method, in.path, subs, EG_ROUTE_MAX_FANOUT,
+                               params, 64, &np);
+    if (n > EG_ROUTE_MAX_FANOUT) {
         EG_LOG_WARN("router", "event %s matches %zu subscriptions; routing the first %d", eid, n,
-                    MAX_FANOUT);
-        n = MAX_FANOUT;
+                    EG_ROUTE_MAX_FANOUT);
+        n = EG_ROUTE_MAX_FANOUT;
     }
     if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
         targets = malloc((n + 1) * sizeof *targets);
@@ -352,11 +321,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         } else if (sub->sync) {
             continue;
         }
-        const cJSON *fn = eg_config_function(cfg, space, sub->fn);
-        const cJSON *pool = fn ? cJSON_GetObjectItemCaseSensitive(fn, "pool") : NULL;
         targets[nt].sync = sub->sync;
-        targets[nt].topic =
-            pool_topic(r, cJSON_IsString(pool) ? pool->valuestring : "default", sub->sync);
+        targets[nt].topic = pool_topic(r, eg_route_pool(cfg, space, sub->fn), sub->sync);
         snprintf(targets[nt].sub, sizeof targets[nt].sub, "%s", sub->id);
         snprintf(targets[nt].fn, sizeof targets[nt].fn, "%s", sub->fn);
         nt += targets[nt].topic != NULL;
@@ -365,31 +331,24 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
 
     int rc = 0;
     char source[400];
-    snprintf(source, sizeof source, "%s/%" PRId32 "/%" PRId64, rd_kafka_topic_name(m->rkt),
-             m->partition, m->offset);
+    eg_route_source(source, sizeof source, m, NULL);
     for (size_t i = 0; i < nt && rc == 0; i++) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(8);
-        add_hdr(h, EG_HDR_SOURCE, source);
-        add_hdr(h, EG_HDR_CONTENT_TYPE, ctype);
-        add_hdr(h, EG_HDR_SPACE, space);
-        add_hdr(h, EG_HDR_SUBSCRIPTION, targets[i].sub);
-        add_hdr(h, EG_HDR_FUNCTION, targets[i].fn);
-        add_hdr(h, EG_HDR_EVENT_ID, eid);
-        add_hdr(h, EG_HDR_EVENT_TYPE, type);
+        rd_kafka_headers_t *h =
+            eg_route_invocation_headers(&in, source, NULL, targets[i].sub, targets[i].fn);
         if (targets[i].sync) {
-            add_hdr(h, EG_HDR_REPLY_TO, reply_to);
-            add_hdr(h, EG_HDR_CORRELATION, corr);
-            add_hdr(h, EG_HDR_DEADLINE, deadline);
+            eg_route_add_header(h, EG_HDR_REPLY_TO, reply_to);
+            eg_route_add_header(h, EG_HDR_CORRELATION, corr);
+            eg_route_add_header(h, EG_HDR_DEADLINE, deadline);
         }
         rc = produce(r, targets[i].sync, targets[i].topic, RD_KAFKA_PARTITION_UA, m->key,
-                     m->key_len, val, vlen, h);
+                     m->key_len, in.val, in.vlen, h);
     }
     if (sync_error && rc == 0) {
         /* The waiting client learns at once instead of timing out. */
         eg_reply_t reply = {.correlation = corr, .ok = 0, .error = (char *)sync_error};
         char *v = eg_reply_encode(&reply);
         rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-        add_hdr(h, EG_HDR_CORRELATION, corr);
+        eg_route_add_header(h, EG_HDR_CORRELATION, corr);
         /* reply topics have one partition */
         rc = v ? produce(r, 1, reply_to, 0, corr, strlen(corr), v, strlen(v), h) : -1;
         if (!v)
@@ -408,8 +367,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         eg_metric_add(r->rt->mx.events_processed, (const char *const[]){space, type}, 1);
     if (targets != stack_targets)
         free(targets);
-    free(owned);
-    eg_event_release(&ev);
+    eg_route_input_release(&in);
     return rc;
 }
 
@@ -476,6 +434,9 @@ static void router_stop(void *p)
     eg_router_t *r = p;
     if (!r)
         return;
+    /* first: the replayer uses the configuration, not the router's clients */
+    eg_replayer_stop(r->replayer);
+    r->replayer = NULL;
     atomic_store(&r->stop, 1);
     if (r->thread_started)
         pthread_join(r->thread, NULL);
@@ -572,19 +533,15 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
 
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, rt->topics.events, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t se = rd_kafka_subscribe(r->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (se) {
-        snprintf(err, errlen, "subscribing to %s: %s", rt->topics.events, rd_kafka_err2str(se));
+    if (eg_kafka_subscribe_one(r->consumer, rt->topics.events, err, errlen))
         goto fail;
-    }
     if (pthread_create(&r->thread, NULL, router_main, r)) {
         snprintf(err, errlen, "cannot start the router thread");
         goto fail;
     }
     r->thread_started = 1;
+    if (s->run_replays && !(r->replayer = eg_replayer_start(rt, err, errlen)))
+        goto fail;
     EG_LOG_INFO("router", "routing %s (group %s, transactional id %s)", rt->topics.events, group,
                 txid);
     return r;

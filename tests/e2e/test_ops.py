@@ -79,6 +79,14 @@ class TestAccessKeys(GatewayTestCase):
         other_id, other_secret = self.create_key(other)
         self.assertError(self.gw.request("GET", path, headers=bearer(other_secret)), 403,
                          what="a key of another space")
+        # the space's event history and replays need its key too
+        for res in ("events", "replays"):
+            rpath = "/v1/spaces/%s/%s" % (self.sp, res)
+            self.assertError(self.gw.request("GET", rpath), 401, what=res)
+            self.assertError(self.gw.request("GET", rpath, headers=bearer("wrong")), 403, what=res)
+            self.assertStatus(self.gw.request("GET", rpath, headers=bearer(secret)), 200, res)
+        self.assertError(self.gw.request("POST", "/v1/spaces/%s/replays" % self.sp,
+                                         body={"subscriptionId": "x", "from": "2020-01-01T00:00:00Z"}), 401)
         # status, metrics and the Events API stay open
         self.assertStatus(self.gw.request("GET", "/v1/status"), 200)
         self.assertStatus(self.gw.request("GET", "/metrics"), 200)
