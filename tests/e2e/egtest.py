@@ -368,8 +368,12 @@ class Gateway:
         if not gdb:
             return
         try:
-            out = subprocess.run([gdb, "-batch", "-p", str(self.proc.pid), "-ex", "thread apply all bt"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30).stdout
+            if VALGRIND:  # the process is valgrind's: its gdbserver (vgdb) shows the program's threads
+                attach = [binary(self.binary_name), "-ex", "target remote | vgdb --pid=%d" % self.proc.pid]
+            else:
+                attach = ["-p", str(self.proc.pid)]
+            out = subprocess.run([gdb, "-batch"] + attach + ["-ex", "thread apply all bt"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=scaled(30)).stdout
         except (OSError, subprocess.TimeoutExpired) as e:
             out = ("gdb: %r\n" % e).encode()
         # One line per thread: its frames' function names, innermost first.
