@@ -4,6 +4,7 @@
  * thread; none keeps global state.
  */
 #include "eg_kafka.h"
+#include "eg_time.h"
 #include "eg_kafka_hdr.h"
 
 #include <stdatomic.h>
@@ -253,6 +254,33 @@ int64_t eg_kafka_consumer_lag(rd_kafka_t *consumer)
     }
     rd_kafka_topic_partition_list_destroy(parts);
     return lag;
+}
+
+int eg_kafka_cooperative(const eg_settings_t *s)
+{
+    const char *strategy = "cooperative-sticky";
+    eg_settings_kafka_prop(s, "partition.assignment.strategy", &strategy);
+    return strstr(strategy, "cooperative-sticky") != NULL;
+}
+
+void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
+{
+    int64_t deadline = eg_time_mono_ms() + timeout_ms;
+    rd_kafka_unsubscribe(rk);
+    while (eg_time_mono_ms() < deadline) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        int left = 1;
+        if (!rd_kafka_assignment(rk, &a) && a)
+            left = a->cnt;
+        if (a)
+            rd_kafka_topic_partition_list_destroy(a);
+        if (left == 0)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 20);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
 }
 
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen)

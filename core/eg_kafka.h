@@ -71,6 +71,22 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
 rd_kafka_resp_err_t eg_kafka_commit_wait(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
                                          int timeout_ms);
 
+/* Does a consumer of these settings use the cooperative rebalance protocol
+ * (partition.assignment.strategy cooperative-sticky, the gateway's default,
+ * unless --kafka says otherwise)? Rebalance callbacks ask this rather than
+ * rd_kafka_rebalance_protocol(), which can hang when called from a callback
+ * that rd_kafka_consumer_close runs (librdkafka#4041). */
+int eg_kafka_cooperative(const eg_settings_t *s);
+
+/* Leaves a subscribed consumer's group and closes it. In librdkafka 2.0.2,
+ * rd_kafka_consumer_close hangs when an incremental assignment arrives while
+ * it closes (librdkafka#4527); so first unsubscribe and serve the revocation
+ * (the rebalance callback, with its commits) through rd_kafka_consumer_poll
+ * until nothing is assigned or timeout_ms has passed, then close. Records
+ * polled meanwhile are dropped: not committed, the next owner reads them. */
+void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms);
+#define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
+
 /* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
 

@@ -1239,7 +1239,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     src_t *s = opaque;
     eg_invoker_t *r = s->r;
-    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    int coop = s->coop_sticky;
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t ke = 0;
 
@@ -1544,7 +1544,7 @@ static void engine_free(eg_invoker_t *r)
     src_t *in = &r->in;
     /* Leaves the group; the revoke callback commits once more. */
     if (in->consumer)
-        rd_kafka_consumer_close(in->consumer);
+        eg_kafka_consumer_leave(in->consumer, EG_KAFKA_LEAVE_MS);
     /* librdkafka before 2.3.0 asserts in rd_kafka_destroy when a
      * cooperative-sticky consumer joined but never received an assignment
      * (confluentinc/librdkafka#4312): then the closed handle is left to the
@@ -1641,9 +1641,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
         rd_kafka_conf_destroy(c);
         return NULL;
     }
-    const char *strategy = "cooperative-sticky";
-    eg_settings_kafka_prop(s, "partition.assignment.strategy", &strategy);
-    src->coop_sticky = strstr(strategy, "cooperative-sticky") != NULL;
+    src->coop_sticky = eg_kafka_cooperative(s);
     rd_kafka_conf_set_opaque(c, src);
     rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(c, on_commit);

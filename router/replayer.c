@@ -78,6 +78,7 @@ typedef struct run {
 struct eg_replayer {
     eg_runtime_t *rt;
     rd_kafka_t *consumer; /* group <prefix>replayer on the replays topic */
+    int coop;             /* its rebalance protocol is cooperative */
     rd_kafka_t *producer; /* idempotent: invocations and replay records */
     pthread_t thread;
     int thread_started;
@@ -164,7 +165,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     eg_replayer_t *rp = opaque;
-    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    int coop = rp->coop;
     rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
@@ -418,7 +419,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
     if (rp->thread_started)
         pthread_join(rp->thread, NULL);
     if (rp->consumer) {
-        rd_kafka_consumer_close(rp->consumer);
+        eg_kafka_consumer_leave(rp->consumer, EG_KAFKA_LEAVE_MS);
         rd_kafka_destroy(rp->consumer);
     }
     if (rp->producer) {
@@ -464,6 +465,7 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
     }
     cc = NULL;
     rd_kafka_poll_set_consumer(rp->consumer);
+    rp->coop = eg_kafka_cooperative(s);
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))

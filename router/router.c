@@ -57,6 +57,7 @@
 typedef struct eg_router {
     eg_runtime_t *rt;
     rd_kafka_t *consumer;
+    int coop;                  /* the consumer's rebalance protocol is cooperative */
     rd_kafka_t *producer;      /* transactional: the async fan-out */
     rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */
     pthread_t thread;
@@ -377,7 +378,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     eg_router_t *r = opaque;
-    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    int coop = r->coop;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         EG_LOG_INFO("router", "assigned %d partition(s)", parts->cnt);
         if (coop) {
@@ -441,7 +442,7 @@ static void router_stop(void *p)
     if (r->thread_started)
         pthread_join(r->thread, NULL);
     if (r->consumer) {
-        rd_kafka_consumer_close(r->consumer);
+        eg_kafka_consumer_leave(r->consumer, EG_KAFKA_LEAVE_MS);
         rd_kafka_destroy(r->consumer);
     }
     if (r->producer) {
@@ -506,6 +507,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     }
     cc = NULL;
     rd_kafka_poll_set_consumer(r->consumer);
+    r->coop = eg_kafka_cooperative(s);
 
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "transactional.id", txid, err, errlen) ||
