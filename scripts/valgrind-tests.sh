@@ -47,8 +47,8 @@ wanted() { # wanted NAME: no names given, or NAME among them
     return 1
 }
 
-rm -rf "$OUT"
 mkdir -p "$OUT"
+rm -rf "$OUT"/summary.txt "$OUT"/test_* # what an earlier run left
 failed=()
 record() { # record TEST EXIT-STATUS SECONDS DETAIL: one line of summary.txt
     local result=ok
