@@ -1,5 +1,7 @@
 # Event Gateway: the two commands of the README and a few helpers.
 #   make run    installs what is missing, builds, starts event-gateway --dev
+#               (malloc on huge pages: the embedded broker walks its lists of
+#               message sets; see "The embedded broker" in README.md)
 #   make test   installs what is missing, builds, runs every test (ctest) on a
 #               sanitizer build (build-asan/)
 #   make build  builds into build/bin/
@@ -28,7 +30,8 @@ run: build
 	@echo "Starting event-gateway --dev (Ctrl-C stops it)."
 	@echo "  Events API:  http://localhost:4000"
 	@echo "  Config API:  http://localhost:4001  (GET /v1/status shows the embedded Kafka's address)"
-	@exec $(BUILD_DIR)/bin/event-gateway --dev $(ARGS)
+	@GLIBC_TUNABLES=$${GLIBC_TUNABLES:+$$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1 \
+		exec $(BUILD_DIR)/bin/event-gateway --dev $(ARGS)
 
 # The whole suite runs on a build with AddressSanitizer and UBSan (any report
 # fails the test that caused it), two tests at a time.

@@ -24,6 +24,7 @@
 #   BUILD_DIR (build) BENCH_INGEST_RATIO (0.5) BENCH_DELIVERY_TARGET (10000)
 #   BENCH_STRICT (0: exit 0 whatever the marks; 1: exit 3 when a target is missed)
 #   BENCH_INGEST_ONLY (1: measure the ingest-only run; 0 skips it)
+#   BENCH_HUGETLB (1: the gateway's malloc on huge pages, as `make run`; 0 off)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -116,6 +117,12 @@ sink_stats() { curl -sf -m 2 "http://127.0.0.1:$P_SINK/stats"; }
 PIDS+=($!)
 "$BIN/bench-bare202" "$P_BARE" 2>"$WORK/bare202.log" &
 PIDS+=($!)
+# malloc on huge pages (glibc >= 2.35; as `make run` does): the embedded
+# broker walks its list of message sets on every fetch (see bench/README.md),
+# about half as costly when its ~40 MB of records do not miss the TLB.
+GW_TUNABLES=${GLIBC_TUNABLES:-}
+[ "${BENCH_HUGETLB:-1}" = 1 ] && GW_TUNABLES=${GW_TUNABLES:+$GW_TUNABLES:}glibc.malloc.hugetlb=1
+GLIBC_TUNABLES=$GW_TUNABLES \
 "$BIN/event-gateway" --dev --listen 127.0.0.1 --config-port "$P_CONFIG" \
     --events-port "$P_EVENTS" --log-level warn ${BENCH_GW_ARGS:-} >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!

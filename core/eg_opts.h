@@ -58,6 +58,7 @@ typedef struct eg_settings {
     int write_timeout_ms;       /* --write-timeout-ms 10000, EG_WRITE_TIMEOUT_MS, 100..600000 */
     int replication_factor;     /* --replication-factor -1 (broker default), -1..32 */
     int ingest_timeout_ms;      /* --ingest-timeout-ms 5000 (ingress): 503 past it */
+    int ingest_linger_ms;       /* --ingest-linger-ms 1 (ingress): linger.ms of async events */
     int sync_timeout_ms;        /* --sync-timeout-ms 10000 (ingress): 504 past it */
     int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms 1: consumers on the sync path */
     char *pool;                 /* --pool default (invoker) */

@@ -13,7 +13,12 @@
  *     or no answer in time is a 403 and the event is not stored.
  *  2. the event is produced to the events topic (idempotent producer,
  *     acks=all), keyed by its partitionkey extension or else its id, with
- *     routing headers for the router.
+ *     routing headers for the router. Two producers: async events go through
+ *     one that lingers --ingest-linger-ms to batch concurrent events into
+ *     fewer, larger requests; sync events and authorizer calls, whose client
+ *     waits for a whole round trip, through one that sends at once. Each has
+ *     its poller thread for the delivery reports. Both learn the events
+ *     topic's metadata at start, so that the first event does not wait for it.
  *  3. no sync subscription matches (space, type, method, path): the answer is
  *     202, sent only from the record's delivery report (a 202 means the event
  *     is in Kafka), or 503 when Kafka cannot take it within
@@ -59,12 +64,19 @@
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
 
-struct eg_events_api {
-    eg_runtime_t *rt;
-    rd_kafka_t *producer;
-    eg_sync_t *sync;
+/* A producer and the thread that serves its delivery reports. */
+typedef struct {
+    rd_kafka_t *rk;
     pthread_t poller;
     int poller_started;
+    atomic_int *stop;
+} producer_t;
+
+struct eg_events_api {
+    eg_runtime_t *rt;
+    producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
+    producer_t sync;   /* sync events and authorizer calls: sends at once */
+    eg_sync_t *waits;
     atomic_int stop;
     eg_http_server_t *server;
 };
@@ -191,7 +203,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     if (m->err) {
         /* A sync request that is not stored waits for nothing. */
-        if (p->corr[0] && eg_sync_cancel(p->api->sync, p->corr))
+        if (p->corr[0] && eg_sync_cancel(p->api->waits, p->corr))
             pending_unref(p);
         char msg[400];
         snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
@@ -209,9 +221,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static void *poll_main(void *arg)
 {
-    eg_events_api_t *api = arg;
-    while (!atomic_load(&api->stop))
-        rd_kafka_poll(api->producer, 100);
+    producer_t *pr = arg;
+    while (!atomic_load(pr->stop))
+        rd_kafka_poll(pr->rk, 100);
     return NULL;
 }
 
@@ -242,7 +254,7 @@ static void submit(pending_t *p)
     if (p->sync_sub[0]) {
         int timeout = api->rt->settings->sync_timeout_ms;
         char deadline[32];
-        if (eg_sync_wait(api->sync, timeout, on_sync_reply, pending_ref(p), p->corr)) {
+        if (eg_sync_wait(api->waits, timeout, on_sync_reply, pending_ref(p), p->corr)) {
             pending_unref(p);
             rd_kafka_headers_destroy(h);
             free(value);
@@ -251,20 +263,23 @@ static void submit(pending_t *p)
         }
         snprintf(deadline, sizeof deadline, "%lld", (long long)(wall_ms() + timeout));
         add_hdr(h, EG_HDR_SYNC_SUBSCRIPTION, p->sync_sub);
-        add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->sync));
+        add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
         add_hdr(h, EG_HDR_CORRELATION, p->corr);
         add_hdr(h, EG_HDR_DEADLINE, deadline);
     }
     const char *key = p->ev.partition_key ? p->ev.partition_key : p->ev.id;
+    /* A sync request's client waits for the whole round trip: its event
+     * must not linger behind the batching of async ones. */
+    rd_kafka_t *rk = p->sync_sub[0] ? api->sync.rk : api->events.rk;
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        api->producer, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
+        rk, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
     if (e) {
         pending_unref(p); /* the producer's */
         free(value);
         rd_kafka_headers_destroy(h);
-        if (p->corr[0] && eg_sync_cancel(api->sync, p->corr))
+        if (p->corr[0] && eg_sync_cancel(api->waits, p->corr))
             pending_unref(p);
         char msg[400];
         snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
@@ -336,7 +351,7 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
     cJSON_Delete(doc);
     char corr[EG_SYNC_ID_LEN], deadline[32], topic[512];
     int timeout = api->rt->settings->sync_timeout_ms;
-    if (!value || eg_sync_wait(api->sync, timeout, on_auth_reply, pending_ref(p), corr)) {
+    if (!value || eg_sync_wait(api->waits, timeout, on_auth_reply, pending_ref(p), corr)) {
         if (value)
             pending_unref(p);
         free(value);
@@ -352,17 +367,17 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
     add_hdr(h, EG_HDR_SUBSCRIPTION, EG_AUTHORIZER_SUBSCRIPTION);
     add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
     add_hdr(h, EG_HDR_EVENT_TYPE, p->ev.type);
-    add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->sync));
+    add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
     add_hdr(h, EG_HDR_CORRELATION, corr);
     add_hdr(h, EG_HDR_DEADLINE, deadline);
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        api->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(p->ev.id, strlen(p->ev.id)),
+        api->sync.rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(p->ev.id, strlen(p->ev.id)),
         RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (e) {
         free(value);
         rd_kafka_headers_destroy(h);
-        if (eg_sync_cancel(api->sync, corr))
+        if (eg_sync_cancel(api->waits, corr))
             pending_unref(p);
         finish_error(p, 403, "Unauthorized: the authorizer could not be called.");
     }
@@ -586,51 +601,72 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     return MHD_YES;
 }
 
+/* An idempotent producer (acks=all) whose delivery reports answer the
+ * requests, with linger.ms as given (unless --kafka sets it), and its poller. */
+static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what,
+                          const char *linger, char *err, size_t errlen)
+{
+    const eg_settings_t *s = api->rt->settings;
+    char kerr[512], tmo[32], backoff[32];
+    snprintf(tmo, sizeof tmo, "%d", s->ingest_timeout_ms);
+    int bo = s->ingest_timeout_ms / 2 < 1000 ? s->ingest_timeout_ms / 2 : 1000;
+    snprintf(backoff, sizeof backoff, "%d", bo < 100 ? 100 : bo);
+    rd_kafka_conf_t *pc = eg_kafka_conf_new(s, api->rt->brokers, err, errlen);
+    if (!pc || eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
+        eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
+        eg_kafka_conf_default(pc, s, "linger.ms", linger, err, errlen) ||
+        eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
+        /* librdkafka notices a record's time-out when its broker thread wakes,
+         * which, with the broker down, is at each reconnect attempt: keep them
+         * frequent, so that the 503 comes close to --ingest-timeout-ms. */
+        eg_kafka_conf_default(pc, s, "reconnect.backoff.max.ms", backoff, err, errlen)) {
+        if (pc)
+            rd_kafka_conf_destroy(pc);
+        return -1;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    if (!(pr->rk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
+        rd_kafka_conf_destroy(pc);
+        snprintf(err, errlen, "%s producer: %s", what, kerr);
+        return -1;
+    }
+    /* Warm-up: the producer connects and learns the events topic's partitions
+     * now, not at the first event (which would wait for that, ~0.5 s). A
+     * Kafka that does not answer in time only costs that wait here. */
+    char werr[256];
+    if (eg_kafka_partition_count(pr->rk, api->rt->topics.events, s->ingest_timeout_ms, werr,
+                                 sizeof werr) < 0)
+        EG_LOG_WARN("events-api", "%s producer: %s", what, werr);
+    pr->stop = &api->stop;
+    if (pthread_create(&pr->poller, NULL, poll_main, pr)) {
+        snprintf(err, errlen, "cannot start the %s poller", what);
+        return -1;
+    }
+    pr->poller_started = 1;
+    return 0;
+}
+
 eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_events_api_t *api = calloc(1, sizeof *api);
-    rd_kafka_conf_t *pc = NULL;
-    char kerr[512], tmo[32], backoff[32];
+    char linger[32];
     if (!api) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     api->rt = rt;
-    snprintf(tmo, sizeof tmo, "%d", s->ingest_timeout_ms);
-    int bo = s->ingest_timeout_ms / 2 < 1000 ? s->ingest_timeout_ms / 2 : 1000;
-    snprintf(backoff, sizeof backoff, "%d", bo < 100 ? 100 : bo);
-    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "0", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
-        /* librdkafka notices a record's time-out when its broker thread wakes,
-         * which, with the broker down, is at each reconnect attempt: keep them
-         * frequent, so that the 503 comes close to --ingest-timeout-ms. */
-        eg_kafka_conf_default(pc, s, "reconnect.backoff.max.ms", backoff, err, errlen))
+    snprintf(linger, sizeof linger, "%d", s->ingest_linger_ms);
+    if (producer_start(api, &api->events, "events", linger, err, errlen) ||
+        producer_start(api, &api->sync, "sync events", "0", err, errlen) ||
+        !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    if (!(api->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "events producer: %s", kerr);
-        goto fail;
-    }
-    pc = NULL;
-    if (!(api->sync = eg_sync_new(rt, err, errlen)))
-        goto fail;
-    if (pthread_create(&api->poller, NULL, poll_main, api)) {
-        snprintf(err, errlen, "cannot start the events poller");
-        goto fail;
-    }
-    api->poller_started = 1;
     api->server = eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
                                      EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, err, errlen);
     if (!api->server)
         goto fail;
     return api;
 fail:
-    if (pc)
-        rd_kafka_conf_destroy(pc);
     eg_events_api_free(api);
     return NULL;
 }
@@ -642,16 +678,21 @@ void eg_events_api_free(eg_events_api_t *api)
     /* Every suspended request gets its answer before the server stops: the
      * delivery reports first (a sync request may then wait for a reply),
      * then the waits, which are told "no answer". */
-    if (api->producer)
-        rd_kafka_flush(api->producer, api->rt->settings->ingest_timeout_ms + 1000);
+    producer_t *prs[] = {&api->events, &api->sync};
+    for (size_t i = 0; i < 2; i++)
+        if (prs[i]->rk)
+            rd_kafka_flush(prs[i]->rk, api->rt->settings->ingest_timeout_ms + 1000);
     atomic_store(&api->stop, 1);
-    if (api->poller_started)
-        pthread_join(api->poller, NULL);
-    if (api->producer)
-        rd_kafka_poll(api->producer, 0);
-    eg_sync_free(api->sync);
+    for (size_t i = 0; i < 2; i++) {
+        if (prs[i]->poller_started)
+            pthread_join(prs[i]->poller, NULL);
+        if (prs[i]->rk)
+            rd_kafka_poll(prs[i]->rk, 0);
+    }
+    eg_sync_free(api->waits);
     eg_http_server_free(api->server);
-    if (api->producer)
-        rd_kafka_destroy(api->producer);
+    for (size_t i = 0; i < 2; i++)
+        if (prs[i]->rk)
+            rd_kafka_destroy(prs[i]->rk);
     free(api);
 }
