@@ -5,6 +5,7 @@
 #   make test   installs what is missing, builds, runs every test (ctest) on a
 #               sanitizer build (build-asan/)
 #   make build  builds into build/bin/
+#   make test-valgrind  unit and end-to-end tests under valgrind (slow; not part of make test)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -12,7 +13,7 @@ TEST_JOBS ?= 2
 SAN_DIR ?= build-asan
 CC ?= cc
 
-.PHONY: all deps build run test test-plain test-unit test-e2e bench clean format
+.PHONY: all deps build run test test-plain test-unit test-e2e test-valgrind bench clean format
 
 all: build
 
@@ -50,6 +51,11 @@ test-unit: build
 
 test-e2e: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
+
+# Every unit test and e2e test file under valgrind, one at a time (scripts/valgrind-tests.sh;
+# VALGRIND_ARGS="test_sync" or "--unit" narrows it). Reports in $(BUILD_DIR)/valgrind/.
+test-valgrind: build
+	@BUILD_DIR=$(BUILD_DIR) bash scripts/valgrind-tests.sh $(VALGRIND_ARGS)
 
 bench: build
 	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh

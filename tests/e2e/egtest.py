@@ -10,6 +10,15 @@
   tail of their logs when a test fails or errors, and bounds every test method
   in time (faulthandler dumps the stacks and exits the runner when a test
   overruns; the children then die with it).
+- EG_TEST_WRAPPER (e.g. "valgrind --leak-check=full"): a command line put in
+  front of every process Gateway starts. Under valgrind each process writes
+  its report to EG_TEST_VALGRIND_DIR (a fresh temp dir by default) as
+  vg-<name>-<pid>.log, and the test fails like on a sanitizer report when
+  that report shows errors or definitely/indirectly lost bytes, or when it has
+  no leak summary because the harness had to SIGKILL the process.
+- EG_TEST_TIME_SCALE (default 1): multiplies the harness's time bounds
+  (readiness, stop, requests, wait_until, whole test methods) for slow
+  wrappers; tests scale their own timing bounds with scaled().
 """
 
 import base64
@@ -19,6 +28,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -32,12 +42,102 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.path.abspath(os.environ.get("EG_BIN_DIR") or os.path.join(HERE, "..", "..", "build", "bin"))
 
+TIME_SCALE = float(os.environ.get("EG_TEST_TIME_SCALE") or "1")
+WRAPPER = shlex.split(os.environ.get("EG_TEST_WRAPPER", ""))
+VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
+_valgrind_dir = os.environ.get("EG_TEST_VALGRIND_DIR")
+
+
+def scaled(seconds):
+    """A time bound of the tests, stretched by EG_TEST_TIME_SCALE (slow wrappers)."""
+    return seconds * TIME_SCALE
+
+
+# Nominal bounds; the harness scales them (and every timeout given to it) where it uses them.
 READY_TIMEOUT = 20.0       # seconds a process may take to read the config log
 REQUEST_TIMEOUT = 20.0     # seconds for one HTTP request (writes wait for Kafka)
 STOP_TIMEOUT = 5.0         # seconds between SIGTERM and SIGKILL
 TEST_TIMEOUT = float(os.environ.get("EG_TEST_TIMEOUT", "90"))  # one test method
 LOG_TAIL_LINES = 40
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def valgrind_dir():
+    """Where the processes' valgrind reports go (created on first use)."""
+    global _valgrind_dir
+    if not _valgrind_dir:
+        _valgrind_dir = tempfile.mkdtemp(prefix="eg-valgrind-")
+    os.makedirs(_valgrind_dir, exist_ok=True)
+    return _valgrind_dir
+
+
+def valgrind_report_path(name, pid="%p"):
+    """The valgrind report of process pid started under name ("%p": the pattern)."""
+    return os.path.join(valgrind_dir(), "vg-%s-%s.log" % (re.sub(r"[^A-Za-z0-9_.-]", "_", name), pid))
+
+
+def wrap(args, name):
+    """args behind EG_TEST_WRAPPER; under valgrind with a report file of its own
+    (%p: valgrind runs the program in its own process, so that is our child's pid)."""
+    if not WRAPPER:
+        return list(args)
+    pre = list(WRAPPER)
+    if VALGRIND:
+        pre.append("--log-file=%s" % valgrind_report_path(name))
+    return pre + list(args)
+
+
+def run_binary(name, args, timeout, env=None):
+    """Runs a gateway binary to its end (behind EG_TEST_WRAPPER; timeout scaled) and
+    returns the CompletedProcess; under valgrind, AssertionError when its report
+    is not clean."""
+    p = popen(wrap([binary(name)] + list(args), name), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE, env=clean_env(env))
+    try:
+        out, err = p.communicate(timeout=scaled(timeout))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    if VALGRIND:
+        path = valgrind_report_path(name, p.pid)
+        try:
+            with open(path, "rb") as f:
+                problems = valgrind_report_problems(f.read().decode("utf-8", "replace"))
+        except OSError as e:
+            problems = ["no valgrind report: %s" % e]
+        if problems:
+            raise AssertionError("%s %s: valgrind report %s: %s\n%s"
+                                 % (name, " ".join(args), path, "; ".join(problems), _report_excerpt(path)))
+    return subprocess.CompletedProcess([binary(name)] + list(args), p.returncode, out, err)
+
+
+# A valgrind error report's first line ("==PID== Invalid read of size 8", …): what
+# can be checked in the report of a process that was SIGKILLed before its summary.
+_VG_ERROR_LINE = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump|Use of uninitialised"
+    r"|Syscall param|Source and destination overlap|Argument .* of function .* has a fishy).*$", re.M)
+
+
+def valgrind_report_problems(text, killed=None):
+    """The problems in one valgrind report, as a list of strings ([] = clean).
+    killed: why the process got SIGKILL, if it did (it then has no summary)."""
+    problems = []
+    m = re.search(r"ERROR SUMMARY: ([\d,]+) errors", text)
+    if m is None:
+        errs = [e.group(0) for e in _VG_ERROR_LINE.finditer(text)]
+        if errs:
+            problems.append("%d error(s) before it died: %s" % (len(errs), "; ".join(errs[:5])))
+        problems.append("no leak summary (%s): leaks NOT checked"
+                        % (killed or "the process did not exit normally"))
+        return problems
+    if int(m.group(1).replace(",", "")) > 0:
+        problems.append("ERROR SUMMARY: %s errors" % m.group(1))
+    for kind in ("definitely", "indirectly"):
+        lm = re.search(r"%s lost: ([\d,]+) bytes" % kind, text)
+        if lm and int(lm.group(1).replace(",", "")) > 0:
+            problems.append("%s lost: %s bytes" % (kind, lm.group(1)))
+    return problems
 
 
 def binary(name):
@@ -74,6 +174,17 @@ def _die_with_parent():
         pass
 
 
+def _report_excerpt(path, limit=6000):
+    """A valgrind report without its banner (for a failure message)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    banner = re.compile(r"^==\d+== (Memcheck|Copyright|Using Valgrind|Command|Parent PID)")
+    return "\n".join(ln for ln in text.splitlines() if not banner.match(ln))[:limit]
+
+
 def popen(args, **kw):
     """subprocess.Popen with the die-with-parent guard (start only from the main thread)."""
     return subprocess.Popen(args, preexec_fn=_die_with_parent, **kw)
@@ -94,7 +205,9 @@ def subscription_id_09(type_, event_type, function_id, path="/", method="POST"):
 
 def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
     """Polls predicate() until it returns a truthy value; returns that value.
-    Raises AssertionError with the last value seen after timeout seconds."""
+    Raises AssertionError with the last value seen after timeout seconds
+    (scaled by EG_TEST_TIME_SCALE)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -148,6 +261,7 @@ class Gateway:
         self.status = None
         self._logf = None
         self.log_path = None
+        self._spawns = []  # [pid, why it was SIGKILLed or None], one per process started
 
     # -- lifecycle --
 
@@ -164,6 +278,10 @@ class Gateway:
         else:
             args += ["--config-port", str(self.config_port), "--events-port", str(self.events_port)]
         return args + self.extra_args
+
+    def wrapped_command(self):
+        """command() behind EG_TEST_WRAPPER, if set."""
+        return wrap(self.command(), self.name)
 
     def start(self, wait=True, timeout=READY_TIMEOUT, config_port=None):
         """Starts the process on fresh ports (or the given Config API port); waits
@@ -190,9 +308,11 @@ class Gateway:
         if self._logf is None:
             fd, self.log_path = tempfile.mkstemp(prefix="eg-%s-" % self.name, suffix=".log")
             self._logf = os.fdopen(fd, "ab", buffering=0)
-        self._logf.write(("### %s\n" % " ".join(self.command())).encode())
-        self.proc = popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._logf,
+        cmd = self.wrapped_command()
+        self._logf.write(("### %s\n" % " ".join(cmd)).encode())
+        self.proc = popen(cmd, stdin=subprocess.DEVNULL, stdout=self._logf,
                           stderr=subprocess.STDOUT, env=clean_env(self.env), cwd=HERE)
+        self._spawns.append([self.proc.pid, None])
 
     @property
     def pid(self):
@@ -202,7 +322,9 @@ class Gateway:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, timeout=READY_TIMEOUT):
-        """Polls GET /v1/status until 200; fails early if the process exits."""
+        """Polls GET /v1/status until 200; fails early if the process exits.
+        timeout is scaled by EG_TEST_TIME_SCALE."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -222,10 +344,11 @@ class Gateway:
                             % (self.name, timeout, last, self.log_tail()))
 
     def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit status
-        (negative: killed by that signal)."""
+        """SIGTERM, wait up to timeout (scaled by EG_TEST_TIME_SCALE), then
+        SIGKILL. Returns the exit status (negative: killed by that signal)."""
         if self.proc is None:
             return None
+        timeout = scaled(timeout)
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGTERM)
@@ -236,7 +359,7 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self._logf.write(b"### harness: no exit within %.1fs of SIGTERM: SIGKILL\n" % timeout)
                 self._dump_stacks()
-                self.kill()
+                self.kill(why="SIGKILLed by the harness: no exit within %.1fs of SIGTERM" % timeout)
         return self.proc.returncode
 
     def _dump_stacks(self):
@@ -245,8 +368,12 @@ class Gateway:
         if not gdb:
             return
         try:
-            out = subprocess.run([gdb, "-batch", "-p", str(self.proc.pid), "-ex", "thread apply all bt"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30).stdout
+            if VALGRIND:  # the process is valgrind's: its gdbserver (vgdb) shows the program's threads
+                attach = [binary(self.binary_name), "-ex", "target remote | vgdb --pid=%d" % self.proc.pid]
+            else:
+                attach = ["-p", str(self.proc.pid)]
+            out = subprocess.run([gdb, "-batch"] + attach + ["-ex", "thread apply all bt"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=scaled(30)).stdout
         except (OSError, subprocess.TimeoutExpired) as e:
             out = ("gdb: %r\n" % e).encode()
         # One line per thread: its frames' function names, innermost first.
@@ -263,13 +390,15 @@ class Gateway:
         text = "\n".join("%s: %s" % (t[0], " < ".join(t[1:])) for t in lines) or out.decode(errors="replace")
         self._logf.write(("### harness: stacks of the hanging process\n%s\n" % text).encode())
 
-    def kill(self):
+    def kill(self, why="SIGKILLed by the test"):
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait(10)
+            if self._spawns and self._spawns[-1][0] == self.proc.pid:
+                self._spawns[-1][1] = why
+            self.proc.wait(scaled(10))
         return self.proc.returncode if self.proc else None
 
     def close(self):
@@ -285,7 +414,8 @@ class Gateway:
 
     def assert_no_sanitizer_report(self):
         """Fails when the process's log holds an AddressSanitizer, LeakSanitizer or
-        UndefinedBehaviorSanitizer report (builds with -DEG_SANITIZE=ON)."""
+        UndefinedBehaviorSanitizer report (builds with -DEG_SANITIZE=ON), or, under
+        valgrind, when one of its reports is not clean (see valgrind_problems)."""
         text = self.log_text()
         for marker in SANITIZER_MARKERS:
             at = text.find(marker)
@@ -293,6 +423,38 @@ class Gateway:
                 start = text.rfind("\n", 0, max(0, at - 200)) + 1
                 raise AssertionError("%s (pid %s): sanitizer report:\n%s"
                                      % (self.name, self.pid, text[start:start + 4000]))
+        failures = []
+        for path, problems, fatal in self.valgrind_problems():
+            if fatal:
+                failures.append("%s: valgrind report %s: %s\n%s"
+                                % (self.name, path, "; ".join(problems), _report_excerpt(path)))
+            else:
+                sys.stderr.write("\n%s: valgrind report %s: %s\n" % (self.name, path, "; ".join(problems)))
+        if failures:
+            raise AssertionError("\n".join(failures))
+
+    def valgrind_problems(self):
+        """Under valgrind: (report path, problems, fatal) for each process this
+        Gateway started whose report is not clean. A process the test killed on
+        purpose has no leak summary: that is reported, but only errors logged
+        before its death fail the test; one the harness had to SIGKILL fails."""
+        if not VALGRIND:
+            return []
+        out = []
+        for pid, why in self._spawns:
+            path = valgrind_report_path(self.name, pid)
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError as e:
+                out.append((path, ["no valgrind report: %s" % e], True))
+                continue
+            problems = valgrind_report_problems(text, why)
+            if problems:
+                deliberate = why is not None and "harness" not in why
+                fatal = not deliberate or any("before it died" in p for p in problems)
+                out.append((path, problems, fatal))
+        return out
 
     def log_text(self):
         if not self.log_path:
@@ -333,7 +495,7 @@ class Gateway:
             hdrs.setdefault("Content-Type", "application/json")
         elif raw_body is not None:
             data = raw_body.encode() if isinstance(raw_body, str) else raw_body
-        conn = http.client.HTTPConnection(self.listen, port or self.config_port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.listen, port or self.config_port, timeout=scaled(timeout))
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()
@@ -404,7 +566,7 @@ class GatewayTestCase(unittest.TestCase):
         if result is None:
             result = self.defaultTestResult()
         before = len(result.failures) + len(result.errors)
-        faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True)
+        faulthandler.dump_traceback_later(scaled(TEST_TIMEOUT), exit=True)
         try:
             return super().run(result)
         finally:
@@ -515,7 +677,7 @@ def kcat_consume(brokers, topic, timeout=KCAT_TIMEOUT):
     try:
         out = subprocess.run(["kcat", "-b", brokers, "-C", "-t", topic, "-e", "-J", "-q"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=timeout, preexec_fn=_die_with_parent).stdout
+                             timeout=scaled(timeout), preexec_fn=_die_with_parent).stdout
     except subprocess.TimeoutExpired:
         raise AssertionError("kcat -C -t %s did not finish within %.0fs" % (topic, timeout))
     records = []
@@ -546,7 +708,7 @@ def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEO
     data = value.encode() if isinstance(value, str) else value
     try:
         p = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout, preexec_fn=_die_with_parent)
+                           timeout=scaled(timeout), preexec_fn=_die_with_parent)
     except subprocess.TimeoutExpired:
         raise AssertionError("kcat -P -t %s did not finish within %.0fs" % (topic, timeout))
     if p.returncode != 0:

@@ -24,9 +24,13 @@ handlers, closes the listening socket and is safe to call twice.
 
 import http.server
 import json
+import os
 import socketserver
 import threading
 import time
+
+# EG_TEST_TIME_SCALE stretches waits for slow wrappers such as valgrind (see egtest.py).
+TIME_SCALE = float(os.environ.get("EG_TEST_TIME_SCALE") or "1")
 
 
 class Call:
@@ -183,7 +187,9 @@ class FnServer:
 
     def wait_for(self, predicate, timeout=10.0, message="condition"):
         """Blocks until predicate(list of calls) is truthy; returns its value.
-        AssertionError (with the calls seen) after timeout seconds."""
+        AssertionError (with the calls seen) after timeout seconds (scaled by
+        EG_TEST_TIME_SCALE)."""
+        timeout *= TIME_SCALE
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:

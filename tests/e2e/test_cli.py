@@ -4,11 +4,10 @@ brokers, port in use, SIGTERM."""
 import os
 import re
 import socket
-import subprocess
 import time
 import unittest
 
-from egtest import BIN_DIR, GatewayTestCase, binary, clean_env, free_port
+from egtest import BIN_DIR, GatewayTestCase, binary, free_port, run_binary, scaled
 
 RUN_TIMEOUT = 15
 
@@ -29,8 +28,7 @@ NOT_FLAGS = {
 
 
 def run(name, *args, env=None, timeout=RUN_TIMEOUT):
-    return subprocess.run([binary(name)] + list(args), capture_output=True, timeout=timeout,
-                          env=clean_env(env), stdin=subprocess.DEVNULL, preexec_fn=None)
+    return run_binary(name, args, timeout, env=env)
 
 
 class TestCLI(GatewayTestCase):
@@ -147,7 +145,7 @@ class TestCLI(GatewayTestCase):
         first = self.start_gateway(name="gw-first")
         second = self.start_gateway(name="gw-second", wait=False, config_port=first.config_port)
         instances = set()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + scaled(15)
         while second.proc.poll() is None and time.monotonic() < deadline:
             instances.add(first.request("GET", "/v1/status").body.get("instance"))
             if len(instances) > 1:
@@ -170,7 +168,7 @@ class TestCLI(GatewayTestCase):
                 t0 = time.monotonic()
                 rc = g.stop()
                 self.assertEqual(rc, 0, "%s: exit status %r after SIGTERM\n%s" % (name, rc, g.log_tail()))
-                self.assertLess(time.monotonic() - t0, 5.0)
+                self.assertLess(time.monotonic() - t0, scaled(5.0))
 
 if __name__ == "__main__":
     unittest.main()

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from egtest import (GatewayTestCase, add_sync_subscription, ce10, configure, gw_event, kcat_produce,
-                    sync_answer, wait_sync_ready)
+                    scaled, sync_answer, wait_sync_ready)
 from fnserver import sync_responder
 
 _counter = itertools.count(1)
@@ -201,7 +201,7 @@ class TestSyncDuringBacklog(ScaleBase):
         # The backlog this test is about is the invokers': wait until the
         # router has fanned every event out to the async invocation topic
         # (the events topic itself is read in order by design).
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         while invoke_backlog(self.gw.brokers) < self.BACKLOG:
             self.assertLess(time.monotonic(), deadline, "the router did not fan the backlog out")
             time.sleep(0.1)
@@ -221,7 +221,7 @@ class TestSyncDuringBacklog(ScaleBase):
         print("\n  backlog of %d produced in %.2f s; %d async calls made so far; sync latencies during "
               "backlog: %s ms" % (self.BACKLOG, produced_s, done, ", ".join("%.1f" % (x * 1000) for x in lat)))
         self.assertLess(done, self.BACKLOG, "the backlog was already gone: the test proves nothing")
-        self.assertLess(max(lat), 1.0, "a sync request behind an async backlog must answer within 1 s")
+        self.assertLess(max(lat), scaled(1.0), "a sync request behind an async backlog must answer within 1 s")
 
 
 if __name__ == "__main__":
