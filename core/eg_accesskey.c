@@ -21,32 +21,13 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int sha256(const char *data, size_t len, unsigned char md[32])
-{
-    unsigned int mdlen = 0;
-    return EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32 ? 0 : -1;
-}
+#include "eg_digest.h"
 
 int eg_accesskey_hash(const char *data, size_t len, char out[EG_ACCESSKEY_HASH_LEN + 1])
 {
-    unsigned char md[32];
-    if (sha256(data, len, md))
-        return -1;
-    to_hex(md, sizeof md, out);
-    return 0;
+    return eg_sha256_hex(data, len, out);
 }
 
 int eg_accesskey_new(const char *space, eg_change_t *out,
@@ -62,8 +43,8 @@ int eg_accesskey_new(const char *space, eg_change_t *out,
     secret[0] = '\0';
     if (RAND_bytes(rnd, (int)sizeof rnd) != 1)
         return eg_error_set(err, 500, "no random bytes for a new access key");
-    to_hex(rnd, EG_ACCESSKEY_SECRET_LEN / 2, secret);
-    to_hex(rnd + EG_ACCESSKEY_SECRET_LEN / 2, 8, id + 3);
+    eg_hex(rnd, EG_ACCESSKEY_SECRET_LEN / 2, secret);
+    eg_hex(rnd + EG_ACCESSKEY_SECRET_LEN / 2, 8, id + 3);
     OPENSSL_cleanse(rnd, sizeof rnd);
     if (eg_accesskey_hash(secret, EG_ACCESSKEY_SECRET_LEN, hash)) {
         OPENSSL_cleanse(secret, EG_ACCESSKEY_SECRET_LEN + 1);
@@ -103,18 +84,18 @@ static int same_digest(const unsigned char a[32], const unsigned char b[32])
     return CRYPTO_memcmp(a, b, 32) == 0;
 }
 
-static int token_is(const unsigned char token_md[32], const char *key)
+static int token_is(const unsigned char token_md[EG_SHA256_LEN], const char *key)
 {
-    unsigned char md[32];
-    return key && *key && sha256(key, strlen(key), md) == 0 && same_digest(token_md, md);
+    unsigned char md[EG_SHA256_LEN];
+    return key && *key && eg_sha256(key, strlen(key), md) == 0 && same_digest(token_md, md);
 }
 
 int eg_accesskey_is_admin(const char *authorization, const char *admin_key)
 {
     size_t n = 0;
-    unsigned char md[32];
+    unsigned char md[EG_SHA256_LEN];
     const char *t = eg_accesskey_bearer(authorization, &n);
-    return t && admin_key && *admin_key && sha256(t, n, md) == 0 && token_is(md, admin_key);
+    return t && admin_key && *admin_key && eg_sha256(t, n, md) == 0 && token_is(md, admin_key);
 }
 
 int eg_accesskey_check_admin(const char *authorization, const char *admin_key)
@@ -126,12 +107,12 @@ int eg_accesskey_check_admin(const char *authorization, const char *admin_key)
 }
 
 /* 1 when the token's digest is the hash of one of the space's keys. */
-static int space_key_matches(const eg_config_t *cfg, const char *space, const unsigned char md[32])
+static int space_key_matches(const eg_config_t *cfg, const char *space, const unsigned char md[EG_SHA256_LEN])
 {
     char hex[EG_ACCESSKEY_HASH_LEN + 1];
     int found = 0;
     cJSON *keys = eg_config_list(cfg, EG_KIND_ACCESSKEY, space, NULL, 0), *k;
-    to_hex(md, 32, hex);
+    eg_hex(md, EG_SHA256_LEN, hex);
     cJSON_ArrayForEach(k, keys)
     {
         const cJSON *h = cJSON_GetObjectItemCaseSensitive(k, "hash");
@@ -147,14 +128,14 @@ int eg_accesskey_check(const eg_config_t *cfg, const char *space, const char *au
                        const char *admin_key, int require_keys)
 {
     size_t n = 0;
-    unsigned char md[32];
+    unsigned char md[EG_SHA256_LEN];
     int has_keys = eg_config_count(cfg, EG_KIND_ACCESSKEY, space) > 0;
     if (!has_keys && !require_keys)
         return 0;
     const char *t = eg_accesskey_bearer(authorization, &n);
     if (!t)
         return 401;
-    if (sha256(t, n, md))
+    if (eg_sha256(t, n, md))
         return 403;
     if (token_is(md, admin_key))
         return 0;

@@ -8,6 +8,8 @@
  */
 #include "eg_sigv4.h"
 
+#include "eg_digest.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,7 @@
 #include <openssl/hmac.h>
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
-#define HASH_LEN 32
+#define HASH_LEN EG_SHA256_LEN
 
 typedef struct sb {
     char *p;
@@ -80,26 +82,6 @@ char *eg_sigv4_uri_encode(const char *s, size_t len, int keep_slash)
         return NULL;
     }
     return b.p;
-}
-
-static void hex_out(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int sha256_hex(const void *data, size_t n, char out[2 * HASH_LEN + 1])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(data ? data : "", n, md, &mdlen, EVP_sha256(), NULL) || mdlen != HASH_LEN)
-        return -1;
-    hex_out(md, HASH_LEN, out);
-    return 0;
 }
 
 static int hmac(const void *key, size_t klen, const char *msg, unsigned char out[HASH_LEN])
@@ -343,7 +325,7 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     }
     memcpy(day, amz_date, 8);
     day[8] = '\0';
-    if (sha256_hex(r->body, r->body_len, body_hash))
+    if (eg_sha256_hex(r->body, r->body_len, body_hash))
         goto crypto;
 
     /* The canonical request. */
@@ -361,7 +343,7 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     sb_str(&creq, body_hash);
     if (creq.oom || signed_h.oom)
         goto oom;
-    if (sha256_hex(creq.p, creq.len, creq_hash))
+    if (eg_sha256_hex(creq.p, creq.len, creq_hash))
         goto crypto;
 
     /* The string to sign and the signing key. */
@@ -383,7 +365,7 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
         hmac(k2, HASH_LEN, r->service, k) || hmac(k, HASH_LEN, "aws4_request", k2) ||
         hmac(k2, HASH_LEN, sts.p, s))
         goto crypto;
-    hex_out(s, HASH_LEN, sig);
+    eg_hex(s, HASH_LEN, sig);
 
     sb_str(&auth, ALGORITHM " Credential=");
     sb_str(&auth, r->access_key);
