@@ -1639,7 +1639,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     snprintf(wait, sizeof wait, "%d", wait_ms);
     /* Only the sync input dozes: async fetches wait 10 ms anyway. */
     eg_doze_init(&src->doze,
-                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 50, 0) : 0,
+                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 0, 0) : 0,
                  mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||

@@ -531,7 +531,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(group, sizeof group, "%srouter", s->topic_prefix);
     int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
     snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
-    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 50, 0), mono_ms());
+    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 0, 0), mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
