@@ -160,8 +160,8 @@ static const eg__opt_t eg__opts[] = {
      .def = "-1", .min = -1, .max = 10000, .roles = EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY,
      .metavar = "MS",
      .help = "after a second without records, the router's and the sync invoker's consumers "
-             "fetch only once every MS until a record comes; 0 and -1 (the default): never "
-             "(experimental: once stalled delivery after a broker outage)",
+             "fetch only once every MS until a record comes; 0: never; -1: 50 on the embedded "
+             "broker, 0 on a real cluster",
      .offset = EG__INT(idle_probe_ms)},
     {.name = "pool", .env = "EG_POOL", .type = EG__OPT_STRING, .def = "default",
      .roles = EG_ROLE_INVOKER | EG_ROLE_GATEWAY, .metavar = "NAME",

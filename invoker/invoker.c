@@ -1221,6 +1221,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* Forgets revoked partitions; their invocations waiting for a retry go
  * now, those calling or waiting for a report go when that ends. */
+static void pause_resume(part_t *p, int pause);
+
 static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_list_t *l)
 {
     for (part_t **pp = &s->parts; *pp;) {
@@ -1231,6 +1233,11 @@ static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_lis
         }
         *pp = p->next;
         p->revoked = 1;
+        /* librdkafka (2.0) keeps a partition paused through unassign and a
+         * later assign: one revoked while paused would never fetch again
+         * when it comes back to this process. */
+        if (p->paused)
+            pause_resume(p, 0);
         for (inv_t *i = r->invs, *n; i; i = n) {
             n = i->next;
             if (i->part == p && (i->state == INV_WAITING || i->state == INV_PARKED))
@@ -1639,7 +1646,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     snprintf(wait, sizeof wait, "%d", wait_ms);
     /* Only the sync input dozes: async fetches wait 10 ms anyway. */
     eg_doze_init(&src->doze,
-                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 0, 0) : 0,
+                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 50, 0) : 0,
                  mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||

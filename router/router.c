@@ -378,6 +378,9 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
 
 /* ---- consumer ---- */
 
+
+static void doze_apply(eg_router_t *r, int pause);
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -398,6 +401,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (r->in_txn && txn_commit(r) && r->in_txn)
         txn_abort(r);
     EG_LOG_INFO("router", "revoked %d partition(s)", parts->cnt);
+    /* Wakes up first. librdkafka (2.0) keeps a partition paused through
+     * unassign and a later assign, and a fetch window opened while it was
+     * away would find nothing to resume: a partition revoked while dozing
+     * would never fetch again once assigned back. Still assigned here, the
+     * paused ones are all resumed. */
+    doze_apply(r, 0);
+    eg_doze_record(&r->doze, mono_ms());
     if (coop) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e)
@@ -531,7 +541,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(group, sizeof group, "%srouter", s->topic_prefix);
     int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
     snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
-    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 0, 0), mono_ms());
+    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 50, 0), mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||

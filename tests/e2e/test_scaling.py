@@ -13,6 +13,7 @@ cluster) and role processes joined to it; all are stopped by PID.
 """
 
 import collections
+import re
 import threading
 import time
 import unittest
@@ -153,6 +154,47 @@ class TestScaling(FaultTestBase):
         succ = self.start_role("eg-invoker", dev.brokers, "drain-pool-2", "--pool", "drain")
         self.wait_assigned(succ)
         fn.assert_quiet(2.0, 5)
+
+    def test_partitions_paused_when_they_move_fetch_again_when_back(self):
+        """A partition an invoker paused (its window full) and lost to a
+        rebalance fetches again when it comes back: librdkafka keeps a pause
+        through unassign and assign, so the invoker resumes what it paused
+        before it lets a partition go."""
+        dev = self.start_dev()
+        release = threading.Event()
+
+        def held(call):  # holds every call until the test releases them
+            release.wait(60)
+            return 200, None, None
+        fn = FnServer(name="held", respond=held).start()
+        self.addCleanup(fn.stop)
+        self.addCleanup(release.set)
+        configure(dev, self.sp, eventtypes=["held.event"],
+                  functions={"held": {"type": "http", "provider": {"url": fn.url}, "pool": "held"}},
+                  subscriptions=[{"eventType": "held.event", "functionId": "held"}])
+        # One unfinished record fills a partition's window: every partition
+        # with a held call is paused.
+        a = self.start_role("eg-invoker", dev.brokers, "held-a", "--pool", "held",
+                            "--partition-window", "1")
+        self.wait_assigned(a)
+        first = [ce10("held.event", self.sp, data={"i": i}) for i in range(24)]
+        for ev in first:
+            self.assertStatus(send_ce10(dev, ev), 202)
+        fn.wait_calls(6, timeout=20)
+        # B takes some of A's paused partitions, then leaves: they go back to A.
+        b = self.start_role("eg-invoker", dev.brokers, "held-b", "--pool", "held",
+                            "--partition-window", "1")
+        self.wait_assigned(b)
+        release.set()
+        self.assertEqual(b.stop(timeout=20), 0, "held-b exit status\n%s" % b.log_tail())
+        back = re.compile(r"assigned [1-9]\d* partition\(s\) of \S+\.held\.async")
+        wait_until(lambda: len(back.findall(a.log_text())) >= 2, timeout=30,
+                   message="held-a assigned the partitions back")
+        # Every partition of A fetches: every event is delivered.
+        later = [ce10("held.event", self.sp, data={"later": i}) for i in range(40)]
+        for ev in later:
+            self.assertStatus(send_ce10(dev, ev), 202)
+        self.wait_all_delivered(fn, [e["id"] for e in first + later], timeout=30)
 
 
 if __name__ == "__main__":
