@@ -129,6 +129,11 @@ static const eg__opt_t eg__opts[] = {
      .max = 10000, .roles = EG_ROLE_ALL, .metavar = "N",
      .help = "partitions of the events, invocation and dead-letter topics the gateway creates",
      .offset = EG__INT(partitions)},
+    {.name = "reply-partitions", .env = "EG_REPLY_PARTITIONS", .type = EG__OPT_INT, .def = "8",
+     .min = 1, .max = 64, .roles = EG__HTTP, .metavar = "N",
+     .help = "partitions of the reply topic an ingress creates for itself (sync replies spread "
+             "over them by correlation id: more replies per fetch)",
+     .offset = EG__INT(reply_partitions)},
     {.name = "replication-factor", .env = "EG_REPLICATION_FACTOR", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 32, .roles = EG_ROLE_ALL, .metavar = "N",
      .help = "replication factor of topics the gateway creates; -1: broker default",

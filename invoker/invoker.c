@@ -32,7 +32,7 @@
  * deadline it is not called and gets no reply. Otherwise, whatever happens
  * (2xx, other answers, connection error, timeout, unknown function or
  * provider, a missing header), ONE reply record (eg_reply_encode) goes to
- * partition 0 of eg-reply-to, key and header eg-correlation = the
+ * eg-reply-to (partitioned by key), key and header eg-correlation = the
  * correlation id: ok = 2xx, the status, the answer's body (at most
  * EG_REPLY_MAX_BODY; a longer one is a failure "answer too large" and its
  * transfer is cut there), the error otherwise; a reply that would come after
@@ -619,14 +619,14 @@ static int reply_shrink(inv_t *i)
     return i->reply_value ? 0 : -1;
 }
 
-/* Hands the reply to the reply producer (partition 0 of eg-reply-to, key and
+/* Hands the reply to the reply producer (eg-reply-to, partitioned by key, key and
  * eg-correlation = the correlation id); the invocation finishes on its
  * delivery report, or now when it cannot be sent. */
 static void reply_send(eg_invoker_t *r, inv_t *i)
 {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            r->replier, RD_KAFKA_V_TOPIC(i->reply_to), RD_KAFKA_V_PARTITION(0),
+            r->replier, RD_KAFKA_V_TOPIC(i->reply_to),
             RD_KAFKA_V_KEY(i->correlation, strlen(i->correlation)),
             RD_KAFKA_V_VALUE(i->reply_value, strlen(i->reply_value)),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
