@@ -6,6 +6,8 @@
 #               sanitizer build (build-asan/)
 #   make build  builds into build/bin/
 #   make test-valgrind  unit and end-to-end tests under valgrind (slow; not part of make test)
+#   make test-kafka     the end-to-end tests against the Kafka cluster EG_TEST_BROKERS
+#   make test-kafka-mock  the same against a stand-in (eg-fault-broker; no Kafka needed)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,7 +15,8 @@ TEST_JOBS ?= 2
 SAN_DIR ?= build-asan
 CC ?= cc
 
-.PHONY: all deps build run test test-plain test-unit test-e2e test-valgrind bench clean format
+.PHONY: all deps build run test test-plain test-unit test-e2e test-valgrind test-kafka test-kafka-mock \
+	bench clean format
 
 all: build
 
@@ -51,6 +54,21 @@ test-unit: build
 
 test-e2e: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
+
+# The end-to-end suite against an external cluster (README: Testing against a real Kafka):
+# every test on a topic prefix of its own; EG_TEST_KAFKA_ARGS adds --kafka settings (TLS, SASL).
+test-kafka:
+	@if [ -z "$$EG_TEST_BROKERS" ]; then \
+		echo "make test-kafka: set EG_TEST_BROKERS=host:port[,host:port...] to the Kafka cluster to test against" \
+			"(and EG_TEST_KAFKA_ARGS=\"--kafka PROP=VALUE ...\" for TLS or SASL); see README.md" >&2; \
+		exit 2; \
+	fi
+	@$(MAKE) --no-print-directory build
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300 -j $(TEST_JOBS) -L e2e $(CTEST_ARGS)
+
+# make test-kafka against eg-fault-broker started for the run, stopped by its PID.
+test-kafka-mock: build
+	@BUILD_DIR=$(BUILD_DIR) bash scripts/test-kafka-mock.sh
 
 # Every unit test and e2e test file under valgrind, one at a time (scripts/valgrind-tests.sh;
 # VALGRIND_ARGS="test_sync" or "--unit" narrows it). Reports in $(BUILD_DIR)/valgrind/.

@@ -16,9 +16,27 @@
   vg-<name>-<pid>.log, and the test fails like on a sanitizer report when
   that report shows errors or definitely/indirectly lost bytes, or when it has
   no leak summary because the harness had to SIGKILL the process.
-- EG_TEST_TIME_SCALE (default 1): multiplies the harness's time bounds
-  (readiness, stop, requests, wait_until, whole test methods) for slow
-  wrappers; tests scale their own timing bounds with scaled().
+- EG_TEST_TIME_SCALE (default 1; 2 under EG_TEST_BROKERS): multiplies the
+  harness's time bounds (readiness, stop, requests, wait_until, whole test
+  methods) for slow wrappers and clusters; tests scale their own timing
+  bounds with scaled().
+- EG_TEST_BROKERS (`make test-kafka`): an external Kafka cluster. A Gateway
+  that would start an embedded broker (event-gateway --dev) joins that
+  cluster instead, with a topic prefix of its own (egt-<random>.): the
+  gateway derives its topics, consumer groups and transactional ids from the
+  prefix, so tests never see each other's records, nor those of an earlier
+  run. gw.brokers is a Brokers string that carries the prefix: processes
+  joined to it (brokers=gw.brokers, or EG_KAFKA_BROKERS in env) take the
+  same prefix, and topic(brokers, "events") names that prefix's topics for
+  kcat. EG_TEST_KAFKA_ARGS (e.g. "--kafka security.protocol=SASL_SSL ...")
+  goes on the command line of every process on that cluster, its --kafka
+  settings to kcat as -X. Tests that need the embedded broker itself (they
+  kill it, or inject faults into it) are skipped (needs_embedded_broker).
+- EG_TEST_BROKER_CONTROL (`make test-kafka-mock`): the external cluster is
+  a stand-in, eg-fault-broker (librdkafka's mock cluster) with its control
+  port at this address. The mock answers no CreateTopics, so the harness
+  creates each prefix's topics there before the first process starts; on a
+  real cluster the gateway creates them with the Admin API.
 """
 
 import base64
@@ -38,11 +56,17 @@ import tempfile
 import time
 import unittest
 import urllib.parse
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.path.abspath(os.environ.get("EG_BIN_DIR") or os.path.join(HERE, "..", "..", "build", "bin"))
 
-TIME_SCALE = float(os.environ.get("EG_TEST_TIME_SCALE") or "1")
+EXTERNAL_BROKERS = os.environ.get("EG_TEST_BROKERS", "").strip() or None
+KAFKA_ARGS = shlex.split(os.environ.get("EG_TEST_KAFKA_ARGS", "")) if EXTERNAL_BROKERS else []
+BROKER_CONTROL = os.environ.get("EG_TEST_BROKER_CONTROL", "").strip() or None
+# A real cluster is slower than the embedded broker: group joins wait for
+# group.initial.rebalance.delay.ms (3 s by default), topics are created first.
+TIME_SCALE = float(os.environ.get("EG_TEST_TIME_SCALE") or ("2" if EXTERNAL_BROKERS else "1"))
 WRAPPER = shlex.split(os.environ.get("EG_TEST_WRAPPER", ""))
 VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
 _valgrind_dir = os.environ.get("EG_TEST_VALGRIND_DIR")
@@ -219,6 +243,119 @@ def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
         time.sleep(interval)
 
 
+# ---------------------------------------------------------------------------
+# The Kafka cluster of a test: the embedded broker, or an external cluster
+# (EG_TEST_BROKERS) where a topic prefix of its own keeps each test apart
+
+DEFAULT_PREFIX = "eg."     # the gateway's --topic-prefix default
+DEFAULT_PARTITIONS = 8     # the gateway's --partitions default
+
+
+class Brokers(str):
+    """Kafka bootstrap servers as tests pass them around (what gw.brokers
+    returns), carrying the topic prefix of the process they came from: None
+    for the gateway's default (the embedded broker of a test is its own);
+    on the external cluster, the prefix of the test's gateway. A Gateway
+    joined to it (brokers=b) takes that prefix; topic(b, name) names its
+    topics."""
+
+    def __new__(cls, servers, prefix=None):
+        b = str.__new__(cls, servers)
+        b.prefix = prefix
+        return b
+
+
+def topic(brokers, name):
+    """The topic the gateway names <prefix>name on brokers ("events", "dlq",
+    "config", "invoke.default.async", ...; or a topic of the test's own, such
+    as a sink, kept under the same prefix)."""
+    return (getattr(brokers, "prefix", None) or DEFAULT_PREFIX) + name
+
+
+def is_external(brokers):
+    """Are brokers the external cluster (EG_TEST_BROKERS)?"""
+    return EXTERNAL_BROKERS is not None and str(brokers) == EXTERNAL_BROKERS
+
+
+def new_external_cluster():
+    """The external cluster under a topic prefix nobody used before: where a
+    process that would start an embedded broker of its own runs instead."""
+    return Brokers(EXTERNAL_BROKERS, "egt-%s." % uuid.uuid4().hex[:12])
+
+
+def cluster_args(brokers):
+    """What a process on brokers needs besides --brokers: on the external
+    cluster, its topic prefix and EG_TEST_KAFKA_ARGS."""
+    args = []
+    if getattr(brokers, "prefix", None):
+        args += ["--topic-prefix", brokers.prefix]
+    if is_external(brokers):
+        args += KAFKA_ARGS
+    return args
+
+
+def kafka_properties():
+    """The librdkafka properties of EG_TEST_KAFKA_ARGS (its --kafka PROP=VALUE)."""
+    props, args = [], iter(KAFKA_ARGS)
+    for a in args:
+        if a == "--kafka":
+            props.append(next(args, ""))
+        elif a.startswith("--kafka="):
+            props.append(a[len("--kafka="):])
+    return [p for p in props if "=" in p]
+
+
+_prepared_prefixes = set()
+
+
+def prepare_cluster(brokers, partitions=DEFAULT_PARTITIONS):
+    """Makes brokers ready for the first process of its prefix. Only a
+    stand-in needs it (EG_TEST_BROKER_CONTROL): the mock answers no
+    CreateTopics, so its control port creates the prefix's topics, as dev
+    mode does for its own broker; a real cluster gets them from the
+    gateway's Admin API. Once per prefix; AssertionError when it fails."""
+    prefix = getattr(brokers, "prefix", None)
+    if not BROKER_CONTROL or not is_external(brokers) or not prefix or prefix in _prepared_prefixes:
+        return
+    host, port = BROKER_CONTROL.rsplit(":", 1)
+    command = "topics %s %d" % (prefix, partitions)
+    try:
+        with socket.create_connection((host, int(port)), timeout=scaled(10)) as s:
+            s.sendall(command.encode() + b"\n")
+            answer = s.makefile("r").readline().strip()
+    except OSError as e:
+        raise AssertionError("stand-in control port %s: %r: %s" % (BROKER_CONTROL, command, e))
+    if answer != "ok":
+        raise AssertionError("stand-in control port %s: %r: %r" % (BROKER_CONTROL, command, answer))
+    _prepared_prefixes.add(prefix)
+
+
+def dev_args():
+    """The arguments of an event-gateway with a cluster of its own: --dev, or
+    under EG_TEST_BROKERS the external cluster under a fresh prefix (made
+    ready for it)."""
+    if not EXTERNAL_BROKERS:
+        return ["--dev"]
+    brokers = new_external_cluster()
+    prepare_cluster(brokers)
+    return ["--brokers", str(brokers)] + cluster_args(brokers)
+
+
+def needs_embedded_broker(why):
+    """Decorator of a test or a class that needs the embedded broker itself
+    (it kills it, or injects faults into it): skipped under EG_TEST_BROKERS."""
+    return unittest.skipIf(EXTERNAL_BROKERS is not None,
+                           "needs the embedded broker (%s); EG_TEST_BROKERS is set" % why)
+
+
+_SECRET_PROPERTY = re.compile(r"^((?:--kafka=)?[^=]*(?:password|secret)[^=]*=).+$", re.I)
+
+
+def redact(args):
+    """args for a log line: values of --kafka properties that hold secrets masked."""
+    return [_SECRET_PROPERTY.sub(r"\1***", a) for a in args]
+
+
 class Response(tuple):
     """(status, body, headers): body is parsed JSON when it parses, else text."""
 
@@ -242,13 +379,22 @@ class Gateway:
     Gateway()                               event-gateway --dev (embedded Kafka)
     Gateway("eg-ingress", brokers=B)        an ingress joined to cluster B
     Gateway("eg-router", brokers=B)         a router; request() goes to its --status-port
+    Gateway(dev=True)                       embedded Kafka even under EG_TEST_BROKERS
+
+    Under EG_TEST_BROKERS, Gateway() is event-gateway on the external cluster
+    under a fresh topic prefix; joined with brokers=gw.brokers, a process
+    takes gw's prefix (see Brokers).
     """
 
     def __init__(self, binary_name="event-gateway", brokers=None, dev=None, extra_args=(),
                  name=None, env=None, listen="127.0.0.1"):
         self.binary_name = binary_name
         self.dev = (binary_name == "event-gateway" and brokers is None) if dev is None else dev
+        if self.dev and dev is None and EXTERNAL_BROKERS:
+            self.dev, brokers = False, new_external_cluster()
         self.brokers_arg = brokers
+        # The cluster it is on, when known (from brokers or EG_KAFKA_BROKERS): its prefix and settings
+        self.cluster = brokers if brokers is not None else (env or {}).get("EG_KAFKA_BROKERS")
         self.extra_args = list(extra_args)
         self.name = name or binary_name
         self.env = env
@@ -270,7 +416,8 @@ class Gateway:
         if self.dev:
             args.append("--dev")
         if self.brokers_arg:
-            args += ["--brokers", self.brokers_arg]
+            args += ["--brokers", str(self.brokers_arg)]
+        args += cluster_args(self.cluster)
         args += ["--listen", self.listen]
         if self.status_only:
             # eg-router / eg-invoker: /v1/status on --status-port, no APIs
@@ -287,6 +434,7 @@ class Gateway:
         """Starts the process on fresh ports (or the given Config API port); waits
         for readiness unless wait=False. Retries on other ports if the first ones
         were taken meanwhile."""
+        prepare_cluster(self.cluster, int(self.arg("--partitions", DEFAULT_PARTITIONS)))
         for attempt in range(3):
             self.config_port, self.events_port = config_port or free_port(), free_port()
             if self.config_port == self.events_port:
@@ -304,12 +452,21 @@ class Gateway:
                 raise
         raise ProcessFailed("%s: could not find free ports" % self.name)
 
+    def arg(self, flag, default=None):
+        """The value of flag among the extra arguments ("--flag V" or "--flag=V")."""
+        for i, a in enumerate(self.extra_args):
+            if a == flag and i + 1 < len(self.extra_args):
+                return self.extra_args[i + 1]
+            if a.startswith(flag + "="):
+                return a[len(flag) + 1:]
+        return default
+
     def _spawn(self):
         if self._logf is None:
             fd, self.log_path = tempfile.mkstemp(prefix="eg-%s-" % self.name, suffix=".log")
             self._logf = os.fdopen(fd, "ab", buffering=0)
         cmd = self.wrapped_command()
-        self._logf.write(("### %s\n" % " ".join(cmd)).encode())
+        self._logf.write(("### %s\n" % " ".join(redact(cmd))).encode())
         self.proc = popen(cmd, stdin=subprocess.DEVNULL, stdout=self._logf,
                           stderr=subprocess.STDOUT, env=clean_env(self.env), cwd=HERE)
         self._spawns.append([self.proc.pid, None])
@@ -479,10 +636,11 @@ class Gateway:
 
     @property
     def brokers(self):
-        """The Kafka bootstrap servers this process uses (from /v1/status)."""
+        """The Kafka bootstrap servers this process uses (from /v1/status), as
+        Brokers with its topic prefix."""
         if self.status is None:
             self.status = self.request("GET", "/v1/status").body
-        return self.status["kafka"]["brokers"]
+        return Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None))
 
     def request(self, method, path, body=None, raw_body=None, headers=None, timeout=REQUEST_TIMEOUT,
                 port=None):
@@ -616,6 +774,18 @@ class GatewayTestCase(unittest.TestCase):
 # Delivery helpers (events, configuration, kcat, function servers)
 
 KCAT_TIMEOUT = 15.0  # seconds one kcat run may take
+KCAT = shutil.which("kcat") or shutil.which("kafkacat")
+
+
+def kcat_command(brokers, *args):
+    """A kcat command line on brokers; on the external cluster with the
+    --kafka settings of EG_TEST_KAFKA_ARGS as -X (both are librdkafka
+    properties; its other flags are the gateway's own)."""
+    cmd = [KCAT or "kcat", "-b", str(brokers)]
+    if is_external(brokers):
+        for prop in kafka_properties():
+            cmd += ["-X", prop]
+    return cmd + list(args)
 
 
 def gw_event(gw, body=None, raw_body=None, headers=None, path="/", method="POST", timeout=REQUEST_TIMEOUT):
@@ -675,7 +845,7 @@ def kcat_consume(brokers, topic, timeout=KCAT_TIMEOUT):
     """Every record of topic (kcat -C -e -J) as dicts; payload decoded as JSON
     into "value" when it parses. [] when the topic does not exist yet."""
     try:
-        out = subprocess.run(["kcat", "-b", brokers, "-C", "-t", topic, "-e", "-J", "-q"],
+        out = subprocess.run(kcat_command(brokers, "-C", "-t", topic, "-e", "-J", "-q"),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              timeout=scaled(timeout), preexec_fn=_die_with_parent).stdout
     except subprocess.TimeoutExpired:
@@ -700,7 +870,7 @@ def kcat_consume(brokers, topic, timeout=KCAT_TIMEOUT):
 def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEOUT):
     """Produces one record with kcat (value: str or bytes, no newline handling
     needed: the whole value is one message); headers: (name, value) pairs."""
-    args = ["kcat", "-b", brokers, "-P", "-t", topic, "-D", "\x01"]
+    args = kcat_command(brokers, "-P", "-t", topic, "-D", "\x01")
     if key is not None:
         args += ["-k", key]
     for name, val in headers:
@@ -715,20 +885,21 @@ def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEO
         raise AssertionError("kcat -P failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
 
 
-def dead_letters(brokers, predicate=lambda v: True, topic="eg.dlq"):
+def dead_letters(brokers, predicate=lambda v: True):
     """The values (parsed JSON) of the dead-letter records matching predicate."""
-    return [r["value"] for r in kcat_consume(brokers, topic)
+    return [r["value"] for r in kcat_consume(brokers, topic(brokers, "dlq"))
             if isinstance(r.get("value"), dict) and predicate(r["value"])]
 
 
-def wait_dead_letters(brokers, predicate, count=1, timeout=15.0, topic="eg.dlq"):
+def wait_dead_letters(brokers, predicate, count=1, timeout=15.0):
     """Polls the dead-letter topic until at least count records match; returns them."""
     found = []
 
     def check():
-        found[:] = dead_letters(brokers, predicate, topic)
+        found[:] = dead_letters(brokers, predicate)
         return len(found) >= count
-    wait_until(check, timeout=timeout, interval=0.3, message="%d dead letter(s) in %s" % (count, topic))
+    wait_until(check, timeout=timeout, interval=0.3,
+               message="%d dead letter(s) in %s" % (count, topic(brokers, "dlq")))
     return list(found)
 
 
@@ -800,6 +971,6 @@ def wait_sync_ready(gw, space="default", path="/__sync-warmup", timeout=30.0):
         fn.stop()
 
 
-def events_with_id(brokers, event_id, topic="eg.events"):
-    """The records of topic whose payload holds event_id (1.0 id or 0.1 eventID)."""
-    return [r for r in kcat_consume(brokers, topic) if event_id in (r.get("payload") or "")]
+def events_with_id(brokers, event_id):
+    """The records of the events topic whose payload holds event_id (1.0 id or 0.1 eventID)."""
+    return [r for r in kcat_consume(brokers, topic(brokers, "events")) if event_id in (r.get("payload") or "")]

@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from egtest import BIN_DIR, GatewayTestCase, binary, free_port, run_binary, scaled
+from egtest import BIN_DIR, GatewayTestCase, binary, dev_args, free_port, run_binary, scaled
 
 RUN_TIMEOUT = 15
 
@@ -134,7 +134,7 @@ class TestCLI(GatewayTestCase):
             s.bind(("127.0.0.1", 0))
             s.listen(1)
             port = s.getsockname()[1]
-            p = run("event-gateway", "--dev", "--listen", "127.0.0.1", "--config-port", str(port),
+            p = run("event-gateway", *dev_args(), "--listen", "127.0.0.1", "--config-port", str(port),
                     "--events-port", str(free_port()), timeout=30)
         self.assertNotEqual(p.returncode, 0, self.describe(p))
         self.assertIn(str(port), (p.stdout + p.stderr).decode(errors="replace"), self.describe(p))

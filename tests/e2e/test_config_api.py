@@ -10,7 +10,7 @@ import re
 import unittest
 import urllib.parse
 
-from egtest import GatewayTestCase, subscription_id_09
+from egtest import GatewayTestCase, subscription_id_09, topic
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -76,8 +76,8 @@ class TestGeneral(ConfigAPITestBase):
         self.assertEqual(r.body.get("status"), "ok")
         kafka = r.body.get("kafka") or {}
         self.assertRegex(kafka.get("brokers", ""), r"^[^,:]+:\d+(,[^,:]+:\d+)*$")
-        self.assertEqual(kafka.get("topics", {}).get("events"), "eg.events")
-        self.assertEqual(kafka.get("topics", {}).get("config"), "eg.config")
+        self.assertEqual(kafka.get("topics", {}).get("events"), topic(self.gw.brokers, "events"))
+        self.assertEqual(kafka.get("topics", {}).get("config"), topic(self.gw.brokers, "config"))
 
     def test_unknown_routes_answer_404_json(self):
         for path in ["/", "/v1", "/v1/nothing", "/v2/spaces/default/eventtypes", "/v1/spaces",

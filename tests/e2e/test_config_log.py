@@ -12,13 +12,12 @@
 
 import json
 import re
-import shutil
 import subprocess
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from egtest import GatewayTestCase, wait_until
+from egtest import KCAT, GatewayTestCase, kcat_command, needs_embedded_broker, topic, wait_until
 
 KINDS = ["eventtypes", "functions", "subscriptions", "cors"]
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -389,6 +388,7 @@ class TestRestart(ConfigLogTestBase):
         self.req(d, "POST", "team-b", "functions", fn_body("auth", "http://new-auth/"), 201)
 
 
+@needs_embedded_broker("kills it")
 class TestKafkaDown(ConfigLogTestBase):
     def test_write_without_kafka_is_503_and_reads_still_work(self):
         a = self.start_gateway(name="gw-dies")
@@ -405,12 +405,11 @@ class TestKafkaDown(ConfigLogTestBase):
 
 class TestKcat(ConfigLogTestBase):
     def setUp(self):
-        self.kcat = shutil.which("kcat") or shutil.which("kafkacat")
-        if not self.kcat:
+        if not KCAT:
             self.skipTest("kcat (or kafkacat) is not installed: Kafka-level checks skipped")
 
-    def consume(self, brokers, topic="eg.config"):
-        p = subprocess.run([self.kcat, "-b", brokers, "-C", "-t", topic, "-e", "-J", "-q"],
+    def consume(self, brokers):
+        p = subprocess.run(kcat_command(brokers, "-C", "-t", topic(brokers, "config"), "-e", "-J", "-q"),
                            capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 0, "kcat failed: %s" % p.stderr.decode(errors="replace"))
         return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
@@ -501,7 +500,7 @@ class TestKcat(ConfigLogTestBase):
         lines = ["%s/functions/ext/kcat.test-1|%s" % (sp, json.dumps(good_fn)),
                  "%s/subscriptions/x/kcat.test-2|%s" % (sp, json.dumps(bad_sub)),
                  "%s/eventtypes/after/kcat.test-3|%s" % (sp, json.dumps(marker))]
-        p = subprocess.run([self.kcat, "-b", a.brokers, "-P", "-t", "eg.config", "-p", "0", "-K", "|"],
+        p = subprocess.run(kcat_command(a.brokers, "-P", "-t", topic(a.brokers, "config"), "-p", "0", "-K", "|"),
                            input="\n".join(lines).encode() + b"\n", capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         for gw in (a, b):

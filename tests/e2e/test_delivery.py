@@ -17,7 +17,7 @@ import unittest
 import uuid
 
 from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_produce,
-                    send_ce10, wait_dead_letters)
+                    send_ce10, topic, wait_dead_letters)
 
 CE_JSON = "application/cloudevents+json"
 EG_SOURCE = "https://serverless.com/event-gateway/#transformationVersion=0.1"
@@ -278,7 +278,7 @@ class TestDelivery(DeliveryTestBase):
             self.assertEqual(d["eventType"], "dead.end", d)
             self.assertEqual(d["event"], ev, d)
             self.assertNotIn("eventBase64", d)
-            self.assertTrue(d["topic"].startswith("eg.invoke."), d)
+            self.assertTrue(d["topic"].startswith(topic(self.gw.brokers, "invoke.")), d)
             self.assertRegex(d["failedAt"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
         # the 404's dead letter did not wait for the 500's retries
         self.assertLessEqual(by_fn["f404"]["failedAt"], by_fn["f500"]["failedAt"])
@@ -321,8 +321,9 @@ class TestDelivery(DeliveryTestBase):
         configure(self.gw, "default", eventtypes=[t_s, t_b], functions={fid: fn.url},
                   subscriptions=[{"eventType": t_s, "functionId": fid}, {"eventType": t_b, "functionId": fid}])
         brokers = self.gw.brokers
+        events = topic(brokers, "events")
         ev = ce10(t_s, data={"via": "kcat", "mode": "structured"})
-        kcat_produce(brokers, "eg.events", json.dumps(ev), key=ev["id"],
+        kcat_produce(brokers, events, json.dumps(ev), key=ev["id"],
                      headers=[("content-type", CE_JSON)])
         c = fn.wait_for(lambda calls: [c for c in calls if c.event_id() == ev["id"]], timeout=10,
                         message="the structured kcat event")[0]
@@ -330,7 +331,7 @@ class TestDelivery(DeliveryTestBase):
         self.assertEqual(c.json, ev)
 
         bid = str(uuid.uuid4())
-        kcat_produce(brokers, "eg.events", json.dumps({"via": "kcat", "mode": "binary"}), key=bid,
+        kcat_produce(brokers, events, json.dumps({"via": "kcat", "mode": "binary"}), key=bid,
                      headers=[("ce_specversion", "1.0"), ("ce_id", bid), ("ce_source", "/kcat"),
                               ("ce_type", t_b), ("content-type", "application/json")])
         c = fn.wait_for(lambda calls: [c for c in calls if c.event_id() == bid], timeout=10,
@@ -341,9 +342,9 @@ class TestDelivery(DeliveryTestBase):
                                   "data": {"via": "kcat", "mode": "binary"}})
 
         garbage = "this is not a CloudEvent %s" % uuid.uuid4()
-        kcat_produce(brokers, "eg.events", garbage, key="garbage")
+        kcat_produce(brokers, events, garbage, key="garbage")
         after = ce10(t_s, data={"after": "garbage"})
-        kcat_produce(brokers, "eg.events", json.dumps(after), key="garbage",  # same partition
+        kcat_produce(brokers, events, json.dumps(after), key="garbage",  # same partition
                      headers=[("content-type", CE_JSON)])
 
         def is_garbage(d):
@@ -355,7 +356,7 @@ class TestDelivery(DeliveryTestBase):
         d = wait_dead_letters(brokers, is_garbage, timeout=10)[0]
         self.assertIn("not a CloudEvent", d["lastError"], d)
         self.assertEqual(d["attempts"], 0, d)
-        self.assertEqual(d["topic"], "eg.events", d)
+        self.assertEqual(d["topic"], events, d)
         self.assertIsNone(d["eventId"], d)
         self.assertIsNone(d["subscriptionId"], d)
         fn.wait_for(lambda calls: [c for c in calls if c.event_id() == after["id"]], timeout=10,

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from egtest import GatewayTestCase, ce10, configure, send_ce10
+from egtest import GatewayTestCase, ce10, configure, needs_embedded_broker, send_ce10
 
 N_EVENTS = 500
 SENDERS = 16
@@ -92,6 +92,7 @@ class FaultTestBase(GatewayTestCase):
         return time.monotonic() - t0
 
 
+@needs_embedded_broker("it is stopped")
 class TestKafkaDown(FaultTestBase):
     def test_ingress_answers_503_never_202_when_kafka_is_gone(self):
         dev = self.start_dev()

@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from egtest import GatewayTestCase, ce10, configure, popen, send_ce10, wait_until
+from egtest import GatewayTestCase, ce10, configure, needs_embedded_broker, popen, send_ce10, wait_until
 
 TOOLS_DIR = os.environ.get("EG_TEST_TOOLS_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests")
@@ -79,6 +79,7 @@ class FaultBroker:
                 pass
 
 
+@needs_embedded_broker("faults are injected into it, in eg-fault-broker")
 class KafkaFaultTest(GatewayTestCase):
     def setUp(self):
         self.sp = "kf-" + self._testMethodName.replace("test_", "")[:30].replace("_", "-")

@@ -15,7 +15,7 @@ import re
 import time
 import unittest
 
-from egtest import (GatewayTestCase, ce10, configure, kcat_consume, send_ce10, wait_dead_letters,
+from egtest import (GatewayTestCase, ce10, configure, kcat_consume, send_ce10, topic, wait_dead_letters,
                     wait_until)
 
 ADMIN_KEY = "admin-0123456789-secret"
@@ -146,7 +146,7 @@ class TestAccessKeys(GatewayTestCase):
         key_id, secret = self.create_key(self.sp)
         self.assertStatus(self.gw.request("GET", "/v1/spaces/%s/functions" % self.sp, headers=bearer(secret)), 200)
         self.assertError(self.gw.request("GET", "/v1/spaces/%s/functions" % self.sp, headers=bearer(secret + "x")), 403)
-        records = kcat_consume(self.gw.brokers, "eg.config")
+        records = kcat_consume(self.gw.brokers, topic(self.gw.brokers, "config"))
         mine = [r for r in records if key_id in (r.get("key") or "")]
         self.assertTrue(mine, "the key's record is in the configuration log")
         for r in records:

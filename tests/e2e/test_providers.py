@@ -25,8 +25,8 @@ import time
 import unittest
 import urllib.parse
 
-from egtest import (FUNCTION_FAILED, GatewayTestCase, add_sync_subscription, ce10, configure,
-                    dead_letters, kcat_consume, send_ce10, wait_dead_letters, wait_until)
+from egtest import (FUNCTION_FAILED, KAFKA_ARGS, GatewayTestCase, add_sync_subscription, ce10, configure,
+                    dead_letters, kcat_consume, send_ce10, topic, wait_dead_letters, wait_until)
 from fnserver import FnServer
 
 try:
@@ -362,25 +362,32 @@ class TestKafka(ProvidersTestBase):
         for r in recs:
             self.assertEqual(headers_of(r).get("content-type"), "application/cloudevents+json", r)
 
-    def test_sink_on_the_gateways_cluster(self):
-        self.check_sink(self.gw, None, "sink.%s" % self.sp)
+    def sink_topic(self):
+        """A sink topic of this test's own, under the gateway's prefix."""
+        return topic(self.gw.brokers, "sink.%s" % self.sp)
 
+    def test_sink_on_the_gateways_cluster(self):
+        self.check_sink(self.gw, None, self.sink_topic())
+
+    # The other cluster is an embedded broker, also under EG_TEST_BROKERS.
+    @unittest.skipIf(KAFKA_ARGS, "every --kafka setting of EG_TEST_KAFKA_ARGS applies to a kafka "
+                     "function's cluster too, and the other cluster, an embedded broker, takes none")
     def test_sink_on_another_cluster(self):
-        other = self.start_gateway(name="other-cluster")
-        topic = "sink.%s" % self.sp
-        self.check_sink(self.gw, other.brokers, topic)
-        self.assertEqual(kcat_consume(self.gw.brokers, topic), [], "nothing on the gateway's cluster")
+        other = self.start_gateway(name="other-cluster", dev=True)
+        sink = self.sink_topic()
+        self.check_sink(self.gw, other.brokers, sink)
+        self.assertEqual(kcat_consume(self.gw.brokers, sink), [], "nothing on the gateway's cluster")
 
     def test_sync_to_kafka_function_gives_500_and_writes(self):
-        topic = "sink.%s" % self.sp
+        sink = self.sink_topic()
         configure(self.gw, self.sp, eventtypes=["kafka.sync"],
-                  functions={"ksink": {"type": "kafka", "provider": {"topic": topic}}})
+                  functions={"ksink": {"type": "kafka", "provider": {"topic": sink}}})
         add_sync_subscription(self.gw, self.sp, "kafka.sync", "ksink")
         ev = ce10("kafka.sync", self.sp)
         r = send_ce10(self.gw, ev)
         self.assertError(r, 500, FUNCTION_FAILED, what="a topic gives no answer")
-        wait_until(lambda: sink_records(self.gw.brokers, topic, {ev["id"]}), timeout=20, interval=0.3,
-                   message="the event in %s" % topic)
+        wait_until(lambda: sink_records(self.gw.brokers, sink, {ev["id"]}), timeout=20, interval=0.3,
+                   message="the event in %s" % sink)
 
     def test_config_validation(self):
         for prov, frag in (({}, "provider.topic"), ({"topic": "a b"}, "provider.topic"),

@@ -14,8 +14,8 @@ import statistics
 import time
 import unittest
 
-from egtest import (GatewayTestCase, add_sync_subscription, ce10, configure, gw_event, kcat_produce,
-                    scaled, sync_answer, wait_sync_ready)
+from egtest import (GatewayTestCase, add_sync_subscription, ce10, configure, gw_event, kcat_command,
+                    kcat_produce, scaled, sync_answer, topic, wait_sync_ready)
 from fnserver import sync_responder
 
 _counter = itertools.count(1)
@@ -166,11 +166,11 @@ class TestTwoIngresses(ScaleBase):
                                                                        statistics.median(lat), max(lat)))
 
 
-def invoke_backlog(brokers, topic="eg.invoke.default.async", partitions=8):
+def invoke_backlog(brokers, partitions=8):
     """Records written to the default pool's async invocation topic (kcat -Q)."""
     total = 0
     for p in range(partitions):
-        out = subprocess.run(["kcat", "-b", brokers, "-Q", "-t", "%s:%d:-1" % (topic, p)],
+        out = subprocess.run(kcat_command(brokers, "-Q", "-t", "%s:%d:-1" % (topic(brokers, "invoke.default.async"), p)),
                              capture_output=True, text=True, timeout=15).stdout
         for word in out.split():
             if word.isdigit():
@@ -194,7 +194,7 @@ class TestSyncDuringBacklog(ScaleBase):
         records = "\x01".join(json.dumps(ce10("backlog.event", self.sp, data={"i": i}))
                               for i in range(self.BACKLOG))
         t0 = time.monotonic()
-        kcat_produce(self.gw.brokers, "eg.events", records,
+        kcat_produce(self.gw.brokers, topic(self.gw.brokers, "events"), records,
                      headers=[("content-type", "application/cloudevents+json")], timeout=60)
         produced_s = time.monotonic() - t0
         slow.wait_calls(1, timeout=15)   # the backlog is being worked on
