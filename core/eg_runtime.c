@@ -194,6 +194,15 @@ fail:
     return NULL;
 }
 
+int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, int timeout_ms,
+                            char *err, size_t errlen)
+{
+    if (rt->mock)
+        return eg_mock_topic_create(rt->mock, topic, rt->settings->partitions, err, errlen);
+    return eg_kafka_ensure_topic(rk, topic, rt->settings->partitions,
+                                 rt->settings->replication_factor, NULL, timeout_ms, err, errlen);
+}
+
 void eg_runtime_free(eg_runtime_t *rt)
 {
     if (!rt)

@@ -63,6 +63,15 @@ typedef struct eg_runtime {
 eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen);
 void eg_runtime_free(eg_runtime_t *rt);
 
+/* Makes sure a topic the gateway writes to exists, with --partitions
+ * partitions and --replication-factor: on the embedded broker directly, else
+ * with the Admin API through rk (any handle on the cluster), waiting at most
+ * timeout_ms. A topic that exists already is left as it is. 0, or -1 with a
+ * message in err (another process's embedded broker cannot create topics: a
+ * producer's first record does, see eg_kafka_ensure_topic). */
+int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, int timeout_ms,
+                            char *err, size_t errlen);
+
 /* The /v1/status document: {"status":"ok"|"starting","kafka":{"brokers",
  * "topics":{…}},"config":{…}}. *ready is set to 1 once the configuration
  * log has caught up. Caller frees. */

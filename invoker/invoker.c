@@ -162,7 +162,6 @@
 #include "provider.h"
 
 #define COMP "invoker"
-#define INVOKE_PARTITIONS 8     /* partitions of an invocation topic we create */
 #define POLL_BATCH 500          /* records taken from the consumer per loop turn */
 #define COMMIT_INTERVAL_MS 200  /* asynchronous commits */
 #define COMMIT_WAIT_MS 5000     /* longest wait for a synchronous commit (revocation) */
@@ -1760,13 +1759,8 @@ static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
 static void ensure_topic(eg_invoker_t *r, const char *topic)
 {
     char err[512];
-    int rc =
-        r->rt->mock
-            ? eg_mock_topic_create(r->rt->mock, topic, INVOKE_PARTITIONS, err, sizeof err)
-            : eg_kafka_ensure_topic(r->producer ? r->producer : r->replier, topic,
-                                    INVOKE_PARTITIONS, r->s->replication_factor, NULL,
-                                    TOPIC_TIMEOUT_MS, err, sizeof err);
-    if (rc)
+    if (eg_runtime_ensure_topic(r->rt, r->producer ? r->producer : r->replier, topic,
+                                TOPIC_TIMEOUT_MS, err, sizeof err))
         EG_LOG_WARN(COMP, "%s (going on: consuming starts once the topic exists)", err);
 }
 

@@ -55,6 +55,7 @@
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
 #define NUDGE_TIMEOUT_MS 100
+#define POOL_TOPIC_TIMEOUT_MS 5000 /* longest wait for a new pool's topic */
 
 typedef struct eg_router {
     eg_runtime_t *rt;
@@ -193,7 +194,10 @@ static int txn_commit(eg_router_t *r)
 
 /* ---- routing one record ---- */
 
-/* An invocation topic of a pool, built once per pool (router thread). */
+/* An invocation topic of a pool, built once per pool (router thread). The
+ * first time, the topic is made sure of (Admin API, bounded): a pool whose
+ * invoker never started has no topic yet, and on a cluster without
+ * auto.create.topics.enable every transaction writing to it would fail. */
 static const char *pool_topic(eg_router_t *r, const char *pool, int sync)
 {
     char key[EG_MAX_NAME + 8];
@@ -203,6 +207,11 @@ static const char *pool_topic(eg_router_t *r, const char *pool, int sync)
         return t;
     char name[512];
     eg_topics_invoke(name, sizeof name, r->rt->settings->topic_prefix, pool, sync);
+    char err[512];
+    if (eg_runtime_ensure_topic(r->rt, r->sync_producer, name, POOL_TOPIC_TIMEOUT_MS, err,
+                                sizeof err))
+        EG_LOGF(EG_LOG_LEVEL_WARN, "router", ((eg_log_field_t[]){{"pool", pool}}), 1,
+                "%s (going on: a first record creates it where the cluster allows)", err);
     if (!(t = strdup(name)) || eg_map_put(r->pool_topics, key, t, NULL)) {
         free(t);
         return NULL;
@@ -355,7 +364,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         rd_kafka_headers_t *h = rd_kafka_headers_new(1);
         eg_route_add_header(h, EG_HDR_CORRELATION, corr);
         /* reply topics have one partition */
-        rc = v ? produce(r, 1, reply_to, 0, corr, strlen(corr), v, strlen(v), h) : -1;
+        rc = v ? produce(r, 1, reply_to, RD_KAFKA_PARTITION_UA, corr, strlen(corr), v, strlen(v), h) : -1;
         if (!v)
             rd_kafka_headers_destroy(h);
         free(v);
