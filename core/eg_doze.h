@@ -17,7 +17,9 @@
  * busy machine could outrun. A record read wakes it at once: the partitions
  * stay resumed until the next quiet second. So the first record after a
  * quiet second waits up to probe_ms longer; the records after it do not
- * wait at all. Pausing loses nothing: librdkafka fetches again from the
+ * wait at all. In one process the ingress ends the doze as an event comes
+ * in (eg_runtime_wake), before the record exists: there the first record
+ * does not wait either. Pausing loses nothing: librdkafka fetches again from the
  * application's position on resume.
  *
  * Pure: the caller owns the state, gives it the time (monotonic ms) and the

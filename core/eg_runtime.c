@@ -142,6 +142,54 @@ void eg_runtime_report_lag(eg_runtime_t *rt, rd_kafka_t *consumer, const char *r
         eg_metric_set(rt->mx.consumer_lag, EG__L(role, topic), (double)lag);
 }
 
+/* ---- wakers ---- */
+
+#define EG_MAX_WAKERS 8
+
+struct eg_wakers {
+    pthread_mutex_t mu;
+    struct {
+        void (*fn)(void *);
+        void *arg;
+    } w[EG_MAX_WAKERS];
+    int n;
+};
+
+int eg_runtime_add_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg)
+{
+    struct eg_wakers *ws = rt->wakers;
+    pthread_mutex_lock(&ws->mu);
+    int ok = ws->n < EG_MAX_WAKERS;
+    if (ok) {
+        ws->w[ws->n].fn = fn;
+        ws->w[ws->n].arg = arg;
+        ws->n++;
+    }
+    pthread_mutex_unlock(&ws->mu);
+    return ok ? 0 : -1;
+}
+
+void eg_runtime_remove_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg)
+{
+    struct eg_wakers *ws = rt->wakers;
+    pthread_mutex_lock(&ws->mu);
+    for (int i = 0; i < ws->n; i++)
+        if (ws->w[i].fn == fn && ws->w[i].arg == arg) {
+            ws->w[i] = ws->w[--ws->n];
+            break;
+        }
+    pthread_mutex_unlock(&ws->mu);
+}
+
+void eg_runtime_wake(eg_runtime_t *rt)
+{
+    struct eg_wakers *ws = rt->wakers;
+    pthread_mutex_lock(&ws->mu);
+    for (int i = 0; i < ws->n; i++)
+        ws->w[i].fn(ws->w[i].arg);
+    pthread_mutex_unlock(&ws->mu);
+}
+
 /* ---- life ---- */
 
 eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen)
@@ -152,6 +200,11 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         return NULL;
     }
     rt->settings = s;
+    if (!(rt->wakers = calloc(1, sizeof *rt->wakers))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&rt->wakers->mu, NULL);
     eg_topics_init(&rt->topics, s->topic_prefix);
     if (eg_runtime_metrics_init(rt)) {
         snprintf(err, errlen, "out of memory");
@@ -211,6 +264,10 @@ void eg_runtime_free(eg_runtime_t *rt)
     eg_mock_free(rt->mock);
     eg_metrics_free(rt->metrics);
     free(rt->brokers);
+    if (rt->wakers) {
+        pthread_mutex_destroy(&rt->wakers->mu);
+        free(rt->wakers);
+    }
     free(rt);
 }
 

@@ -55,6 +55,7 @@ typedef struct eg_runtime {
     eg_metrics_t *metrics; /* the process's registry */
     eg_runtime_metrics_t mx;
     eg_replay_store_t *replays;    /* the ingress role's (history and replays), else NULL */
+    struct eg_wakers *wakers;      /* eg_runtime_wake's callbacks */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode, the configuration log, and waits
@@ -71,6 +72,19 @@ void eg_runtime_free(eg_runtime_t *rt);
  * producer's first record does, see eg_kafka_ensure_topic). */
 int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, int timeout_ms,
                             char *err, size_t errlen);
+
+/* Waking the dozing consumers of this process (eg_doze.h). A consumer on the
+ * sync path dozes after a quiet second, and the first record after that
+ * waits up to --idle-probe-ms per dozing hop. When the roles share a process
+ * (event-gateway), the ingress knows first: it calls eg_runtime_wake when an
+ * event comes in, and every registered waker ends its doze at once, so the
+ * event finds the router and the sync invoker fetching. A waker runs on the
+ * caller's thread with a lock held: it must only flag its role and wake its
+ * thread (cheap when the role is awake). Roles in other processes are not
+ * reached: they wake on their next fetch window. add: 0, or -1 when full. */
+int eg_runtime_add_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg);
+void eg_runtime_remove_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg);
+void eg_runtime_wake(eg_runtime_t *rt);
 
 /* The /v1/status document: {"status":"ok"|"starting","kafka":{"brokers",
  * "topics":{…}},"config":{…}}. *ready is set to 1 once the configuration

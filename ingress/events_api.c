@@ -271,6 +271,7 @@ static void submit(pending_t *p)
     /* A sync request's client waits for the whole round trip: its event
      * must not linger behind the batching of async ones. */
     rd_kafka_t *rk = p->sync_sub[0] ? api->sync.rk : api->events.rk;
+    eg_runtime_wake(api->rt); /* the router and invokers of this process, if they doze */
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
@@ -360,6 +361,7 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
     }
     snprintf(deadline, sizeof deadline, "%lld", (long long)(wall_ms() + timeout));
     eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, 1);
+    eg_runtime_wake(api->rt); /* the sync invokers of this process, if they doze */
     rd_kafka_headers_t *h = rd_kafka_headers_new(10);
     add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");
     add_hdr(h, EG_HDR_SPACE, p->ev.space);

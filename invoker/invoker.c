@@ -296,6 +296,9 @@ typedef struct eg_invoker {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
+    atomic_int dozing;    /* in.doze.dozing, for engine_wake (other threads) */
+    atomic_int wake_doze; /* engine_wake asked: end the doze */
+    int waker;            /* registered with eg_runtime_add_waker */
 
     /* Engine state: the loop thread only. */
     inv_t *invs;
@@ -1512,7 +1515,10 @@ static void *loop(void *arg)
         int nparts = 0;
         for (part_t *p = in->parts; p; p = p->next)
             nparts++;
+        if (atomic_exchange(&r->wake_doze, 0))
+            eg_doze_record(&in->doze, now);
         in->doze.paused = eg_doze_paused(&in->doze, now, nparts, &doze_due);
+        atomic_store(&r->dozing, in->doze.dozing);
         flow(r, in);
 
         int64_t wait = more ? 0 : MAX_WAIT_MS;
@@ -1564,10 +1570,21 @@ static void producer_free(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what)
     rd_kafka_destroy(rk);
 }
 
+/* eg_runtime_wake's callback (the ingress's thread): a dozing sync input
+ * wakes now rather than at its next fetch window. */
+static void engine_wake(void *arg)
+{
+    eg_invoker_t *r = arg;
+    if (atomic_load(&r->dozing) && !atomic_exchange(&r->wake_doze, 1))
+        wake(r);
+}
+
 static void engine_free(eg_invoker_t *r)
 {
     if (!r)
         return;
+    if (r->waker)
+        eg_runtime_remove_waker(r->rt, engine_wake, r);
     src_t *in = &r->in;
     /* Leaves the group; the revoke callback commits once more. */
     if (in->consumer)
@@ -1849,6 +1866,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t 
         goto fail;
     }
     r->thread_started = 1;
+    r->waker = r->in.doze.probe_ms && eg_runtime_add_waker(rt, engine_wake, r) == 0;
     return r;
 fail:
     engine_free(r);

@@ -74,6 +74,10 @@ typedef struct eg_router {
     eg_replayer_t *replayer; /* --run-replays, else NULL */
     eg_doze_t doze;          /* idle duty cycle of the consumer (router thread) */
     rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
+    rd_kafka_queue_t *cq;    /* the consumer's queue: router_wake yields it */
+    atomic_int dozing;       /* doze.dozing, for router_wake (other threads) */
+    atomic_int wake;         /* router_wake asked: end the doze */
+    int waker;               /* registered with eg_runtime_add_waker */
 } eg_router_t;
 
 static int64_t wall_ms(void)
@@ -459,6 +463,15 @@ static void doze_apply(eg_router_t *r, int pause)
     }
 }
 
+/* eg_runtime_wake's callback (the ingress's thread): a dozing router wakes
+ * now rather than at its next fetch window. */
+static void router_wake(void *arg)
+{
+    eg_router_t *r = arg;
+    if (atomic_load(&r->dozing) && !atomic_exchange(&r->wake, 1))
+        rd_kafka_queue_yield(r->cq);
+}
+
 static void *router_main(void *arg)
 {
     eg_router_t *r = arg;
@@ -466,7 +479,10 @@ static void *router_main(void *arg)
     while (!atomic_load(&r->stop) && !r->fatal) {
         eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
         int64_t now = mono_ms(), due = now + (r->in_txn ? 2 : 100);
+        if (atomic_exchange(&r->wake, 0))
+            eg_doze_record(&r->doze, now);
         int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
+        atomic_store(&r->dozing, r->doze.dozing);
         if (doze != r->doze.paused)
             doze_apply(r, doze);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
@@ -503,6 +519,8 @@ static void router_stop(void *p)
     /* first: the replayer uses the configuration, not the router's clients */
     eg_replayer_stop(r->replayer);
     r->replayer = NULL;
+    if (r->waker)
+        eg_runtime_remove_waker(r->rt, router_wake, r);
     atomic_store(&r->stop, 1);
     if (r->thread_started)
         pthread_join(r->thread, NULL);
@@ -520,6 +538,8 @@ static void router_stop(void *p)
     }
     if (r->dozed)
         rd_kafka_topic_partition_list_destroy(r->dozed);
+    if (r->cq)
+        rd_kafka_queue_destroy(r->cq);
     if (r->pool_topics) {
         eg_map_iter_t it;
         const char *k;
@@ -612,11 +632,13 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
 
     if (eg_kafka_subscribe_one(r->consumer, rt->topics.events, err, errlen))
         goto fail;
+    r->cq = rd_kafka_queue_get_consumer(r->consumer);
     if (pthread_create(&r->thread, NULL, router_main, r)) {
         snprintf(err, errlen, "cannot start the router thread");
         goto fail;
     }
     r->thread_started = 1;
+    r->waker = r->doze.probe_ms && r->cq && eg_runtime_add_waker(rt, router_wake, r) == 0;
     if (s->run_replays && !(r->replayer = eg_replayer_start(rt, err, errlen)))
         goto fail;
     EG_LOG_INFO("router", "routing %s (group %s, transactional id %s)", rt->topics.events, group,

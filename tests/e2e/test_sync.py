@@ -16,7 +16,8 @@ import unittest
 import uuid
 
 from egtest import (FUNCTION_FAILED, GatewayTestCase, add_sync_subscription, ce10, configure,
-                    events_with_id, free_port, gw_event, send_ce10, sync_answer, wait_sync_ready)
+                    events_with_id, free_port, gw_event, send_ce10, sync_answer, wait_sync_ready,
+                    wait_until)
 from fnserver import sync_responder
 
 CE_JSON = "application/cloudevents+json"
@@ -347,6 +348,36 @@ class TestSync(SyncTestBase):
         dt = time.monotonic() - dt
         self.assertStatus(r, 403, "authorizer slower than --sync-timeout-ms")
         self.assertLess(dt, SYNC_TIMEOUT_MS / 1000.0 + 1.5)
+
+
+class TestWakeFromDoze(SyncTestBase):
+    """After a quiet second the router's and the sync invoker's consumers doze
+    (--idle-probe-ms: one fetch window per period). In one process the
+    ingress wakes them as a request comes in, so the first request after a
+    quiet time does not wait for the next windows: with a 2 s period a doze
+    would cost up to 2 s per hop; awake, a request takes milliseconds."""
+    PROBE_MS = 2000
+    # --sync-timeout-ms past two dozing hops: a doze would show as a slow 200, not a 504
+    GATEWAY_ARGS = ["--sync-timeout-ms", str(3 * PROBE_MS), "--function-timeout-ms", "5000",
+                    "--idle-probe-ms", str(PROBE_MS)]
+
+    def test_first_request_after_a_quiet_time_does_not_wait_for_the_doze(self):
+        fn = self.fn_sync(sync_answer(200, {}, "awake"))
+        configure(self.gw, "default", functions={self.tag + "-fn": fn.url})
+        add_sync_subscription(self.gw, "default", "http.request", self.tag + "-fn",
+                              path="/%s/wake" % self.tag, method="POST")
+        wait_until(lambda: self.rest("POST", "/%s/wake" % self.tag, body={})[0].status == 200,
+                   timeout=30, message="the sync subscription answers")
+        took = []
+        for _ in range(3):
+            time.sleep(1.5)  # quiet: both consumers doze after a second
+            r, dt = self.rest("POST", "/%s/wake" % self.tag, body={}, timeout=15)
+            self.assertStatus(r, 200, "first request after a quiet time")
+            self.assertEqual(r.body, "awake")
+            took.append(dt)
+        print("\n  first request after 1.5 s quiet (doze period %d ms): %s ms"
+              % (self.PROBE_MS, ", ".join("%.1f" % (t * 1000) for t in took)))
+        self.assertLess(max(took), 0.5, "a dozing hop waits up to %d ms" % self.PROBE_MS)
 
 
 if __name__ == "__main__":
