@@ -2,7 +2,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake pkg-config librdkafka-dev libmicrohttpd-dev libcjson-dev \
-      libcurl4-openssl-dev libcmocka-dev && rm -rf /var/lib/apt/lists/*
+      libcurl4-openssl-dev libcmocka-dev libssl-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release && cmake --build /build -j"$(nproc)" \

@@ -70,7 +70,7 @@ static int expect(const char *s, size_t len, size_t *i, char c)
 int eg_time_parse(const char *s, size_t len, int64_t *ms)
 {
     size_t i = 0;
-    int y, mo, d, h, mi, sec, frac = 0;
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, frac = 0;
     if (!s || digits(s, len, &i, 4, &y) || expect(s, len, &i, '-') ||
         digits(s, len, &i, 2, &mo) || expect(s, len, &i, '-') || digits(s, len, &i, 2, &d))
         return -1;
