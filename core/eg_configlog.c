@@ -521,7 +521,7 @@ int eg_configlog_start(eg_configlog_t *log, char *err, size_t errlen)
         return -1;
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(log->consumer, log->topic, 0, &lo, &hi, 10000);
+        eg_kafka_watermarks(log->consumer, log->topic, 0, &lo, &hi, 10000);
     if (e) {
         snprintf(err, errlen, "reading the end of %s: %s", log->topic, rd_kafka_err2str(e));
         return -1;

@@ -66,10 +66,39 @@ int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster)
     return is_embedded ? embedded : cluster;
 }
 
+/* One ListOffsets lookup (which: RD_KAFKA_OFFSET_BEGINNING or _END, the
+ * protocol's earliest and latest "timestamps") through offsets-for-times,
+ * whose wait keeps to its timeout. */
+static rd_kafka_resp_err_t list_offset(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                       int64_t which, int64_t *out, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = which;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+    if (!e)
+        e = l->elems[0].err;
+    if (!e)
+        *out = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return e;
+}
+
 void eg_kafka_nudge(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms)
 {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, timeout_ms);
+    int64_t hi = 0;
+    list_offset(rk, topic, partition, RD_KAFKA_OFFSET_END, &hi, timeout_ms); /* of no use */
+}
+
+rd_kafka_resp_err_t eg_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                        int64_t *lo, int64_t *hi, int timeout_ms)
+{
+    int64_t deadline = eg_time_mono_ms() + timeout_ms;
+    rd_kafka_resp_err_t e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, lo,
+                                        timeout_ms);
+    if (e)
+        return e;
+    int64_t left = deadline - eg_time_mono_ms();
+    return list_offset(rk, topic, partition, RD_KAFKA_OFFSET_END, hi, left > 1 ? (int)left : 1);
 }
 
 int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
@@ -303,7 +332,42 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
         if (m)
             rd_kafka_message_destroy(m);
     }
-    rd_kafka_consumer_close(rk);
+    /* The close, bounded: served here; a revocation it still brings (none
+     * normally: the loop above served it) is applied without commit. */
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *err = rd_kafka_consumer_close_queue(rk, q);
+    if (err) {
+        EG_LOG_WARN("kafka", "closing a consumer: %s", rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+    } else {
+        int64_t close_deadline = eg_time_mono_ms() + EG_KAFKA_CLOSE_MS;
+        while (!rd_kafka_consumer_closed(rk) && eg_time_mono_ms() < close_deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+            if (!ev)
+                continue;
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE &&
+                rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+                rd_kafka_error_t *e =
+                    rd_kafka_incremental_unassign(rk, rd_kafka_event_topic_partition_list(ev));
+                if (e) { /* the eager protocol */
+                    rd_kafka_error_destroy(e);
+                    rd_kafka_assign(rk, NULL);
+                }
+            }
+            rd_kafka_event_destroy(ev);
+        }
+        if (!rd_kafka_consumer_closed(rk))
+            EG_LOG_WARN("kafka", "a consumer did not close within %d ms (is Kafka reachable?): "
+                                 "left without closing",
+                        EG_KAFKA_CLOSE_MS);
+    }
+    rd_kafka_queue_destroy(q);
+}
+
+void eg_kafka_consumer_destroy(rd_kafka_t *rk)
+{
+    if (rk)
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen)

@@ -62,8 +62,17 @@ int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster);
  * resume now. librdkafka 2.0 serves those requests in the partition leader's
  * thread, which, with every partition paused, sleeps up to a second between
  * turns: a resume would take effect that much later. A request to that
- * broker (a watermark lookup; at most timeout_ms) wakes it. */
+ * broker (a latest-offset lookup) wakes it. It waits at most timeout_ms:
+ * not rd_kafka_query_watermark_offsets, whose wait ignores its timeout while
+ * the broker is unreachable (a minute and more: a SIGTERM during a Kafka
+ * outage never ended the process). */
 void eg_kafka_nudge(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms);
+
+/* The low and high watermarks of topic [partition], within timeout_ms even
+ * when the cluster is unreachable (rd_kafka_query_watermark_offsets can wait
+ * far longer: see eg_kafka_nudge). */
+rd_kafka_resp_err_t eg_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                        int64_t *lo, int64_t *hi, int timeout_ms);
 
 /* Sets one property; -1 with message on error. */
 int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
@@ -96,9 +105,19 @@ int eg_kafka_cooperative(const eg_settings_t *s);
  * it closes (librdkafka#4527); so first unsubscribe and serve the revocation
  * (the rebalance callback, with its commits) through rd_kafka_consumer_poll
  * until nothing is assigned or timeout_ms has passed, then close. Records
- * polled meanwhile are dropped: not committed, the next owner reads them. */
+ * polled meanwhile are dropped: not committed, the next owner reads them.
+ * The close is bounded too (EG_KAFKA_CLOSE_MS): rd_kafka_consumer_close
+ * waits for ever when the cluster is unreachable (a SIGTERM while Kafka is
+ * down never ended the process), so it runs in the background
+ * (rd_kafka_consumer_close_queue) and is given up after that time. Then
+ * destroy the handle with eg_kafka_consumer_destroy. */
 void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms);
+
+/* Destroys a consumer eg_kafka_consumer_leave left, without closing it again
+ * (a close given up on must not be retried without a bound). */
+void eg_kafka_consumer_destroy(rd_kafka_t *rk);
 #define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
+#define EG_KAFKA_CLOSE_MS 10000 /* eg_kafka_consumer_leave's bound on the close */
 
 /* Is the cluster librdkafka's mock cluster (its metadata names a controller
  * that is none of its brokers)? 1 yes, 0 no or could not tell. */

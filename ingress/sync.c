@@ -266,7 +266,7 @@ static rd_kafka_topic_partition_list_t *reply_partitions(eg_sync_t *s, char *err
     for (int i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0;
         rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(s->consumer, s->topic, i, &lo, &hi, 10000);
+            eg_kafka_watermarks(s->consumer, s->topic, i, &lo, &hi, 10000);
         if (e) {
             snprintf(err, errlen, "reading the end of %s [%d]: %s", s->topic, i,
                      rd_kafka_err2str(e));

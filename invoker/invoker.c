@@ -1623,7 +1623,7 @@ static void engine_free(eg_invoker_t *r)
         EG_LOG_DEBUG(COMP, "consumer of %s closed but not destroyed (librdkafka#4312)",
                      in->topic);
     else if (in->consumer)
-        rd_kafka_destroy(in->consumer);
+        eg_kafka_consumer_destroy(in->consumer);
     while (r->easy_free)
         curl_easy_cleanup(r->easy_pool[--r->easy_free]);
     if (r->multi)

@@ -420,7 +420,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
         pthread_join(rp->thread, NULL);
     if (rp->consumer) {
         eg_kafka_consumer_leave(rp->consumer, EG_KAFKA_LEAVE_MS);
-        rd_kafka_destroy(rp->consumer);
+        eg_kafka_consumer_destroy(rp->consumer);
     }
     if (rp->producer) {
         rd_kafka_flush(rp->producer, 5000);

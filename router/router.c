@@ -526,7 +526,7 @@ static void router_stop(void *p)
         pthread_join(r->thread, NULL);
     if (r->consumer) {
         eg_kafka_consumer_leave(r->consumer, EG_KAFKA_LEAVE_MS);
-        rd_kafka_destroy(r->consumer);
+        eg_kafka_consumer_destroy(r->consumer);
     }
     if (r->producer) {
         rd_kafka_flush(r->producer, 5000);

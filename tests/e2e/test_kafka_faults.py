@@ -191,6 +191,21 @@ class TestBrokerDown(KafkaFaultTest):
               % (len(accepted), len(refused), self.fn.count()))
         self.assert_clean_exit()
 
+    def test_sigterm_while_the_broker_is_down_exits(self):
+        """Kafka unreachable, the gateway still leaves on SIGTERM, in bounded
+        time: consumers' closes and watermark lookups would otherwise wait on
+        the broker for a minute and more (a close for ever)."""
+        self.broker.command("down")
+        time.sleep(2.0)  # clients notice: their connections fail
+        self.assertTrue(self.gw.alive())
+        t0 = time.monotonic()
+        rc = self.gw.stop(timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, "exit status after SIGTERM with the broker down (-9: killed after "
+                         "30 s)\n" + self.gw.log_tail())
+        print("\nSIGTERM to exit with the broker down: %.2f s" % took)
+        self.broker.command("up")
+
 
 class TestRequestErrors(KafkaFaultTest):
     def run_with_errors(self, api, count, error, n=30):
