@@ -83,25 +83,8 @@ for b in event-gateway bench-bare202 bench-sink; do
 done
 command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
 
-# ---- free ports: random ones below the ephemeral range (32768+), where the
-# many client connections of the run cannot take them; each is checked free.
-read -r P_CONFIG P_EVENTS P_BARE P_SINK < <(python3 - <<'EOF2'
-import random, socket
-ports = []
-while len(ports) < 4:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in ports:
-            ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(*ports)
-EOF2
-)
+# ---- free ports (scripts/free-ports.py: below the ephemeral range, checked free)
+read -r P_CONFIG P_EVENTS P_BARE P_SINK < <(python3 "$ROOT/scripts/free-ports.py" 4)
 
 wait_http() { # URL SECONDS: waits for a 200
     local deadline=$(($(date +%s) + $2))

@@ -73,23 +73,7 @@ for b in event-gateway bench-sink; do
 done
 command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
 
-read -r P_CONFIG P_EVENTS P_SINK < <(python3 - <<'EOF2'
-import random, socket
-ports = []
-while len(ports) < 3:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in ports:
-            ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(*ports)
-EOF2
-)
+read -r P_CONFIG P_EVENTS P_SINK < <(python3 "$ROOT/scripts/free-ports.py" 3)
 
 wait_http() { # URL SECONDS: waits for a 200
     local deadline=$(($(date +%s) + $2))

@@ -153,6 +153,7 @@ struct eg_wakers {
         void *arg;
     } w[EG_MAX_WAKERS];
     int n;
+    atomic_int dozing; /* roles dozing now (eg_runtime_doze_state) */
 };
 
 int eg_runtime_add_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg)
@@ -181,9 +182,18 @@ void eg_runtime_remove_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg)
     pthread_mutex_unlock(&ws->mu);
 }
 
+void eg_runtime_doze_state(eg_runtime_t *rt, atomic_int *flag, int dozing)
+{
+    dozing = dozing != 0;
+    if (atomic_exchange(flag, dozing) != dozing)
+        atomic_fetch_add(&rt->wakers->dozing, dozing ? 1 : -1);
+}
+
 void eg_runtime_wake(eg_runtime_t *rt)
 {
     struct eg_wakers *ws = rt->wakers;
+    if (!atomic_load(&ws->dozing))
+        return; /* the usual case under load: nobody to wake, no lock */
     pthread_mutex_lock(&ws->mu);
     for (int i = 0; i < ws->n; i++)
         ws->w[i].fn(ws->w[i].arg);

@@ -16,6 +16,7 @@
 #define EG_RUNTIME_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 
 #include "eg_configlog.h"
 #include "eg_http.h"
@@ -85,6 +86,11 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
 int eg_runtime_add_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg);
 void eg_runtime_remove_waker(eg_runtime_t *rt, void (*fn)(void *), void *arg);
 void eg_runtime_wake(eg_runtime_t *rt);
+/* A role's doze state, published: *flag (the role's, read by its waker)
+ * becomes `dozing`, and the process counts its dozing roles, so that
+ * eg_runtime_wake costs one atomic load per event while none dozes. Set it
+ * back to 0 once the role's thread has stopped. */
+void eg_runtime_doze_state(eg_runtime_t *rt, atomic_int *flag, int dozing);
 
 /* The /v1/status document: {"status":"ok"|"starting","kafka":{"brokers",
  * "topics":{…}},"config":{…}}. *ready is set to 1 once the configuration

@@ -53,6 +53,18 @@ static void sb_str(sb_t *b, const char *s)
     sb_add(b, s, strlen(s));
 }
 
+/* The credential scope: DAY/REGION/SERVICE/aws4_request (in the string to
+ * sign and in the Authorization header alike). */
+static void sb_scope(sb_t *b, const char *day, const eg_sigv4_request_t *r)
+{
+    sb_str(b, day);
+    sb_str(b, "/");
+    sb_str(b, r->region);
+    sb_str(b, "/");
+    sb_str(b, r->service);
+    sb_str(b, "/aws4_request");
+}
+
 static int unreserved(unsigned char c)
 {
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -350,12 +362,8 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     sb_str(&sts, ALGORITHM "\n");
     sb_str(&sts, amz_date);
     sb_str(&sts, "\n");
-    sb_str(&sts, day);
-    sb_str(&sts, "/");
-    sb_str(&sts, r->region);
-    sb_str(&sts, "/");
-    sb_str(&sts, r->service);
-    sb_str(&sts, "/aws4_request\n");
+    sb_scope(&sts, day, r);
+    sb_str(&sts, "\n");
     sb_str(&sts, creq_hash);
     sb_str(&key, "AWS4");
     sb_str(&key, r->secret_key);
@@ -370,12 +378,8 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     sb_str(&auth, ALGORITHM " Credential=");
     sb_str(&auth, r->access_key);
     sb_str(&auth, "/");
-    sb_str(&auth, day);
-    sb_str(&auth, "/");
-    sb_str(&auth, r->region);
-    sb_str(&auth, "/");
-    sb_str(&auth, r->service);
-    sb_str(&auth, "/aws4_request, SignedHeaders=");
+    sb_scope(&auth, day, r);
+    sb_str(&auth, ", SignedHeaders=");
     sb_str(&auth, signed_h.p);
     sb_str(&auth, ", Signature=");
     sb_str(&auth, sig);

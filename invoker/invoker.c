@@ -1518,7 +1518,7 @@ static void *loop(void *arg)
         if (atomic_exchange(&r->wake_doze, 0))
             eg_doze_record(&in->doze, now);
         in->doze.paused = eg_doze_paused(&in->doze, now, nparts, &doze_due);
-        atomic_store(&r->dozing, in->doze.dozing);
+        eg_runtime_doze_state(r->rt, &r->dozing, in->doze.dozing);
         flow(r, in);
 
         int64_t wait = more ? 0 : MAX_WAIT_MS;
@@ -1585,6 +1585,7 @@ static void engine_free(eg_invoker_t *r)
         return;
     if (r->waker)
         eg_runtime_remove_waker(r->rt, engine_wake, r);
+    eg_runtime_doze_state(r->rt, &r->dozing, 0); /* its thread has stopped */
     src_t *in = &r->in;
     /* Leaves the group; the revoke callback commits once more. */
     if (in->consumer)

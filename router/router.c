@@ -497,7 +497,7 @@ static void *router_main(void *arg)
         if (atomic_exchange(&r->wake, 0))
             eg_doze_record(&r->doze, now);
         int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
-        atomic_store(&r->dozing, r->doze.dozing);
+        eg_runtime_doze_state(r->rt, &r->dozing, r->doze.dozing);
         if (doze != r->doze.paused)
             doze_apply(r, doze);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
@@ -539,6 +539,7 @@ static void router_stop(void *p)
     atomic_store(&r->stop, 1);
     if (r->thread_started)
         pthread_join(r->thread, NULL);
+    eg_runtime_doze_state(r->rt, &r->dozing, 0);
     if (r->consumer) {
         eg_kafka_consumer_leave(r->consumer, EG_KAFKA_LEAVE_MS);
         eg_kafka_consumer_destroy(r->consumer);

@@ -80,23 +80,7 @@ rm -rf "$W" && mkdir -p "$W"
 coproc BROKER { exec "$BUILD/tests/eg-fault-broker" --partitions 8; }
 PIDS+=("$BROKER_PID")
 read -r _ BROKERS <&"${BROKER[0]}"
-# free ports below the ephemeral range (32768+), where the many client
-# connections cannot take them meanwhile
-read -r P_SINK P_EVENTS P_CONFIG < <(python3 -c '
-import random, socket
-ports = []
-while len(ports) < 3:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        if p not in ports:
-            ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(*ports)')
+read -r P_SINK P_EVENTS P_CONFIG < <(python3 "$ROOT/scripts/free-ports.py" 3)
 "$BUILD/bin/bench-sink" "$P_SINK" >"$W/sink.out" 2>"$W/sink.log" & PIDS+=($!)
 K=(env EG_KAFKA_BROKERS="$BROKERS")
 chroot "$DIR/run" "${K[@]}" EG_EVENTS_PORT="$P_EVENTS" EG_CONFIG_PORT="$P_CONFIG" eg-ingress \
