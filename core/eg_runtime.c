@@ -251,6 +251,11 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         goto fail;
     if (!rt->mock && eg_runtime_ensure_topics(rt, err, errlen))
         goto fail;
+    if (rt->mock_cluster && !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES,
+                                                                  rt->topics.events))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     return rt;
 fail:
     eg_runtime_free(rt);
@@ -273,6 +278,7 @@ void eg_runtime_free(eg_runtime_t *rt)
     eg_configlog_free(rt->config);
     eg_mock_free(rt->mock);
     eg_metrics_free(rt->metrics);
+    eg_backlog_free(rt->backlog);
     free(rt->brokers);
     if (rt->wakers) {
         pthread_mutex_destroy(&rt->wakers->mu);

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
 
+#include "eg_backlog.h"
 #include "eg_configlog.h"
 #include "eg_http.h"
 #include "eg_kafka.h"
@@ -57,6 +58,8 @@ typedef struct eg_runtime {
     eg_runtime_metrics_t mx;
     eg_replay_store_t *replays;    /* the ingress role's (history and replays), else NULL */
     struct eg_wakers *wakers;      /* eg_runtime_wake's callbacks */
+    eg_backlog_t *backlog;         /* on a mock cluster: what its bound per partition
+                                      asks the ingress to hold (eg_backlog.h); else NULL */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode, the configuration log, and waits

@@ -19,6 +19,13 @@
  *     waits for a whole round trip, through one that sends at once. Each has
  *     its poller thread for the delivery reports. Both learn the events
  *     topic's metadata at start, so that the first event does not wait for it.
+ *     On the embedded broker, which drops a partition's oldest records past
+ *     5 MiB whether they were consumed or not, an event is held (its request
+ *     waits, in arrival order) while a consumer of this process is too far
+ *     behind (eg_backlog.h), and produced when it has caught up; held for
+ *     --ingest-timeout-ms, it is answered 503 with Retry-After. A client thus
+ *     slows down to what the functions take instead of having its accepted
+ *     events dropped.
  *  3. no sync subscription matches (space, type, method, path): the answer is
  *     202, sent only from the record's delivery report (a 202 means the event
  *     is in Kafka), or 503 when Kafka cannot take it within
@@ -59,8 +66,12 @@
 #include "eg_event.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
+#include "eg_time.h"
 
 #define MAX_HEADERS 128
+#define HOLD_MAX 8192 /* held events: the server's connection limit */
+#define HOLD_CHECK_MS 10
+#define HOLD_FULL "The gateway's embedded Kafka is full: its consumers are too far behind to take more events now. Try again."
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
 
@@ -72,16 +83,33 @@ typedef struct {
     atomic_int *stop;
 } producer_t;
 
+typedef struct pending pending_t;
+
+/* The events held while the embedded broker's consumers catch up: a FIFO
+ * ring, drained by the events producer's poller (hold_release). */
+typedef struct {
+    pthread_mutex_t mu;         /* the ring */
+    pthread_mutex_t release_mu; /* one hold_release at a time (poller, shutdown) */
+    pending_t *q[HOLD_MAX];
+    size_t head, n;
+    atomic_size_t count; /* n, read without the lock */
+    int64_t next_check;  /* under release_mu: when to recompute the backlog */
+    int64_t next_warn;   /* under release_mu: log at most every few seconds */
+    int64_t worst;       /* under release_mu: the fullest partition's bytes at the last check */
+} hold_t;
+
 struct eg_events_api {
     eg_runtime_t *rt;
     producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
     producer_t sync;   /* sync events and authorizer calls: sends at once */
     eg_sync_t *waits;
     atomic_int stop;
+    atomic_int closing; /* shutting down: nothing is held any more */
     eg_http_server_t *server;
+    hold_t hold;
 };
 
-typedef struct pending {
+struct pending {
     atomic_int refs;
     atomic_int finished;
     int suspended; /* set before anything asynchronous starts */
@@ -100,7 +128,8 @@ typedef struct pending {
     const char *ctype;
     cJSON *headers; /* object of strings, or NULL */
     cJSON *cors;    /* the CORS headers of every answer: object of strings, or NULL */
-} pending_t;
+    int64_t held_at; /* monotonic ms it was held at (hold_t) */
+};
 
 static pending_t *pending_ref(pending_t *p)
 {
@@ -146,7 +175,8 @@ static void finish(pending_t *p, int status, const char *ctype, char *body, size
         MHD_resume_connection(p->conn);
 }
 
-static void finish_error(pending_t *p, int status, const char *message)
+/* An {"errors":[{"message"}]} answer; headers (taken, may be NULL) are added. */
+static void finish_error_headers(pending_t *p, int status, const char *message, cJSON *headers)
 {
     cJSON *doc = cJSON_CreateObject(), *errs = cJSON_AddArrayToObject(doc, "errors"),
           *e = cJSON_CreateObject();
@@ -154,7 +184,21 @@ static void finish_error(pending_t *p, int status, const char *message)
     cJSON_AddItemToArray(errs, e);
     char *s = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    finish(p, status, "application/json", s, s ? strlen(s) : 0, NULL);
+    finish(p, status, "application/json", s, s ? strlen(s) : 0, headers);
+}
+
+static void finish_error(pending_t *p, int status, const char *message)
+{
+    finish_error_headers(p, status, message, NULL);
+}
+
+/* 503 with Retry-After: 1, for an event the embedded broker could not take. */
+static void finish_full(pending_t *p)
+{
+    cJSON *h = cJSON_CreateObject();
+    if (h)
+        cJSON_AddStringToObject(h, "Retry-After", "1");
+    finish_error_headers(p, 503, HOLD_FULL, h);
 }
 
 /* ---- step 3: answers ---- */
@@ -213,6 +257,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         /* counted before the answer, so that a client sees it in /metrics */
         eg_metric_add(p->api->rt->mx.events_received,
                       (const char *const[]){p->ev.space, p->ev.type}, 1);
+        eg_backlog_produced(p->api->rt->backlog, m);
         if (!p->sync_sub[0])
             finish(p, 202, NULL, NULL, 0, NULL);
     }
@@ -227,6 +272,7 @@ static void *poll_main(void *arg)
     return NULL;
 }
 
+
 static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
 {
     if (value)
@@ -235,7 +281,7 @@ static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
 
 /* ---- step 2: the event goes to Kafka ---- */
 
-static void submit(pending_t *p)
+static void produce(pending_t *p)
 {
     eg_events_api_t *api = p->api;
     size_t vlen = 0;
@@ -291,6 +337,105 @@ static void submit(pending_t *p)
     EG_LOGF(EG_LOG_LEVEL_DEBUG, "events-api", EV_FIELDS(p, p->sync_sub[0] ? p->sync_sub : NULL), 4,
             "event %s (%s) in space %s sent to Kafka%s%s", p->ev.id, p->ev.type, p->ev.space,
             p->sync_sub[0] ? "; sync subscription " : "", p->sync_sub);
+}
+
+/* Holds p until the embedded broker's consumers catch up (the poller
+ * releases it), or answers 503 when the hold is full or closing. */
+static void hold(pending_t *p)
+{
+    eg_events_api_t *api = p->api;
+    hold_t *h = &api->hold;
+    int held = 0;
+    pthread_mutex_lock(&h->mu);
+    if (h->n < HOLD_MAX && !atomic_load(&api->closing)) {
+        p->held_at = eg_time_mono_ms();
+        h->q[(h->head + h->n) % HOLD_MAX] = pending_ref(p);
+        h->n++;
+        atomic_store(&h->count, h->n);
+        held = 1;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (!held)
+        finish_full(p);
+}
+
+static void submit(pending_t *p)
+{
+    eg_events_api_t *api = p->api;
+    if (api->rt->backlog &&
+        (eg_backlog_full(api->rt->backlog) || atomic_load(&api->hold.count)))
+        hold(p); /* behind those held already, in order */
+    else
+        produce(p);
+}
+
+/* The poller's part (events producer): recomputes the backlog every
+ * HOLD_CHECK_MS and sends what is held, oldest first, once it is under the
+ * low-water mark; what was held --ingest-timeout-ms gets its 503. `all`:
+ * shutting down, every held event is answered 503 now. Returns the number
+ * still held. */
+static size_t hold_release_locked(eg_events_api_t *api, int all)
+{
+    hold_t *h = &api->hold;
+    int64_t now = eg_time_mono_ms();
+    if (now >= h->next_check) {
+        eg_backlog_check(api->rt->backlog, &h->worst);
+        h->next_check = now + HOLD_CHECK_MS;
+    }
+    if (!atomic_load(&h->count))
+        return 0;
+    if (now >= h->next_warn && eg_backlog_full(api->rt->backlog)) {
+        h->next_warn = now + 5000;
+        EG_LOG_WARN("events-api",
+                    "embedded Kafka: a consumer is %.1f MB behind on a partition, which keeps "
+                    "%d MB: %zu event(s) held until it catches up (503 after %d ms)",
+                    (double)h->worst / (1024 * 1024), EG_BACKLOG_PARTITION_BYTES / (1024 * 1024),
+                    (size_t)atomic_load(&h->count), api->rt->settings->ingest_timeout_ms);
+    }
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        pending_t *p = h->n ? h->q[h->head] : NULL;
+        int expired = p && (all || now - p->held_at >= api->rt->settings->ingest_timeout_ms);
+        if (p && !expired && eg_backlog_full(api->rt->backlog))
+            p = NULL; /* still full: the oldest waits on */
+        if (p) {
+            h->head = (h->head + 1) % HOLD_MAX;
+            h->n--;
+            atomic_store(&h->count, h->n);
+        }
+        size_t left = h->n;
+        pthread_mutex_unlock(&h->mu);
+        if (!p)
+            return left;
+        if (expired)
+            finish_full(p);
+        else
+            produce(p);
+        pending_unref(p);
+    }
+}
+
+static size_t hold_release(eg_events_api_t *api, int all)
+{
+    if (!api->rt->backlog)
+        return 0;
+    pthread_mutex_lock(&api->hold.release_mu);
+    size_t left = hold_release_locked(api, all);
+    pthread_mutex_unlock(&api->hold.release_mu);
+    return left;
+}
+
+/* The events producer's poller also releases held events: every few ms
+ * while some are held, or every HOLD_CHECK_MS (a backlog check) on a mock
+ * cluster. */
+static void *events_poll_main(void *arg)
+{
+    eg_events_api_t *api = arg;
+    while (!atomic_load(&api->stop)) {
+        size_t held = hold_release(api, 0);
+        rd_kafka_poll(api->events.rk, held ? 2 : api->rt->backlog ? HOLD_CHECK_MS : 100);
+    }
+    return NULL;
 }
 
 /* ---- step 1: the authorizer ---- */
@@ -606,7 +751,8 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
 /* An idempotent producer (acks=all) whose delivery reports answer the
  * requests, with linger.ms as given (unless --kafka sets it), and its poller. */
 static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what,
-                          const char *linger, char *err, size_t errlen)
+                          const char *linger, void *(*poller)(void *), void *poller_arg,
+                          char *err, size_t errlen)
 {
     const eg_settings_t *s = api->rt->settings;
     char kerr[512], tmo[32], backoff[32];
@@ -640,7 +786,7 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
                                  sizeof werr) < 0)
         EG_LOG_WARN("events-api", "%s producer: %s", what, werr);
     pr->stop = &api->stop;
-    if (pthread_create(&pr->poller, NULL, poll_main, pr)) {
+    if (pthread_create(&pr->poller, NULL, poller, poller_arg)) {
         snprintf(err, errlen, "cannot start the %s poller", what);
         return -1;
     }
@@ -658,9 +804,13 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
         return NULL;
     }
     api->rt = rt;
+    pthread_mutex_init(&api->hold.mu, NULL);
+    pthread_mutex_init(&api->hold.release_mu, NULL);
     snprintf(linger, sizeof linger, "%d", s->ingest_linger_ms);
-    if (producer_start(api, &api->events, "events", linger, err, errlen) ||
-        producer_start(api, &api->sync, "sync events", "0", err, errlen) ||
+    if (producer_start(api, &api->events, "events", linger, events_poll_main, api, err,
+                       errlen) ||
+        producer_start(api, &api->sync, "sync events", "0", poll_main, &api->sync, err,
+                       errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
     api->server = eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
@@ -678,8 +828,11 @@ void eg_events_api_free(eg_events_api_t *api)
     if (!api)
         return;
     /* Every suspended request gets its answer before the server stops: the
-     * delivery reports first (a sync request may then wait for a reply),
-     * then the waits, which are told "no answer". */
+     * held events (503: nothing is held any more), the delivery reports
+     * (a sync request may then wait for a reply), then the waits, which are
+     * told "no answer". */
+    atomic_store(&api->closing, 1);
+    hold_release(api, 1);
     producer_t *prs[] = {&api->events, &api->sync};
     for (size_t i = 0; i < 2; i++)
         if (prs[i]->rk)
@@ -696,5 +849,7 @@ void eg_events_api_free(eg_events_api_t *api)
     for (size_t i = 0; i < 2; i++)
         if (prs[i]->rk)
             rd_kafka_destroy(prs[i]->rk);
+    pthread_mutex_destroy(&api->hold.mu);
+    pthread_mutex_destroy(&api->hold.release_mu);
     free(api);
 }

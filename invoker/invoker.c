@@ -1235,6 +1235,7 @@ static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_lis
         }
         *pp = p->next;
         p->revoked = 1;
+        eg_backlog_forget(r->rt->backlog, p->topic, p->partition);
         /* librdkafka (2.0) keeps a partition paused through unassign and a
          * later assign: one revoked while paused would never fetch again
          * when it comes back to this process. */
@@ -1348,6 +1349,7 @@ static int consume(eg_invoker_t *r, src_t *s, int max)
             }
         } else {
             eg_doze_record(&s->doze, mono_ms());
+            eg_backlog_taken(r->rt->backlog, m);
             on_record(r, s, m);
         }
         rd_kafka_message_destroy(m);
@@ -1847,6 +1849,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t 
     if (!(in->consumer = make_consumer(r, in, err, errlen)))
         goto fail;
     ensure_topic(r, in->topic);
+    eg_backlog_watch(rt->backlog, in->topic);
     if (!sync && !r->rt->mock)
         ensure_topic(r, r->rt->topics.dlq);
 

@@ -30,6 +30,11 @@
  * become dead-letter records with the reason, in the same transaction, and
  * never stall the partition.
  *
+ * On the embedded broker, which drops a partition's oldest records past
+ * 5 MiB, the router counts what it consumes and produces (eg_backlog.h) and
+ * holds its fan-out (partitions paused, as when it dozes) while an invoker
+ * of this process is too far behind on an invocation topic.
+ *
  * Thread: one, the role's own; it owns the consumer and the producer.
  */
 #include "router.h"
@@ -56,6 +61,7 @@
 #define BATCH_MAX_MS 20
 #define NUDGE_TIMEOUT_MS 100
 #define POOL_TOPIC_TIMEOUT_MS 5000 /* longest wait for a new pool's topic */
+#define HOLD_RECHECK_MS 5         /* how often a held fan-out looks again (eg_backlog.h) */
 
 typedef struct eg_router {
     eg_runtime_t *rt;
@@ -261,9 +267,21 @@ static int produce(eg_router_t *r, int sync, const char *topic, int32_t partitio
 
 static void on_sync_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+    eg_router_t *r = opaque;
     if (m->err)
         EG_LOG_WARN("router", "a sync invocation to %s was not stored: %s (its client gets 504)",
                     rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    else
+        eg_backlog_produced(r->rt->backlog, m);
+}
+
+/* The fan-out's delivery reports, on a mock cluster only: the invokers'
+ * backlog is counted from them (eg_backlog.h). */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    eg_router_t *r = opaque;
+    if (!m->err)
+        eg_backlog_produced(r->rt->backlog, m);
 }
 
 
@@ -429,6 +447,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (r->in_txn && txn_commit(r) && r->in_txn)
         txn_abort(r);
     EG_LOG_INFO("router", "revoked %d partition(s)", parts->cnt);
+    for (int i = 0; i < parts->cnt; i++)
+        eg_backlog_forget(r->rt->backlog, parts->elems[i].topic, parts->elems[i].partition);
     /* Wakes up first. librdkafka (2.0) keeps a partition paused through
      * unassign and a later assign, and a fetch window opened while it was
      * away would find nothing to resume: a partition revoked while dozing
@@ -498,14 +518,25 @@ static void *router_main(void *arg)
             eg_doze_record(&r->doze, now);
         int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
         eg_runtime_doze_state(r->rt, &r->dozing, r->doze.dozing);
+        /* On the embedded broker, the fan-out waits (its partitions paused
+         * like a doze's) while an invocation topic is too full: the events
+         * wait in the events topic, where the ingress sees them. */
+        if (eg_backlog_downstream_full(r->rt->backlog)) {
+            doze = 1;
+            if (due > now + HOLD_RECHECK_MS)
+                due = now + HOLD_RECHECK_MS;
+        }
         if (doze != r->doze.paused)
             doze_apply(r, doze);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
-        rd_kafka_poll(r->sync_producer, 0); /* its delivery reports */
+        rd_kafka_poll(r->sync_producer, 0); /* their delivery reports */
+        if (r->rt->backlog)
+            rd_kafka_poll(r->producer, 0);
         if (m) {
-            if (!m->err)
+            if (!m->err) {
                 eg_doze_record(&r->doze, mono_ms());
-            else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                eg_backlog_taken(r->rt->backlog, m);
+            } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 eg_doze_eof(&r->doze);
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -624,6 +655,9 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         eg_kafka_conf_set(pc, "transactional.id", txid, err, errlen) ||
         eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
         goto fail;
+    rd_kafka_conf_set_opaque(pc, r);
+    if (rt->backlog)
+        rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     if (!(r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
         snprintf(err, errlen, "router producer: %s", kerr);
         goto fail;
@@ -633,6 +667,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_default(pc, s, "linger.ms", "0", err, errlen))
         goto fail;
+    rd_kafka_conf_set_opaque(pc, r);
     rd_kafka_conf_set_dr_msg_cb(pc, on_sync_delivery);
     if (!(r->sync_producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
         snprintf(err, errlen, "router sync producer: %s", kerr);
@@ -646,6 +681,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
 
+    eg_backlog_watch(rt->backlog, rt->topics.events);
     if (eg_kafka_subscribe_one(r->consumer, rt->topics.events, err, errlen))
         goto fail;
     r->cq = rd_kafka_queue_get_consumer(r->consumer);

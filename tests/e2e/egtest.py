@@ -49,6 +49,7 @@ import re
 import shlex
 import shutil
 import signal
+import threading
 import socket
 import subprocess
 import sys
@@ -912,6 +913,23 @@ def _start_fn(self, **kw):
 
 
 GatewayTestCase.start_fn = _start_fn
+
+
+def _start_held_fn(self, name="held"):
+    """GatewayTestCase.start_held_fn: a function that holds every call until
+    the test sets the returned event (then answers 200); (fn, release). The
+    cleanup releases the calls, then stops the server."""
+    release = threading.Event()
+
+    def held(call):
+        release.wait(60)
+        return 200, None, None
+    fn = self.start_fn(name=name, respond=held)
+    self.addCleanup(release.set)  # cleanups run last-in first: before fn.stop
+    return fn, release
+
+
+GatewayTestCase.start_held_fn = _start_held_fn
 
 
 # ---------------------------------------------------------------------------

@@ -161,14 +161,7 @@ class TestScaling(FaultTestBase):
         through unassign and assign, so the invoker resumes what it paused
         before it lets a partition go."""
         dev = self.start_dev()
-        release = threading.Event()
-
-        def held(call):  # holds every call until the test releases them
-            release.wait(60)
-            return 200, None, None
-        fn = FnServer(name="held", respond=held).start()
-        self.addCleanup(fn.stop)
-        self.addCleanup(release.set)
+        fn, release = self.start_held_fn()
         configure(dev, self.sp, eventtypes=["held.event"],
                   functions={"held": {"type": "http", "provider": {"url": fn.url}, "pool": "held"}},
                   subscriptions=[{"eventType": "held.event", "functionId": "held"}])
