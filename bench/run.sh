@@ -15,7 +15,7 @@
 # Every duration is bounded; every process started here is stopped by its
 # PID on exit. Settings (environment):
 #   BENCH_THREADS (2) BENCH_CONNECTIONS (64) BENCH_DURATION (10s, wrk syntax)
-#   BENCH_TIMEOUT (wrk --timeout, 2s) BENCH_DATA_BYTES (64: size of data.pad)
+#   BENCH_TIMEOUT (wrk --timeout, 6s: above the ingress's 5 s hold) BENCH_DATA_BYTES (64)
 #   BENCH_DRAIN_MAX_S (120: longest wait for the backlog)
 #   BENCH_STALL_S (15: give up when the sink gets nothing for that long)
 #   BENCH_TOP (1: print per-thread CPU of the gateway during its load; 0 off)
@@ -34,7 +34,7 @@ case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 DURATION=${BENCH_DURATION:-10s}
-WRK_TIMEOUT=${BENCH_TIMEOUT:-2s}
+WRK_TIMEOUT=${BENCH_TIMEOUT:-6s}
 DATA_BYTES=${BENCH_DATA_BYTES:-64}
 DRAIN_MAX_S=${BENCH_DRAIN_MAX_S:-120}
 STALL_S=${BENCH_STALL_S:-15}

@@ -32,6 +32,7 @@ struct eg_backlog {
     atomic_int ntopics;
     int64_t high, low; /* bytes: the full state's thresholds */
     atomic_int full, downstream_full;
+    atomic_llong worst; /* the last check's */
 };
 
 static topic_t *topic_get(eg_backlog_t *bl, const char *name);
@@ -223,14 +224,21 @@ int eg_backlog_check(eg_backlog_t *bl, int64_t *worst)
             down = w;
     }
     update(bl, &bl->downstream_full, down);
+    int64_t w = up > down ? up : down;
+    atomic_store_explicit(&bl->worst, w, memory_order_relaxed);
     if (worst)
-        *worst = up > down ? up : down;
-    return update(bl, &bl->full, up > down ? up : down);
+        *worst = w;
+    return update(bl, &bl->full, w);
 }
 
 int eg_backlog_full(const eg_backlog_t *bl)
 {
     return bl && atomic_load_explicit(&bl->full, memory_order_relaxed);
+}
+
+int64_t eg_backlog_worst(const eg_backlog_t *bl)
+{
+    return bl ? atomic_load_explicit(&bl->worst, memory_order_relaxed) : 0;
 }
 
 int eg_backlog_downstream_full(const eg_backlog_t *bl)

@@ -83,6 +83,8 @@ int eg_backlog_full(const eg_backlog_t *bl);
 /* The same over every topic but the upstream one: 1 while the router
  * should not fan out. */
 int eg_backlog_downstream_full(const eg_backlog_t *bl);
+/* The fullest partition's bytes at the last check (0 for NULL). */
+int64_t eg_backlog_worst(const eg_backlog_t *bl);
 
 /* The bytes a record takes in a partition's log when it is sent alone: its
  * value, key and headers, and the framing of a record and its batch. */

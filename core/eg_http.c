@@ -196,7 +196,11 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     unsigned pool = 0;
     if (mode == EG_HTTP_THREADS) {
-        flags |= MHD_USE_THREAD_PER_CONNECTION;
+        /* poll(), not select(): the process may hold more than FD_SETSIZE
+         * descriptors (an invoker's thousands of calls in flight), and a
+         * select() server refuses every connection whose descriptor is past
+         * it: the Config API and /v1/status went unreachable so. */
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     } else {
         flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -302,6 +302,13 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     cJSON_AddStringToObject(topics, "events", rt->topics.events);
     cJSON_AddStringToObject(topics, "dlq", rt->topics.dlq);
     cJSON_AddStringToObject(topics, "replays", rt->topics.replays);
+    if (rt->backlog) { /* a mock cluster: how close its bound per partition is */
+        cJSON *bl = cJSON_AddObjectToObject(kafka, "backlog");
+        cJSON_AddNumberToObject(bl, "limitBytes", EG_BACKLOG_PARTITION_BYTES);
+        cJSON_AddNumberToObject(bl, "worstPartitionBytes", (double)eg_backlog_worst(rt->backlog));
+        cJSON_AddBoolToObject(bl, "holdingEvents", eg_backlog_full(rt->backlog));
+        cJSON_AddBoolToObject(bl, "holdingFanOut", eg_backlog_downstream_full(rt->backlog));
+    }
     cfg = cJSON_AddObjectToObject(doc, "config");
     cJSON_AddNumberToObject(cfg, "offset", (double)eg_configlog_position(rt->config));
     cJSON_AddBoolToObject(cfg, "caughtUp", r);

@@ -105,6 +105,7 @@ struct eg_events_api {
     eg_sync_t *waits;
     atomic_int stop;
     atomic_int closing; /* shutting down: nothing is held any more */
+    atomic_int suspended; /* requests suspended and not yet ended (MHD must not stop before) */
     eg_http_server_t *server;
     hold_t hold;
 };
@@ -639,6 +640,15 @@ static cJSON *cors_headers(const eg_config_t *cfg, const char *space, eg_http_re
     return o;
 }
 
+/* The end of a request that was suspended (MHD resumed it and sent its
+ * answer): the server may stop once none is left. */
+static void suspended_done(void *arg)
+{
+    pending_t *p = arg;
+    atomic_fetch_sub(&p->api->suspended, 1);
+    pending_unref(p);
+}
+
 enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
 {
     eg_events_api_t *api = ctx;
@@ -738,7 +748,8 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
 
     /* From here on the answer comes from another thread. */
     req->user = p;
-    req->user_free = pending_unref;
+    req->user_free = suspended_done;
+    atomic_fetch_add(&api->suspended, 1);
     MHD_suspend_connection(req->conn);
     p->suspended = 1;
     if (auth_fn[0])
@@ -845,6 +856,14 @@ void eg_events_api_free(eg_events_api_t *api)
             rd_kafka_poll(prs[i]->rk, 0);
     }
     eg_sync_free(api->waits);
+    /* Every request has its answer now; MHD resumes them in its own threads,
+     * and stopping it with one still suspended aborts the process. */
+    for (int64_t end = eg_time_mono_ms() + 5000;
+         atomic_load(&api->suspended) > 0 && eg_time_mono_ms() < end;)
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    if (atomic_load(&api->suspended) > 0)
+        EG_LOG_WARN("events-api", "%d request(s) still suspended at shutdown",
+                    atomic_load(&api->suspended));
     eg_http_server_free(api->server);
     for (size_t i = 0; i < 2; i++)
         if (prs[i]->rk)

@@ -266,6 +266,10 @@ class TestEmbeddedBrokerBound(FaultTestBase):
         wait_until(lambda: "held until it catches up" in dev.log_text(), timeout=60,
                    message="the ingress holding events\n" + dev.log_tail())
         wait_until(lambda: full, timeout=30, message="a held event answered 503")
+        backlog = dev.request("GET", "/v1/status").body["kafka"]["backlog"]
+        self.assertEqual(backlog["limitBytes"], 5 * 1024 * 1024)
+        self.assertTrue(backlog["holdingEvents"], backlog)
+        self.assertGreater(backlog["worstPartitionBytes"], 0.5 * backlog["limitBytes"], backlog)
         release.set()
         for t in threads:
             t.join(120)

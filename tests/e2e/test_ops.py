@@ -325,5 +325,29 @@ class TestMetricsAndLogs(GatewayTestCase):
                 json.loads(line)
 
 
+class TestManyCallsInFlight(GatewayTestCase):
+    def test_config_api_answers_with_over_a_thousand_calls_in_flight(self):
+        """An invoker keeps thousands of calls in flight, each a socket of
+        the process: the Config API, /v1/status and /metrics still answer
+        with more than FD_SETSIZE (1024) descriptors open (they refused every
+        connection past it when their server used select())."""
+        gw = self.start_gateway(name="many", extra_args=["--partitions", "1",
+                                                          "--partition-window", "2000",
+                                                          "--function-timeout-ms", "60000"])
+        fn, release = self.start_held_fn()
+        sp = "many-calls"
+        configure(gw, sp, eventtypes=["many.event"],
+                  functions={"held": {"type": "http", "provider": {"url": fn.url}}},
+                  subscriptions=[{"eventType": "many.event", "functionId": "held"}])
+        events = [ce10("many.event", sp, data={"i": i}) for i in range(1100)]
+        for ev in events:
+            self.assertStatus(send_ce10(gw, ev), 202)
+        fn.wait_calls(1100, timeout=60)
+        self.assertStatus(gw.request("GET", "/v1/status"), 200, "status")
+        self.assertStatus(gw.request("GET", "/metrics"), 200, "metrics")
+        self.assertStatus(gw.request("GET", "/v1/spaces/%s/functions" % sp), 200, "functions")
+        release.set()
+
+
 if __name__ == "__main__":
     unittest.main()

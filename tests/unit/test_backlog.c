@@ -38,6 +38,7 @@ static void test_null_is_off(void **state)
     assert_int_equal(eg_backlog_check(NULL, &worst), 0);
     assert_int_equal(worst, 0);
     assert_int_equal(eg_backlog_full(NULL), 0);
+    assert_int_equal(eg_backlog_worst(NULL), 0);
 }
 
 static void test_unconsumed_partitions_do_not_count(void **state)
@@ -69,6 +70,7 @@ static void test_backlog_and_hysteresis(void **state)
     produce(bl, "ev", 3, 10 + HIGH_RECS - 6, 1, 100);
     assert_int_equal(eg_backlog_check(bl, &worst), 1);
     assert_int_equal(worst, HIGH_RECS * 100);
+    assert_int_equal(eg_backlog_worst(bl), HIGH_RECS * 100);
     assert_int_equal(eg_backlog_full(bl), 1);
     int64_t end = 5 + HIGH_RECS; /* offset after the last record of partition 3 */
     /* stays full down to the low-water mark */
