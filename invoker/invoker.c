@@ -1308,9 +1308,15 @@ static void pause_resume(part_t *p, int pause)
  * input's in-flight budget, or while draining) and resumes them once they
  * are a quarter below. Each input has its own budget of --max-inflight
  * invocations: a full async window never holds sync records back. */
+/* An input's budget of live invocations (--max-inflight). */
+static size_t budget(const eg_invoker_t *r)
+{
+    return r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
+}
+
 static void flow(eg_invoker_t *r, src_t *s)
 {
-    size_t max = r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
+    size_t max = budget(r);
     size_t win = r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
     size_t span_max = win * SPAN_PER_WINDOW;
     part_t *nudge = NULL;
@@ -1325,17 +1331,24 @@ static void flow(eg_invoker_t *r, src_t *s)
             nudge = p;
         }
     }
-    /* A resume must not wait for the sleeping fetcher (eg_kafka_nudge);
-     * only a dozing input pauses everything and lets it sleep. */
-    if (nudge && !nudge->paused && s->doze.probe_ms)
+    /* A resume must not wait for the sleeping fetcher (eg_kafka_nudge): with
+     * every partition paused (a dozing input, or the in-flight budget spent)
+     * it sleeps up to a second, and the calls ran dry meanwhile: the drain
+     * of a backlog went in bursts, ~5,500 calls/s with the machine 77 %
+     * idle. */
+    if (nudge && !nudge->paused)
         eg_kafka_nudge(s->consumer, nudge->topic, nudge->partition, NUDGE_TIMEOUT_MS);
 }
 
-/* Takes up to max records of an input; 1 when it stopped at max (more may
- * be waiting), 0 when the queue ran empty. */
+/* Takes up to max records of an input, and none past its budget of live
+ * invocations (what stays queued is fetched again after flow() resumes the
+ * input); 1 when it stopped at max (more may be waiting), 0 when the queue
+ * ran empty or the budget is spent (the loop then waits for calls to end). */
 static int consume(eg_invoker_t *r, src_t *s, int max)
 {
     for (int n = 0; n < max; n++) {
+        if (s->ninv >= budget(r))
+            return 0;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 0);
         if (!m)
             return 0;

@@ -17,7 +17,7 @@ import unittest
 import uuid
 
 from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_produce,
-                    send_ce10, topic, wait_dead_letters)
+                    scaled, send_ce10, topic, wait_dead_letters)
 
 CE_JSON = "application/cloudevents+json"
 EG_SOURCE = "https://serverless.com/event-gateway/#transformationVersion=0.1"
@@ -392,6 +392,36 @@ class TestLatency(DeliveryTestBase):
         self.assertLess(median, 50.0, "median send-to-function latency %.1f ms (all: %s)"
                         % (median, ", ".join("%.0f" % x for x in lat)))
         fn.assert_quiet(0.3, 21)
+
+
+class TestInflightBudget(DeliveryTestBase):
+    """--max-inflight bounds the calls in flight (it was checked once per 500
+    records taken); an invoker whose budget is spent pauses every partition,
+    and once calls finish it must fetch again at once. librdkafka's fetcher sleeps up
+    to a second while every partition is paused, so without a wake-up each
+    round of --max-inflight calls waited for it (the drain of a backlog ran
+    at a third of its speed)."""
+    GATEWAY_ARGS = ["--max-inflight", "4"]
+
+    def test_budget_spent_and_freed_many_times_promptly(self):
+        fn, release = self.start_held_fn(name="budget")
+        configure(self.gw, self.sp, eventtypes=["budget.event"], functions={"f": fn.url},
+                  subscriptions=[{"eventType": "budget.event", "functionId": "f"}])
+        events = [ce10("budget.event", self.sp, data={"i": i}) for i in range(120)]
+        for ev in events:
+            self.send(ev)
+        fn.wait_calls(4, timeout=15)  # the budget is spent: every partition paused
+        fn.assert_quiet(0.5, 4)      # and it holds: no fifth call
+        release.set()
+        t0 = time.monotonic()
+        want = {e["id"] for e in events}
+        fn.wait_for(lambda calls: want <= {c.event_id() for c in calls}, timeout=30,
+                    message="all 120 events")
+        took = time.monotonic() - t0
+        print("\n120 events through a budget of 4 calls in flight: %.2f s" % took)
+        # 30 or more rounds of 4: a second, or a 200 ms commit, per round
+        # would take 6 s and more
+        self.assertLess(took, scaled(4.0), "120 events took %.1f s" % took)
 
 
 if __name__ == "__main__":
