@@ -273,7 +273,6 @@ static void *poll_main(void *arg)
     return NULL;
 }
 
-
 static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
 {
     if (value)
