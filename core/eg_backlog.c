@@ -183,6 +183,29 @@ void eg_backlog_forget(eg_backlog_t *bl, const char *topic, int32_t partition)
         atomic_store(&t->parts[partition].taken, TAKEN_NONE);
 }
 
+void eg_backlog_assigned(eg_backlog_t *bl, const char *topic,
+                         const rd_kafka_topic_partition_list_t *assignment)
+{
+    topic_t *t = bl && topic ? topic_get(bl, topic) : NULL;
+    for (int k = 0; t && k < EG_BACKLOG_MAX_PARTITIONS; k++) {
+        int mine = assignment && rd_kafka_topic_partition_list_find(assignment, topic, k);
+        long long cur = atomic_load(&t->parts[k].taken);
+        if (!mine)
+            atomic_store(&t->parts[k].taken, TAKEN_NONE);
+        else if (cur == TAKEN_NONE)
+            atomic_compare_exchange_strong(&t->parts[k].taken, &cur, TAKEN_FIRST);
+    }
+}
+
+void eg_backlog_consumer_assigned(eg_backlog_t *bl, rd_kafka_t *consumer, const char *topic)
+{
+    rd_kafka_topic_partition_list_t *all = NULL;
+    if (bl && rd_kafka_assignment(consumer, &all) == 0 && all) {
+        eg_backlog_assigned(bl, topic, all);
+        rd_kafka_topic_partition_list_destroy(all);
+    }
+}
+
 /* The fullest partition of a topic, in bytes. */
 static int64_t topic_worst(const topic_t *t)
 {

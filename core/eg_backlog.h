@@ -74,6 +74,16 @@ void eg_backlog_taken(eg_backlog_t *bl, const rd_kafka_message_t *m);
 void eg_backlog_taken_at(eg_backlog_t *bl, const char *topic, int32_t partition, int64_t offset);
 /* A consumer of this process gave the partition up. */
 void eg_backlog_forget(eg_backlog_t *bl, const char *topic, int32_t partition);
+/* A consumer of this process now holds `assignment` (its whole assignment):
+ * the topic's partitions outside it are nobody's here (another process
+ * reads them, or will), those in it are read here from the first record
+ * produced here until one is taken. Call after every assignment, even an
+ * empty one, so that a watched topic whose partitions all went elsewhere
+ * is not counted. */
+void eg_backlog_assigned(eg_backlog_t *bl, const char *topic,
+                         const rd_kafka_topic_partition_list_t *assignment);
+/* The same with the consumer's assignment (rd_kafka_assignment). */
+void eg_backlog_consumer_assigned(eg_backlog_t *bl, rd_kafka_t *consumer, const char *topic);
 
 /* Recomputes the full state (cost: one pass over the counted partitions)
  * and returns it; *worst (may be NULL) gets the fullest partition's bytes. */

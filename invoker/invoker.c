@@ -1273,6 +1273,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             e = rd_kafka_incremental_assign(rk, parts);
         else
             ke = rd_kafka_assign(rk, parts);
+        eg_backlog_consumer_assigned(r->rt->backlog, rk, s->topic);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !lost)

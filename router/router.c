@@ -441,6 +441,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, parts);
         }
+        eg_backlog_consumer_assigned(r->rt->backlog, rk, r->rt->topics.events);
         return;
     }
     /* Revoked: what was routed so far is committed with its offsets first. */

@@ -4,6 +4,7 @@
  * taken) records times the topic's record size; the full state turns on at
  * the high-water mark and off only under the low one; a forgotten partition
  * is out of the count; a watched one counts from the first record produced;
+ * an assignment leaves the partitions outside it out;
  * "downstream full" leaves the upstream (events) topic out; NULL (a real
  * cluster) is off.
  */
@@ -153,6 +154,36 @@ static void test_downstream(void **state)
     eg_backlog_free(bl);
 }
 
+static void test_assigned(void **state)
+{
+    (void)state;
+    eg_backlog_t *bl = eg_backlog_new(LIMIT, "ev");
+    int64_t worst = 0;
+    eg_backlog_watch(bl, "inv"); /* before the group formed: every partition counts */
+    rd_kafka_topic_partition_list_t *a = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(a, "inv", 0);
+    rd_kafka_topic_partition_list_add(a, "other", 1);
+    /* the assignment came: partition 0 is read here, 1 and 2 elsewhere */
+    eg_backlog_assigned(bl, "inv", a);
+    produce(bl, "inv", 1, 0, 300, 100);
+    produce(bl, "inv", 2, 0, 300, 100);
+    assert_int_equal(eg_backlog_check(bl, &worst), 0);
+    assert_int_equal(worst, 0);
+    produce(bl, "inv", 0, 7, 200, 100); /* counted from the first record produced here */
+    eg_backlog_check(bl, &worst);
+    assert_int_equal(worst, 20000);
+    /* a partition taken from stays as it is; an empty assignment clears all */
+    eg_backlog_taken_at(bl, "inv", 0, 106);
+    eg_backlog_assigned(bl, "inv", a);
+    eg_backlog_check(bl, &worst);
+    assert_int_equal(worst, 10000);
+    eg_backlog_assigned(bl, "inv", NULL);
+    eg_backlog_check(bl, &worst);
+    assert_int_equal(worst, 0);
+    rd_kafka_topic_partition_list_destroy(a);
+    eg_backlog_free(bl);
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -186,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_record_size_is_an_average),
         cmocka_unit_test(test_forget_and_watch),
         cmocka_unit_test(test_downstream),
+        cmocka_unit_test(test_assigned),
         cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
