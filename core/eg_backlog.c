@@ -174,15 +174,6 @@ void eg_backlog_taken(eg_backlog_t *bl, const rd_kafka_message_t *m)
         eg_backlog_taken_at(bl, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 }
 
-void eg_backlog_forget(eg_backlog_t *bl, const char *topic, int32_t partition)
-{
-    if (!bl || partition < 0 || partition >= EG_BACKLOG_MAX_PARTITIONS)
-        return;
-    topic_t *t = topic_find(bl, topic);
-    if (t)
-        atomic_store(&t->parts[partition].taken, TAKEN_NONE);
-}
-
 void eg_backlog_assigned(eg_backlog_t *bl, const char *topic,
                          const rd_kafka_topic_partition_list_t *assignment)
 {

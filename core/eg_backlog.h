@@ -15,8 +15,8 @@
  * What is counted: producers of this process report what they stored (a
  * delivery report's topic, partition, offset and the record's size),
  * consumers of this process what they will read (eg_backlog_watch), what
- * they took (the offset after the record the consumer handed them) and what
- * they gave up (a revoked partition is
+ * they took (the offset after the record the consumer handed them) and,
+ * after every rebalance, which partitions are theirs (one revoked is
  * nobody's here any more). A partition's backlog is (end - taken) records
  * times the topic's average record size in the log, counted from the
  * records produced (value, key, headers and the batch framing of a record
@@ -72,8 +72,6 @@ void eg_backlog_watch(eg_backlog_t *bl, const char *topic);
 void eg_backlog_taken(eg_backlog_t *bl, const rd_kafka_message_t *m);
 /* The same from its parts: the record at `offset` was taken. */
 void eg_backlog_taken_at(eg_backlog_t *bl, const char *topic, int32_t partition, int64_t offset);
-/* A consumer of this process gave the partition up. */
-void eg_backlog_forget(eg_backlog_t *bl, const char *topic, int32_t partition);
 /* A consumer of this process now holds `assignment` (its whole assignment):
  * the topic's partitions outside it are nobody's here (another process
  * reads them, or will), those in it are read here from the first record

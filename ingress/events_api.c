@@ -95,7 +95,6 @@ typedef struct {
     atomic_size_t count; /* n, read without the lock */
     int64_t next_check;  /* under release_mu: when to recompute the backlog */
     int64_t next_warn;   /* under release_mu: log at most every few seconds */
-    int64_t worst;       /* under release_mu: the fullest partition's bytes at the last check */
 } hold_t;
 
 struct eg_events_api {
@@ -379,7 +378,7 @@ static size_t hold_release_locked(eg_events_api_t *api, int all)
     hold_t *h = &api->hold;
     int64_t now = eg_time_mono_ms();
     if (now >= h->next_check) {
-        eg_backlog_check(api->rt->backlog, &h->worst);
+        eg_backlog_check(api->rt->backlog, NULL);
         h->next_check = now + HOLD_CHECK_MS;
     }
     if (!atomic_load(&h->count))
@@ -389,7 +388,7 @@ static size_t hold_release_locked(eg_events_api_t *api, int all)
         EG_LOG_WARN("events-api",
                     "embedded Kafka: a consumer is %.1f MB behind on a partition, which keeps "
                     "%d MB: %zu event(s) held until it catches up (503 after %d ms)",
-                    (double)h->worst / (1024 * 1024), EG_BACKLOG_PARTITION_BYTES / (1024 * 1024),
+                    (double)eg_backlog_worst(api->rt->backlog) / (1024 * 1024), EG_BACKLOG_PARTITION_BYTES / (1024 * 1024),
                     (size_t)atomic_load(&h->count), api->rt->settings->ingest_timeout_ms);
     }
     for (;;) {

@@ -1235,7 +1235,6 @@ static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_lis
         }
         *pp = p->next;
         p->revoked = 1;
-        eg_backlog_forget(r->rt->backlog, p->topic, p->partition);
         /* librdkafka (2.0) keeps a partition paused through unassign and a
          * later assign: one revoked while paused would never fetch again
          * when it comes back to this process. */
@@ -1273,7 +1272,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             e = rd_kafka_incremental_assign(rk, parts);
         else
             ke = rd_kafka_assign(rk, parts);
-        eg_backlog_consumer_assigned(r->rt->backlog, rk, s->topic);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !lost)
@@ -1286,6 +1284,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             ke = rd_kafka_assign(rk, NULL);
     }
+    eg_backlog_consumer_assigned(r->rt->backlog, rk, s->topic);
     if (e) {
         EG_LOG_ERROR(COMP, "rebalance: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
@@ -1305,19 +1304,13 @@ static void pause_resume(part_t *p, int pause)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* An input's budget of live invocations (--max-inflight). */
-static size_t budget(const eg_invoker_t *r)
-{
-    return r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
-}
-
 /* Pauses an input's partitions over their window (or all of them over the
  * input's in-flight budget, or while draining) and resumes them once they
  * are a quarter below. Each input has its own budget of --max-inflight
  * invocations: a full async window never holds sync records back. */
 static void flow(eg_invoker_t *r, src_t *s)
 {
-    size_t max = budget(r);
+    size_t max = r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
     size_t win = r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
     size_t span_max = win * SPAN_PER_WINDOW;
     part_t *nudge = NULL;

@@ -448,8 +448,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (r->in_txn && txn_commit(r) && r->in_txn)
         txn_abort(r);
     EG_LOG_INFO("router", "revoked %d partition(s)", parts->cnt);
-    for (int i = 0; i < parts->cnt; i++)
-        eg_backlog_forget(r->rt->backlog, parts->elems[i].topic, parts->elems[i].partition);
     /* Wakes up first. librdkafka (2.0) keeps a partition paused through
      * unassign and a later assign, and a fetch window opened while it was
      * away would find nothing to resume: a partition revoked while dozing
@@ -464,6 +462,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         rd_kafka_assign(rk, NULL);
     }
+    eg_backlog_consumer_assigned(r->rt->backlog, rk, r->rt->topics.events);
 }
 
 /* Pauses every assigned partition, or resumes those it paused (only those:

@@ -2,9 +2,9 @@
  * Unit tests of core/eg_backlog: a partition counts only once a consumer of
  * the process takes from it or watches its topic; its backlog is (end -
  * taken) records times the topic's record size; the full state turns on at
- * the high-water mark and off only under the low one; a forgotten partition
- * is out of the count; a watched one counts from the first record produced;
- * an assignment leaves the partitions outside it out;
+ * the high-water mark and off only under the low one; a revoked partition
+ * (outside the assignment) is out of the count; a watched one counts from
+ * the first record produced;
  * "downstream full" leaves the upstream (events) topic out; NULL (a real
  * cluster) is off.
  */
@@ -35,7 +35,7 @@ static void test_null_is_off(void **state)
     eg_backlog_produced_at(NULL, "t", 0, 0, 100);
     eg_backlog_taken_at(NULL, "t", 0, 0);
     eg_backlog_watch(NULL, "t");
-    eg_backlog_forget(NULL, "t", 0);
+    eg_backlog_assigned(NULL, "t", NULL);
     assert_int_equal(eg_backlog_check(NULL, &worst), 0);
     assert_int_equal(worst, 0);
     assert_int_equal(eg_backlog_full(NULL), 0);
@@ -102,7 +102,7 @@ static void test_record_size_is_an_average(void **state)
     eg_backlog_free(bl);
 }
 
-static void test_forget_and_watch(void **state)
+static void test_revoke_and_watch(void **state)
 {
     (void)state;
     eg_backlog_t *bl = eg_backlog_new(LIMIT, "ev");
@@ -110,8 +110,8 @@ static void test_forget_and_watch(void **state)
     eg_backlog_taken_at(bl, "ev", 0, 0);
     produce(bl, "ev", 0, 1, 1000, 100);
     assert_int_equal(eg_backlog_check(bl, &worst), 1);
-    /* revoked: consumed elsewhere now */
-    eg_backlog_forget(bl, "ev", 0);
+    /* revoked: consumed elsewhere now (the assignment left is empty) */
+    eg_backlog_assigned(bl, "ev", NULL);
     assert_int_equal(eg_backlog_check(bl, &worst), 0);
     assert_int_equal(worst, 0);
     /* watched before any consumer takes: counted from the first record
@@ -215,7 +215,7 @@ int main(void)
         cmocka_unit_test(test_unconsumed_partitions_do_not_count),
         cmocka_unit_test(test_backlog_and_hysteresis),
         cmocka_unit_test(test_record_size_is_an_average),
-        cmocka_unit_test(test_forget_and_watch),
+        cmocka_unit_test(test_revoke_and_watch),
         cmocka_unit_test(test_downstream),
         cmocka_unit_test(test_assigned),
         cmocka_unit_test(test_bounds),
