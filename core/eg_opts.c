@@ -39,6 +39,7 @@ typedef enum eg__opt_type {
     EG__OPT_BOOL,   /* int, 0/1 */
     EG__OPT_INT,    /* int within [min, max] */
     EG__OPT_LONG,   /* long within [min, max] */
+    EG__OPT_DOUBLE, /* double within [min, max]: a decimal number ("0.3") */
     EG__OPT_STRING, /* char *, owned */
     EG__OPT_LIST,   /* char ** (NULL-terminated, owned) + size_t count; PROP=VALUE items */
     EG__OPT_ENUM,   /* int-sized enum: index into values[] */
@@ -49,7 +50,7 @@ typedef struct eg__opt {
     const char *env;           /* environment variable, or NULL */
     eg__opt_type_t type;
     const char *def;           /* default as text; NULL: none (zero / NULL) */
-    long min, max;             /* INT, LONG */
+    long min, max;             /* INT, LONG, DOUBLE */
     const char *const *values; /* ENUM: NULL-terminated, index = stored value */
     int roles;                 /* EG_ROLE_* bits; event-gateway takes all rows anyway */
     const char *metavar;       /* value placeholder in --help */
@@ -64,6 +65,7 @@ typedef struct eg__opt {
 #define EG__BOOL(f) _Generic(EG__FIELD(f), int: EG__AT(f))
 #define EG__INT(f) _Generic(EG__FIELD(f), int: EG__AT(f))
 #define EG__LONG(f) _Generic(EG__FIELD(f), long: EG__AT(f))
+#define EG__DOUBLE(f) _Generic(EG__FIELD(f), double: EG__AT(f))
 #define EG__STR(f) _Generic(EG__FIELD(f), char *: EG__AT(f))
 #define EG__LIST(f) _Generic(EG__FIELD(f), char **: EG__AT(f))
 #define EG__COUNT(f) _Generic(EG__FIELD(f), size_t: EG__AT(f))
@@ -125,9 +127,11 @@ static const eg__opt_t eg__opts[] = {
      .def = "10000", .min = 100, .max = 600000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long a Config API write waits to read its record back from the config log",
      .offset = EG__INT(write_timeout_ms)},
-    {.name = "partitions", .env = "EG_PARTITIONS", .type = EG__OPT_INT, .def = "8", .min = 1,
+    {.name = "partitions", .env = "EG_PARTITIONS", .type = EG__OPT_INT, .def = "0", .min = 0,
      .max = 10000, .roles = EG_ROLE_ALL, .metavar = "N",
-     .help = "partitions of the events, invocation and dead-letter topics the gateway creates",
+     .help = "partitions of the events, invocation and dead-letter topics the gateway creates; "
+             "0: 8 on a cluster, 2 on the embedded broker (it walks a partition's whole log on "
+             "every fetch: fewer, fuller partitions are faster there)",
      .offset = EG__INT(partitions)},
     {.name = "reply-partitions", .env = "EG_REPLY_PARTITIONS", .type = EG__OPT_INT, .def = "8",
      .min = 1, .max = 64, .roles = EG__HTTP, .metavar = "N",
@@ -142,10 +146,11 @@ static const eg__opt_t eg__opts[] = {
      .def = "5000", .min = 100, .max = 600000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long an event may wait for Kafka to store it before the answer is 503",
      .offset = EG__INT(ingest_timeout_ms)},
-    {.name = "ingest-linger-ms", .env = "EG_INGEST_LINGER_MS", .type = EG__OPT_INT,
-     .def = "1", .min = 0, .max = 1000, .roles = EG__HTTP, .metavar = "MS",
-     .help = "how long the events producer gathers async events into one batch (linger.ms)",
-     .offset = EG__INT(ingest_linger_ms)},
+    {.name = "ingest-linger-ms", .env = "EG_INGEST_LINGER_MS", .type = EG__OPT_DOUBLE,
+     .def = "0.3", .min = 0, .max = 1000, .roles = EG__HTTP, .metavar = "MS",
+     .help = "how long the events producer gathers async events into one batch (linger.ms; "
+             "decimals allowed)",
+     .offset = EG__DOUBLE(ingest_linger_ms)},
     {.name = "sync-timeout-ms", .env = "EG_SYNC_TIMEOUT_MS", .type = EG__OPT_INT,
      .def = "10000", .min = 10, .max = 900000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long a sync request waits for its function's answer before the answer is 504",
@@ -291,6 +296,9 @@ static void eg__expect(const eg__opt_t *o, char *buf, size_t len)
     case EG__OPT_LONG:
         snprintf(buf, len, "an integer in %ld..%ld", o->min, o->max);
         break;
+    case EG__OPT_DOUBLE:
+        snprintf(buf, len, "a number in %ld..%ld", o->min, o->max);
+        break;
     case EG__OPT_STRING:
         snprintf(buf, len, "a value");
         break;
@@ -332,6 +340,21 @@ static int eg__parse_num(const char *v, long min, long max, long *out)
     if (errno || *end || x < min || x > max)
         return -1;
     *out = (long)x;
+    return 0;
+}
+
+/* A plain decimal number ("0.3", "2", not "1e3", "nan" or " 1") within
+ * [min, max]. */
+static int eg__parse_decimal(const char *v, long min, long max, double *out)
+{
+    char *end;
+    if (!*v || strspn(v, "0123456789.") != strlen(v))
+        return -1;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || x < (double)min || x > (double)max)
+        return -1;
+    *out = x;
     return 0;
 }
 
@@ -383,6 +406,8 @@ static int eg__set(eg_settings_t *s, const eg__opt_t *o, const char *v)
             return -1;
         *(long *)slot = num;
         return 0;
+    case EG__OPT_DOUBLE:
+        return eg__parse_decimal(v, o->min, o->max, (double *)slot);
     case EG__OPT_ENUM:
         for (int i = 0; o->values[i]; i++) {
             if (strcasecmp(v, o->values[i]) == 0) {
@@ -482,6 +507,7 @@ static void eg__help_column(const eg__opt_t *o, char *buf, size_t len)
     switch (o->type) {
     case EG__OPT_INT:
     case EG__OPT_LONG:
+    case EG__OPT_DOUBLE:
         snprintf(what, sizeof what, "%ld..%ld", o->min, o->max);
         break;
     case EG__OPT_ENUM: {

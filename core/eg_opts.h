@@ -58,7 +58,7 @@ typedef struct eg_settings {
     int write_timeout_ms;       /* --write-timeout-ms 10000, EG_WRITE_TIMEOUT_MS, 100..600000 */
     int replication_factor;     /* --replication-factor -1 (broker default), -1..32 */
     int ingest_timeout_ms;      /* --ingest-timeout-ms 5000 (ingress): 503 past it */
-    int ingest_linger_ms;       /* --ingest-linger-ms 1 (ingress): linger.ms of async events */
+    double ingest_linger_ms;    /* --ingest-linger-ms 0.3 (ingress): linger.ms of async events */
     int sync_timeout_ms;        /* --sync-timeout-ms 10000 (ingress): 504 past it */
     int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms -1 (auto, eg_kafka_auto): router and
                                    sync invoker consumers */
@@ -71,7 +71,7 @@ typedef struct eg_settings {
     int function_timeout_ms;    /* --function-timeout-ms 10000 (invoker) */
     int max_inflight;           /* --max-inflight 2048 (invoker) */
     int partition_window;       /* --partition-window 512 (invoker) */
-    int partitions;             /* --partitions 8: of topics the gateway creates */
+    int partitions;             /* --partitions 0 (auto): of topics the gateway creates */
     int reply_partitions;       /* --reply-partitions 8 (ingress): of its own reply topic */
     int status_port;            /* --status-port, EG_STATUS_PORT (router, invoker); 0: off */
     char *instance_id;          /* --instance-id, EG_INSTANCE_ID; default "<hostname>-<pid>" */

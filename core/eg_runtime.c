@@ -18,6 +18,14 @@
 
 /* On a real cluster: the data topics, created with the Admin API when
  * missing (the configuration topic is the configuration log's business). */
+/* --partitions, or its default for this kind of cluster. */
+static int eg_runtime_partitions(const eg_settings_t *s, int mock_cluster)
+{
+    if (s->partitions > 0)
+        return s->partitions;
+    return mock_cluster ? EG_RUNTIME_PARTITIONS_EMBEDDED : EG_RUNTIME_PARTITIONS_CLUSTER;
+}
+
 static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
 {
     char kerr[512];
@@ -37,18 +45,19 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     const char *const events_configs[] = {"retention.ms", retention, NULL};
     static const char *const replays_configs[] = {"cleanup.policy", "compact", NULL};
     rt->mock_cluster = eg_kafka_is_mock_cluster(rk, 10000);
+    rt->partitions = eg_runtime_partitions(rt->settings, rt->mock_cluster);
     if (rt->mock_cluster)
         EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (another process's embedded broker): "
                              "consumers are tuned for it", rt->brokers);
     for (size_t i = 0; i < EG_TOPICS_DATA && rc == 0; i++) {
         const char *t = eg_topics_data(&rt->topics, i);
-        rc = eg_kafka_ensure_topic(rk, t, rt->settings->partitions,
+        rc = eg_kafka_ensure_topic(rk, t, rt->partitions,
                                    rt->settings->replication_factor,
                                    t == rt->topics.events ? events_configs : NULL, 10000, err,
                                    errlen);
     }
     if (rc == 0)
-        rc = eg_kafka_ensure_topic(rk, rt->topics.replays, rt->settings->partitions,
+        rc = eg_kafka_ensure_topic(rk, rt->topics.replays, rt->partitions,
                                    rt->settings->replication_factor, replays_configs, 10000, err,
                                    errlen);
     rd_kafka_destroy(rk);
@@ -226,8 +235,9 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
             goto fail;
         rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
         rt->mock_cluster = 1;
+        rt->partitions = eg_runtime_partitions(s, 1);
         /* The embedded broker answers no CreateTopics: make them here. */
-        if (eg_mock_create_topics(rt->mock, &rt->topics, s->partitions, err, errlen))
+        if (eg_mock_create_topics(rt->mock, &rt->topics, rt->partitions, err, errlen))
             goto fail;
         /* It has no topic configurations either: no retention by time
          * (--events-retention-ms) and no compaction there. */
@@ -266,8 +276,8 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
                             char *err, size_t errlen)
 {
     if (rt->mock)
-        return eg_mock_topic_create(rt->mock, topic, rt->settings->partitions, err, errlen);
-    return eg_kafka_ensure_topic(rk, topic, rt->settings->partitions,
+        return eg_mock_topic_create(rt->mock, topic, rt->partitions, err, errlen);
+    return eg_kafka_ensure_topic(rk, topic, rt->partitions,
                                  rt->settings->replication_factor, NULL, timeout_ms, err, errlen);
 }
 

@@ -815,7 +815,7 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
     api->rt = rt;
     pthread_mutex_init(&api->hold.mu, NULL);
     pthread_mutex_init(&api->hold.release_mu, NULL);
-    snprintf(linger, sizeof linger, "%d", s->ingest_linger_ms);
+    snprintf(linger, sizeof linger, "%g", s->ingest_linger_ms);
     if (producer_start(api, &api->events, "events", linger, events_poll_main, api, err,
                        errlen) ||
         producer_start(api, &api->sync, "sync events", "0", poll_main, &api->sync, err,

@@ -100,7 +100,8 @@ class TestPools(FaultTestBase):
 
 class TestScaling(FaultTestBase):
     def test_scale_out_and_in_under_load_loses_nothing(self):
-        dev = self.start_dev()
+        # three invokers at once: more partitions than dev mode's default 2
+        dev = self.start_dev("--partitions", "8")
         fn = self.start_fn(name="sink")
         configure(dev, self.sp, eventtypes=["scale.event"], functions={"sink": fn.url},
                   subscriptions=[{"eventType": "scale.event", "functionId": "sink"}])

@@ -90,6 +90,8 @@ static void test_defaults(void **state)
     assert_int_equal(r.s.max_body_bytes, 1048576L);
     assert_int_equal(r.s.write_timeout_ms, 10000);
     assert_int_equal(r.s.replication_factor, -1);
+    assert_int_equal(r.s.partitions, 0); /* per kind of cluster: eg_runtime */
+    assert_true(r.s.ingest_linger_ms > 0.299 && r.s.ingest_linger_ms < 0.301);
     assert_non_null(r.s.instance_id);
     assert_true(strlen(r.s.instance_id) > 2);
     assert_non_null(strchr(r.s.instance_id, '-'));
@@ -199,6 +201,19 @@ static void test_equals_form_and_bools(void **state)
     done(&r);
 }
 
+static void test_decimal(void **state)
+{
+    run_t r;
+    parse(&r, EG_ROLE_INGRESS, ARGV("eg-ingress", "--ingest-linger-ms", "2.25"));
+    assert_int_equal(r.rc, EG_SETTINGS_CONTINUE);
+    assert_true(r.s.ingest_linger_ms == 2.25);
+    done(&r);
+    parse(&r, EG_ROLE_INGRESS, ARGV("eg-ingress", "--ingest-linger-ms=0"));
+    assert_int_equal(r.rc, EG_SETTINGS_CONTINUE);
+    assert_true(r.s.ingest_linger_ms == 0);
+    done(&r);
+}
+
 static void test_kafka_props(void **state)
 {
     run_t r;
@@ -258,6 +273,13 @@ static void test_errors(void **state)
         {EG_ROLE_INGRESS, {"eg-ingress", "--write-timeout-ms", "99"},
          {"--write-timeout-ms", "100..600000"}},
         {EG_ROLE_ROUTER, {"eg-router", "--replication-factor", "-2"}, {"--replication-factor", "-1..32"}},
+        {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "1e3"},
+         {"--ingest-linger-ms", "'1e3'", "a number in 0..1000"}},
+        {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "-0.5"}, {"--ingest-linger-ms"}},
+        {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "1000.5"}, {"--ingest-linger-ms"}},
+        {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "nan"}, {"--ingest-linger-ms"}},
+        {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "."}, {"--ingest-linger-ms"}},
+        {EG_ROLE_ROUTER, {"eg-router", "--partitions", "-1"}, {"--partitions", "0..10000"}},
         {EG_ROLE_ROUTER, {"eg-router", "--log-level", "loud"},
          {"--log-level", "'loud'", "debug, info, warn, error"}},
         {EG_ROLE_ROUTER, {"eg-router", "--log-format=xml"}, {"--log-format", "text, json"}},
@@ -456,6 +478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env_overrides_default, clear_env, clear_env),
         cmocka_unit_test_setup_teardown(test_flag_overrides_env, clear_env, clear_env),
         cmocka_unit_test_setup_teardown(test_equals_form_and_bools, clear_env, clear_env),
+        cmocka_unit_test_setup_teardown(test_decimal, clear_env, clear_env),
         cmocka_unit_test_setup_teardown(test_kafka_props, clear_env, clear_env),
         cmocka_unit_test_setup_teardown(test_errors, clear_env, clear_env),
         cmocka_unit_test_setup_teardown(test_env_errors, clear_env, clear_env),
