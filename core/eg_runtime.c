@@ -281,6 +281,15 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
                                  rt->settings->replication_factor, NULL, timeout_ms, err, errlen);
 }
 
+const char *eg_runtime_sync_linger(const eg_runtime_t *rt, char *buf, size_t len)
+{
+    double ms = rt->settings->sync_linger_ms;
+    if (ms < 0)
+        ms = rt->mock_cluster ? 0.2 : 0;
+    snprintf(buf, len, "%g", ms);
+    return buf;
+}
+
 void eg_runtime_free(eg_runtime_t *rt)
 {
     if (!rt)

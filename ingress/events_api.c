@@ -16,8 +16,10 @@
  *     routing headers for the router. Two producers: async events go through
  *     one that lingers --ingest-linger-ms to batch concurrent events into
  *     fewer, larger requests; sync events and authorizer calls, whose client
- *     waits for a whole round trip, through one that sends at once. Each has
- *     its poller thread for the delivery reports. Both learn the events
+ *     waits for a whole round trip, through one that lingers only
+ *     --sync-linger-ms (0 on a real cluster, 0.2 on the embedded broker:
+ *     eg_runtime_sync_linger). Each has its poller thread for the delivery
+ *     reports. Both learn the events
  *     topic's metadata at start, so that the first event does not wait for it.
  *     On the embedded broker, which drops a partition's oldest records past
  *     5 MiB whether they were consumed or not, an event is held (its request
@@ -100,7 +102,7 @@ typedef struct {
 struct eg_events_api {
     eg_runtime_t *rt;
     producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
-    producer_t sync;   /* sync events and authorizer calls: sends at once */
+    producer_t sync;   /* sync events and authorizer calls: --sync-linger-ms */
     eg_sync_t *waits;
     atomic_int stop;
     atomic_int closing; /* shutting down: nothing is held any more */
@@ -807,7 +809,7 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_events_api_t *api = calloc(1, sizeof *api);
-    char linger[32];
+    char linger[32], sync_linger[32];
     if (!api) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -818,8 +820,9 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(linger, sizeof linger, "%g", s->ingest_linger_ms);
     if (producer_start(api, &api->events, "events", linger, events_poll_main, api, err,
                        errlen) ||
-        producer_start(api, &api->sync, "sync events", "0", poll_main, &api->sync, err,
-                       errlen) ||
+        producer_start(api, &api->sync, "sync events",
+                       eg_runtime_sync_linger(rt, sync_linger, sizeof sync_linger), poll_main,
+                       &api->sync, err, errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
     api->server = eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
