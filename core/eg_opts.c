@@ -133,10 +133,10 @@ static const eg__opt_t eg__opts[] = {
              "0: 8 on a cluster, 2 on the embedded broker (it walks a partition's whole log on "
              "every fetch: fewer, fuller partitions are faster there)",
      .offset = EG__INT(partitions)},
-    {.name = "reply-partitions", .env = "EG_REPLY_PARTITIONS", .type = EG__OPT_INT, .def = "8",
-     .min = 1, .max = 64, .roles = EG__HTTP, .metavar = "N",
+    {.name = "reply-partitions", .env = "EG_REPLY_PARTITIONS", .type = EG__OPT_INT, .def = "0",
+     .min = 0, .max = 64, .roles = EG__HTTP, .metavar = "N",
      .help = "partitions of the reply topic an ingress creates for itself (sync replies spread "
-             "over them by correlation id: more replies per fetch)",
+             "over them by correlation id); 0: 8 on a cluster, 2 on the embedded broker",
      .offset = EG__INT(reply_partitions)},
     {.name = "replication-factor", .env = "EG_REPLICATION_FACTOR", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 32, .roles = EG_ROLE_ALL, .metavar = "N",

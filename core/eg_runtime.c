@@ -18,11 +18,10 @@
 
 /* On a real cluster: the data topics, created with the Admin API when
  * missing (the configuration topic is the configuration log's business). */
-/* --partitions, or its default for this kind of cluster. */
-static int eg_runtime_partitions(const eg_settings_t *s, int mock_cluster)
+int eg_runtime_partitions(int value, int mock_cluster)
 {
-    if (s->partitions > 0)
-        return s->partitions;
+    if (value > 0)
+        return value;
     return mock_cluster ? EG_RUNTIME_PARTITIONS_EMBEDDED : EG_RUNTIME_PARTITIONS_CLUSTER;
 }
 
@@ -45,7 +44,7 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     const char *const events_configs[] = {"retention.ms", retention, NULL};
     static const char *const replays_configs[] = {"cleanup.policy", "compact", NULL};
     rt->mock_cluster = eg_kafka_is_mock_cluster(rk, 10000);
-    rt->partitions = eg_runtime_partitions(rt->settings, rt->mock_cluster);
+    rt->partitions = eg_runtime_partitions(rt->settings->partitions, rt->mock_cluster);
     if (rt->mock_cluster)
         EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (another process's embedded broker): "
                              "consumers are tuned for it", rt->brokers);
@@ -235,7 +234,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
             goto fail;
         rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
         rt->mock_cluster = 1;
-        rt->partitions = eg_runtime_partitions(s, 1);
+        rt->partitions = eg_runtime_partitions(s->partitions, 1);
         /* The embedded broker answers no CreateTopics: make them here. */
         if (eg_mock_create_topics(rt->mock, &rt->topics, rt->partitions, err, errlen))
             goto fail;

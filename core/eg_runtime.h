@@ -45,7 +45,8 @@ typedef struct eg_runtime_metrics {
 } eg_runtime_metrics_t;
 typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 
-/* --partitions 0: a cluster's topics get 8, the embedded broker's 2. The
+/* --partitions 0 (and --reply-partitions 0): a cluster's topics get 8, the
+ * embedded broker's 2. The
  * mock walks a partition's list of batches from its start on every fetch and
  * answers with one batch per partition, so the same load over fewer
  * partitions makes fewer, fuller batches and shorter walks (bench/README.md:
@@ -53,14 +54,18 @@ typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 #define EG_RUNTIME_PARTITIONS_CLUSTER 8
 #define EG_RUNTIME_PARTITIONS_EMBEDDED 2
 
+/* A partition count setting (--partitions, --reply-partitions): value when
+ * it is > 0, else the default for this kind of cluster. */
+int eg_runtime_partitions(int value, int mock_cluster);
+
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
     eg_mock_t *mock;               /* the embedded broker in dev mode, else NULL */
     int mock_cluster;              /* the cluster is librdkafka's mock cluster: ours (mock) or
                                       another process's, told by its metadata (it names no
                                       controller); consumer waits are tuned for it */
-    int partitions;                /* of the topics it creates: --partitions, or 0's choice
-                                      (EG_RUNTIME_PARTITIONS_*) once mock_cluster is known */
+    int partitions;                /* of the topics it creates: eg_runtime_partitions(
+                                      --partitions), once mock_cluster is known */
     char *brokers;                 /* the bootstrap servers every client uses */
     eg_topics_t topics;
     eg_configlog_t *config;

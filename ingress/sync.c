@@ -219,7 +219,7 @@ static void *sync_main(void *arg)
 static int make_topic(eg_sync_t *s, char *err, size_t errlen)
 {
     static const char *const configs[] = {"retention.ms", "3600000", NULL};
-    int n = s->rt->settings->reply_partitions > 0 ? s->rt->settings->reply_partitions : 1;
+    int n = eg_runtime_partitions(s->rt->settings->reply_partitions, s->rt->mock_cluster);
     if (s->rt->mock)
         return eg_mock_topic_create(s->rt->mock, s->topic, n, err, errlen);
     if (eg_kafka_ensure_topic(s->consumer, s->topic, n, s->rt->settings->replication_factor,
