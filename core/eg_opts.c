@@ -167,10 +167,9 @@ static const eg__opt_t eg__opts[] = {
              "wait (more: --sync-fetch-wait-ms); -1: 0 on the embedded broker, 100 on a real cluster",
      .offset = EG__INT(reply_fetch_wait_ms)},
     {.name = "sync-linger-ms", .env = "EG_SYNC_LINGER_MS", .type = EG__OPT_DOUBLE,
-     .def = "-1", .min = -1, .max = 1000, .roles = EG_ROLE_ALL, .metavar = "MS",
+     .def = "0", .min = 0, .max = 1000, .roles = EG_ROLE_ALL, .metavar = "MS",
      .help = "linger.ms of the producers on the sync path (the ingress's sync events, the "
-             "router's sync invocations, the invokers' replies); -1: 0.2 on the embedded broker "
-             "(concurrent requests share batches, which keeps its logs short), 0 on a real cluster",
+             "router's sync invocations, the invokers' replies)",
      .offset = EG__DOUBLE(sync_linger_ms)},
     {.name = "idle-probe-ms", .env = "EG_IDLE_PROBE_MS", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 10000, .roles = EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY,
@@ -349,12 +348,12 @@ static int eg__parse_num(const char *v, long min, long max, long *out)
     return 0;
 }
 
-/* A plain decimal number ("0.3", "2", "-1", not "1e3", "nan" or " 1") within
+/* A plain decimal number ("0.3", "2", not "-1", "1e3", "nan" or " 1") within
  * [min, max]. */
 static int eg__parse_decimal(const char *v, long min, long max, double *out)
 {
     char *end;
-    if (!*v || strspn(v + (*v == '-'), "0123456789.") != strlen(v + (*v == '-')))
+    if (!*v || strspn(v, "0123456789.") != strlen(v))
         return -1;
     errno = 0;
     double x = strtod(v, &end);

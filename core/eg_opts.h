@@ -63,7 +63,7 @@ typedef struct eg_settings {
     int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms -1 (auto, eg_kafka_auto): router and
                                    sync invoker consumers */
     int reply_fetch_wait_ms;    /* --reply-fetch-wait-ms -1 (auto): the ingress's reply consumer */
-    double sync_linger_ms;      /* --sync-linger-ms -1 (auto): producers on the sync path */
+    double sync_linger_ms;      /* --sync-linger-ms 0: producers on the sync path */
     int idle_probe_ms;          /* --idle-probe-ms -1 (auto): dozing of the sync-path consumers */
     char *pool;                 /* --pool default (invoker) */
     int retry_attempts;         /* --retry-attempts 5 (invoker) */

@@ -280,13 +280,18 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
                                  rt->settings->replication_factor, NULL, timeout_ms, err, errlen);
 }
 
-const char *eg_runtime_sync_linger(const eg_runtime_t *rt, char *buf, size_t len)
+int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf, char *err,
+                                  size_t errlen)
 {
-    double ms = rt->settings->sync_linger_ms;
-    if (ms < 0)
-        ms = rt->mock_cluster ? 0.2 : 0;
-    snprintf(buf, len, "%g", ms);
-    return buf;
+    char linger[32];
+    snprintf(linger, sizeof linger, "%g", rt->settings->sync_linger_ms);
+    if (eg_kafka_conf_default(conf, rt->settings, "linger.ms", linger, err, errlen))
+        return -1;
+    if (rt->mock_cluster && eg_kafka_conf_default(conf, rt->settings,
+                                                  "max.in.flight.requests.per.connection", "1",
+                                                  err, errlen))
+        return -1;
+    return 0;
 }
 
 void eg_runtime_free(eg_runtime_t *rt)

@@ -16,10 +16,9 @@
  *     routing headers for the router. Two producers: async events go through
  *     one that lingers --ingest-linger-ms to batch concurrent events into
  *     fewer, larger requests; sync events and authorizer calls, whose client
- *     waits for a whole round trip, through one that lingers only
- *     --sync-linger-ms (0 on a real cluster, 0.2 on the embedded broker:
- *     eg_runtime_sync_linger). Each has its poller thread for the delivery
- *     reports. Both learn the events
+ *     waits for a whole round trip, through one that sends at once
+ *     (eg_runtime_sync_producer_conf). Each has its poller thread for the
+ *     delivery reports. Both learn the events
  *     topic's metadata at start, so that the first event does not wait for it.
  *     On the embedded broker, which drops a partition's oldest records past
  *     5 MiB whether they were consumed or not, an event is held (its request
@@ -102,7 +101,7 @@ typedef struct {
 struct eg_events_api {
     eg_runtime_t *rt;
     producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
-    producer_t sync;   /* sync events and authorizer calls: --sync-linger-ms */
+    producer_t sync;   /* sync events and authorizer calls: sends at once */
     eg_sync_t *waits;
     atomic_int stop;
     atomic_int closing; /* shutting down: nothing is held any more */
@@ -760,7 +759,8 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
 }
 
 /* An idempotent producer (acks=all) whose delivery reports answer the
- * requests, with linger.ms as given (unless --kafka sets it), and its poller. */
+ * requests, with linger.ms as given (unless --kafka sets it), or, with linger
+ * NULL, the sync path's settings; and its poller. */
 static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what,
                           const char *linger, void *(*poller)(void *), void *poller_arg,
                           char *err, size_t errlen)
@@ -773,7 +773,8 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
     rd_kafka_conf_t *pc = eg_kafka_conf_new(s, api->rt->brokers, err, errlen);
     if (!pc || eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", linger, err, errlen) ||
+        (linger ? eg_kafka_conf_default(pc, s, "linger.ms", linger, err, errlen)
+                : eg_runtime_sync_producer_conf(api->rt, pc, err, errlen)) ||
         eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
         /* librdkafka notices a record's time-out when its broker thread wakes,
          * which, with the broker down, is at each reconnect attempt: keep them
@@ -809,7 +810,7 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_events_api_t *api = calloc(1, sizeof *api);
-    char linger[32], sync_linger[32];
+    char linger[32];
     if (!api) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -820,9 +821,8 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(linger, sizeof linger, "%g", s->ingest_linger_ms);
     if (producer_start(api, &api->events, "events", linger, events_poll_main, api, err,
                        errlen) ||
-        producer_start(api, &api->sync, "sync events",
-                       eg_runtime_sync_linger(rt, sync_linger, sizeof sync_linger), poll_main,
-                       &api->sync, err, errlen) ||
+        producer_start(api, &api->sync, "sync events", NULL, poll_main, &api->sync, err,
+                       errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
     api->server = eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,

@@ -40,7 +40,7 @@
  * A record without eg-reply-to or eg-correlation has nobody to answer: it is
  * logged and skipped. The record's offset is finished when the reply's
  * delivery report comes (or at once when no reply is due). The reply
- * producer lingers --sync-linger-ms (0 on a real cluster), Nagle off, with
+ * producer sends at once (eg_runtime_sync_producer_conf, Nagle off) with
  * acks=1 (see make_replier).
  *
  * Thread. Each engine's thread owns everything of the engine: the consumer,
@@ -1744,7 +1744,8 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
     return rk;
 }
 
-/* The reply producer: sends at once (--sync-linger-ms, Nagle off) and waits for
+/* The reply producer: sends at once (eg_runtime_sync_producer_conf, Nagle
+ * off) and waits for
  * the partition leader only (acks=1, so not idempotent). A reply is worth
  * something for a few seconds: a lost one (a leader dying in that window)
  * costs one 504, like a late one, and a duplicate is dropped by the ingress
@@ -1754,7 +1755,7 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
 static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
 {
     const eg_settings_t *s = r->s;
-    char kerr[512], cid[300], linger[32];
+    char kerr[512], cid[300];
     const char *idem = NULL;
     rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
     if (!c)
@@ -1763,8 +1764,7 @@ static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
     int user_idem = idem && strcmp(idem, "false") && strcmp(idem, "0");
     snprintf(cid, sizeof cid, "eg-invoker-reply-%s", s->instance_id ? s->instance_id : "");
     if (eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
-        eg_kafka_conf_default(c, s, "linger.ms",
-                              eg_runtime_sync_linger(r->rt, linger, sizeof linger), err, errlen) ||
+        eg_runtime_sync_producer_conf(r->rt, c, err, errlen) ||
         eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
         eg_kafka_conf_default(c, s, "message.timeout.ms", "10000", err, errlen) ||
         eg_kafka_conf_default(c, s, "message.max.bytes", REPLY_MAX_BYTES, err, errlen) ||

@@ -21,8 +21,8 @@
  * transaction's records become visible (to read_committed consumers) only
  * at its commit, after linger and several more round trips. Their
  * invocation (or the error reply when the subscription no longer matches)
- * goes out at once (--sync-linger-ms) through a second, idempotent
- * producer outside the transaction. A router that dies before committing the batch routes such
+ * goes out at once through a second, idempotent producer outside the
+ * transaction (eg_runtime_sync_producer_conf). A router that dies before committing the batch routes such
  * an event again, so a sync function can be called twice (the ingress takes
  * the first answer); past the request's deadline it is not routed at all.
  *
@@ -68,7 +68,7 @@ typedef struct eg_router {
     rd_kafka_t *consumer;
     int coop;                  /* the consumer's rebalance protocol is cooperative */
     rd_kafka_t *producer;      /* transactional: the async fan-out */
-    rd_kafka_t *sync_producer; /* idempotent, --sync-linger-ms: sync invocations */
+    rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -604,7 +604,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     const eg_settings_t *s = rt->settings;
     eg_router_t *r = calloc(1, sizeof *r);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
-    char kerr[512], group[300], txid[400], fetch_wait[16], linger[32];
+    char kerr[512], group[300], txid[400], fetch_wait[16];
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -665,8 +665,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     pc = NULL;
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms",
-                              eg_runtime_sync_linger(rt, linger, sizeof linger), err, errlen))
+        eg_runtime_sync_producer_conf(rt, pc, err, errlen))
         goto fail;
     rd_kafka_conf_set_opaque(pc, r);
     rd_kafka_conf_set_dr_msg_cb(pc, on_sync_delivery);
