@@ -287,12 +287,16 @@ BEGIN {
             printf "  ingest only: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", o_bad, o_sockerr
     }
     printf "%-34s %12.0f %10s %10s %10s\n", "ingress (Events API, 202 = in Kafka)", i_rate, ms(i_p50), ms(i_p90), ms(i_p99)
-    printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingress / bare202", ratio, "", ratio_target, mark(ratio >= ratio_target && i_rate > 0)
+    if (o_on)
+        printf "%-34s %12.2f   (no target: on the embedded broker it is bounded by the delivery)\n", "ingress / bare202", ratio
+    else
+        printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingress / bare202", ratio, "", ratio_target, mark(ratio >= ratio_target && i_rate > 0)
     if (i_bad > 0 || i_sockerr > 0)
         printf "  ingress: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", i_bad, i_sockerr
     printf "%-34s %12.0f   (%d of %d accepted; +%d during the load)\n", "delivered to the sink, during load", during, delivered, accepted, c1 - c0
     printf "%-34s %12s   (backlog of %d at load end, %.0f events/s)%s\n", "drain time after the load", sprintf("%.2f s", drain), backlog, drain_rate, complete ? "" : "  INCOMPLETE"
     printf "%-34s %12.0f %32s  >= %d  %s\n", "end-to-end delivered events/s", e2e, "", deliv_target, mark(e2e >= deliv_target && complete)
     printf "  (end to end = events delivered / time from load start to the last delivery)\n"
-    exit ((ratio >= ratio_target && i_rate > 0 && e2e >= deliv_target && complete) ? 0 : 3)
+    ingest_ok = o_on ? (o_ratio >= ratio_target && o_rate > 0) : (ratio >= ratio_target && i_rate > 0)
+    exit ((ingest_ok && e2e >= deliv_target && complete) ? 0 : 3)
 }' || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
