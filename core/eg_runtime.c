@@ -16,8 +16,6 @@
 #include "eg_http.h"
 #include "eg_log.h"
 
-/* On a real cluster: the data topics, created with the Admin API when
- * missing (the configuration topic is the configuration log's business). */
 int eg_runtime_partitions(int value, int mock_cluster)
 {
     if (value > 0)
@@ -25,6 +23,8 @@ int eg_runtime_partitions(int value, int mock_cluster)
     return mock_cluster ? EG_RUNTIME_PARTITIONS_EMBEDDED : EG_RUNTIME_PARTITIONS_CLUSTER;
 }
 
+/* On a real cluster: the data topics, created with the Admin API when
+ * missing (the configuration topic is the configuration log's business). */
 static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
 {
     char kerr[512];

@@ -46,11 +46,10 @@ typedef struct eg_runtime_metrics {
 typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 
 /* --partitions 0 (and --reply-partitions 0): a cluster's topics get 8, the
- * embedded broker's 2. The
- * mock walks a partition's list of batches from its start on every fetch and
- * answers with one batch per partition, so the same load over fewer
- * partitions makes fewer, fuller batches and shorter walks (bench/README.md:
- * ingest 34k -> 52k events/s on 2 cores). */
+ * embedded broker's 2. The mock walks a partition's list of batches from its
+ * start on every fetch and answers with one batch per partition, so the same
+ * load over fewer partitions makes fewer, fuller batches and shorter walks
+ * (bench/README.md: ingest 34k -> 52k events/s on 2 cores). */
 #define EG_RUNTIME_PARTITIONS_CLUSTER 8
 #define EG_RUNTIME_PARTITIONS_EMBEDDED 2
 

@@ -22,9 +22,10 @@
  * at its commit, after linger and several more round trips. Their
  * invocation (or the error reply when the subscription no longer matches)
  * goes out at once through a second, idempotent producer outside the
- * transaction (eg_runtime_sync_producer_conf). A router that dies before committing the batch routes such
- * an event again, so a sync function can be called twice (the ingress takes
- * the first answer); past the request's deadline it is not routed at all.
+ * transaction (eg_runtime_sync_producer_conf). A router that dies before
+ * committing the batch routes such an event again, so a sync function can be
+ * called twice (the ingress takes the first answer); past the request's
+ * deadline it is not routed at all.
  *
  * Records that are not CloudEvents (anyone may write to the events topic)
  * become dead-letter records with the reason, in the same transaction, and
