@@ -389,8 +389,9 @@ static size_t hold_release_locked(eg_events_api_t *api, int all)
         EG_LOG_WARN("events-api",
                     "embedded Kafka: a consumer is %.1f MB behind on a partition, which keeps "
                     "%d MB: %zu event(s) held until it catches up (503 after %d ms)",
-                    (double)eg_backlog_worst(api->rt->backlog) / (1024 * 1024), EG_BACKLOG_PARTITION_BYTES / (1024 * 1024),
-                    (size_t)atomic_load(&h->count), api->rt->settings->ingest_timeout_ms);
+                    (double)eg_backlog_worst(api->rt->backlog) / (1024 * 1024),
+                    EG_BACKLOG_PARTITION_BYTES / (1024 * 1024), (size_t)atomic_load(&h->count),
+                    api->rt->settings->ingest_timeout_ms);
     }
     for (;;) {
         pthread_mutex_lock(&h->mu);

@@ -1745,12 +1745,12 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
 }
 
 /* The reply producer: sends at once (eg_runtime_sync_producer_conf, Nagle
- * off) and waits for
- * the partition leader only (acks=1, so not idempotent). A reply is worth
- * something for a few seconds: a lost one (a leader dying in that window)
- * costs one 504, like a late one, and a duplicate is dropped by the ingress
- * (its correlation id no longer waits), while acks=all would add the
- * followers' round trip to every sync request on a replicated cluster.
+ * off) and waits for the partition leader only (acks=1, so not idempotent).
+ * A reply is worth something for a few seconds: a lost one (a leader dying
+ * in that window) costs one 504, like a late one, and a duplicate is dropped
+ * by the ingress (its correlation id no longer waits), while acks=all would
+ * add the followers' round trip to every sync request on a replicated
+ * cluster.
  * --kafka acks=all (or enable.idempotence=true) overrides. */
 static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
 {

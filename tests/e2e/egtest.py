@@ -49,11 +49,11 @@ import re
 import shlex
 import shutil
 import signal
-import threading
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
