@@ -539,6 +539,12 @@ static int validate_v01(const cJSON *o, eg_error_t *err)
                             "unsupported cloudEventsVersion \"%s\": only 0.1 (or specversion "
                             "1.0) is accepted.",
                             shown(cv->valuestring, b));
+    /* Either version's decoder must read the stored event back the same
+     * way, and a specversion member would make it a 1.0 event. */
+    if (get(o, "specversion"))
+        return eg_error_set(err, 400,
+                            "attributes \"cloudEventsVersion\" (CloudEvents 0.1) and "
+                            "\"specversion\" (1.0) are mutually exclusive.");
     static const char *const req[] = {"eventType", "eventID", "source"};
     for (int i = 0; i < 3; i++)
         if (check_string(get(o, req[i]), req[i], 1, err))

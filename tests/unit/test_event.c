@@ -471,6 +471,11 @@ static void test_http_v01_structured_and_json(void **state)
                     E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\","
                         "\"extensions\":{\"egspace\":\"x\"}"),
                     "extensions.egspace");
+    /* a stored 0.1 event with a specversion member would read back as 1.0 */
+    expect_http_400(h, 1,
+                    E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\","
+                        "\"specversion\":\"application/json\""),
+                    "mutually exclusive");
     const eg_header_t ce[] = {{"Content-Type", "application/cloudevents+json"}};
     expect_http_400(ce, 1, E01(",\"eventType\":\"t\",\"source\":\"s\""),
                     "attribute \"eventID\" is missing");
