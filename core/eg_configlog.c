@@ -450,7 +450,6 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
 {
     eg_configlog_t *log = calloc(1, sizeof *log);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
-    char kerr[512];
     if (!log) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -482,12 +481,8 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
         eg_kafka_conf_default(cc, log->settings, "fetch.wait.max.ms", "20", err, errlen) ||
         eg_kafka_conf_set(cc, "group.id", "eg-config-reader", err, errlen))
         goto fail;
-    log->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr);
-    if (!log->consumer) {
-        snprintf(err, errlen, "config consumer: %s", kerr);
+    if (!(log->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "config consumer", err, errlen)))
         goto fail;
-    }
-    cc = NULL;
 
     if (!(pc = eg_kafka_conf_new(s, brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
@@ -496,12 +491,8 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, log);
-    log->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr);
-    if (!log->producer) {
-        snprintf(err, errlen, "config producer: %s", kerr);
+    if (!(log->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "config producer", err, errlen)))
         goto fail;
-    }
-    pc = NULL;
     return log;
 fail:
     if (cc)

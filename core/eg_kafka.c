@@ -142,6 +142,21 @@ fail:
     return NULL;
 }
 
+rd_kafka_t *eg_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, const char *what, char *err,
+                         size_t errlen)
+{
+    char kerr[512];
+    if (!*conf)
+        return NULL;
+    rd_kafka_t *rk = rd_kafka_new(type, *conf, kerr, sizeof kerr);
+    if (!rk) {
+        rd_kafka_conf_destroy(*conf);
+        snprintf(err, errlen, "%s: %s", what, kerr);
+    }
+    *conf = NULL;
+    return rk;
+}
+
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen)
 {

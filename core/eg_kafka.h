@@ -47,6 +47,13 @@ void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *poo
 rd_kafka_conf_t *eg_kafka_conf_new(const eg_settings_t *s, const char *brokers, char *err,
                                    size_t errlen);
 
+/* rd_kafka_new that always takes over *conf (NULL after the call, whatever
+ * happens: librdkafka keeps it on success, it is destroyed on failure) and
+ * names the client in its error: "<what>: <librdkafka's reason>". NULL
+ * *conf (a failed eg_kafka_conf_new) returns NULL and leaves err as is. */
+rd_kafka_t *eg_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, const char *what, char *err,
+                         size_t errlen);
+
 /* Sets a property the gateway chose, unless the user gave it with --kafka
  * (the user's word wins). -1 with message on error. */
 int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,

@@ -27,16 +27,11 @@ int eg_runtime_partitions(int value, int mock_cluster)
  * missing (the configuration topic is the configuration log's business). */
 static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
 {
-    char kerr[512];
     int rc = 0;
     rd_kafka_conf_t *conf = eg_kafka_conf_new(rt->settings, rt->brokers, err, errlen);
-    if (!conf)
+    rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &conf, "admin client", err, errlen);
+    if (!rk)
         return -1;
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
-    if (!rk) {
-        snprintf(err, errlen, "admin client: %s", kerr);
-        return -1;
-    }
     /* The events topic is the history replays read: its retention is a
      * setting. The replays topic keeps one record per replay. */
     char retention[32];

@@ -132,7 +132,6 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
     eg_window_t *w = calloc(1, sizeof *w);
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *l = NULL;
-    char kerr[512];
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -146,11 +145,8 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
         eg_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
         eg_kafka_conf_default(conf, s, "fetch.wait.max.ms", "10", err, errlen))
         goto fail;
-    if (!(w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "window reader: %s", kerr);
+    if (!(w->rk = eg_kafka_new(RD_KAFKA_CONSUMER, &conf, "window reader", err, errlen)))
         goto fail;
-    }
-    conf = NULL;
 
     if (resume && nresume) {
         if (!(w->parts = calloc(nresume, sizeof *w->parts))) {

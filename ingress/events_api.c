@@ -767,7 +767,7 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
                           char *err, size_t errlen)
 {
     const eg_settings_t *s = api->rt->settings;
-    char kerr[512], tmo[32], backoff[32];
+    char tmo[32], backoff[32];
     snprintf(tmo, sizeof tmo, "%d", s->ingest_timeout_ms);
     int bo = s->ingest_timeout_ms / 2 < 1000 ? s->ingest_timeout_ms / 2 : 1000;
     snprintf(backoff, sizeof backoff, "%d", bo < 100 ? 100 : bo);
@@ -786,11 +786,10 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
         return -1;
     }
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    if (!(pr->rk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
-        rd_kafka_conf_destroy(pc);
-        snprintf(err, errlen, "%s producer: %s", what, kerr);
+    char name[64];
+    snprintf(name, sizeof name, "%s producer", what);
+    if (!(pr->rk = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, name, err, errlen)))
         return -1;
-    }
     /* Warm-up: the producer connects and learns the events topic's partitions
      * now, not at the first event (which would wait for that, ~0.5 s). A
      * Kafka that does not answer in time only costs that wait here. */

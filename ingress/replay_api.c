@@ -152,7 +152,6 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
     const eg_settings_t *s = rt->settings;
     eg_replay_store_t *st = calloc(1, sizeof *st);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
-    char kerr[512];
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -169,21 +168,15 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
         eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", "20", err, errlen))
         goto fail;
-    if (!(st->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "replays consumer: %s", kerr);
+    if (!(st->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "replays consumer", err, errlen)))
         goto fail;
-    }
-    cc = NULL;
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_default(pc, s, "linger.ms", "0", err, errlen))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "replays producer: %s", kerr);
+    if (!(st->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "replays producer", err, errlen)))
         goto fail;
-    }
-    pc = NULL;
     int n = eg_kafka_partition_count(st->consumer, rt->topics.replays, 10000, err, errlen);
     if (n < 0)
         goto fail;

@@ -226,13 +226,12 @@ static int make_topic(eg_sync_t *s, char *err, size_t errlen)
                               configs, 5000, err, errlen) == 0)
         return 0;
     EG_LOG_INFO("sync", "%s: %s; creating it with a first record", s->topic, err);
-    char kerr[256];
     rd_kafka_conf_t *c = eg_kafka_conf_new(s->rt->settings, s->rt->brokers, err, errlen);
-    rd_kafka_t *p = c ? rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr) : NULL;
+    rd_kafka_t *p = eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply topic producer", err, errlen);
     if (!p) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        snprintf(err, errlen, "reply topic %s cannot be created", s->topic);
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "reply topic %s cannot be created: %s", s->topic, why);
         return -1;
     }
     eg_reply_t r = {.correlation = "", .ok = 0};
@@ -330,9 +329,8 @@ fail:
 static rd_kafka_t *reply_consumer(eg_sync_t *s, int wait_ms, char *err, size_t errlen)
 {
     const eg_settings_t *st = s->rt->settings;
-    char kerr[512], wait[16];
+    char wait[16];
     rd_kafka_conf_t *cc;
-    rd_kafka_t *rk;
     snprintf(wait, sizeof wait, "%d", wait_ms);
     if (!(cc = eg_kafka_conf_new(st, s->rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
@@ -349,11 +347,7 @@ static rd_kafka_t *reply_consumer(eg_sync_t *s, int wait_ms, char *err, size_t e
             rd_kafka_conf_destroy(cc);
         return NULL;
     }
-    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "reply consumer: %s", kerr);
-        rd_kafka_conf_destroy(cc);
-    }
-    return rk;
+    return eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "reply consumer", err, errlen);
 }
 
 const char *eg_sync_reply_topic(const eg_sync_t *s)

@@ -1662,7 +1662,7 @@ static void engine_free(eg_invoker_t *r)
 static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t errlen)
 {
     const eg_settings_t *s = r->s;
-    char kerr[512], cid[300], wait[16];
+    char cid[300], wait[16];
     rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
     if (!c)
         return NULL;
@@ -1709,12 +1709,11 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     rd_kafka_conf_set_opaque(c, src);
     rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(c, on_commit);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, kerr, sizeof kerr);
-    if (!rk) {
-        snprintf(err, errlen, "consumer of %s: %s", src->topic, kerr);
-        rd_kafka_conf_destroy(c);
+    char name[600];
+    snprintf(name, sizeof name, "consumer of %s", src->topic);
+    rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_CONSUMER, &c, name, err, errlen);
+    if (!rk)
         return NULL;
-    }
     rd_kafka_poll_set_consumer(rk);
     return rk;
 }
@@ -1722,7 +1721,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
 static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
 {
     const eg_settings_t *s = r->s;
-    char kerr[512], cid[300];
+    char cid[300];
     rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
     if (!c)
         return NULL;
@@ -1735,13 +1734,7 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
     }
     rd_kafka_conf_set_opaque(c, r);
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr);
-    if (!rk) {
-        snprintf(err, errlen, "dead-letter producer: %s", kerr);
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    return rk;
+    return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "dead-letter producer", err, errlen);
 }
 
 /* The reply producer: sends at once (eg_runtime_sync_producer_conf, Nagle
@@ -1755,7 +1748,7 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
 static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
 {
     const eg_settings_t *s = r->s;
-    char kerr[512], cid[300];
+    char cid[300];
     const char *idem = NULL;
     rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
     if (!c)
@@ -1775,13 +1768,7 @@ static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
     }
     rd_kafka_conf_set_opaque(c, r);
     rd_kafka_conf_set_dr_msg_cb(c, on_reply_delivery);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr);
-    if (!rk) {
-        snprintf(err, errlen, "reply producer: %s", kerr);
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    return rk;
+    return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply producer", err, errlen);
 }
 
 static void ensure_topic(eg_invoker_t *r, const char *topic)

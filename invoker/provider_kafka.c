@@ -93,7 +93,7 @@ static rd_kafka_t *make_producer(const eg_call_t *call, const char *brokers, cha
                                  size_t errlen)
 {
     const eg_settings_t *s = call->rt->settings;
-    char kerr[512], timeout[24];
+    char timeout[24];
     rd_kafka_conf_t *c = eg_kafka_conf_new(s, *brokers ? brokers : call->rt->brokers, err, errlen);
     if (!c)
         return NULL;
@@ -108,12 +108,7 @@ static rd_kafka_t *make_producer(const eg_call_t *call, const char *brokers, cha
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr);
-    if (!rk) {
-        snprintf(err, errlen, "kafka function producer: %s", kerr);
-        rd_kafka_conf_destroy(c);
-    }
-    return rk;
+    return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "kafka function producer", err, errlen);
 }
 
 /* The producer for brokers, made on first use. NULL with err. */

@@ -435,7 +435,7 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
     const eg_settings_t *s = rt->settings;
     eg_replayer_t *rp = calloc(1, sizeof *rp);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
-    char kerr[512], group[300];
+    char group[300];
     if (!rp) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -459,22 +459,16 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_opaque(cc, rp);
-    if (!(rp->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "replayer consumer: %s", kerr);
+    if (!(rp->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "replayer consumer", err, errlen)))
         goto fail;
-    }
-    cc = NULL;
     rd_kafka_poll_set_consumer(rp->consumer);
     rp->coop = eg_kafka_cooperative(s);
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
         goto fail;
-    if (!(rp->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "replayer producer: %s", kerr);
+    if (!(rp->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "replayer producer", err, errlen)))
         goto fail;
-    }
-    pc = NULL;
     if (eg_kafka_subscribe_one(rp->consumer, rt->topics.replays, err, errlen))
         goto fail;
     if (pthread_create(&rp->thread, NULL, replayer_main, rp)) {

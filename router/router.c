@@ -605,7 +605,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     const eg_settings_t *s = rt->settings;
     eg_router_t *r = calloc(1, sizeof *r);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
-    char kerr[512], group[300], txid[400], fetch_wait[16];
+    char group[300], txid[400], fetch_wait[16];
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -644,11 +644,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_opaque(cc, r);
-    if (!(r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "router consumer: %s", kerr);
+    if (!(r->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "router consumer", err, errlen)))
         goto fail;
-    }
-    cc = NULL;
     rd_kafka_poll_set_consumer(r->consumer);
     r->coop = eg_kafka_cooperative(s);
 
@@ -659,22 +656,17 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     rd_kafka_conf_set_opaque(pc, r);
     if (rt->backlog)
         rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    if (!(r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "router producer: %s", kerr);
+    if (!(r->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "router producer", err, errlen)))
         goto fail;
-    }
-    pc = NULL;
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_runtime_sync_producer_conf(rt, pc, err, errlen))
         goto fail;
     rd_kafka_conf_set_opaque(pc, r);
     rd_kafka_conf_set_dr_msg_cb(pc, on_sync_delivery);
-    if (!(r->sync_producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, kerr, sizeof kerr))) {
-        snprintf(err, errlen, "router sync producer: %s", kerr);
+    if (!(r->sync_producer =
+              eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "router sync producer", err, errlen)))
         goto fail;
-    }
-    pc = NULL;
     rd_kafka_error_t *e = rd_kafka_init_transactions(r->producer, 30000);
     if (e) {
         snprintf(err, errlen, "router transactions: %s", rd_kafka_error_string(e));
