@@ -5,10 +5,13 @@
 #      (event-gateway --dev) and a bare 202 server (bench-bare202);
 #   2. registers an event type, an http function pointing at the sink and an
 #      async subscription through the Config API, checks one event end to end;
-#   3. runs the same wrk load (bench/event.lua) against bare202, then against
+#   3. runs the same wrk load (bench/event.lua) against bare202 and against
 #      the Events API with a second event type that has no subscription
-#      ("ingest only": nothing is delivered), then against the Events API
-#      with the subscribed type, sampling the sink's count during the latter;
+#      ("ingest only": nothing is delivered), alternately, BENCH_ROUNDS times
+#      (the machine's speed drifts between runs: each ingest run is compared
+#      with the bare202 run just before it, and the median round is shown);
+#      then against the Events API with the subscribed type, sampling the
+#      sink's count during it;
 #   4. waits for the backlog to reach the sink (bounded), then prints one
 #      summary table with PASS/FAIL marks against the targets.
 #
@@ -23,7 +26,8 @@
 #   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0: keep the work directory)
 #   BUILD_DIR (build) BENCH_INGEST_RATIO (0.5) BENCH_DELIVERY_TARGET (10000)
 #   BENCH_STRICT (0: exit 0 whatever the marks; 1: exit 3 when a target is missed)
-#   BENCH_INGEST_ONLY (1: measure the ingest-only run; 0 skips it)
+#   BENCH_INGEST_ONLY (1: measure the ingest-only runs; 0 skips them)
+#   BENCH_ROUNDS (3: bare202 / ingest-only pairs) BENCH_ROUND_DURATION (5s each run)
 #   BENCH_HUGETLB (1: the gateway's malloc on huge pages, as `make run`; 0 off)
 set -euo pipefail
 
@@ -44,6 +48,8 @@ DELIVERY_TARGET=${BENCH_DELIVERY_TARGET:-10000}
 EVENT_TYPE=bench.event
 INGEST_TYPE=bench.ingest # registered, never subscribed: the ingest-only run
 INGEST_ONLY=${BENCH_INGEST_ONLY:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
+ROUND_DURATION=${BENCH_ROUND_DURATION:-5s}
 SPACE=default
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -150,11 +156,11 @@ else
 fi
 
 # ---- load ----
-run_wrk() { # NAME PORT [EVENT_TYPE]
-    local secs
-    secs=$(awk -v d="$DURATION" 'BEGIN{n=d+0; if(d~/m$/)n*=60; if(d~/h$/)n*=3600; print int(n)+60}')
-    log "wrk -t$THREADS -c$CONNS -d$DURATION against $1"
-    timeout "$secs" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency \
+run_wrk() { # NAME PORT [EVENT_TYPE [DURATION]]
+    local secs d=${4:-$DURATION}
+    secs=$(awk -v d="$d" 'BEGIN{n=d+0; if(d~/m$/)n*=60; if(d~/h$/)n*=3600; print int(n)+60}')
+    log "wrk -t$THREADS -c$CONNS -d$d against $1"
+    timeout "$secs" wrk -t"$THREADS" -c"$CONNS" -d"$d" --timeout "$WRK_TIMEOUT" --latency \
         -s "$ROOT/bench/event.lua" "http://127.0.0.1:$2/" -- "${3:-$EVENT_TYPE}" "$DATA_BYTES" "$1-$$" \
         >"$WORK/wrk-$1.txt" 2>&1 || { cat "$WORK/wrk-$1.txt" >&2; die "wrk failed against $1"; }
     sed -n '/^Running/,/^BENCH/p' "$WORK/wrk-$1.txt" | grep -v '^BENCH' | sed 's/^/  | /' >&2
@@ -176,16 +182,35 @@ cpu_snapshot() {
     done
 }
 
-run_wrk bare202 "$P_BARE"
+rate() { # NAME: accepted requests per second of a wrk run
+    awk -v r="$(field "$1" requests)" -v b="$(field "$1" non2xx)" -v d="$(field "$1" duration_us)" \
+        'BEGIN { printf "%.0f", (d > 0 ? (r - b) / (d / 1e6) : 0) }'
+}
 
-# ingest only: the same load with a type that no subscription matches, so the
-# router reads and drops the events and nothing reaches the sink.
+# bare202 and ingest only, alternately. Ingest only is the same load with a
+# type that no subscription matches, so the router reads and drops the
+# events and nothing reaches the sink. Each round's ratio compares runs a
+# few seconds apart; the round with the median ratio is the one reported.
+# Without the ingest-only runs, one bare202 run of BENCH_DURATION.
 if [ "$INGEST_ONLY" = 1 ]; then
     read -r IO_C0 _ < <(sink_stats)
-    run_wrk ingest "$P_EVENTS" "$INGEST_TYPE"
+    : >"$WORK/rounds.txt"
+    for k in $(seq 1 "$ROUNDS"); do
+        run_wrk "bare202-$k" "$P_BARE" "$EVENT_TYPE" "$ROUND_DURATION"
+        run_wrk "ingest-$k" "$P_EVENTS" "$INGEST_TYPE" "$ROUND_DURATION"
+        echo "$k $(rate "bare202-$k") $(rate "ingest-$k")" >>"$WORK/rounds.txt"
+    done
     sleep 2 # let the router read past them before the next run
     read -r IO_C1 _ < <(sink_stats)
     [ "$IO_C1" = "$IO_C0" ] || log "ingest only: the sink got $((IO_C1 - IO_C0)) events (expected none)"
+    MEDIAN=$(awk '{ print ($2 > 0 ? $3 / $2 : 0), $1 }' "$WORK/rounds.txt" | sort -g |
+        awk '{ k[NR] = $2 } END { print k[int((NR + 1) / 2)] }')
+    log "rounds (bare202 req/s, ingest only events/s, ratio): $(awk '{ printf "%s%d: %d / %d = %.2f", (NR > 1 ? "; " : ""), $1, $2, $3, ($2 > 0 ? $3 / $2 : 0) }' "$WORK/rounds.txt"); median round $MEDIAN"
+    for f in "$WORK/wrk-bare202-$MEDIAN.txt" "$WORK/wrk-ingest-$MEDIAN.txt"; do
+        cp "$f" "${f%-"$MEDIAN".txt}.txt"
+    done
+else
+    run_wrk bare202 "$P_BARE"
 fi
 ifield() { [ "$INGEST_ONLY" = 1 ] && field ingest "$1" || echo 0; }
 
@@ -261,8 +286,9 @@ LC_ALL=C awk \
     -v i_sockerr="$(( $(field ingress connect) + $(field ingress read) + $(field ingress write) + $(field ingress timeout) ))" \
     -v c0="$C0" -v c1="$C1" -v t0="$T0" -v ls="$LOAD_START" -v le="$LOAD_END" \
     -v accepted="$ACCEPTED" -v delivered="$DELIVERED" -v last_ms="$LAST_MS" \
-    -v ratio_target="$INGEST_RATIO" -v deliv_target="$DELIVERY_TARGET" \
-    -v cfg="-t$THREADS -c$CONNS -d$DURATION, ${DATA_BYTES}-byte data, $(nproc) CPUs" '
+    -v ratio_target="$INGEST_RATIO" -v deliv_target="$DELIVERY_TARGET" -v dur="$DURATION" \
+    -v cfg="-t$THREADS -c$CONNS -d$DURATION, ${DATA_BYTES}-byte data, $(nproc) CPUs" \
+    -v rounds="$([ "$INGEST_ONLY" = 1 ] && echo "median of $ROUNDS alternating -d$ROUND_DURATION pairs")" '
 function ms(us) { return sprintf("%.2f ms", us / 1000) }
 function mark(ok) { return ok ? "PASS" : "FAIL" }
 BEGIN {
@@ -283,6 +309,7 @@ BEGIN {
     if (o_on) {
         printf "%-34s %12.0f %10s %10s %10s\n", "ingest only (type not subscribed)", o_rate, ms(o_p50), ms(o_p90), ms(o_p99)
         printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingest only / bare202", o_ratio, "", ratio_target, mark(o_ratio >= ratio_target && o_rate > 0)
+        printf "  (bare202 and ingest only: the %s; the loads below: -d%s)\n", rounds, dur
         if (o_bad > 0 || o_sockerr > 0)
             printf "  ingest only: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", o_bad, o_sockerr
     }
