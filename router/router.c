@@ -401,8 +401,10 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         char *v = eg_reply_encode(&reply);
         rd_kafka_headers_t *h = rd_kafka_headers_new(1);
         eg_route_add_header(h, EG_HDR_CORRELATION, corr);
-        /* reply topics have one partition */
-        rc = v ? produce(r, 1, reply_to, RD_KAFKA_PARTITION_UA, corr, strlen(corr), v, strlen(v), h) : -1;
+        /* keyed by correlation id, as the invokers' replies: the ingress
+         * reads every partition of its reply topic */
+        rc = v ? produce(r, 1, reply_to, RD_KAFKA_PARTITION_UA, corr, strlen(corr), v, strlen(v), h)
+               : -1;
         if (!v)
             rd_kafka_headers_destroy(h);
         free(v);
