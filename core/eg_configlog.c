@@ -29,6 +29,7 @@
 #include "eg_json.h"
 #include "eg_log.h"
 #include "eg_map.h"
+#include "eg_time.h"
 
 #define GARBAGE_GRACE_MS 30000
 /* space / kind / id / record id */
@@ -83,13 +84,6 @@ struct eg_configlog {
     eg_map_t *keys;    /* "kind/space/id" -> keylist_t* */
     eg_map_t *garbage; /* record key -> garbage_t* */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- record codec ---- */
 
@@ -385,7 +379,7 @@ static void *consumer_main(void *arg)
     int64_t last_sweep = 0;
     while (!atomic_load(&log->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(log->consumer, 100);
-        int64_t now = now_ms();
+        int64_t now = eg_time_mono_ms();
         if (m) {
             if (!m->err) {
                 apply_message(log, m, now);

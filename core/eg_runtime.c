@@ -15,6 +15,7 @@
 
 #include "eg_http.h"
 #include "eg_log.h"
+#include "eg_time.h"
 
 int eg_runtime_partitions(int value, int mock_cluster)
 {
@@ -134,9 +135,7 @@ enum MHD_Result eg_runtime_metrics_answer(eg_runtime_t *rt, struct MHD_Connectio
 void eg_runtime_report_lag(eg_runtime_t *rt, rd_kafka_t *consumer, const char *role,
                            const char *topic, int64_t *next_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = eg_time_mono_ms();
     if (now < *next_ms)
         return;
     *next_ms = now + 1000;

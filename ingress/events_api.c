@@ -151,13 +151,6 @@ static void pending_unref(void *arg)
     free(p);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Decides the answer (once) and wakes the request up. body is taken. */
 static void finish(pending_t *p, int status, const char *ctype, char *body, size_t len,
                    cJSON *headers)
@@ -307,7 +300,7 @@ static void produce(pending_t *p)
             finish_error(p, 500, "out of memory");
             return;
         }
-        snprintf(deadline, sizeof deadline, "%lld", (long long)(wall_ms() + timeout));
+        snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
         add_hdr(h, EG_HDR_SYNC_SUBSCRIPTION, p->sync_sub);
         add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
         add_hdr(h, EG_HDR_CORRELATION, p->corr);
@@ -505,7 +498,7 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
         finish_error(p, 500, "out of memory");
         return;
     }
-    snprintf(deadline, sizeof deadline, "%lld", (long long)(wall_ms() + timeout));
+    snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
     eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, 1);
     eg_runtime_wake(api->rt); /* the sync invokers of this process, if they doze */
     rd_kafka_headers_t *h = rd_kafka_headers_new(10);

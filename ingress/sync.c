@@ -52,6 +52,7 @@
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_map.h"
+#include "eg_time.h"
 
 typedef struct waiter {
     char id[EG_SYNC_ID_LEN];
@@ -86,13 +87,6 @@ struct eg_sync {
 #define FAST_MAX 4  /* more waiters than this: the steady consumer fetches */
 #define FAST_BACK 2 /* ... until they are this few again */
 #define POLL_IDLE_MS 20 /* wait of the reply thread while nobody waits */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void unlink_waiter(eg_sync_t *s, waiter_t *w)
 {
@@ -187,7 +181,7 @@ static void *sync_main(void *arg)
          * --sync-timeout-ms away: nobody waits, no need to wake often. */
         int wait = 5;
         pthread_mutex_lock(&s->mu);
-        assign_reply(s, mono_ms());
+        assign_reply(s, eg_time_mono_ms());
         if (!s->head)
             wait = POLL_IDLE_MS;
         rd_kafka_t *c = handle(s, s->active);
@@ -207,7 +201,7 @@ static void *sync_main(void *arg)
                 EG_LOG_WARN("sync", "%s: %s", s->topic, rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
         }
-        expire(s, mono_ms());
+        expire(s, eg_time_mono_ms());
     }
     return NULL;
 }
@@ -308,7 +302,7 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     rd_kafka_resp_err_t e = rd_kafka_assign(s->consumer, s->part);
     s->active = 1;
-    s->last_wait_ms = mono_ms();
+    s->last_wait_ms = eg_time_mono_ms();
     if (e) {
         snprintf(err, errlen, "assigning %s: %s", s->topic, rd_kafka_err2str(e));
         goto fail;
@@ -361,7 +355,7 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char 
     if (!w)
         return -1;
     snprintf(w->id, sizeof w->id, "%s-%" PRIuFAST64, s->prefix, atomic_fetch_add(&s->seq, 1));
-    w->deadline_ms = mono_ms() + timeout_ms;
+    w->deadline_ms = eg_time_mono_ms() + timeout_ms;
     w->cb = cb;
     w->arg = arg;
     pthread_mutex_lock(&s->mu);
@@ -385,7 +379,7 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char 
         after->next = w;
     else
         s->head = w;
-    assign_reply(s, mono_ms()); /* a first waiter: fetch again */
+    assign_reply(s, eg_time_mono_ms()); /* a first waiter: fetch again */
     pthread_mutex_unlock(&s->mu);
     memcpy(id, w->id, EG_SYNC_ID_LEN);
     return 0;

@@ -159,6 +159,7 @@
 #include "eg_log.h"
 #include "eg_map.h"
 #include "eg_reply.h"
+#include "eg_time.h"
 #include "provider.h"
 
 #define COMP "invoker"
@@ -316,20 +317,6 @@ typedef struct eg_invoker {
     char **seen_ring; /* insertion order, for eviction */
     size_t seen_head;
 } eg_invoker_t;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void wake(eg_invoker_t *r)
 {
@@ -546,7 +533,7 @@ static void dlq_send(eg_invoker_t *r, inv_t *i)
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
                 "dead letter not taken by the producer (%s); sending again in %d ms",
                 rd_kafka_err2str(e), DLQ_RESEND_MS);
-        schedule(r, i, TK_DLQ, mono_ms() + DLQ_RESEND_MS);
+        schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
     }
 }
 
@@ -566,7 +553,7 @@ static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *erro
         .attempts = i->attempts,
         .last_status = status,
         .last_error = i->last_error,
-        .failed_at_ms = wall_ms(),
+        .failed_at_ms = eg_time_now_ms(),
         .topic = i->part->topic,
         .partition = i->part->partition,
         .offset = i->offset,
@@ -600,7 +587,7 @@ static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *erro
 
 static int deadline_passed(const inv_t *i)
 {
-    return i->deadline_ms > 0 && wall_ms() >= i->deadline_ms;
+    return i->deadline_ms > 0 && eg_time_now_ms() >= i->deadline_ms;
 }
 
 #define SYNC_FIELDS(i, st)                                                                         \
@@ -642,7 +629,7 @@ static void reply_send(eg_invoker_t *r, inv_t *i)
         if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i))
             continue;
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !deadline_passed(i)) {
-            schedule(r, i, TK_REPLY, mono_ms() + REPLY_RESEND_MS);
+            schedule(r, i, TK_REPLY, eg_time_mono_ms() + REPLY_RESEND_MS);
             return;
         }
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6,
@@ -667,8 +654,8 @@ static void sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, st), 6, "sync call failed: %s",
                 too_large ? EG__INVOKER_TOO_LARGE : err && *err ? err : "call failed");
     else if (eg_log_enabled(EG_LOG_LEVEL_DEBUG))
-        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6, "sync call answered in %" PRId64
-                " ms", mono_ms() - i->attempt_start);
+        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
+                "sync call answered in %" PRId64 " ms", eg_time_mono_ms() - i->attempt_start);
     if (deadline_passed(i)) {
         EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
                 "deadline passed: nobody waits for the reply, none sent");
@@ -775,7 +762,7 @@ static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
             i->last_error, d);
     eg_metric_add(r->rt->mx.retries, INV_LABELS(i), 1);
     i->state = INV_WAITING;
-    schedule(r, i, TK_ATTEMPT, mono_ms() + d);
+    schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + d);
 }
 
 static int json_int(const cJSON *o, const char *name, int def)
@@ -805,7 +792,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
     long timeout = s->function_timeout_ms > 0 ? s->function_timeout_ms : 10000;
     if (i->sync) {
         /* The caller waits until the deadline, no longer. */
-        int64_t t = eg__invoker_sync_timeout_ms(i->deadline_ms, wall_ms(), (int)timeout);
+        int64_t t = eg__invoker_sync_timeout_ms(i->deadline_ms, eg_time_now_ms(), (int)timeout);
         if (t <= 0) {
             EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, NULL), 6,
                     "deadline passed before the call: not called, no reply");
@@ -867,7 +854,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
                 grace = timeout / 2;
             i->fn_grace = 1;
             i->state = INV_WAITING;
-            schedule(r, i, TK_ATTEMPT, mono_ms() + grace);
+            schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + grace);
             return;
         }
         if (i->sync)
@@ -877,7 +864,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
         return;
     }
     CURLMcode mc = i->call.easy ? curl_multi_add_handle(r->multi, i->call.easy) : CURLM_OK;
-    i->attempt_start = mono_ms();
+    i->attempt_start = eg_time_mono_ms();
     if (mc != CURLM_OK) {
         attempt_release(r, i);
         i->attempts++;
@@ -900,7 +887,7 @@ static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const ch
     attempt_release(r, i);
     calling(r, 0);
     eg_metric_observe(r->rt->mx.invocation_duration, INV_LABELS(i),
-                      (double)(mono_ms() - i->attempt_start) / 1000.0);
+                      (double)(eg_time_mono_ms() - i->attempt_start) / 1000.0);
     eg_metric_add(r->rt->mx.invocations,
                   (const char *const[]){i->space, i->fn, v == EG_CALL_OK ? "success" : "failure"},
                   1);
@@ -920,7 +907,7 @@ static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const ch
         if (eg_log_enabled(EG_LOG_LEVEL_DEBUG)) {
             char st[16], ms[24];
             snprintf(st, sizeof st, "%ld", status);
-            snprintf(ms, sizeof ms, "%" PRId64, mono_ms() - i->attempt_start);
+            snprintf(ms, sizeof ms, "%" PRId64, eg_time_mono_ms() - i->attempt_start);
             EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP,
                     ((eg_log_field_t[]){{"event", i->event_id},
                                         {"subscription", i->sub},
@@ -1210,7 +1197,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     if (!failed)
         return;
-    int64_t now = mono_ms();
+    int64_t now = eg_time_mono_ms();
     if (!commit_err_expected(first) && now - r->last_commit_warn >= 10000) {
         r->last_commit_warn = now;
         EG_LOG_WARN(COMP, "commit of %d partition(s) failed: %s (retrying)", failed,
@@ -1349,13 +1336,13 @@ static int consume(eg_invoker_t *r, src_t *s, int max)
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             eg_doze_eof(&s->doze);
         } else if (m->err) {
-            int64_t now = mono_ms();
+            int64_t now = eg_time_mono_ms();
             if (now - s->last_consumer_warn > 30000 || !s->last_consumer_warn) {
                 s->last_consumer_warn = now;
                 EG_LOG_WARN(COMP, "consumer of %s: %s", s->topic, rd_kafka_message_errstr(m));
             }
         } else {
-            eg_doze_record(&s->doze, mono_ms());
+            eg_doze_record(&s->doze, eg_time_mono_ms());
             eg_backlog_taken(r->rt->backlog, m);
             on_record(r, s, m);
         }
@@ -1397,7 +1384,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         if (i->part->revoked)
             inv_free(r, i);
         else
-            schedule(r, i, TK_DLQ, mono_ms() + DLQ_RESEND_MS);
+            schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
         return;
     }
     inv_finish(r, i);
@@ -1447,7 +1434,7 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
     eg_invoker_t *r = userp;
     (void)m;
-    r->curl_due = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    r->curl_due = timeout_ms < 0 ? -1 : eg_time_mono_ms() + timeout_ms;
     return 0;
 }
 
@@ -1456,7 +1443,7 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 static void curl_timeouts(eg_invoker_t *r)
 {
     int running;
-    if (r->curl_due >= 0 && mono_ms() >= r->curl_due) {
+    if (r->curl_due >= 0 && eg_time_mono_ms() >= r->curl_due) {
         r->curl_due = -1;
         curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
@@ -1490,10 +1477,10 @@ static void *loop(void *arg)
     }
     EG_LOG_INFO(COMP, "consuming %s as group %s", in->topic, in->group);
 
-    int64_t next_commit = mono_ms() + COMMIT_INTERVAL_MS, lag_due = 0;
+    int64_t next_commit = eg_time_mono_ms() + COMMIT_INTERVAL_MS, lag_due = 0;
     for (;;) {
         eg_runtime_report_lag(r->rt, in->consumer, COMP, in->topic, &lag_due);
-        int64_t now = mono_ms();
+        int64_t now = eg_time_mono_ms();
         if (atomic_load(&r->stop) && !r->draining) {
             r->draining = 1;
             r->drain_deadline = now + r->s->function_timeout_ms + DRAIN_EXTRA_MS;
@@ -1507,7 +1494,7 @@ static void *loop(void *arg)
             break;
         drain_pipe(r);
         int more = consume(r, in, POLL_BATCH);
-        run_timers(r, mono_ms());
+        run_timers(r, eg_time_mono_ms());
         curl_timeouts(r);
         curl_done(r);
         done_drain(r);
@@ -1515,7 +1502,7 @@ static void *loop(void *arg)
             rd_kafka_poll(r->replier, 0);
         if (r->producer)
             rd_kafka_poll(r->producer, 0);
-        now = mono_ms();
+        now = eg_time_mono_ms();
         if (now >= next_commit) {
             commit(in, NULL, 0);
             next_commit = now + COMMIT_INTERVAL_MS;
@@ -1673,7 +1660,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     /* Only the sync input dozes: async fetches wait 10 ms anyway. */
     eg_doze_init(&src->doze,
                  src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 50, 0) : 0,
-                 mono_ms());
+                 eg_time_mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.offset.store", "false", err, errlen) ||
@@ -1801,7 +1788,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t 
     in->sync = sync;
     eg_topics_invoke(in->topic, sizeof in->topic, prefix, pool, sync);
     snprintf(in->group, sizeof in->group, "%sinvoker.%s%s", prefix, pool, sync ? ".sync" : "");
-    r->rng = (uint64_t)wall_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uintptr_t)r;
+    r->rng = (uint64_t)eg_time_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uintptr_t)r;
     if (!r->rng)
         r->rng = 1;
 

@@ -56,6 +56,7 @@
 #include "eg_map.h"
 #include "eg_reply.h"
 #include "eg_route.h"
+#include "eg_time.h"
 #include "replayer.h"
 
 #define BATCH_MAX 1000
@@ -86,20 +87,6 @@ typedef struct eg_router {
     atomic_int wake;         /* router_wake asked: end the doze */
     int waker;               /* registered with eg_runtime_add_waker */
 } eg_router_t;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- transactions ---- */
 
@@ -158,7 +145,7 @@ static int txn_begin(eg_router_t *r)
     }
     r->in_txn = 1;
     r->txn_records = 0;
-    r->txn_started_ms = mono_ms();
+    r->txn_started_ms = eg_time_mono_ms();
     return 0;
 }
 
@@ -288,11 +275,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     eg_deadletter_t d = {
         .last_error = reason,
-        .failed_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+        .failed_at_ms = eg_time_now_ms(),
         .topic = rd_kafka_topic_name(m->rkt),
         .partition = m->partition,
         .offset = m->offset,
@@ -341,7 +326,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         (eg_kafka_header(hin, EG_HDR_REPLY_TO, reply_to, sizeof reply_to) <= 0 ||
          eg_kafka_header(hin, EG_HDR_CORRELATION, corr, sizeof corr) <= 0 ||
          eg_kafka_header(hin, EG_HDR_DEADLINE, deadline, sizeof deadline) <= 0 ||
-         strtoll(deadline, NULL, 10) <= wall_ms()))
+         strtoll(deadline, NULL, 10) <= eg_time_now_ms()))
         sync_sub[0] = '\0';
     const char *sync_error = NULL;
     const eg_sub_t *subs[EG_ROUTE_MAX_FANOUT];
@@ -457,7 +442,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * would never fetch again once assigned back. Still assigned here, the
      * paused ones are all resumed. */
     doze_apply(r, 0);
-    eg_doze_record(&r->doze, mono_ms());
+    eg_doze_record(&r->doze, eg_time_mono_ms());
     if (coop) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e)
@@ -516,7 +501,7 @@ static void *router_main(void *arg)
     int64_t lag_due = 0;
     while (!atomic_load(&r->stop) && !r->fatal) {
         eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
-        int64_t now = mono_ms(), due = now + (r->in_txn ? 2 : 100);
+        int64_t now = eg_time_mono_ms(), due = now + (r->in_txn ? 2 : 100);
         if (atomic_exchange(&r->wake, 0))
             eg_doze_record(&r->doze, now);
         int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
@@ -537,7 +522,7 @@ static void *router_main(void *arg)
             rd_kafka_poll(r->producer, 0);
         if (m) {
             if (!m->err) {
-                eg_doze_record(&r->doze, mono_ms());
+                eg_doze_record(&r->doze, eg_time_mono_ms());
                 eg_backlog_taken(r->rt->backlog, m);
             } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 eg_doze_eof(&r->doze);
@@ -551,7 +536,7 @@ static void *router_main(void *arg)
             rd_kafka_message_destroy(m);
         }
         if (r->in_txn && (!m || r->txn_records >= BATCH_MAX ||
-                          mono_ms() - r->txn_started_ms >= BATCH_MAX_MS))
+                          eg_time_mono_ms() - r->txn_started_ms >= BATCH_MAX_MS))
             txn_commit(r);
     }
     if (r->in_txn)
@@ -620,7 +605,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(group, sizeof group, "%srouter", s->topic_prefix);
     int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
     snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
-    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 50, 0), mono_ms());
+    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 50, 0),
+                 eg_time_mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
