@@ -52,54 +52,15 @@ ROUNDS=${BENCH_ROUNDS:-3}
 ROUND_DURATION=${BENCH_ROUND_DURATION:-5s}
 SPACE=default
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init bench # log, die, $WORK, PIDS stopped on exit
+bench_build event-gateway bench-bare202 bench-sink
 now_ms() { date +%s%3N; }
-
-# ---- processes: every PID started here is stopped on exit ----
-WORK=$(mktemp -d /tmp/eg-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP_LOGS:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        log "logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---- build ----
-if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "building (make build)"
-    timeout 900 make -s build BUILD_DIR="$BUILD_DIR" >"$WORK/build.log" 2>&1 ||
-        { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-fi
-for b in event-gateway bench-bare202 bench-sink; do
-    [ -x "$BIN/$b" ] || die "$BIN/$b missing (is add_subdirectory(bench) in CMakeLists.txt?)"
-done
-command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
 
 # ---- free ports (scripts/free-ports.py: below the ephemeral range, checked free)
 read -r P_CONFIG P_EVENTS P_BARE P_SINK < <(python3 "$ROOT/scripts/free-ports.py" 4)
 
-wait_http() { # URL SECONDS: waits for a 200
-    local deadline=$(($(date +%s) + $2))
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 sink_stats() { curl -sf -m 2 "http://127.0.0.1:$P_SINK/stats"; }
 
 "$BIN/bench-sink" "$P_SINK" >"$WORK/sink.out" 2>"$WORK/sink.log" &
@@ -123,13 +84,6 @@ wait_http "http://127.0.0.1:$P_CONFIG/v1/status" 60 ||
 log "gateway pid $GW_PID: config :$P_CONFIG, events :$P_EVENTS; bare202 :$P_BARE; sink :$P_SINK"
 
 # ---- configuration ----
-config_post() { # RESOURCE JSON
-    local code
-    code=$(curl -s -o "$WORK/config.out" -m 15 -w '%{http_code}' -XPOST \
-        -H 'Content-Type: application/json' \
-        "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
-    [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
-}
 config_post eventtypes "{\"name\":\"$EVENT_TYPE\"}"
 config_post eventtypes "{\"name\":\"$INGEST_TYPE\"}"
 config_post functions "{\"functionId\":\"bench-sink\",\"type\":\"http\",\"provider\":{\"url\":\"http://127.0.0.1:$P_SINK/\"}}"

@@ -37,52 +37,12 @@ IDLE_TARGET=${BENCH_IDLE_CPU_TARGET:-10}
 SPACE=default
 PATH_=/bench
 
-log() { printf 'bench-sync: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-# ---- processes: every PID started here is stopped on exit ----
-WORK=$(mktemp -d /tmp/eg-bench-sync.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP_LOGS:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        log "logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---- build ----
-if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "building (make build BUILD_DIR=$BUILD_DIR)"
-    timeout 900 make -s build BUILD_DIR="$BUILD_DIR" >"$WORK/build.log" 2>&1 ||
-        { tail -30 "$WORK/build.log" >&2; die "build failed"; }
-fi
-for b in event-gateway bench-sink; do
-    [ -x "$BIN/$b" ] || die "$BIN/$b missing (is add_subdirectory(bench) in CMakeLists.txt?)"
-done
-command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init bench-sync # log, die, $WORK, PIDS stopped on exit
+bench_build event-gateway bench-sink
 
 read -r P_CONFIG P_EVENTS P_SINK < <(python3 "$ROOT/scripts/free-ports.py" 3)
-
-wait_http() { # URL SECONDS: waits for a 200
-    local deadline=$(($(date +%s) + $2))
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 FN_URL=http://127.0.0.1:$P_SINK/sync
 GW_URL=http://127.0.0.1:$P_EVENTS$PATH_
@@ -100,13 +60,6 @@ wait_http "http://127.0.0.1:$P_CONFIG/v1/status" 60 ||
     { tail -20 "$WORK/gateway.log" >&2; die "the gateway's /v1/status never answered 200"; }
 log "gateway pid $GW_PID (${BENCH_GW_ARGS:-default settings}): config :$P_CONFIG, events :$P_EVENTS; function $FN_URL"
 
-config_post() { # RESOURCE JSON
-    local code
-    code=$(curl -s -o "$WORK/config.out" -m 15 -w '%{http_code}' -XPOST \
-        -H 'Content-Type: application/json' \
-        "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
-    [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
-}
 config_post eventtypes '{"name":"http.request"}' # subscriptions need it registered
 config_post functions "{\"functionId\":\"bench-syncfn\",\"type\":\"http\",\"provider\":{\"url\":\"$FN_URL\"}}"
 config_post subscriptions "{\"type\":\"sync\",\"eventType\":\"http.request\",\"functionId\":\"bench-syncfn\",\"path\":\"$PATH_\",\"method\":\"POST\"}"

@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# bench/lib.sh: what bench/run.sh and bench/sync.sh share. Sourced, not run.
+#
+#   bench_init NAME       log/die with "NAME: " and a work directory
+#                         /tmp/eg-NAME.XXXXXX ($WORK); every PID added to
+#                         PIDS is stopped on exit (TERM, then KILL after
+#                         10 s), and the work directory removed unless the
+#                         run failed or BENCH_KEEP_LOGS=1
+#   bench_build BIN...    make build (unless BENCH_SKIP_BUILD=1), then checks
+#                         that $BIN/<each> and wrk exist
+#   wait_http URL SECS    waits (bounded) for URL to answer 200
+#   config_post RES JSON  POST /v1/spaces/$SPACE/RES on the Config API
+#                         ($P_CONFIG); anything but 201 ends the run
+#
+# The caller sets ROOT, BUILD_DIR and BIN first, and SPACE and P_CONFIG
+# before config_post.
+
+bench_init() {
+    BENCH_NAME=$1
+    WORK=$(mktemp -d "/tmp/eg-$1.XXXXXX")
+    PIDS=()
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+log() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+bench_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP_LOGS:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+        log "logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+
+bench_build() {
+    if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+        log "building (make build BUILD_DIR=$BUILD_DIR)"
+        timeout 900 make -s -C "$ROOT" build BUILD_DIR="$BUILD_DIR" >"$WORK/build.log" 2>&1 ||
+            { tail -30 "$WORK/build.log" >&2; die "build failed"; }
+    fi
+    local b
+    for b in "$@"; do
+        [ -x "$BIN/$b" ] || die "$BIN/$b missing (is add_subdirectory(bench) in CMakeLists.txt?)"
+    done
+    command -v wrk >/dev/null || die "wrk missing: run scripts/install-deps.sh"
+}
+
+wait_http() { # URL SECONDS
+    local deadline=$(($(date +%s) + $2))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+config_post() { # RESOURCE JSON
+    local code
+    code=$(curl -s -o "$WORK/config.out" -m 15 -w '%{http_code}' -XPOST \
+        -H 'Content-Type: application/json' \
+        "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
+    [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
+}
