@@ -199,8 +199,8 @@ static const eg__opt_t eg__opts[] = {
      .offset = EG__INT(function_timeout_ms)},
     {.name = "max-inflight", .env = "EG_MAX_INFLIGHT", .type = EG__OPT_INT, .def = "2048",
      .min = 1, .max = 100000, .roles = EG_ROLE_INVOKER | EG_ROLE_GATEWAY, .metavar = "N",
-     .help = "function calls in flight per invoker process (checked per batch of up to 500 "
-             "records, which may start past it)",
+     .help = "function calls in flight, async and sync each (a call due past it waits for "
+             "one to end)",
      .offset = EG__INT(max_inflight)},
     {.name = "partition-window", .env = "EG_PARTITION_WINDOW", .type = EG__OPT_INT,
      .def = "512", .min = 1, .max = 100000, .roles = EG_ROLE_INVOKER | EG_ROLE_GATEWAY,

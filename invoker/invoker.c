@@ -85,12 +85,16 @@
  * is finished only when its function took it or its dead letter is in
  * Kafka (acks=all, idempotent producer), or, sync, when its reply is.
  *
- * Flow control. A partition with --partition-window unfinished records (or
- * whose tracker spans SPAN_PER_WINDOW windows, bounding memory) is paused
+ * Flow control. At most --max-inflight calls are in flight per engine: an
+ * attempt due past that budget (a record just taken, a retry whose time
+ * came) waits in a FIFO (INV_QUEUED, tracked and not committed like any
+ * unfinished record) and starts when a call ends. Each engine has that
+ * budget of its own (sync invocations are not counted in the async one).
+ * A partition with --partition-window unfinished records (or whose tracker
+ * spans SPAN_PER_WINDOW windows, bounding memory) is paused
  * (rd_kafka_pause_partitions); every partition of an engine is paused while
- * it holds --max-inflight invocations. Each engine has that budget of its
- * own (sync invocations are not counted in the async one): the process
- * holds at most twice --max-inflight. librdkafka drops what it prefetched
+ * it holds --max-inflight invocations, which bounds the queue to what one
+ * turn takes (POLL_BATCH) past the budget. librdkafka drops what it prefetched
  * for a paused partition and refetches on resume, so resuming waits until
  * the count has dropped by a quarter (hysteresis) rather than flapping.
  *
@@ -184,6 +188,7 @@ typedef struct inv inv_t;
 
 typedef enum inv_state {
     INV_NEW,     /* just read, no attempt yet */
+    INV_QUEUED,  /* its next attempt waits for the in-flight budget (FIFO) */
     INV_CALLING, /* an attempt is in the multi handle */
     INV_WAITING, /* on the timer heap for its next attempt */
     INV_DLQ,     /* dead letter produced (or to be re-sent), waiting for its report */
@@ -244,7 +249,8 @@ struct inv {
     int64_t deadline_ms; /* eg-deadline, Unix ms; 0 when none */
     char *reply_value;   /* the reply until the producer takes it */
     int reply_small;     /* the reply was replaced by an "answer too large" one */
-    inv_t *prev, *next; /* every live invocation */
+    inv_t *prev, *next;  /* every live invocation */
+    inv_t *qprev, *qnext; /* INV_QUEUED: the engine's queue */
 };
 
 /* One partition of the assignment (or a revoked one that calls still refer to). */
@@ -303,7 +309,8 @@ typedef struct eg_invoker {
 
     /* Engine state: the loop thread only. */
     inv_t *invs;
-    size_t ninv, ncalling, ndlq, nreply;
+    inv_t *qhead, *qtail; /* waiting for the in-flight budget, oldest first */
+    size_t ninv, ncalling, ndlq, nreply, nqueued;
     eg__timer_heap_t timers;
     uint64_t rng;
     int draining;
@@ -465,10 +472,27 @@ static void attempt_release(eg_invoker_t *r, inv_t *i)
     i->call.provider_data = NULL;
 }
 
+static void queue_unlink(eg_invoker_t *r, inv_t *i)
+{
+    if (i->qprev)
+        i->qprev->qnext = i->qnext;
+    else
+        r->qhead = i->qnext;
+    if (i->qnext)
+        i->qnext->qprev = i->qprev;
+    else
+        r->qtail = i->qprev;
+    i->qprev = i->qnext = NULL;
+    i->state = INV_NEW; /* off the queue: whoever unlinked it decides */
+    r->nqueued--;
+}
+
 static void inv_free(eg_invoker_t *r, inv_t *i)
 {
     if (i->state == INV_CALLING)
         calling(r, 0);
+    if (i->state == INV_QUEUED)
+        queue_unlink(r, i);
     if (i->state == INV_DLQ)
         r->ndlq--;
     if (i->state == INV_REPLY)
@@ -880,6 +904,48 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
     calling(r, 1);
 }
 
+/* The in-flight budget of the engine's input (--max-inflight). */
+static size_t budget(const eg_invoker_t *r)
+{
+    return r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
+}
+
+/* Starts an attempt now, or, when the budget is spent or others wait
+ * already, queues the invocation until calls end (start_queued). */
+static void begin_attempt(eg_invoker_t *r, inv_t *i)
+{
+    if (!r->qhead && r->ncalling < budget(r)) {
+        start_attempt(r, i);
+        return;
+    }
+    i->state = INV_QUEUED;
+    i->qnext = NULL;
+    i->qprev = r->qtail;
+    if (r->qtail)
+        r->qtail->qnext = i;
+    else
+        r->qhead = i;
+    r->qtail = i;
+    r->nqueued++;
+}
+
+/* Starts queued attempts, oldest first, while the budget allows; a queued
+ * one of a revoked partition is dropped (its new owner calls), and while
+ * shutting down they are all left for the next owner. */
+static void start_queued(eg_invoker_t *r)
+{
+    while (r->qhead && (r->draining || r->ncalling < budget(r))) {
+        inv_t *i = r->qhead;
+        queue_unlink(r, i);
+        if (i->part->revoked)
+            inv_free(r, i);
+        else if (r->draining)
+            i->state = INV_PARKED;
+        else
+            start_attempt(r, i);
+    }
+}
+
 /* An attempt ended with verdict v (err: a failure's text). */
 static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const char *err)
 {
@@ -1131,7 +1197,7 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
         inv_finish(r, i);
         return;
     }
-    start_attempt(r, i);
+    begin_attempt(r, i);
 }
 
 /* ---- Kafka: commits, rebalances, flow ---- */
@@ -1229,7 +1295,8 @@ static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_lis
             pause_resume(p, 0);
         for (inv_t *i = r->invs, *n; i; i = n) {
             n = i->next;
-            if (i->part == p && (i->state == INV_WAITING || i->state == INV_PARKED))
+            if (i->part == p &&
+                (i->state == INV_WAITING || i->state == INV_PARKED || i->state == INV_QUEUED))
                 inv_free(r, i);
         }
         part_unref(p);
@@ -1297,7 +1364,7 @@ static void pause_resume(part_t *p, int pause)
  * invocations: a full async window never holds sync records back. */
 static void flow(eg_invoker_t *r, src_t *s)
 {
-    size_t max = r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
+    size_t max = budget(r);
     size_t win = r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
     size_t span_max = win * SPAN_PER_WINDOW;
     part_t *nudge = NULL;
@@ -1322,9 +1389,10 @@ static void flow(eg_invoker_t *r, src_t *s)
 }
 
 /* Takes up to max records of an input; 1 when it stopped at max (more may
- * be waiting), 0 when the queue ran empty. The in-flight budget is checked
- * by flow() once per turn, so a turn may start up to max calls past it:
- * stopping here would leave the consumer unpolled while the budget stays
+ * be waiting), 0 when the queue ran empty. flow() pauses the input once per
+ * turn, so a turn may take up to max records past the in-flight budget;
+ * they wait in the engine's queue (begin_attempt), not calling. Stopping
+ * here instead would leave the consumer unpolled while the budget stays
  * spent (no rebalance served), and a pause does not take back the records
  * librdkafka already queued (librdkafka 2.0.2 hands them out after it). */
 static int consume(eg_invoker_t *r, src_t *s, int max)
@@ -1366,7 +1434,7 @@ static void run_timers(eg_invoker_t *r, int64_t now)
         } else if (r->draining) {
             i->state = INV_PARKED;
         } else {
-            start_attempt(r, i);
+            begin_attempt(r, i);
         }
     }
 }
@@ -1486,8 +1554,8 @@ static void *loop(void *arg)
             r->drain_deadline = now + r->s->function_timeout_ms + DRAIN_EXTRA_MS;
             EG_LOG_INFO(COMP,
                         "draining %s: %zu call(s) in flight, %zu dead letter(s) and %zu "
-                        "reply(ies) pending",
-                        in->topic, r->ncalling, r->ndlq, r->nreply);
+                        "reply(ies) pending; %zu queued call(s) left for the next owner",
+                        in->topic, r->ncalling, r->ndlq, r->nreply, r->nqueued);
         }
         if (r->draining &&
             ((r->ncalling == 0 && r->ndlq == 0 && r->nreply == 0) || now >= r->drain_deadline))
@@ -1498,6 +1566,7 @@ static void *loop(void *arg)
         curl_timeouts(r);
         curl_done(r);
         done_drain(r);
+        start_queued(r); /* after the calls that ended this turn */
         if (r->replier)
             rd_kafka_poll(r->replier, 0);
         if (r->producer)

@@ -7,6 +7,9 @@
   partitions move (cooperative-sticky) and no event is lost.
 - SIGTERM drains: the calls in flight finish, their offsets are committed,
   and the process leaves its group; a successor calls none of them again.
+- --max-inflight is a bound: records taken past it wait in the invoker's
+  queue, uncommitted, and a successor delivers them when the invoker dies
+  (SIGKILL) or leaves (SIGTERM).
 
 Every test starts its own `event-gateway --dev` (the embedded broker is the
 cluster) and role processes joined to it; all are stopped by PID.
@@ -155,6 +158,44 @@ class TestScaling(FaultTestBase):
         succ = self.start_role("eg-invoker", dev.brokers, "drain-pool-2", "--pool", "drain")
         self.wait_assigned(succ)
         fn.assert_quiet(2.0, 5)
+
+    def run_queued_handover(self, stop):
+        """An invoker with --max-inflight 2 holds 2 calls and queues the rest
+        of 20 records; it goes (stop(inv)); a successor in the pool delivers
+        every event: what waited in the queue was never committed."""
+        dev = self.start_dev()
+        fn, release = self.start_held_fn(name="queued")
+        configure(dev, self.sp, eventtypes=["queued.event"],
+                  functions={"queued": {"type": "http", "provider": {"url": fn.url},
+                                        "pool": "queued"}},
+                  subscriptions=[{"eventType": "queued.event", "functionId": "queued"}])
+        inv = self.start_role("eg-invoker", dev.brokers, "queued-a", "--pool", "queued",
+                              "--max-inflight", "2", "--function-timeout-ms", "2000",
+                              "--retry-attempts", "1")
+        self.wait_assigned(inv)
+        events = [ce10("queued.event", self.sp, data={"i": i}) for i in range(20)]
+        for ev in events:
+            self.assertStatus(send_ce10(dev, ev), 202)
+        fn.wait_calls(2, timeout=20)
+        fn.assert_quiet(1.0, 2)  # the bound holds: the other 18 wait
+        stop(inv)
+        release.set()
+        succ = self.start_role("eg-invoker", dev.brokers, "queued-b", "--pool", "queued")
+        self.wait_assigned(succ, timeout=40)
+        took = self.wait_all_delivered(fn, [e["id"] for e in events])
+        print("\nthe 18 queued invocations delivered by the successor within %.1fs of its "
+              "assignment" % took)
+
+    def test_queued_invocations_survive_sigkill(self):
+        self.run_queued_handover(lambda inv: inv.kill())
+
+    def test_queued_invocations_left_on_sigterm(self):
+        """SIGTERM: the 2 calls in flight end (their 2 s time-out; one attempt,
+        so a dead letter each), the queued ones are left for the successor,
+        and the invoker exits 0."""
+        def stop(inv):
+            self.assertEqual(inv.stop(timeout=20), 0, "exit status\n%s" % inv.log_tail())
+        self.run_queued_handover(stop)
 
     def test_partitions_paused_when_they_move_fetch_again_when_back(self):
         """A partition an invoker paused (its window full) and lost to a
