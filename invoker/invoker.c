@@ -93,10 +93,10 @@
  * A partition with --partition-window unfinished records (or whose tracker
  * spans SPAN_PER_WINDOW windows, bounding memory) is paused
  * (rd_kafka_pause_partitions); every partition of an engine is paused while
- * it holds --max-inflight invocations, which bounds the queue to what one
- * turn takes (POLL_BATCH) past the budget. librdkafka drops what it prefetched
- * for a paused partition and refetches on resume, so resuming waits until
- * the count has dropped by a quarter (hysteresis) rather than flapping.
+ * it holds --max-inflight invocations (queued ones included), which bounds
+ * the queue. librdkafka drops what it prefetched for a paused partition and
+ * refetches on resume, so resuming waits until the count has dropped by a
+ * quarter (hysteresis) rather than flapping.
  *
  * Retries. Connection errors, timeouts, 429 and 5xx are retried after
  * min(maxDelay, base * 2^(n-1)) with full jitter in [d/2, d]; attempts,
