@@ -105,6 +105,13 @@ static int eg_runtime_metrics_init(eg_runtime_t *rt)
         EG_METRIC_GAUGE, EG__L("role", "topic"), NULL, 0);
     x->in_flight = eg_metrics_family(m, "eventgateway_invocations_in_flight",
                                      "Function calls in progress.", EG_METRIC_GAUGE, NULL, NULL, 0);
+    x->queued = eg_metrics_family(m, "eventgateway_invocations_queued",
+                                  "Function calls due but waiting for the in-flight budget "
+                                  "(--max-inflight).",
+                                  EG_METRIC_GAUGE, NULL, NULL, 0);
+    /* unlabelled gauges read 0 before their first change */
+    eg_metric_set(x->in_flight, NULL, 0);
+    eg_metric_set(x->queued, NULL, 0);
     return 0;
 }
 

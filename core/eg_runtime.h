@@ -42,6 +42,7 @@ typedef struct eg_runtime_metrics {
     eg_metric_t *dead_letters;        /* counter {space,function}: records dead-lettered */
     eg_metric_t *consumer_lag;        /* gauge {role,topic}: records behind the high watermark */
     eg_metric_t *in_flight;           /* gauge: function calls in progress */
+    eg_metric_t *queued;              /* gauge: calls waiting for --max-inflight */
 } eg_runtime_metrics_t;
 typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 

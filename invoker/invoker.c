@@ -485,6 +485,7 @@ static void queue_unlink(eg_invoker_t *r, inv_t *i)
     i->qprev = i->qnext = NULL;
     i->state = INV_NEW; /* off the queue: whoever unlinked it decides */
     r->nqueued--;
+    eg_metric_add(r->rt->mx.queued, NULL, -1);
 }
 
 static void inv_free(eg_invoker_t *r, inv_t *i)
@@ -927,6 +928,7 @@ static void begin_attempt(eg_invoker_t *r, inv_t *i)
         r->qhead = i;
     r->qtail = i;
     r->nqueued++;
+    eg_metric_add(r->rt->mx.queued, NULL, 1);
 }
 
 /* Starts queued attempts, oldest first, while the budget allows; a queued

@@ -18,6 +18,7 @@ import uuid
 
 from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_produce,
                     scaled, send_ce10, topic, wait_dead_letters)
+from test_ops import parse_metrics, sample
 
 CE_JSON = "application/cloudevents+json"
 EG_SOURCE = "https://serverless.com/event-gateway/#transformationVersion=0.1"
@@ -414,6 +415,11 @@ class TestInflightBudget(DeliveryTestBase):
         # a bound, not a hint: no fifth call while four are in flight, though
         # the invoker has taken more of the 120 records than that
         fn.assert_quiet(1.0, 4)
+        r = self.gw.request("GET", "/metrics")
+        self.assertStatus(r, 200)
+        s, _ = parse_metrics(self, r.body)
+        self.assertEqual(sample(s, "eventgateway_invocations_in_flight"), 4)
+        self.assertGreater(sample(s, "eventgateway_invocations_queued"), 0)
         release.set()
         t0 = time.monotonic()
         want = {e["id"] for e in events}

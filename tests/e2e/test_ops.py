@@ -251,7 +251,8 @@ class TestMetricsAndLogs(GatewayTestCase):
                          ("eventgateway_retries_total", "counter"),
                          ("eventgateway_dead_letters_total", "counter"),
                          ("eventgateway_consumer_lag", "gauge"),
-                         ("eventgateway_invocations_in_flight", "gauge")):
+                         ("eventgateway_invocations_in_flight", "gauge"),
+                         ("eventgateway_invocations_queued", "gauge")):
             self.assertEqual(types.get(fam), typ, fam)
         self.assertEqual(sample(s, "eventgateway_events_received_total", space=sp, type="user.created"), 3)
         self.assertEqual(sample(s, "eventgateway_events_received_total", space=sp, type="user.deleted"), 1)
@@ -267,6 +268,7 @@ class TestMetricsAndLogs(GatewayTestCase):
         self.assertIsNone(sample(s, "eventgateway_invocations_total", space=sp, function="okfn", result="failure"))
         self.assertEqual(sample(s, "eventgateway_retries_total", space=sp, function="badfn"), 1)
         self.assertEqual(sample(s, "eventgateway_invocations_in_flight"), 0)
+        self.assertEqual(sample(s, "eventgateway_invocations_queued"), 0)
         for fn, calls in (("okfn", 3), ("badfn", 2)):
             h = "eventgateway_invocation_duration_seconds"
             self.assertEqual(sample(s, h + "_count", space=sp, function=fn), calls)
