@@ -217,7 +217,6 @@ static void test_decimal(void **state)
     assert_int_equal(r.rc, EG_SETTINGS_CONTINUE);
     assert_true(r.s.sync_linger_ms == 0.05);
     done(&r);
-
 }
 
 static void test_kafka_props(void **state)
