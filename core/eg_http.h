@@ -25,23 +25,41 @@ typedef struct eg_http_req {
 typedef enum eg_http_mode {
     /* a thread per connection: handlers may block briefly (Config API) */
     EG_HTTP_THREADS = 0,
-    /* a few epoll threads: handlers never block; they suspend the
-     * connection (MHD_suspend_connection) and resume it from another thread,
-     * and are then called again with req->user still set (Events API) */
+    /* one event-loop thread (epoll) that also runs a hook: handlers never
+     * block; they suspend the connection (MHD_suspend_connection), resume
+     * it with eg_http_resume from the hook or any thread, and are then
+     * called again with req->user still set (Events API) */
     EG_HTTP_EVENT_LOOP = 1,
 } eg_http_mode_t;
 
 typedef enum MHD_Result (*eg_http_handler_t)(void *ctx, eg_http_req_t *req);
 
+/* Work an EG_HTTP_EVENT_LOOP server's thread does besides HTTP: run() is
+ * called on every turn of the loop, before MHD's work, and returns the
+ * longest it may wait for the next turn (ms; -1: until fd or a connection
+ * is ready). fd (or -1) is watched too: when readable, it is read empty and
+ * a turn runs. */
+typedef struct eg_http_hook {
+    int fd;
+    int (*run)(void *ctx);
+    void *ctx;
+} eg_http_hook_t;
+
 typedef struct eg_http_server eg_http_server_t;
 
-/* Starts a server on listen:port; every complete request goes to handler.
- * NULL with message on error. */
-eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int port,
-                                     long max_body, eg_http_mode_t mode,
-                                     eg_http_handler_t handler, void *ctx, char *err,
-                                     size_t errlen);
+/* Starts a server on listen:port (0: any free port); every complete request
+ * goes to handler. hook: EG_HTTP_EVENT_LOOP only, or NULL. NULL with message
+ * on error. */
+eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int port, long max_body,
+                                     eg_http_mode_t mode, eg_http_handler_t handler, void *ctx,
+                                     const eg_http_hook_t *hook, char *err, size_t errlen);
 void eg_http_server_free(eg_http_server_t *srv);
+/* The port it listens on (the one chosen when started with port 0). */
+int eg_http_server_port(const eg_http_server_t *srv);
+
+/* Resumes a suspended connection of srv, from any thread (an
+ * EG_HTTP_EVENT_LOOP server's loop is woken when it is another). */
+void eg_http_resume(eg_http_server_t *srv, struct MHD_Connection *conn);
 
 /* Answers with a body (copied) and content type; 0 len allowed. */
 enum MHD_Result eg_http_respond(struct MHD_Connection *conn, unsigned status,

@@ -17,8 +17,8 @@
  *     one that lingers --ingest-linger-ms to batch concurrent events into
  *     fewer, larger requests; sync events and authorizer calls, whose client
  *     waits for a whole round trip, through one that sends at once
- *     (eg_runtime_sync_producer_conf). Each has its poller thread for the
- *     delivery reports. Both learn the events
+ *     (eg_runtime_sync_producer_conf). Their delivery reports are served
+ *     by the server's own thread (see Concurrency). Both learn the events
  *     topic's metadata at start, so that the first event does not wait for it.
  *     On the embedded broker, which drops a partition's oldest records past
  *     5 MiB whether they were consumed or not, an event is held (its request
@@ -39,12 +39,15 @@
  *     a malformed answer is a 500 "Function call failed. Please check logs.";
  *     no answer within --sync-timeout-ms a 504.
  *
- * Concurrency: the server runs a few epoll threads that never block. The
- * handler suspends its connection before anything asynchronous starts; the
- * step that decides the answer (a delivery report on the poller thread, a
- * reply or a time-out on the reply thread) stores it in the request's
- * pending_t and resumes the connection; MHD then calls the handler again,
- * which sends it. finish() runs at most once per request (an atomic flag).
+ * Concurrency: the server is one event loop (eg_http's EG_HTTP_EVENT_LOOP)
+ * that never blocks, and it also serves the producers' delivery reports
+ * and the held events (loop_turn): a report arriving wakes it like a
+ * request does. The handler suspends its connection before anything
+ * asynchronous starts; the step that decides the answer (a delivery report
+ * in the loop, a reply or a time-out on the reply thread) stores it in the
+ * request's pending_t and resumes the connection; MHD then calls the
+ * handler again, which sends it. finish() runs at most once per request
+ * (an atomic flag).
  *
  * Ownership: a pending_t is reference counted: the request holds one
  * reference (dropped when the request ends), a record in the producer one
@@ -57,11 +60,14 @@
 #include "ingress.h"
 
 #include <pthread.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eg_cors.h"
 #include "eg_event.h"
@@ -76,21 +82,19 @@
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
 
-/* A producer and the thread that serves its delivery reports. */
+/* A producer; its delivery reports are served by the server's loop. */
 typedef struct {
     rd_kafka_t *rk;
-    pthread_t poller;
-    int poller_started;
-    atomic_int *stop;
+    rd_kafka_queue_t *q; /* its main queue, which wakes the loop (wakefd) */
 } producer_t;
 
 typedef struct pending pending_t;
 
 /* The events held while the embedded broker's consumers catch up: a FIFO
- * ring, drained by the events producer's poller (hold_release). */
+ * ring, drained by the server's loop (hold_release). */
 typedef struct {
     pthread_mutex_t mu;         /* the ring */
-    pthread_mutex_t release_mu; /* one hold_release at a time (poller, shutdown) */
+    pthread_mutex_t release_mu; /* one hold_release at a time (loop, shutdown) */
     pending_t *q[HOLD_MAX];
     size_t head, n;
     atomic_size_t count; /* n, read without the lock */
@@ -103,7 +107,7 @@ struct eg_events_api {
     producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
     producer_t sync;   /* sync events and authorizer calls: sends at once */
     eg_sync_t *waits;
-    atomic_int stop;
+    int wakefd;         /* eventfd: the producers' delivery reports wake the loop */
     atomic_int closing; /* shutting down: nothing is held any more */
     atomic_int suspended; /* requests suspended and not yet ended (MHD must not stop before) */
     eg_http_server_t *server;
@@ -166,7 +170,7 @@ static void finish(pending_t *p, int status, const char *ctype, char *body, size
     p->body_len = len;
     p->headers = headers;
     if (p->suspended)
-        MHD_resume_connection(p->conn);
+        eg_http_resume(p->api->server, p->conn);
 }
 
 /* An {"errors":[{"message"}]} answer; headers (taken, may be NULL) are added. */
@@ -258,14 +262,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     pending_unref(p);
 }
 
-static void *poll_main(void *arg)
-{
-    producer_t *pr = arg;
-    while (!atomic_load(pr->stop))
-        rd_kafka_poll(pr->rk, 100);
-    return NULL;
-}
-
 static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
 {
     if (value)
@@ -332,7 +328,7 @@ static void produce(pending_t *p)
             p->sync_sub[0] ? "; sync subscription " : "", p->sync_sub);
 }
 
-/* Holds p until the embedded broker's consumers catch up (the poller
+/* Holds p until the embedded broker's consumers catch up (the loop
  * releases it), or answers 503 when the hold is full or closing. */
 static void hold(pending_t *p)
 {
@@ -362,7 +358,7 @@ static void submit(pending_t *p)
         produce(p);
 }
 
-/* The poller's part (events producer): recomputes the backlog every
+/* The loop's part: recomputes the backlog every
  * HOLD_CHECK_MS and sends what is held, oldest first, once it is under the
  * low-water mark; what was held --ingest-timeout-ms gets its 503. `all`:
  * shutting down, every held event is answered 503 now. Returns the number
@@ -419,17 +415,19 @@ static size_t hold_release(eg_events_api_t *api, int all)
     return left;
 }
 
-/* The events producer's poller also releases held events: every few ms
- * while some are held, or every HOLD_CHECK_MS (a backlog check) on a mock
- * cluster. */
-static void *events_poll_main(void *arg)
+/* A turn of the Events API's event loop (eg_http_hook_t), in the server's
+ * thread: the producers' delivery reports, whose arrival wakes the loop
+ * (their queues write to api->wakefd), answer their requests right there,
+ * with no hand-off to another thread; then the held events are released.
+ * The next turn comes in a few ms while some are held, every HOLD_CHECK_MS
+ * (a backlog check) on a mock cluster, else when something arrives. */
+static int loop_turn(void *arg)
 {
     eg_events_api_t *api = arg;
-    while (!atomic_load(&api->stop)) {
-        size_t held = hold_release(api, 0);
-        rd_kafka_poll(api->events.rk, held ? 2 : api->rt->backlog ? HOLD_CHECK_MS : 100);
-    }
-    return NULL;
+    rd_kafka_poll(api->events.rk, 0);
+    rd_kafka_poll(api->sync.rk, 0);
+    size_t held = hold_release(api, 0);
+    return held ? 2 : api->rt->backlog ? HOLD_CHECK_MS : -1;
 }
 
 /* ---- step 1: the authorizer ---- */
@@ -754,10 +752,9 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
 
 /* An idempotent producer (acks=all) whose delivery reports answer the
  * requests, with linger.ms as given (unless --kafka sets it), or, with linger
- * NULL, the sync path's settings; and its poller. */
+ * NULL, the sync path's settings; its delivery reports wake the loop. */
 static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what,
-                          const char *linger, void *(*poller)(void *), void *poller_arg,
-                          char *err, size_t errlen)
+                          const char *linger, char *err, size_t errlen)
 {
     const eg_settings_t *s = api->rt->settings;
     char tmo[32], backoff[32];
@@ -790,12 +787,9 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
     if (eg_kafka_partition_count(pr->rk, api->rt->topics.events, s->ingest_timeout_ms, werr,
                                  sizeof werr) < 0)
         EG_LOG_WARN("events-api", "%s producer: %s", what, werr);
-    pr->stop = &api->stop;
-    if (pthread_create(&pr->poller, NULL, poller, poller_arg)) {
-        snprintf(err, errlen, "cannot start the %s poller", what);
-        return -1;
-    }
-    pr->poller_started = 1;
+    static const uint64_t one = 1; /* an eventfd takes 8 bytes */
+    pr->q = rd_kafka_queue_get_main(pr->rk);
+    rd_kafka_queue_io_event_enable(pr->q, api->wakefd, &one, sizeof one);
     return 0;
 }
 
@@ -809,17 +803,22 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
         return NULL;
     }
     api->rt = rt;
+    api->wakefd = -1;
     pthread_mutex_init(&api->hold.mu, NULL);
     pthread_mutex_init(&api->hold.release_mu, NULL);
     snprintf(linger, sizeof linger, "%g", s->ingest_linger_ms);
-    if (producer_start(api, &api->events, "events", linger, events_poll_main, api, err,
-                       errlen) ||
-        producer_start(api, &api->sync, "sync events", NULL, poll_main, &api->sync, err,
-                       errlen) ||
+    if ((api->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    if (producer_start(api, &api->events, "events", linger, err, errlen) ||
+        producer_start(api, &api->sync, "sync events", NULL, err, errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
-    api->server = eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
-                                     EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, err, errlen);
+    eg_http_hook_t hook = {.fd = api->wakefd, .run = loop_turn, .ctx = api};
+    api->server =
+        eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
+                           EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, &hook, err, errlen);
     if (!api->server)
         goto fail;
     return api;
@@ -842,13 +841,9 @@ void eg_events_api_free(eg_events_api_t *api)
     for (size_t i = 0; i < 2; i++)
         if (prs[i]->rk)
             rd_kafka_flush(prs[i]->rk, api->rt->settings->ingest_timeout_ms + 1000);
-    atomic_store(&api->stop, 1);
-    for (size_t i = 0; i < 2; i++) {
-        if (prs[i]->poller_started)
-            pthread_join(prs[i]->poller, NULL);
+    for (size_t i = 0; i < 2; i++)
         if (prs[i]->rk)
             rd_kafka_poll(prs[i]->rk, 0);
-    }
     eg_sync_free(api->waits);
     /* Every request has its answer now; MHD resumes them in its own threads,
      * and stopping it with one still suspended aborts the process. */
@@ -859,9 +854,16 @@ void eg_events_api_free(eg_events_api_t *api)
         EG_LOG_WARN("events-api", "%d request(s) still suspended at shutdown",
                     atomic_load(&api->suspended));
     eg_http_server_free(api->server);
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < 2; i++) {
+        if (prs[i]->q) {
+            rd_kafka_queue_io_event_enable(prs[i]->q, -1, NULL, 0);
+            rd_kafka_queue_destroy(prs[i]->q);
+        }
         if (prs[i]->rk)
             rd_kafka_destroy(prs[i]->rk);
+    }
+    if (api->wakefd >= 0)
+        close(api->wakefd);
     pthread_mutex_destroy(&api->hold.mu);
     pthread_mutex_destroy(&api->hold.release_mu);
     free(api);

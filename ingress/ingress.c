@@ -38,9 +38,9 @@ static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
      * both are up. */
     if (!(rt->replays = eg_replay_store_new(rt, err, errlen)) ||
         !(in->events_api = eg_events_api_new(rt, err, errlen)) ||
-        !(in->config_api = eg_http_server_new("Config API", s->listen, s->config_port,
-                                              s->max_body_bytes, EG_HTTP_THREADS,
-                                              eg_config_api_handle, rt, err, errlen))) {
+        !(in->config_api =
+              eg_http_server_new("Config API", s->listen, s->config_port, s->max_body_bytes,
+                                 EG_HTTP_THREADS, eg_config_api_handle, rt, NULL, err, errlen))) {
         ingress_stop(in);
         return NULL;
     }
