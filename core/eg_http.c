@@ -5,19 +5,21 @@
  *  - EG_HTTP_THREADS: MHD's own threads, one per connection (bounded by a
  *    connection limit), so a handler may block briefly, as a Config API
  *    write does while it waits for its record to come back from Kafka.
- *  - EG_HTTP_EVENT_LOOP (the Events API): one thread of ours runs MHD in
- *    its external epoll mode, and with it the owner's hook (a descriptor to
- *    watch and a function to run each turn). The Events API answers a
- *    request from its Kafka delivery report: with the producers' report
- *    queues waking this same thread, a report resumes its connection and the
- *    answer goes out in one turn, with no hand-off between threads (before,
- *    a poller thread resumed the connection and woke one of MHD's; the loop
- *    took ~8 % of the gateway's CPU off and ~30 % of its context switches
- *    in bench/run.sh's ingest run). A resume from any other thread (a sync
- *    reply, a shutdown) wakes the loop through wakefd (eg_http_resume):
- *    MHD itself does not wake an external loop.
- *    One thread serves every connection: measured here, it takes ~70 % of
- *    a core at ~55k events/s; past that, run more ingress processes.
+ *  - EG_HTTP_EVENT_LOOP (the Events API): threads of ours run MHD in its
+ *    external epoll mode, one daemon per thread (an "event loop"), all
+ *    accepting on one listening socket (each daemon has a dup of it, so no
+ *    SO_REUSEPORT: another process cannot bind the port beside us). The
+ *    first loop also runs the owner's hook (a descriptor to watch and a
+ *    function to run each turn). The Events API answers a request from its
+ *    Kafka delivery report: with the producers' report queues waking the
+ *    first loop, a report resumes its request and, on that loop, the answer
+ *    goes out in the same turn, with no hand-off between threads (before, a
+ *    poller thread resumed the request and woke one of MHD's: the loop took
+ *    ~7 % off the gateway's CPU and ~30 % of its context switches in
+ *    bench/run.sh's ingest run). A resume from any other thread (a report
+ *    for another loop's connection, a sync reply, a shutdown) wakes the
+ *    connection's loop through its wakefd (eg_http_resume): MHD itself does
+ *    not wake an external loop.
  *
  * Bodies are gathered into a buffer owned by the request; past max_body the
  * rest is read and dropped and the handler sees too_large (answer 413), so a
@@ -41,19 +43,28 @@
 
 #include "eg_log.h"
 
-struct eg_http_server {
+/* One event loop of an EG_HTTP_EVENT_LOOP server: an MHD daemon of its own
+ * (all of them accept on one listening socket) and the thread that runs it. */
+typedef struct loop {
+    eg_http_server_t *srv;
     struct MHD_Daemon *daemon;
+    int epfd;   /* MHD's epoll descriptor, wakefd, and on the first loop hook.fd */
+    int wakefd; /* eventfd: a resume from another thread, or the stop */
+    pthread_t thread;
+    int started;
+} loop_t;
+
+struct eg_http_server {
     eg_http_handler_t handler;
     void *ctx;
     long max_body;
     char name[32];
-    /* EG_HTTP_EVENT_LOOP: the thread that runs MHD and the hook */
-    eg_http_hook_t hook;
-    int epfd;   /* the loop's: MHD's epoll descriptor, hook.fd, wakefd */
-    int wakefd; /* eventfd: a resume from another thread, or the stop */
+    int port;
+    /* EG_HTTP_THREADS: loops[0].daemon only; EG_HTTP_EVENT_LOOP: nloops */
+    loop_t loops[EG_HTTP_MAX_LOOPS];
+    int nloops;
+    eg_http_loop_t opts; /* the hook runs on loops[0] */
     atomic_int stop;
-    pthread_t loop;
-    int loop_started;
 };
 
 typedef struct conn_state {
@@ -201,20 +212,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-static void wake(eg_http_server_t *srv)
+static void wake(loop_t *l)
 {
     uint64_t one = 1;
-    if (write(srv->wakefd, &one, sizeof one) != sizeof one && errno != EAGAIN)
-        EG_LOG_ERROR("http", "%s: cannot wake its event loop: %s", srv->name, strerror(errno));
+    if (write(l->wakefd, &one, sizeof one) != sizeof one && errno != EAGAIN)
+        EG_LOG_ERROR("http", "%s: cannot wake its event loop: %s", l->srv->name, strerror(errno));
 }
 
 void eg_http_resume(eg_http_server_t *srv, struct MHD_Connection *conn)
 {
     MHD_resume_connection(conn);
-    /* MHD does not wake an external loop: its thread runs MHD next turn, and
-     * when the resume comes from another thread, that turn must come now. */
-    if (srv->loop_started && !pthread_equal(pthread_self(), srv->loop))
-        wake(srv);
+    /* MHD does not wake an external loop: the connection's loop runs MHD
+     * next turn, and when the resume comes from another thread, that turn
+     * must come now. */
+    if (srv->nloops == 0)
+        return;
+    loop_t *l = &srv->loops[0];
+    if (srv->nloops > 1) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        for (int i = 0; ci && i < srv->nloops; i++)
+            if (srv->loops[i].daemon == ci->daemon)
+                l = &srv->loops[i];
+    }
+    if (l->started && !pthread_equal(pthread_self(), l->thread))
+        wake(l);
 }
 
 static void drain(int fd)
@@ -224,33 +246,35 @@ static void drain(int fd)
         ;
 }
 
-/* The event loop: waits on MHD's epoll descriptor, the hook's descriptor
- * and wakefd, no longer than MHD's next connection time-out and the hook's
- * wish; each turn drains what woke it, runs the hook (whose resumes MHD
- * then serves), then MHD. */
+/* An event loop: waits on MHD's epoll descriptor, wakefd and (first loop)
+ * the hook's descriptor, no longer than MHD's next connection time-out and
+ * the hook's wish; each turn drains what woke it, runs the hook (whose
+ * resumes MHD then serves), then MHD. */
 static void *loop_main(void *arg)
 {
-    eg_http_server_t *srv = arg;
+    loop_t *l = arg;
+    eg_http_server_t *srv = l->srv;
+    const eg_http_loop_t *o = l == &srv->loops[0] ? &srv->opts : NULL;
     int wait_ms = 0;
     for (;;) {
         MHD_UNSIGNED_LONG_LONG mto;
         int ms = wait_ms;
-        if (MHD_get_timeout(srv->daemon, &mto) == MHD_YES &&
+        if (MHD_get_timeout(l->daemon, &mto) == MHD_YES &&
             (ms < 0 || mto < (MHD_UNSIGNED_LONG_LONG)ms))
             ms = mto > 60000 ? 60000 : (int)mto;
         struct epoll_event evs[4];
-        int n = epoll_wait(srv->epfd, evs, 4, ms);
+        int n = epoll_wait(l->epfd, evs, 4, ms);
         if (n < 0 && errno != EINTR) {
             EG_LOG_ERROR("http", "%s: epoll_wait: %s", srv->name, strerror(errno));
             break;
         }
         for (int i = 0; i < n; i++)
-            if (evs[i].data.fd == srv->hook.fd || evs[i].data.fd == srv->wakefd)
+            if (evs[i].data.fd == l->wakefd || (o && evs[i].data.fd == o->fd))
                 drain(evs[i].data.fd);
         if (atomic_load(&srv->stop))
             return NULL;
-        wait_ms = srv->hook.run ? srv->hook.run(srv->hook.ctx) : -1;
-        MHD_run(srv->daemon);
+        wait_ms = o && o->run ? o->run(o->ctx) : -1;
+        MHD_run(l->daemon);
     }
     return NULL;
 }
@@ -261,39 +285,70 @@ static int epoll_add(int epfd, int fd)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Starts the loop thread of an EG_HTTP_EVENT_LOOP server; -1 on error. */
-static int loop_start(eg_http_server_t *srv, char *err, size_t errlen)
+/* Starts loop l's thread (its daemon runs); -1 on error. */
+static int loop_start(eg_http_server_t *srv, loop_t *l, char *err, size_t errlen)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    if (!di || (srv->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-        (srv->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-        epoll_add(srv->epfd, di->epoll_fd) || epoll_add(srv->epfd, srv->wakefd) ||
-        (srv->hook.fd >= 0 && epoll_add(srv->epfd, srv->hook.fd))) {
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int hook_fd = l == &srv->loops[0] ? srv->opts.fd : -1;
+    if (!di || (l->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        (l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+        epoll_add(l->epfd, di->epoll_fd) || epoll_add(l->epfd, l->wakefd) ||
+        (hook_fd >= 0 && epoll_add(l->epfd, hook_fd))) {
         snprintf(err, errlen, "%s: cannot set up its event loop: %s", srv->name, strerror(errno));
         return -1;
     }
-    if (pthread_create(&srv->loop, NULL, loop_main, srv)) {
+    if (pthread_create(&l->thread, NULL, loop_main, l)) {
         snprintf(err, errlen, "%s: cannot start its event loop thread", srv->name);
         return -1;
     }
-    srv->loop_started = 1;
-    pthread_setname_np(srv->loop, "eg-http-loop");
+    l->started = 1;
+    pthread_setname_np(l->thread, "eg-http-loop");
     return 0;
+}
+
+/* The listening socket the loops share (each daemon gets a dup of it, and
+ * closes that): non-blocking, as MHD's epoll mode wants. -1 on error. */
+static int listen_socket(const struct sockaddr *sa, socklen_t salen, int *port, char *err,
+                         size_t errlen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (bind(fd, sa, salen) || listen(fd, SOMAXCONN) ||
+        getsockname(fd, (struct sockaddr *)&bound, &blen)) {
+        snprintf(err, errlen, "%s%s", strerror(errno),
+                 errno == EADDRINUSE ? " (port in use?)" : "");
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
 }
 
 eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int port, long max_body,
                                      eg_http_mode_t mode, eg_http_handler_t handler, void *ctx,
-                                     const eg_http_hook_t *hook, char *err, size_t errlen)
+                                     const eg_http_loop_t *loop, char *err, size_t errlen)
 {
     eg_http_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    srv->epfd = srv->wakefd = -1;
-    srv->hook.fd = -1;
-    if (hook)
-        srv->hook = *hook;
+    srv->opts.fd = -1;
+    if (loop)
+        srv->opts = *loop;
+    for (int i = 0; i < EG_HTTP_MAX_LOOPS; i++) {
+        srv->loops[i].srv = srv;
+        srv->loops[i].epfd = srv->loops[i].wakefd = -1;
+    }
     srv->handler = handler;
     srv->ctx = ctx;
     srv->max_body = max_body;
@@ -302,70 +357,113 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *sa = NULL;
+    socklen_t salen = 0;
     unsigned flags = MHD_USE_ERROR_LOG;
-    if (mode == EG_HTTP_THREADS) {
-        /* poll(), not select(): the process may hold more than FD_SETSIZE
-         * descriptors (an invoker's thousands of calls in flight), and a
-         * select() server refuses every connection whose descriptor is past
-         * it: the Config API and /v1/status went unreachable so. */
-        flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-    } else {
-        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    }
     memset(&a4, 0, sizeof a4);
     memset(&a6, 0, sizeof a6);
     if (listen && inet_pton(AF_INET, listen, &a4.sin_addr) == 1) {
         a4.sin_family = AF_INET;
         a4.sin_port = htons((uint16_t)port);
         sa = (struct sockaddr *)&a4;
+        salen = sizeof a4;
     } else if (listen && inet_pton(AF_INET6, listen, &a6.sin6_addr) == 1) {
         a6.sin6_family = AF_INET6;
         a6.sin6_port = htons((uint16_t)port);
         sa = (struct sockaddr *)&a6;
+        salen = sizeof a6;
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "--listen %s: not an IPv4 or IPv6 address", listen ? listen : "");
         free(srv);
         return NULL;
     }
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw,
-        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(mode == EG_HTTP_THREADS ? 512 : 8192),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!srv->daemon) {
-        snprintf(err, errlen, "%s: cannot listen on %s:%d (port in use?)", name, listen, port);
-        free(srv);
-        return NULL;
+    if (mode == EG_HTTP_THREADS) {
+        /* poll(), not select(): the process may hold more than FD_SETSIZE
+         * descriptors (an invoker's thousands of calls in flight), and a
+         * select() server refuses every connection whose descriptor is past
+         * it: the Config API and /v1/status went unreachable so. */
+        flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        srv->loops[0].daemon = MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw,
+            NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)60, MHD_OPTION_END);
+        if (!srv->loops[0].daemon) {
+            snprintf(err, errlen, "%s: cannot listen on %s:%d (port in use?)", name, listen, port);
+            free(srv);
+            return NULL;
+        }
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(srv->loops[0].daemon, MHD_DAEMON_INFO_BIND_PORT);
+        srv->port = di ? di->port : port;
+    } else {
+        char why[256];
+        int n = srv->opts.threads < 1 ? 1 : srv->opts.threads;
+        if (n > EG_HTTP_MAX_LOOPS)
+            n = EG_HTTP_MAX_LOOPS;
+        int lfd = listen_socket(sa, salen, &srv->port, why, sizeof why);
+        if (lfd < 0) {
+            snprintf(err, errlen, "%s: cannot listen on %s:%d: %s", name, listen, port, why);
+            free(srv);
+            return NULL;
+        }
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+        for (int i = 0; i < n; i++) {
+            loop_t *l = &srv->loops[i];
+            int fd = dup(lfd);
+            if (fd >= 0)
+                l->daemon = MHD_start_daemon(
+                    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+                    keep_raw, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(8192 / n),
+                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+            if (!l->daemon) {
+                if (fd >= 0)
+                    close(fd);
+                snprintf(err, errlen, "%s: cannot start its HTTP server", name);
+                break;
+            }
+            srv->nloops++;
+            if (loop_start(srv, l, err, errlen))
+                break;
+        }
+        close(lfd);
+        if (srv->nloops < n || !srv->loops[n - 1].started) {
+            eg_http_server_free(srv);
+            return NULL;
+        }
     }
-    if (mode == EG_HTTP_EVENT_LOOP && loop_start(srv, err, errlen)) {
-        eg_http_server_free(srv);
-        return NULL;
-    }
-    EG_LOG_INFO("http", "%s listening on http://%s:%d", name, listen, eg_http_server_port(srv));
+    if (srv->nloops > 1)
+        EG_LOG_INFO("http", "%s listening on http://%s:%d (%d event loops)", name, listen,
+                    srv->port, srv->nloops);
+    else
+        EG_LOG_INFO("http", "%s listening on http://%s:%d", name, listen, srv->port);
     return srv;
 }
 
 int eg_http_server_port(const eg_http_server_t *srv)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? di->port : -1;
+    return srv->port;
 }
 
 void eg_http_server_free(eg_http_server_t *srv)
 {
     if (!srv)
         return;
-    if (srv->loop_started) {
-        atomic_store(&srv->stop, 1);
-        wake(srv);
-        pthread_join(srv->loop, NULL);
+    atomic_store(&srv->stop, 1);
+    for (int i = 0; i < EG_HTTP_MAX_LOOPS; i++)
+        if (srv->loops[i].started)
+            wake(&srv->loops[i]);
+    for (int i = 0; i < EG_HTTP_MAX_LOOPS; i++) {
+        loop_t *l = &srv->loops[i];
+        if (l->started)
+            pthread_join(l->thread, NULL);
+        if (l->daemon)
+            MHD_stop_daemon(l->daemon);
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->wakefd >= 0)
+            close(l->wakefd);
     }
-    if (srv->daemon)
-        MHD_stop_daemon(srv->daemon);
-    if (srv->epfd >= 0)
-        close(srv->epfd);
-    if (srv->wakefd >= 0)
-        close(srv->wakefd);
     free(srv);
 }

@@ -25,34 +25,40 @@ typedef struct eg_http_req {
 typedef enum eg_http_mode {
     /* a thread per connection: handlers may block briefly (Config API) */
     EG_HTTP_THREADS = 0,
-    /* one event-loop thread (epoll) that also runs a hook: handlers never
-     * block; they suspend the connection (MHD_suspend_connection), resume
-     * it with eg_http_resume from the hook or any thread, and are then
-     * called again with req->user still set (Events API) */
+    /* event-loop threads (epoll; eg_http_loop_t), the first of which also
+     * runs a hook: handlers never block; they suspend the connection
+     * (MHD_suspend_connection), resume it with eg_http_resume from the
+     * hook or any thread, and are then called again with req->user still
+     * set (Events API) */
     EG_HTTP_EVENT_LOOP = 1,
 } eg_http_mode_t;
 
 typedef enum MHD_Result (*eg_http_handler_t)(void *ctx, eg_http_req_t *req);
 
-/* Work an EG_HTTP_EVENT_LOOP server's thread does besides HTTP: run() is
- * called on every turn of the loop, before MHD's work, and returns the
+#define EG_HTTP_MAX_LOOPS 16
+
+/* How an EG_HTTP_EVENT_LOOP server runs: `threads` event loops (0: 1, at
+ * most EG_HTTP_MAX_LOOPS), each with its own MHD daemon, all accepting on
+ * one listening socket. The first loop also runs the owner's hook: run() is
+ * called on every turn of that loop, before MHD's work, and returns the
  * longest it may wait for the next turn (ms; -1: until fd or a connection
- * is ready). fd (or -1) is watched too: when readable, it is read empty and
+ * is ready); fd (or -1) is watched too: when readable, it is read empty and
  * a turn runs. */
-typedef struct eg_http_hook {
+typedef struct eg_http_loop {
+    int threads;
     int fd;
     int (*run)(void *ctx);
     void *ctx;
-} eg_http_hook_t;
+} eg_http_loop_t;
 
 typedef struct eg_http_server eg_http_server_t;
 
 /* Starts a server on listen:port (0: any free port); every complete request
- * goes to handler. hook: EG_HTTP_EVENT_LOOP only, or NULL. NULL with message
- * on error. */
+ * goes to handler. loop: EG_HTTP_EVENT_LOOP only, or NULL (one loop, no
+ * hook). NULL with message on error. */
 eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int port, long max_body,
                                      eg_http_mode_t mode, eg_http_handler_t handler, void *ctx,
-                                     const eg_http_hook_t *hook, char *err, size_t errlen);
+                                     const eg_http_loop_t *loop, char *err, size_t errlen);
 void eg_http_server_free(eg_http_server_t *srv);
 /* The port it listens on (the one chosen when started with port 0). */
 int eg_http_server_port(const eg_http_server_t *srv);

@@ -146,6 +146,11 @@ static const eg__opt_t eg__opts[] = {
      .def = "5000", .min = 100, .max = 600000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long an event may wait for Kafka to store it before the answer is 503",
      .offset = EG__INT(ingest_timeout_ms)},
+    {.name = "events-threads", .env = "EG_EVENTS_THREADS", .type = EG__OPT_INT, .def = "0",
+     .min = 0, .max = 16, .roles = EG__HTTP, .metavar = "N",
+     .help = "event-loop threads of the Events API, each serving its share of the connections; "
+             "0: half the CPUs (1 to 8)",
+     .offset = EG__INT(events_threads)},
     {.name = "ingest-linger-ms", .env = "EG_INGEST_LINGER_MS", .type = EG__OPT_DOUBLE,
      .def = "0.3", .min = 0, .max = 1000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long the events producer gathers async events into one batch (linger.ms; "

@@ -415,7 +415,7 @@ static size_t hold_release(eg_events_api_t *api, int all)
     return left;
 }
 
-/* A turn of the Events API's event loop (eg_http_hook_t), in the server's
+/* A turn of the Events API's first event loop (eg_http_loop_t), in its
  * thread: the producers' delivery reports, whose arrival wakes the loop
  * (their queues write to api->wakefd), answer their requests right there,
  * with no hand-off to another thread; then the held events are released.
@@ -793,6 +793,14 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
     return 0;
 }
 
+int eg_events_api_threads(int setting)
+{
+    if (setting > 0)
+        return setting;
+    long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
 eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
@@ -815,10 +823,13 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
         producer_start(api, &api->sync, "sync events", NULL, err, errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
-    eg_http_hook_t hook = {.fd = api->wakefd, .run = loop_turn, .ctx = api};
+    eg_http_loop_t loop = {.threads = eg_events_api_threads(s->events_threads),
+                           .fd = api->wakefd,
+                           .run = loop_turn,
+                           .ctx = api};
     api->server =
         eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
-                           EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, &hook, err, errlen);
+                           EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, &loop, err, errlen);
     if (!api->server)
         goto fail;
     return api;

@@ -34,6 +34,9 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen);
 /* Answers every request still waiting for Kafka, then stops. */
 void eg_events_api_free(eg_events_api_t *api);
 enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req);
+/* The event loops --events-threads asks for: itself, or for 0 half the
+ * CPUs (at least 1, at most 8). */
+int eg_events_api_threads(int setting);
 
 /* ---- the Config API (config_api.c) ---- */
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req);

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from egtest import (GatewayTestCase, add_sync_subscription, ce10, configure, gw_event, kcat_command,
-                    kcat_produce, scaled, sync_answer, topic, wait_sync_ready)
+                    kcat_produce, scaled, send_ce10, sync_answer, topic, wait_sync_ready)
 from fnserver import sync_responder
 
 _counter = itertools.count(1)
@@ -121,6 +121,31 @@ class TestSyncScale(ScaleBase):
             res = list(pool.map(one, range(100)))
         bad = [(i, r.status, r.body) for i, r in enumerate(res) if r.status != 200 or r.body != "id=b%d" % i]
         self.assertEqual(bad, [])
+
+
+class TestSeveralEventLoops(ScaleBase):
+    """--events-threads 3: the Events API's connections spread over three
+    event loops; the first serves the Kafka delivery reports (async 202s) for
+    all of them, the reply thread the sync answers."""
+    GATEWAY_ARGS = ScaleBase.GATEWAY_ARGS + ["--events-threads", "3"]
+
+    def test_sync_and_async_requests_on_three_loops(self):
+        TestSyncScale.test_200_concurrent_requests_get_their_own_answers(self)
+        fn = self.start_fn(name=self.tag + "-async")
+        configure(self.gw, self.sp, eventtypes=["loop.event"], functions={"f": fn.url},
+                  subscriptions=[{"eventType": "loop.event", "functionId": "f"}])
+        n = 300
+
+        def one(i):
+            return send_ce10(self.gw, ce10("loop.event", space=self.sp, id="%s-%d" % (self.tag, i)),
+                             timeout=20)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=60) as pool:
+            res = list(pool.map(one, range(n)))
+        self.assertEqual([(i, r.status) for i, r in enumerate(res) if r.status != 202], [])
+        calls = fn.wait_calls(n, timeout=30)
+        ids = sorted({c.json["id"] for c in calls})
+        self.assertEqual(ids, sorted("%s-%d" % (self.tag, i) for i in range(n)))
+        self.assertIn("(3 event loops)", self.gw.log_text())
 
 
 class TestTwoIngresses(ScaleBase):

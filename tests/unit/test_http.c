@@ -4,7 +4,8 @@
  * comes later, either from the loop's hook (a delivery report, woken through
  * the hook's descriptor) or from another thread (a sync reply), which must
  * wake the loop at once; the hook's wish for its next turn (a held event's
- * check) is kept without any descriptor. A real client talks to a real
+ * check) is kept without any descriptor; with several loops, the hook (on
+ * the first) answers requests of the others. A real client talks to a real
  * server on 127.0.0.1; every wait is bounded (SO_RCVTIMEO, deadlines).
  */
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,13 +28,23 @@
 
 #include "eg_http.h"
 #include "eg_time.h"
+#include "ingress.h"
+
+#define MAX_SUSPENDED 64
 
 /* What the handler and the hook share with the test. */
 typedef struct {
-    _Atomic(struct MHD_Connection *) conn; /* the suspended request */
-    atomic_int resume_in_hook;             /* the hook resumes it on its next turn */
-    atomic_int turns;                      /* hook turns so far */
-    int hook_wait_ms;                      /* what the hook answers */
+    pthread_mutex_t mu;
+    struct MHD_Connection *conns[MAX_SUSPENDED]; /* the suspended requests */
+    pthread_t threads[MAX_SUSPENDED];            /* the loop each was read on */
+    int nconns;
+    pthread_t hook_thread; /* the first loop's, once the hook has run */
+    atomic_int hook_ran;
+    int block_first_ms;    /* the first request's handler holds its loop so long */
+    atomic_int blocked;
+    atomic_int resume_in_hook; /* the hook resumes them on its next turn */
+    atomic_int turns;          /* hook turns so far */
+    int hook_wait_ms;          /* what the hook answers */
     eg_http_server_t *srv;
 } fixture_t;
 
@@ -43,27 +55,44 @@ static enum MHD_Result handler(void *ctx, eg_http_req_t *req)
         return eg_http_respond(req->conn, 202, "text/plain", "later", 5);
     req->user = f;
     MHD_suspend_connection(req->conn);
-    atomic_store(&f->conn, req->conn);
+    pthread_mutex_lock(&f->mu);
+    f->threads[f->nconns] = pthread_self();
+    f->conns[f->nconns++] = req->conn;
+    pthread_mutex_unlock(&f->mu);
+    if (f->block_first_ms && !atomic_exchange(&f->blocked, 1))
+        nanosleep(&(struct timespec){0, f->block_first_ms * 1000000L}, NULL);
     return MHD_YES;
+}
+
+/* Resumes every suspended request (any thread). */
+static void resume_all(fixture_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->nconns; i++)
+        eg_http_resume(f->srv, f->conns[i]);
+    f->nconns = 0;
+    pthread_mutex_unlock(&f->mu);
 }
 
 static int hook_run(void *ctx)
 {
     fixture_t *f = ctx;
-    atomic_fetch_add(&f->turns, 1);
-    struct MHD_Connection *c = atomic_load(&f->conn);
-    if (c && atomic_load(&f->resume_in_hook)) {
-        atomic_store(&f->conn, NULL);
-        eg_http_resume(f->srv, c);
+    if (!atomic_load(&f->hook_ran)) {
+        f->hook_thread = pthread_self();
+        atomic_store(&f->hook_ran, 1);
     }
+    atomic_fetch_add(&f->turns, 1);
+    if (atomic_load(&f->resume_in_hook))
+        resume_all(f);
     return f->hook_wait_ms;
 }
 
-static eg_http_server_t *start(fixture_t *f, int hook_fd)
+static eg_http_server_t *start(fixture_t *f, int hook_fd, int threads)
 {
     char err[256] = "";
-    eg_http_hook_t hook = {.fd = hook_fd, .run = hook_run, .ctx = f};
-    f->srv = eg_http_server_new("test", "127.0.0.1", 0, 1024, EG_HTTP_EVENT_LOOP, handler, f, &hook,
+    pthread_mutex_init(&f->mu, NULL);
+    eg_http_loop_t loop = {.threads = threads, .fd = hook_fd, .run = hook_run, .ctx = f};
+    f->srv = eg_http_server_new("test", "127.0.0.1", 0, 1024, EG_HTTP_EVENT_LOOP, handler, f, &loop,
                                 err, sizeof err);
     assert_non_null(f->srv);
     assert_true(eg_http_server_port(f->srv) > 0);
@@ -99,12 +128,27 @@ static void read_answer(int fd, char *buf, size_t cap)
     }
 }
 
-static void wait_suspended(fixture_t *f)
+static int suspended(fixture_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int n = f->nconns;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Waits (bounded) until n requests are suspended. */
+static void wait_suspended(fixture_t *f, int n)
 {
     int64_t end = eg_time_mono_ms() + 5000;
-    while (!atomic_load(&f->conn) && eg_time_mono_ms() < end)
+    while (suspended(f) < n && eg_time_mono_ms() < end)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    assert_non_null(atomic_load(&f->conn));
+    assert_int_equal(suspended(f), n);
+}
+
+static void stop(fixture_t *f)
+{
+    eg_http_server_free(f->srv);
+    pthread_mutex_destroy(&f->mu);
 }
 
 /* A delivery report's way: the hook's descriptor wakes the loop, and the
@@ -112,11 +156,12 @@ static void wait_suspended(fixture_t *f)
 static void test_hook_resumes(void **state)
 {
     (void)state;
-    fixture_t f = {.hook_wait_ms = -1};
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = -1};
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    eg_http_server_t *srv = start(&f, efd);
+    eg_http_server_t *srv = start(&f, efd, 1);
     int fd = post(srv);
-    wait_suspended(&f);
+    wait_suspended(&f, 1);
     atomic_store(&f.resume_in_hook, 1);
     int64_t t0 = eg_time_mono_ms();
     uint64_t one = 1;
@@ -127,7 +172,7 @@ static void test_hook_resumes(void **state)
     assert_non_null(strstr(buf, "later"));
     assert_true(eg_time_mono_ms() - t0 < 1000);
     close(fd);
-    eg_http_server_free(srv);
+    stop(&f);
     close(efd);
 }
 
@@ -137,46 +182,47 @@ static void test_hook_resumes(void **state)
 static void test_resume_from_another_thread(void **state)
 {
     (void)state;
-    fixture_t f = {.hook_wait_ms = -1};
-    eg_http_server_t *srv = start(&f, -1);
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = -1};
+    eg_http_server_t *srv = start(&f, -1, 1);
     int fd = post(srv);
-    wait_suspended(&f);
+    wait_suspended(&f, 1);
     int64_t t0 = eg_time_mono_ms();
-    struct MHD_Connection *c = atomic_exchange(&f.conn, NULL);
-    eg_http_resume(srv, c);
+    resume_all(&f);
     char buf[1024] = "";
     read_answer(fd, buf, sizeof buf);
     assert_non_null(strstr(buf, "HTTP/1.1 202"));
     assert_true(eg_time_mono_ms() - t0 < 1000);
     close(fd);
-    eg_http_server_free(srv);
+    stop(&f);
 }
 
 /* The hook's next turn comes when it asked, with nothing to wake the loop. */
 static void test_hook_timer(void **state)
 {
     (void)state;
-    fixture_t f = {.hook_wait_ms = 10};
-    eg_http_server_t *srv = start(&f, -1);
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = 10};
+    start(&f, -1, 1);
     int64_t end = eg_time_mono_ms() + 5000;
     while (atomic_load(&f.turns) < 10 && eg_time_mono_ms() < end)
         nanosleep(&(struct timespec){0, 5000000}, NULL);
     assert_true(atomic_load(&f.turns) >= 10);
-    eg_http_server_free(srv);
+    stop(&f);
 }
 
 /* Many requests on one loop, each answered by the hook, none lost. */
-static void test_many_connections(void **state)
+static void test_many_requests(void **state)
 {
     (void)state;
-    enum { N = 50 };
-    fixture_t f = {.hook_wait_ms = -1};
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = -1};
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    eg_http_server_t *srv = start(&f, efd);
+    eg_http_server_t *srv = start(&f, efd, 1);
     atomic_store(&f.resume_in_hook, 1);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < 50; i++) {
         int fd = post(srv);
-        wait_suspended(&f);
+        wait_suspended(&f, 1);
         uint64_t one = 1;
         assert_int_equal(write(efd, &one, sizeof one), sizeof one);
         char buf[1024] = "";
@@ -184,8 +230,85 @@ static void test_many_connections(void **state)
         assert_non_null(strstr(buf, "later"));
         close(fd);
     }
-    eg_http_server_free(srv);
+    stop(&f);
     close(efd);
+}
+
+/* How many suspended requests were read on another loop than the first
+ * (the hook's). */
+static int off_first_loop(fixture_t *f)
+{
+    int n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->nconns; i++)
+        n += !pthread_equal(f->threads[i], f->hook_thread);
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Several loops share the connections; requests held on every loop at once
+ * are all answered, whether the hook (first loop's thread) or another
+ * thread resumes them. The first request holds its loop for a moment, so
+ * that the others are accepted by the other loops whatever the scheduling. */
+static void test_several_loops(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    for (int by_hook = 0; by_hook < 2; by_hook++) {
+        static fixture_t f;
+        f = (fixture_t){.hook_wait_ms = -1, .block_first_ms = 300};
+        int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        eg_http_server_t *srv = start(&f, efd, 4);
+        int fds[N];
+        for (int i = 0; i < N; i++)
+            fds[i] = post(srv);
+        wait_suspended(&f, N);
+        int64_t t0 = eg_time_mono_ms();
+        /* some requests wait on another loop than the hook's */
+        assert_true(atomic_load(&f.hook_ran));
+        assert_true(off_first_loop(&f) >= 1);
+        if (by_hook) {
+            atomic_store(&f.resume_in_hook, 1);
+            uint64_t one = 1;
+            assert_int_equal(write(efd, &one, sizeof one), sizeof one);
+        } else {
+            resume_all(&f);
+        }
+        for (int i = 0; i < N; i++) {
+            char buf[1024] = "";
+            read_answer(fds[i], buf, sizeof buf);
+            assert_non_null(strstr(buf, "HTTP/1.1 202"));
+            close(fds[i]);
+        }
+        assert_true(eg_time_mono_ms() - t0 < 2000);
+        stop(&f);
+        close(efd);
+    }
+}
+
+/* A port another server holds is refused with a message. */
+static void test_port_in_use(void **state)
+{
+    (void)state;
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = -1};
+    eg_http_server_t *srv = start(&f, -1, 2);
+    char err[256] = "";
+    eg_http_loop_t loop = {.threads = 2, .fd = -1};
+    assert_null(eg_http_server_new("second", "127.0.0.1", eg_http_server_port(srv), 1024,
+                                   EG_HTTP_EVENT_LOOP, handler, &f, &loop, err, sizeof err));
+    assert_non_null(strstr(err, "Address already in use (port in use?)"));
+    stop(&f);
+}
+
+/* --events-threads: as given, or half the CPUs within 1..8. */
+static void test_events_threads(void **state)
+{
+    (void)state;
+    assert_int_equal(eg_events_api_threads(3), 3);
+    long half = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    int want = half < 1 ? 1 : half > 8 ? 8 : (int)half;
+    assert_int_equal(eg_events_api_threads(0), want);
 }
 
 int main(void)
@@ -194,7 +317,10 @@ int main(void)
         cmocka_unit_test(test_hook_resumes),
         cmocka_unit_test(test_resume_from_another_thread),
         cmocka_unit_test(test_hook_timer),
-        cmocka_unit_test(test_many_connections),
+        cmocka_unit_test(test_many_requests),
+        cmocka_unit_test(test_several_loops),
+        cmocka_unit_test(test_port_in_use),
+        cmocka_unit_test(test_events_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.s.write_timeout_ms, 10000);
     assert_int_equal(r.s.replication_factor, -1);
     assert_int_equal(r.s.partitions, 0); /* per kind of cluster: eg_runtime */
+    assert_int_equal(r.s.events_threads, 0); /* half the CPUs: eg_events_api_threads */
     assert_true(r.s.ingest_linger_ms > 0.299 && r.s.ingest_linger_ms < 0.301);
     assert_true(r.s.sync_linger_ms == 0);
     assert_non_null(r.s.instance_id);
@@ -278,6 +279,7 @@ static void test_errors(void **state)
         {EG_ROLE_INGRESS, {"eg-ingress", "--write-timeout-ms", "99"},
          {"--write-timeout-ms", "100..600000"}},
         {EG_ROLE_ROUTER, {"eg-router", "--replication-factor", "-2"}, {"--replication-factor", "-1..32"}},
+        {EG_ROLE_INGRESS, {"eg-ingress", "--events-threads", "17"}, {"--events-threads", "0..16"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "1e3"},
          {"--ingest-linger-ms", "'1e3'", "a number in 0..1000"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "-0.5"}, {"--ingest-linger-ms"}},
