@@ -39,15 +39,15 @@
  *     a malformed answer is a 500 "Function call failed. Please check logs.";
  *     no answer within --sync-timeout-ms a 504.
  *
- * Concurrency: the server is one event loop (eg_http's EG_HTTP_EVENT_LOOP)
- * that never blocks, and it also serves the producers' delivery reports
- * and the held events (loop_turn): a report arriving wakes it like a
- * request does. The handler suspends its connection before anything
- * asynchronous starts; the step that decides the answer (a delivery report
- * in the loop, a reply or a time-out on the reply thread) stores it in the
- * request's pending_t and resumes the connection; MHD then calls the
- * handler again, which sends it. finish() runs at most once per request
- * (an atomic flag).
+ * Concurrency: the server is event loops (eg_http's EG_HTTP_EVENT_LOOP,
+ * --events-threads, one on 2 CPUs) that never block; the first also serves
+ * the producers' delivery reports and the held events (loop_turn): a
+ * report arriving wakes it like a request does. The handler suspends its
+ * connection before anything asynchronous starts; the step that decides
+ * the answer (a delivery report in the first loop, a reply or a time-out on
+ * the reply thread) stores it in the request's pending_t and resumes the
+ * connection; MHD then calls the handler again, in the connection's loop,
+ * which sends it. finish() runs at most once per request (an atomic flag).
  *
  * Ownership: a pending_t is reference counted: the request holds one
  * reference (dropped when the request ends), a record in the producer one
@@ -59,8 +59,8 @@
  */
 #include "ingress.h"
 
-#include <pthread.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -856,8 +856,8 @@ void eg_events_api_free(eg_events_api_t *api)
         if (prs[i]->rk)
             rd_kafka_poll(prs[i]->rk, 0);
     eg_sync_free(api->waits);
-    /* Every request has its answer now; MHD resumes them in its own threads,
-     * and stopping it with one still suspended aborts the process. */
+    /* Every request has its answer now; the loops send them, and stopping
+     * MHD with one still suspended aborts the process. */
     for (int64_t end = eg_time_mono_ms() + 5000;
          atomic_load(&api->suspended) > 0 && eg_time_mono_ms() < end;)
         nanosleep(&(struct timespec){0, 2000000}, NULL);
