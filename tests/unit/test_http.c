@@ -40,7 +40,7 @@ typedef struct {
     int nconns;
     pthread_t hook_thread; /* the first loop's, once the hook has run */
     atomic_int hook_ran;
-    int block_first_ms;    /* the first request's handler holds its loop so long */
+    int block_first_ms; /* the first request's handler holds its loop so long */
     atomic_int blocked;
     atomic_int resume_in_hook; /* the hook resumes them on its next turn */
     atomic_int turns;          /* hook turns so far */
@@ -286,6 +286,61 @@ static void test_several_loops(void **state)
     }
 }
 
+/* Resumes the suspended requests one by one, a few microseconds apart. */
+static void *resume_spread(void *arg)
+{
+    fixture_t *f = arg;
+    pthread_mutex_lock(&f->mu);
+    int n = f->nconns;
+    struct MHD_Connection *cs[MAX_SUSPENDED];
+    memcpy(cs, f->conns, sizeof cs[0] * (size_t)n);
+    f->nconns = 0;
+    pthread_mutex_unlock(&f->mu);
+    for (int i = 0; i < n; i++) {
+        eg_http_resume(f->srv, cs[i]);
+        /* a few microseconds, busy: the loop runs its turns meanwhile */
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < 3000);
+    }
+    return NULL;
+}
+
+/* Resumes from another thread in bursts, landing at every point of the
+ * loops' turns: none is lost, every request is answered although nothing
+ * else ever wakes a loop. */
+static void test_resume_bursts(void **state)
+{
+    (void)state;
+    enum { N = 32, ROUNDS = 50 };
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = -1};
+    eg_http_server_t *srv = start(&f, -1, 2);
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = post(srv);
+    for (int round = 0; round < ROUNDS; round++) {
+        wait_suspended(&f, N);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, resume_spread, &f), 0);
+        for (int i = 0; i < N; i++) {
+            char buf[1024] = "";
+            read_answer(fds[i], buf, sizeof buf);
+            assert_non_null(strstr(buf, "later"));
+            /* the next request on the same connection */
+            const char *rq = "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
+            if (round + 1 < ROUNDS)
+                assert_int_equal(write(fds[i], rq, strlen(rq)), (ssize_t)strlen(rq));
+        }
+        pthread_join(t, NULL);
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    stop(&f);
+}
+
 /* A port another server holds is refused with a message. */
 static void test_port_in_use(void **state)
 {
@@ -314,13 +369,10 @@ static void test_events_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hook_resumes),
-        cmocka_unit_test(test_resume_from_another_thread),
-        cmocka_unit_test(test_hook_timer),
-        cmocka_unit_test(test_many_requests),
-        cmocka_unit_test(test_several_loops),
-        cmocka_unit_test(test_port_in_use),
-        cmocka_unit_test(test_events_threads),
+        cmocka_unit_test(test_hook_resumes),  cmocka_unit_test(test_resume_from_another_thread),
+        cmocka_unit_test(test_hook_timer),    cmocka_unit_test(test_many_requests),
+        cmocka_unit_test(test_several_loops), cmocka_unit_test(test_resume_bursts),
+        cmocka_unit_test(test_port_in_use),   cmocka_unit_test(test_events_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
