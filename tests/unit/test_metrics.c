@@ -76,6 +76,33 @@ static void test_counter_and_gauge(void **state)
     eg_metrics_free(m);
 }
 
+/* Label values that concatenate alike are different series; a value is
+ * cut at EG_METRICS_MAX_VALUE bytes. */
+static void test_series_of_values(void **state)
+{
+    (void)state;
+    eg_metrics_t *m = eg_metrics_new();
+    eg_metric_t *c =
+        eg_metrics_family(m, "pairs_total", "Pairs.", EG_METRIC_COUNTER, L("a", "b"), NULL, 0);
+    eg_metric_add(c, V("ab", "c"), 1);
+    eg_metric_add(c, V("a", "bc"), 2);
+    eg_metric_add(c, V("", "abc"), 4);
+    eg_metric_add(c, V("1:a", ""), 8);
+    eg_metric_add(c, V("1", "a:"), 16);
+    assert_true(eg_metric_value(c, V("ab", "c")) == 1);
+    assert_true(eg_metric_value(c, V("a", "bc")) == 2);
+    assert_true(eg_metric_value(c, V("", "abc")) == 4);
+    assert_true(eg_metric_value(c, V("1:a", "")) == 8);
+    assert_true(eg_metric_value(c, V("1", "a:")) == 16);
+    char longer[EG_METRICS_MAX_VALUE + 10];
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    eg_metric_add(c, V(longer, "z"), 32);
+    longer[EG_METRICS_MAX_VALUE] = '\0'; /* the same value, cut */
+    assert_true(eg_metric_value(c, V(longer, "z")) == 32);
+    eg_metrics_free(m);
+}
+
 static void test_bad_names(void **state)
 {
     eg_metrics_t *m = eg_metrics_new();
@@ -84,8 +111,8 @@ static void test_bad_names(void **state)
     assert_null(eg_metrics_family(m, "a-b", "", EG_METRIC_COUNTER, NULL, NULL, 0));
     assert_null(eg_metrics_family(m, "ok", "", EG_METRIC_COUNTER, L("bad:label"), NULL, 0));
     assert_null(eg_metrics_family(m, "ok", "", EG_METRIC_HISTOGRAM, L("le"), NULL, 0));
-    assert_null(eg_metrics_family(m, "ok", "", EG_METRIC_COUNTER, L("a", "b", "c", "d", "e"), NULL,
-                                  0));
+    assert_null(
+        eg_metrics_family(m, "ok", "", EG_METRIC_COUNTER, L("a", "b", "c", "d", "e"), NULL, 0));
     double down[] = {1, 0.5};
     assert_null(eg_metrics_family(m, "ok", "", EG_METRIC_HISTOGRAM, NULL, down, 2));
     assert_non_null(eg_metrics_family(m, "ns:ok_total", "", EG_METRIC_COUNTER, L("_a1"), NULL, 0));
@@ -144,13 +171,18 @@ static void test_histogram(void **state)
     eg_metric_observe(h, V("default", "fn"), 3);
     eg_metric_add(h, V("default", "fn"), 1); /* not for histograms */
     char *t = render(m);
-    assert_has(t, "# TYPE eventgateway_invocation_duration_seconds histogram\n"
-                  "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le=\"0.005\"} 2\n"
-                  "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le=\"0.1\"} 3\n"
-                  "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le=\"1\"} 3\n"
-                  "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le=\"+Inf\"} 4\n"
-                  "eventgateway_invocation_duration_seconds_sum{space=\"default\",function=\"fn\"} 3.056\n"
-                  "eventgateway_invocation_duration_seconds_count{space=\"default\",function=\"fn\"} 4\n");
+    assert_has(
+        t, "# TYPE eventgateway_invocation_duration_seconds histogram\n"
+           "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le="
+           "\"0.005\"} 2\n"
+           "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le="
+           "\"0.1\"} 3\n"
+           "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le="
+           "\"1\"} 3\n"
+           "eventgateway_invocation_duration_seconds_bucket{space=\"default\",function=\"fn\",le="
+           "\"+Inf\"} 4\n"
+           "eventgateway_invocation_duration_seconds_sum{space=\"default\",function=\"fn\"} 3.056\n"
+           "eventgateway_invocation_duration_seconds_count{space=\"default\",function=\"fn\"} 4\n");
     free(t);
     assert_true(eg_metric_value(h, V("default", "fn")) == 4);
     /* default buckets, no labels */
@@ -227,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_counter_and_gauge), cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_escaping),          cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_clear_and_cap),     cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_series_of_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
