@@ -18,18 +18,16 @@
  *
  * Usage: bench-sink PORT [ADDRESS]   (address default 127.0.0.1)
  */
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "server.h"
 
 static atomic_uint_fast64_t count;
 static atomic_int_fast64_t first_ms, last_ms;
@@ -59,15 +57,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    static int marker;
-    if (!*con_cls) { /* headers only: wait for the body */
-        *con_cls = &marker;
-        return MHD_YES;
-    }
-    if (*upload_size) { /* body chunk: read and drop */
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    enum MHD_Result ret;
+    if (!bench_body_done(con_cls, upload_size, &ret))
+        return ret;
     if (!strcmp(method, "POST")) {
         int64_t t = now_ms(), zero = 0;
         atomic_compare_exchange_strong(&first_ms, &zero, t);
@@ -93,27 +85,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535) {
-        fprintf(stderr, "usage: %s PORT [ADDRESS]\n", argv[0]);
-        return 2;
-    }
-    const char *addr = argc > 2 ? argv[2] : "127.0.0.1";
-    struct sockaddr_in a4;
-    memset(&a4, 0, sizeof a4);
-    a4.sin_family = AF_INET;
-    a4.sin_port = htons((uint16_t)atoi(argv[1]));
-    if (inet_pton(AF_INET, addr, &a4.sin_addr) != 1) {
-        fprintf(stderr, "%s: not an IPv4 address\n", addr);
-        return 2;
-    }
-
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     ok = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     not_found = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     sync_ok = MHD_create_response_from_buffer(sizeof SYNC_ANSWER - 1, (void *)SYNC_ANSWER,
@@ -121,22 +92,10 @@ int main(int argc, char **argv)
     if (!ok || !not_found || !sync_ok)
         return 1;
     MHD_add_response_header(sync_ok, "Content-Type", "application/json");
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned pool = n > 1 ? (unsigned)(n > 8 ? 8 : n) : 1;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-        (uint16_t)atoi(argv[1]), NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&a4, MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_THREAD_POOL_SIZE, pool,
-        MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "sink: cannot listen on %s:%s\n", addr, argv[1]);
-        return 1;
-    }
-    fprintf(stderr, "sink: listening on http://%s:%s (%u threads)\n", addr, argv[1], pool);
-    int sig;
-    sigwait(&set, &sig);
-    MHD_stop_daemon(d);
+    struct MHD_Daemon *d = bench_server_start("sink", argc, argv, on_request);
+    if (!d)
+        return 2;
+    bench_server_wait(d);
 
     uint64_t c = atomic_load(&count);
     int64_t span = atomic_load(&last_ms) - atomic_load(&first_ms);
