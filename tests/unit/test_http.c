@@ -151,6 +151,13 @@ static void stop(fixture_t *f)
     pthread_mutex_destroy(&f->mu);
 }
 
+/* Writes the hook's eventfd, as a producer's report queue does. */
+static void kick(int efd)
+{
+    uint64_t one = 1;
+    assert_int_equal(write(efd, &one, sizeof one), sizeof one);
+}
+
 /* A delivery report's way: the hook's descriptor wakes the loop, and the
  * hook resumes the request in the loop's own thread. */
 static void test_hook_resumes(void **state)
@@ -164,8 +171,7 @@ static void test_hook_resumes(void **state)
     wait_suspended(&f, 1);
     atomic_store(&f.resume_in_hook, 1);
     int64_t t0 = eg_time_mono_ms();
-    uint64_t one = 1;
-    assert_int_equal(write(efd, &one, sizeof one), sizeof one);
+    kick(efd);
     char buf[1024] = "";
     read_answer(fd, buf, sizeof buf);
     assert_non_null(strstr(buf, "HTTP/1.1 202"));
@@ -223,8 +229,7 @@ static void test_many_requests(void **state)
     for (int i = 0; i < 50; i++) {
         int fd = post(srv);
         wait_suspended(&f, 1);
-        uint64_t one = 1;
-        assert_int_equal(write(efd, &one, sizeof one), sizeof one);
+        kick(efd);
         char buf[1024] = "";
         read_answer(fd, buf, sizeof buf);
         assert_non_null(strstr(buf, "later"));
@@ -269,8 +274,7 @@ static void test_several_loops(void **state)
         assert_true(off_first_loop(&f) >= 1);
         if (by_hook) {
             atomic_store(&f.resume_in_hook, 1);
-            uint64_t one = 1;
-            assert_int_equal(write(efd, &one, sizeof one), sizeof one);
+            kick(efd);
         } else {
             resume_all(&f);
         }
