@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char std_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char url_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -104,10 +105,21 @@ size_t eg_utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Eight bytes at a time while they are ASCII without NUL (events are mostly
+ * that): no byte has its high bit set, and none is zero. */
+#define ASCII_HI 0x8080808080808080ull
+#define ASCII_LO 0x0101010101010101ull
+
 int eg_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (n - i >= 8 &&
+            (memcpy(&w, p + i, 8), !(w & ASCII_HI) && !((w - ASCII_LO) & ~w & ASCII_HI))) {
+            i += 8;
+            continue;
+        }
         size_t k = p[i] ? eg_utf8_seq(p + i, n - i) : 0;
         if (!k)
             return 0;

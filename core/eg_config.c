@@ -778,15 +778,36 @@ typedef struct cors_ent {
     const char *path;
 } cors_ent_t;
 
+/* The map keys: n parts joined by \x1f into buf (len bytes, cut short like
+ * snprintf). Built on every event (an event type's lookup, the routes'
+ * trees), hence no snprintf. */
+static void key_join(char *buf, size_t len, const char *const *parts, size_t n)
+{
+    size_t at = 0;
+    if (!len)
+        return;
+    for (size_t i = 0; i < n && at + 1 < len; i++) {
+        if (i)
+            buf[at++] = '\x1f';
+        const char *p = parts[i] ? parts[i] : "";
+        size_t l = strlen(p);
+        if (l > len - 1 - at)
+            l = len - 1 - at;
+        memcpy(buf + at, p, l);
+        at += l;
+    }
+    buf[at] = '\0';
+}
+
 static void item_key(char *buf, size_t len, const char *space, const char *id)
 {
-    snprintf(buf, len, "%s\x1f%s", space, id);
+    key_join(buf, len, (const char *const[]){space, id}, 2);
 }
 
 static void tree_key(char *buf, size_t len, const char *space, const char *method,
                      const char *event)
 {
-    snprintf(buf, len, "%s\x1f%s\x1f%s", space, method, event);
+    key_join(buf, len, (const char *const[]){space, method, event}, 3);
 }
 
 #define KEYBUF (EG_MAX_ID + 2 * EG_MAX_NAME + 64)
@@ -1052,7 +1073,7 @@ static int check_subscription_create(const eg_config_t *cfg, const eg_change_t *
 
 static void cors_tree_key(char *buf, size_t len, const char *space, const char *method)
 {
-    snprintf(buf, len, "%s\x1f%s", space, method);
+    key_join(buf, len, (const char *const[]){space, method}, 2);
 }
 
 /* A new CORS configuration must fit its (space, method) tree and not name a

@@ -210,14 +210,14 @@ static cJSON *json_parse(const char *buf, size_t n)
 {
     if (!buf || n == 0 || n > EG_EVENT_MAX_BYTES || !utf8_text(buf, n) || eg_json_has_nul(buf, n))
         return NULL;
-    char *c = malloc(n + 1);
-    if (!c)
-        return NULL;
-    memcpy(c, buf, n);
-    c[n] = '\0';
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithOpts(c, &end, 1);
-    free(c);
+    cJSON *j = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
+    /* after the document, only what cJSON skips as white space (bytes <= 32) */
+    for (; j && end < buf + n; end++)
+        if ((unsigned char)*end > 32) {
+            cJSON_Delete(j);
+            j = NULL;
+        }
     return j;
 }
 
@@ -375,12 +375,33 @@ static const char *const v10_core[] = {"specversion", "id",   "source",         
                                        "time",        "subject", "dataschema", "datacontenttype",
                                        "data",        "data_base64", NULL};
 
-static int is_v10_core(const char *n)
+/* The index of a 1.0 core attribute in v10_core (its order: enum v10_attr),
+ * or -1. */
+enum v10_attr {
+    A_SPECVERSION,
+    A_ID,
+    A_SOURCE,
+    A_TYPE,
+    A_TIME,
+    A_SUBJECT,
+    A_DATASCHEMA,
+    A_DATACONTENTTYPE,
+    A_DATA,
+    A_DATA_BASE64,
+    A__CORE
+};
+
+static int v10_core_index(const char *n)
 {
     for (int i = 0; v10_core[i]; i++)
-        if (!strcmp(n, v10_core[i]))
-            return 1;
-    return 0;
+        if (n[0] == v10_core[i][0] && !strcmp(n, v10_core[i]))
+            return i;
+    return -1;
+}
+
+static int is_v10_core(const char *n)
+{
+    return v10_core_index(n) >= 0;
 }
 
 /* CloudEvents attribute name: [a-z0-9]{1,20}. */
@@ -431,7 +452,7 @@ static int check_members(const cJSON *o, const char *what, eg_error_t *err)
         if (!a->string)
             return eg_error_set(err, 400, "%s has a member without a name.", what);
         for (const cJSON *p = o->child; p != a; p = p->next)
-            if (!strcmp(p->string, a->string))
+            if (p->string[0] == a->string[0] && !strcmp(p->string, a->string))
                 return eg_error_set(err, 400, "%s: attribute \"%s\" appears twice.", what,
                                     shown(a->string, b));
     }
@@ -471,7 +492,18 @@ static int validate_v10(const cJSON *o, int trusted, eg_error_t *err)
         return eg_error_set(err, 400, "a CloudEvent must be a JSON object.");
     if (check_members(o, "the CloudEvent", err))
         return -1;
-    const cJSON *sv = get(o, "specversion");
+    /* One pass finds every attribute looked at below (names are unique now). */
+    const cJSON *at[A__CORE] = {0}, *space = NULL, *pk = NULL;
+    for (const cJSON *a = o->child; a; a = a->next) {
+        int k = v10_core_index(a->string);
+        if (k >= 0)
+            at[k] = a;
+        else if (!strcmp(a->string, "egspace"))
+            space = a;
+        else if (!strcmp(a->string, "partitionkey"))
+            pk = a;
+    }
+    const cJSON *sv = at[A_SPECVERSION];
     if (check_string(sv, "specversion", 1, err))
         return -1;
     if (strcmp(sv->valuestring, "1.0"))
@@ -479,20 +511,15 @@ static int validate_v10(const cJSON *o, int trusted, eg_error_t *err)
                             "unsupported specversion \"%s\": only CloudEvents 1.0 (or 0.1 with "
                             "cloudEventsVersion) is accepted.",
                             shown(sv->valuestring, b));
-    static const char *const req[] = {"id", "source", "type"};
-    for (int i = 0; i < 3; i++)
-        if (check_string(get(o, req[i]), req[i], 1, err))
+    for (int i = A_ID; i <= A_DATACONTENTTYPE; i++) /* required: id, source, type */
+        if (check_string(at[i], v10_core[i], i <= A_TYPE, err))
             return -1;
-    static const char *const opt[] = {"time", "subject", "dataschema", "datacontenttype"};
-    for (int i = 0; i < 4; i++)
-        if (check_string(get(o, opt[i]), opt[i], 0, err))
-            return -1;
-    const cJSON *t = get(o, "time");
+    const cJSON *t = at[A_TIME];
     if (t && !rfc3339_ok(t->valuestring))
         return eg_error_set(err, 400, "attribute \"time\" is not an RFC 3339 timestamp: \"%s\".",
                             shown(t->valuestring, b));
-    const cJSON *d64 = get(o, "data_base64");
-    if (d64 && get(o, "data"))
+    const cJSON *d64 = at[A_DATA_BASE64];
+    if (d64 && at[A_DATA])
         return eg_error_set(err, 400,
                             "attributes \"data\" and \"data_base64\" are mutually exclusive.");
     if (d64 && (!cJSON_IsString(d64) || !d64->valuestring || !b64_valid(d64->valuestring)))
@@ -516,9 +543,8 @@ static int validate_v10(const cJSON *o, int trusted, eg_error_t *err)
                                 "attribute \"%s\" must be a string, number or boolean.",
                                 shown(a->string, b));
     }
-    if (check_space(get(o, "egspace"), "egspace", err))
+    if (check_space(space, "egspace", err))
         return -1;
-    const cJSON *pk = get(o, "partitionkey");
     if (pk && !cJSON_IsString(pk))
         return eg_error_set(err, 400, "attribute \"partitionkey\" must be a string.");
     return 0;

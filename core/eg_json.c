@@ -5,6 +5,8 @@
 
 int eg_json_has_nul(const char *s, size_t len)
 {
+    if (!memmem(s, len, "\\u0000", 6)) /* the usual case: no such escape at all */
+        return 0;
     int in_string = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];

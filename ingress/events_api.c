@@ -124,7 +124,7 @@ struct pending {
     eg_event_t ev;
     char method[16];
     char *path;
-    char sync_sub[EG_MAX_ID + 1]; /* empty: async */
+    char *sync_sub;               /* owned; NULL: async */
     char corr[EG_SYNC_ID_LEN];    /* the registered wait, if any */
     /* the answer */
     int status;
@@ -149,6 +149,7 @@ static void pending_unref(void *arg)
         return;
     eg_event_release(&p->ev);
     free(p->path);
+    free(p->sync_sub);
     free(p->body);
     cJSON_Delete(p->headers);
     cJSON_Delete(p->cors);
@@ -256,7 +257,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         eg_metric_add(p->api->rt->mx.events_received,
                       (const char *const[]){p->ev.space, p->ev.type}, 1);
         eg_backlog_produced(p->api->rt->backlog, m);
-        if (!p->sync_sub[0])
+        if (!p->sync_sub)
             finish(p, 202, NULL, NULL, 0, NULL);
     }
     pending_unref(p);
@@ -286,7 +287,7 @@ static void produce(pending_t *p)
     add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
     add_hdr(h, EG_HDR_METHOD, p->method);
     add_hdr(h, EG_HDR_PATH, p->path);
-    if (p->sync_sub[0]) {
+    if (p->sync_sub) {
         int timeout = api->rt->settings->sync_timeout_ms;
         char deadline[32];
         if (eg_sync_wait(api->waits, timeout, on_sync_reply, pending_ref(p), p->corr)) {
@@ -305,7 +306,7 @@ static void produce(pending_t *p)
     const char *key = p->ev.partition_key ? p->ev.partition_key : p->ev.id;
     /* A sync request's client waits for the whole round trip: its event
      * must not linger behind the batching of async ones. */
-    rd_kafka_t *rk = p->sync_sub[0] ? api->sync.rk : api->events.rk;
+    rd_kafka_t *rk = p->sync_sub ? api->sync.rk : api->events.rk;
     eg_runtime_wake(api->rt); /* the router and invokers of this process, if they doze */
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -323,9 +324,9 @@ static void produce(pending_t *p)
         finish_error(p, 503, msg);
         return;
     }
-    EG_LOGF(EG_LOG_LEVEL_DEBUG, "events-api", EV_FIELDS(p, p->sync_sub[0] ? p->sync_sub : NULL), 4,
+    EG_LOGF(EG_LOG_LEVEL_DEBUG, "events-api", EV_FIELDS(p, p->sync_sub), 4,
             "event %s (%s) in space %s sent to Kafka%s%s", p->ev.id, p->ev.type, p->ev.space,
-            p->sync_sub[0] ? "; sync subscription " : "", p->sync_sub);
+            p->sync_sub ? "; sync subscription " : "", p->sync_sub ? p->sync_sub : "");
 }
 
 /* Holds p until the embedded broker's consumers catch up (the loop
@@ -714,7 +715,8 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
                                    params, MAX_PARAMS, &np);
         for (size_t i = 0; i < n && i < 16; i++)
             if (subs[i]->sync) {
-                snprintf(p->sync_sub, sizeof p->sync_sub, "%s", subs[i]->id);
+                if (!(p->sync_sub = strdup(subs[i]->id)))
+                    rc = eg_error_set(&err, 500, "out of memory");
                 break;
             }
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(et, "authorizerId");

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "eg_base64.h"
 #include "eg_event.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -238,6 +239,23 @@ static void test_http_structured_v10_invalid(void **state)
     expect_http_400(h, 1, "[1,2]", "JSON object");
     expect_http_400(h, 1, "{\"specversion\":", "not valid JSON");
     expect_http_400(h, 1, CE("") " trailing", "not valid JSON");
+    expect_http_400(h, 1, CE("") "}", "not valid JSON");
+    expect_http_400(h, 1, CE(",\"data\":\"a\\u0000b\""), "not valid JSON"); /* NUL */
+    expect_http_400(h, 1, CE(",\"data\":\"\\u00001\""), "not valid JSON");
+    { /* white space after the document is fine; an escaped backslash before
+         "u0000" is no NUL; the length bounds the text: "x" after it is not read */
+        static const char *const ok[] = {CE("") " \r\n\t", CE(",\"data\":\"a\\\\u0000b\""),
+                                         CE("") "x"};
+        for (size_t i = 0; i < 3; i++) {
+            eg_http_input_t in = input(h, 1, ok[i]);
+            if (i == 2)
+                in.body_len--;
+            eg_event_t e;
+            eg_error_t err;
+            assert_int_equal(http(&in, &e, &err), 0);
+            eg_event_release(&e);
+        }
+    }
     expect_http_400(h, 1, "", "empty");
     expect_http_400(h, 1, "{\"a\":1}", "\"specversion\" is missing");
 
@@ -1139,6 +1157,58 @@ static void test_fuzz(void **state)
     assert_true(accepted > 1000);
 }
 
+/* eg_utf8_valid reads ASCII eight bytes at a time: it must agree with the
+ * byte-by-byte definition (eg_utf8_seq) wherever a bad byte, a NUL or a
+ * multi-byte sequence falls relative to those 8-byte blocks. */
+static int utf8_reference(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = p[i] ? eg_utf8_seq(p + i, n - i) : 0;
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    static const char *const inserts[] = {"\xff",     "\x80",         "",
+                                          "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                          "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                          "\xc3",     "\xe2\x82",     "\x7f"};
+    char buf[64];
+    for (size_t k = 0; k < sizeof inserts / sizeof *inserts; k++) {
+        size_t il = k == 2 ? 1 : strlen(inserts[k]); /* "": one NUL byte */
+        for (size_t len = 0; len + il <= 40; len++)
+            for (size_t at = 0; at <= len; at++) {
+                memset(buf, 'a', len);
+                memmove(buf + at + il, buf + at, len - at);
+                memcpy(buf + at, k == 2 ? "\0" : inserts[k], il);
+                assert_int_equal(eg_utf8_valid(buf, len + il), utf8_reference(buf, len + il));
+            }
+    }
+    assert_true(eg_utf8_valid("0123456789abcdefghijklmnopqrstuvwxyz", 36));
+    assert_false(eg_utf8_valid("01234567\x80"
+                               "9abcdef",
+                               16));
+    assert_false(eg_utf8_valid("0123456\0"
+                               "89abcdef",
+                               16));
+    assert_true(eg_utf8_valid("0123456\xc3\xa9"
+                              "9abcdef",
+                              16));
+    srand(7);
+    for (int i = 0; i < 20000; i++) {
+        size_t n = (size_t)(rand() % 48);
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (char)(rand() % 4 ? 'a' + rand() % 26 : rand() % 256);
+        assert_int_equal(eg_utf8_valid(buf, n), utf8_reference(buf, n));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1160,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_http_request_non_utf8_names),
+        cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
