@@ -176,7 +176,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* read and drop */
         }
         if (st->req.body_len + n + 1 > st->cap) {
-            size_t cap = st->cap ? st->cap : 1024;
+            /* from 256: a typical event's buffer stays below glibc's large
+             * requests (1 KiB), whose malloc consolidates the fast bins */
+            size_t cap = st->cap ? st->cap : 256;
             while (cap < st->req.body_len + n + 1)
                 cap *= 2;
             char *b = realloc(st->req.body, cap);
