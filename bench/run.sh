@@ -5,13 +5,15 @@
 #      (event-gateway --dev) and a bare 202 server (bench-bare202);
 #   2. registers an event type, an http function pointing at the sink and an
 #      async subscription through the Config API, checks one event end to end;
-#   3. runs the same wrk load (bench/event.lua) against bare202 and against
-#      the Events API with a second event type that has no subscription
-#      ("ingest only": nothing is delivered), alternately, BENCH_ROUNDS times
-#      (the machine's speed drifts between runs: each ingest run is compared
-#      with the bare202 run just before it, and the median round is shown);
-#      then against the Events API with the subscribed type, sampling the
-#      sink's count during it;
+#   3. runs the same wrk load (bench/event.lua) against bare202, against the
+#      ingress alone (eg-ingress joined to an embedded broker in a process of
+#      its own, eg-fault-broker: the ingest target's figure) and against the
+#      gateway with every role in one process, with a second event type that
+#      has no subscription ("ingest only": nothing is delivered), in turn,
+#      BENCH_ROUNDS times (the machine's speed drifts between runs: each
+#      ingest run is compared with the bare202 run of its round, and the
+#      median round of each is shown); then against the Events API with the
+#      subscribed type, sampling the sink's count during it;
 #   4. waits for the backlog to reach the sink (bounded), then prints one
 #      summary table with PASS/FAIL marks against the targets.
 #
@@ -27,7 +29,7 @@
 #   BUILD_DIR (build) BENCH_INGEST_RATIO (0.5) BENCH_DELIVERY_TARGET (10000)
 #   BENCH_STRICT (0: exit 0 whatever the marks; 1: exit 3 when a target is missed)
 #   BENCH_INGEST_ONLY (1: measure the ingest-only runs; 0 skips them)
-#   BENCH_ROUNDS (3: bare202 / ingest-only pairs) BENCH_ROUND_DURATION (5s each run)
+#   BENCH_ROUNDS (3: bare202 / ingress alone / ingest-only rounds) BENCH_ROUND_DURATION (5s each run)
 #   BENCH_HUGETLB (1: the gateway's malloc on huge pages, as `make run`; 0 off)
 set -euo pipefail
 
@@ -55,11 +57,13 @@ SPACE=default
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 bench_init bench # log, die, $WORK, PIDS stopped on exit
-bench_build event-gateway bench-bare202 bench-sink
+bench_build event-gateway eg-ingress bench-bare202 bench-sink
+BROKER_BIN=$(dirname "$BIN")/tests/eg-fault-broker
+[ -x "$BROKER_BIN" ] || die "$BROKER_BIN missing (make build)"
 now_ms() { date +%s%3N; }
 
 # ---- free ports (scripts/free-ports.py: below the ephemeral range, checked free)
-read -r P_CONFIG P_EVENTS P_BARE P_SINK < <(python3 "$ROOT/scripts/free-ports.py" 4)
+read -r P_CONFIG P_EVENTS P_BARE P_SINK P_ACONFIG P_AEVENTS < <(python3 "$ROOT/scripts/free-ports.py" 6)
 
 sink_stats() { curl -sf -m 2 "http://127.0.0.1:$P_SINK/stats"; }
 
@@ -78,6 +82,20 @@ GLIBC_TUNABLES=$GW_TUNABLES \
 GW_PID=$!
 PIDS+=("$GW_PID")
 
+# The ingress alone: eg-ingress as it is deployed (its own process, no
+# router or invoker beside it), on an embedded broker in a process of its
+# own with dev mode's 2 partitions per topic (eg-fault-broker: librdkafka's
+# mock cluster, as in --dev).
+if [ "$INGEST_ONLY" = 1 ]; then
+    coproc BROKER { GLIBC_TUNABLES=$GW_TUNABLES exec "$BROKER_BIN" --partitions 2 2>"$WORK/broker.log"; }
+    PIDS+=("$BROKER_PID")
+    IFS=' ' read -r -t 10 _ A_BROKERS <&"${BROKER[0]}" || die "eg-fault-broker did not start"
+    GLIBC_TUNABLES=$GW_TUNABLES \
+    "$BIN/eg-ingress" --brokers "$A_BROKERS" --listen 127.0.0.1 --config-port "$P_ACONFIG" \
+        --events-port "$P_AEVENTS" --log-level warn >"$WORK/ingress-alone.log" 2>&1 &
+    PIDS+=($!)
+fi
+
 wait_http "http://127.0.0.1:$P_SINK/count" 10 || die "the sink did not start"
 wait_http "http://127.0.0.1:$P_CONFIG/v1/status" 60 ||
     { tail -20 "$WORK/gateway.log" >&2; die "the gateway's /v1/status never answered 200"; }
@@ -88,6 +106,12 @@ config_post eventtypes "{\"name\":\"$EVENT_TYPE\"}"
 config_post eventtypes "{\"name\":\"$INGEST_TYPE\"}"
 config_post functions "{\"functionId\":\"bench-sink\",\"type\":\"http\",\"provider\":{\"url\":\"http://127.0.0.1:$P_SINK/\"}}"
 config_post subscriptions "{\"type\":\"async\",\"eventType\":\"$EVENT_TYPE\",\"functionId\":\"bench-sink\",\"path\":\"/\",\"method\":\"POST\"}"
+if [ "$INGEST_ONLY" = 1 ]; then
+    wait_http "http://127.0.0.1:$P_ACONFIG/v1/status" 60 ||
+        { tail -20 "$WORK/ingress-alone.log" >&2; die "the ingress alone's /v1/status never answered 200"; }
+    P_CONFIG=$P_ACONFIG config_post eventtypes "{\"name\":\"$INGEST_TYPE\"}"
+    log "ingress alone: eg-ingress on :$P_AEVENTS, embedded broker $A_BROKERS (pid $BROKER_PID)"
+fi
 
 # ---- warm-up: a few events through the whole pipeline ----
 WARM=20
@@ -141,32 +165,41 @@ rate() { # NAME: accepted requests per second of a wrk run
         'BEGIN { printf "%.0f", (d > 0 ? (r - b) / (d / 1e6) : 0) }'
 }
 
-# bare202 and ingest only, alternately. Ingest only is the same load with a
-# type that no subscription matches, so the router reads and drops the
-# events and nothing reaches the sink. Each round's ratio compares runs a
-# few seconds apart; the round with the median ratio is the one reported.
-# Without the ingest-only runs, one bare202 run of BENCH_DURATION.
+# bare202, the ingress alone and the gateway's ingest only, in turn. Both
+# ingest runs use a type that no subscription matches: in the gateway the
+# router reads and drops the events, and nothing reaches the sink. Each
+# round's ratios compare runs a few seconds apart; for each ingest figure,
+# the round with its median ratio is the one reported. Without the
+# ingest-only runs, one bare202 run of BENCH_DURATION.
+median_round() { # COLUMN of rounds.txt: the round whose ratio to bare202 is the median
+    awk -v c="$1" '{ print ($2 > 0 ? $c / $2 : 0), $1 }' "$WORK/rounds.txt" | sort -g |
+        awk '{ k[NR] = $2 } END { print k[int((NR + 1) / 2)] }'
+}
 if [ "$INGEST_ONLY" = 1 ]; then
     read -r IO_C0 _ < <(sink_stats)
     : >"$WORK/rounds.txt"
     for k in $(seq 1 "$ROUNDS"); do
         run_wrk "bare202-$k" "$P_BARE" "$EVENT_TYPE" "$ROUND_DURATION"
+        run_wrk "alone-$k" "$P_AEVENTS" "$INGEST_TYPE" "$ROUND_DURATION"
         run_wrk "ingest-$k" "$P_EVENTS" "$INGEST_TYPE" "$ROUND_DURATION"
-        echo "$k $(rate "bare202-$k") $(rate "ingest-$k")" >>"$WORK/rounds.txt"
+        echo "$k $(rate "bare202-$k") $(rate "alone-$k") $(rate "ingest-$k")" >>"$WORK/rounds.txt"
     done
     sleep 2 # let the router read past them before the next run
     read -r IO_C1 _ < <(sink_stats)
     [ "$IO_C1" = "$IO_C0" ] || log "ingest only: the sink got $((IO_C1 - IO_C0)) events (expected none)"
-    MEDIAN=$(awk '{ print ($2 > 0 ? $3 / $2 : 0), $1 }' "$WORK/rounds.txt" | sort -g |
-        awk '{ k[NR] = $2 } END { print k[int((NR + 1) / 2)] }')
-    log "rounds (bare202 req/s, ingest only events/s, ratio): $(awk '{ printf "%s%d: %d / %d = %.2f", (NR > 1 ? "; " : ""), $1, $2, $3, ($2 > 0 ? $3 / $2 : 0) }' "$WORK/rounds.txt"); median round $MEDIAN"
-    for f in "$WORK/wrk-bare202-$MEDIAN.txt" "$WORK/wrk-ingest-$MEDIAN.txt"; do
-        cp "$f" "${f%-"$MEDIAN".txt}.txt"
-    done
+    MEDIAN=$(median_round 3)
+    MEDIAN_O=$(median_round 4)
+    log "rounds (bare202 req/s; ingress alone, gateway ingest only: events/s and ratio): $(awk '{ printf "%s%d: %d; %d = %.2f; %d = %.2f", (NR > 1 ? " | " : ""), $1, $2, $3, ($2 > 0 ? $3 / $2 : 0), $4, ($2 > 0 ? $4 / $2 : 0) }' "$WORK/rounds.txt"); median rounds $MEDIAN (ingress alone), $MEDIAN_O (gateway)"
+    cp "$WORK/wrk-bare202-$MEDIAN.txt" "$WORK/wrk-bare202.txt"
+    cp "$WORK/wrk-alone-$MEDIAN.txt" "$WORK/wrk-alone.txt"
+    cp "$WORK/wrk-ingest-$MEDIAN_O.txt" "$WORK/wrk-ingest.txt"
+    O_BARE=$(awk -v k="$MEDIAN_O" '$1 == k { print $2 }' "$WORK/rounds.txt")
 else
     run_wrk bare202 "$P_BARE"
+    O_BARE=0
 fi
 ifield() { [ "$INGEST_ONLY" = 1 ] && field ingest "$1" || echo 0; }
+afield() { [ "$INGEST_ONLY" = 1 ] && field alone "$1" || echo 0; }
 
 read -r C0 _ _ T0 < <(sink_stats)
 ( # the sink's count every second during the load
@@ -233,6 +266,10 @@ LC_ALL=C awk \
     -v i_req="$REQ" -v i_dur="$(field ingress duration_us)" -v i_bad="$NON2XX" \
     -v i_p50="$(field ingress p50_us)" -v i_p90="$(field ingress p90_us)" \
     -v i_p99="$(field ingress p99_us)" \
+    -v a_req="$(afield requests)" -v a_dur="$(afield duration_us)" -v a_bad="$(afield non2xx)" \
+    -v a_p50="$(afield p50_us)" -v a_p90="$(afield p90_us)" -v a_p99="$(afield p99_us)" \
+    -v a_sockerr="$(( $(afield connect) + $(afield read) + $(afield write) + $(afield timeout) ))" \
+    -v o_bare="$O_BARE" \
     -v o_on="$INGEST_ONLY" -v o_req="$(ifield requests)" -v o_dur="$(ifield duration_us)" \
     -v o_bad="$(ifield non2xx)" -v o_p50="$(ifield p50_us)" -v o_p90="$(ifield p90_us)" \
     -v o_p99="$(ifield p99_us)" \
@@ -242,15 +279,17 @@ LC_ALL=C awk \
     -v accepted="$ACCEPTED" -v delivered="$DELIVERED" -v last_ms="$LAST_MS" \
     -v ratio_target="$INGEST_RATIO" -v deliv_target="$DELIVERY_TARGET" -v dur="$DURATION" \
     -v cfg="-t$THREADS -c$CONNS -d$DURATION, ${DATA_BYTES}-byte data, $(nproc) CPUs" \
-    -v rounds="$([ "$INGEST_ONLY" = 1 ] && echo "median of $ROUNDS alternating -d$ROUND_DURATION pairs")" '
+    -v rounds="$([ "$INGEST_ONLY" = 1 ] && echo "median of $ROUNDS rounds of -d$ROUND_DURATION runs in turn")" '
 function ms(us) { return sprintf("%.2f ms", us / 1000) }
 function mark(ok) { return ok ? "PASS" : "FAIL" }
 BEGIN {
     b_rate = b_dur > 0 ? (b_req - b_bad) / (b_dur / 1e6) : 0
     i_rate = i_dur > 0 ? (i_req - i_bad) / (i_dur / 1e6) : 0
     ratio = b_rate > 0 ? i_rate / b_rate : 0
+    a_rate = a_dur > 0 ? (a_req - a_bad) / (a_dur / 1e6) : 0
+    a_ratio = b_rate > 0 ? a_rate / b_rate : 0
     o_rate = o_dur > 0 ? (o_req - o_bad) / (o_dur / 1e6) : 0
-    o_ratio = b_rate > 0 ? o_rate / b_rate : 0
+    o_ratio = o_bare > 0 ? o_rate / o_bare : 0
     during = (le > ls) ? (c1 - c0) / ((le - ls) / 1000) : 0
     drain = (delivered > 0 && last_ms > le) ? (last_ms - le) / 1000 : 0
     e2e = (delivered > 0 && last_ms > ls) ? delivered / ((last_ms - ls) / 1000) : 0
@@ -261,9 +300,13 @@ BEGIN {
     printf "%-34s %12s %10s %10s %10s  %s\n", "", "req/s", "p50", "p90", "p99", "target"
     printf "%-34s %12.0f %10s %10s %10s\n", "bare202 (libmicrohttpd, 202 only)", b_rate, ms(b_p50), ms(b_p90), ms(b_p99)
     if (o_on) {
-        printf "%-34s %12.0f %10s %10s %10s\n", "ingest only (type not subscribed)", o_rate, ms(o_p50), ms(o_p90), ms(o_p99)
-        printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingest only / bare202", o_ratio, "", ratio_target, mark(o_ratio >= ratio_target && o_rate > 0)
-        printf "  (bare202 and ingest only: the %s; the loads below: -d%s)\n", rounds, dur
+        printf "%-34s %12.0f %10s %10s %10s\n", "ingress alone (eg-ingress)", a_rate, ms(a_p50), ms(a_p90), ms(a_p99)
+        printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingress alone / bare202", a_ratio, "", ratio_target, mark(a_ratio >= ratio_target && a_rate > 0)
+        printf "%-34s %12.0f %10s %10s %10s\n", "gateway, all roles: ingest only", o_rate, ms(o_p50), ms(o_p90), ms(o_p99)
+        printf "%-34s %12.2f   (no target: its router reads every event on the same cores)\n", "gateway ingest only / bare202", o_ratio
+        printf "  (the three: event type not subscribed, the %s; the loads below: -d%s)\n", rounds, dur
+        if (a_bad > 0 || a_sockerr > 0)
+            printf "  ingress alone: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", a_bad, a_sockerr
         if (o_bad > 0 || o_sockerr > 0)
             printf "  ingest only: %d answers >= 400, %d socket errors/timeouts (not counted as accepted)\n", o_bad, o_sockerr
     }
@@ -278,6 +321,6 @@ BEGIN {
     printf "%-34s %12s   (backlog of %d at load end, %.0f events/s)%s\n", "drain time after the load", sprintf("%.2f s", drain), backlog, drain_rate, complete ? "" : "  INCOMPLETE"
     printf "%-34s %12.0f %32s  >= %d  %s\n", "end-to-end delivered events/s", e2e, "", deliv_target, mark(e2e >= deliv_target && complete)
     printf "  (end to end = events delivered / time from load start to the last delivery)\n"
-    ingest_ok = o_on ? (o_ratio >= ratio_target && o_rate > 0) : (ratio >= ratio_target && i_rate > 0)
+    ingest_ok = o_on ? (a_ratio >= ratio_target && a_rate > 0) : (ratio >= ratio_target && i_rate > 0)
     exit ((ingest_ok && e2e >= deliv_target && complete) ? 0 : 3)
 }' || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
