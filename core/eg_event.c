@@ -616,8 +616,11 @@ static void refresh(eg_event_t *e)
         sp = cJSON_IsObject(ext) ? get(ext, "egspace") : NULL;
         e->partition_key = NULL;
     }
-    snprintf(e->space, sizeof e->space, "%s",
-             cJSON_IsString(sp) && sp->valuestring ? sp->valuestring : EG_EVENT_DEFAULT_SPACE);
+    const char *space =
+        cJSON_IsString(sp) && sp->valuestring ? sp->valuestring : EG_EVENT_DEFAULT_SPACE;
+    size_t n = strnlen(space, sizeof e->space - 1); /* per event: no snprintf */
+    memcpy(e->space, space, n);
+    e->space[n] = '\0';
 }
 
 /* Validates json (taken) as version v and fills *out; on failure frees json. */

@@ -685,7 +685,8 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     atomic_init(&p->refs, 1);
     p->api = api;
     p->conn = req->conn;
-    snprintf(p->method, sizeof p->method, "%s", req->method);
+    size_t mlen = strnlen(req->method, sizeof p->method - 1);
+    memcpy(p->method, req->method, mlen); /* calloc'd: NUL-terminated */
     eg_error_t err = {0};
     char auth_fn[EG_MAX_NAME + 1] = "", auth_pool[EG_MAX_NAME + 1] = "default";
 
