@@ -511,7 +511,7 @@ static int validate_v10(const cJSON *o, int trusted, eg_error_t *err)
                             "unsupported specversion \"%s\": only CloudEvents 1.0 (or 0.1 with "
                             "cloudEventsVersion) is accepted.",
                             shown(sv->valuestring, b));
-    for (int i = A_ID; i <= A_DATACONTENTTYPE; i++) /* required: id, source, type */
+    for (int i = A_ID; i <= A_DATACONTENTTYPE; i++) /* id, source, type: required */
         if (check_string(at[i], v10_core[i], i <= A_TYPE, err))
             return -1;
     const cJSON *t = at[A_TIME];
