@@ -28,7 +28,7 @@
 #   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0: keep the work directory)
 #   BUILD_DIR (build) BENCH_INGEST_RATIO (0.5) BENCH_DELIVERY_TARGET (10000)
 #   BENCH_STRICT (0: exit 0 whatever the marks; 1: exit 3 when a target is missed)
-#   BENCH_INGEST_ONLY (1: measure the ingest-only runs; 0 skips them)
+#   BENCH_INGEST_ONLY (1: measure the ingress alone and the ingest-only runs; 0 skips both)
 #   BENCH_ROUNDS (3: bare202 / ingress alone / ingest-only rounds) BENCH_ROUND_DURATION (5s each run)
 #   BENCH_HUGETLB (1: the gateway's malloc on huge pages, as `make run`; 0 off)
 set -euo pipefail
