@@ -205,13 +205,16 @@ static int b64_valid(const char *s)
 }
 
 /* Parses exactly one JSON document of n bytes (UTF-8, no NUL, nothing after
- * it). NULL when invalid (or out of memory). */
-static cJSON *json_parse(const char *buf, size_t n)
+ * it). NULL when invalid (or out of memory). *doc_len (optional) is the
+ * length of the document without the white space after it. */
+static cJSON *json_parse_doc(const char *buf, size_t n, size_t *doc_len)
 {
     if (!buf || n == 0 || n > EG_EVENT_MAX_BYTES || !utf8_text(buf, n) || eg_json_has_nul(buf, n))
         return NULL;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
+    if (j && doc_len)
+        *doc_len = (size_t)(end - buf);
     /* after the document, only what cJSON skips as white space (bytes <= 32) */
     for (; j && end < buf + n; end++)
         if ((unsigned char)*end > 32) {
@@ -219,6 +222,11 @@ static cJSON *json_parse(const char *buf, size_t n)
             j = NULL;
         }
     return j;
+}
+
+static cJSON *json_parse(const char *buf, size_t n)
+{
+    return json_parse_doc(buf, n, NULL);
 }
 
 static int digits(const char *s, int n)
@@ -658,7 +666,8 @@ static int structured_init(eg_event_t *out, cJSON *j, int trusted, eg_error_t *e
                         "CloudEvents 0.1).");
 }
 
-/* A client may not forge the gateway's own 0.1 extensions. */
+/* A client may not forge the gateway's own 0.1 extensions. The event is
+ * then no longer the text it was parsed from. */
 static void strip_gateway_extensions(eg_event_t *e)
 {
     cJSON *ext = get(e->json, "extensions");
@@ -666,8 +675,11 @@ static void strip_gateway_extensions(eg_event_t *e)
         return;
     for (cJSON *a = ext->child, *next; a; a = next) {
         next = a->next;
-        if (!strncmp(a->string, "eventgateway.", 13))
+        if (!strncmp(a->string, "eventgateway.", 13)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(ext, a));
+            e->raw = NULL;
+            e->raw_len = 0;
+        }
     }
 }
 
@@ -791,11 +803,14 @@ static int http_structured(const eg_http_input_t *in, eg_event_t *out, eg_error_
     if (in->body_len == 0)
         return eg_error_set(err, 400,
                             "the body is empty: application/cloudevents+json needs a CloudEvent.");
-    cJSON *j = json_parse(in->body, in->body_len);
+    size_t doc_len = 0;
+    cJSON *j = json_parse_doc(in->body, in->body_len, &doc_len);
     if (!j)
         return eg_error_set(err, 400, "the body is not valid JSON (application/cloudevents+json).");
     if (structured_init(out, j, 0, err))
         return -1;
+    out->raw = in->body;
+    out->raw_len = doc_len;
     strip_gateway_extensions(out);
     return 0;
 }
@@ -1215,9 +1230,12 @@ int eg_event_from_http(const eg_http_input_t *in, eg_event_t *out, eg_error_t *e
         hdr_nonempty(in, "CE-Source") && hdr_nonempty(in, "CE-EventID"))
         return http_binary_v01(in, ct, mt, err, out);
     if ((!mt[0] || !strcmp(mt, "application/json")) && in->body_len) {
-        cJSON *j = json_parse(in->body, in->body_len);
+        size_t doc_len = 0;
+        cJSON *j = json_parse_doc(in->body, in->body_len, &doc_len);
         if (cJSON_IsObject(j) && get(j, "cloudEventsVersion")) {
             if (event_init(out, j, EG_EVENT_V01, 0, err) == 0) {
+                out->raw = in->body;
+                out->raw_len = doc_len;
                 strip_gateway_extensions(out);
                 return 0;
             }
@@ -1459,6 +1477,8 @@ int eg_event_set_extension(eg_event_t *e, const char *name, cJSON *value)
             target = ext;
         }
     }
+    e->raw = NULL; /* the event changes (or, on failure, may have changed) */
+    e->raw_len = 0;
     cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(target, name);
     if (add_before_data(target, name, value)) {
         if (old) /* put the old value back: the event stays as it was */

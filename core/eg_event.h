@@ -52,6 +52,13 @@ typedef struct eg_event {
     char space[257];                /* egspace extension (1.0: attribute; 0.1:
                                        extensions.egspace) or "default" */
     const char *partition_key;      /* 1.0 "partitionkey" extension, else NULL */
+    /* The JSON text of a structured HTTP event exactly as it arrived, when
+     * that text is the event (nothing stripped or added since): a producer
+     * may store it as it is instead of serializing json. Borrowed from the
+     * request's body (eg_http_input_t), so valid only as long as that body;
+     * NULL otherwise. eg_event_set_extension clears it. */
+    const char *raw;
+    size_t raw_len;
 } eg_event_t;
 
 /* Frees what the event owns and zeroes it. NULL and zeroed events are fine. */

@@ -13,7 +13,9 @@
  *     or no answer in time is a 403 and the event is not stored.
  *  2. the event is produced to the events topic (idempotent producer,
  *     acks=all), keyed by its partitionkey extension or else its id, with
- *     routing headers for the router. Two producers: async events go through
+ *     routing headers for the router; a structured event that is exactly its
+ *     body is stored as the body came (eg_event_t.raw), any other is
+ *     serialized. Two producers: async events go through
  *     one that lingers --ingest-linger-ms to batch concurrent events into
  *     fewer, larger requests; sync events and authorizer calls, whose client
  *     waits for a whole round trip, through one that sends at once
@@ -112,6 +114,9 @@ struct eg_events_api {
     atomic_int suspended; /* requests suspended and not yet ended (MHD must not stop before) */
     eg_http_server_t *server;
     hold_t hold;
+    /* Every answer without a body or a header of ours (a 202 without CORS):
+     * one response, queued by every loop (MHD counts its uses under a lock). */
+    struct MHD_Response *bare;
 };
 
 struct pending {
@@ -274,8 +279,12 @@ static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
 static void produce(pending_t *p)
 {
     eg_events_api_t *api = p->api;
-    size_t vlen = 0;
-    char *value = eg_event_serialize(&p->ev, &vlen);
+    /* A structured event that is its request's body exactly is stored as it
+     * came, copied into the record (one allocation with it); any other is
+     * serialized, and the record takes the text. */
+    size_t vlen = p->ev.raw_len;
+    char *value = p->ev.raw ? (char *)p->ev.raw : eg_event_serialize(&p->ev, &vlen);
+    int vflags = p->ev.raw ? RD_KAFKA_MSG_F_COPY : RD_KAFKA_MSG_F_FREE;
     if (!value) {
         finish_error(p, 500, "out of memory");
         return;
@@ -293,7 +302,8 @@ static void produce(pending_t *p)
         if (eg_sync_wait(api->waits, timeout, on_sync_reply, pending_ref(p), p->corr)) {
             pending_unref(p);
             rd_kafka_headers_destroy(h);
-            free(value);
+            if (vflags == RD_KAFKA_MSG_F_FREE)
+                free(value);
             finish_error(p, 500, "out of memory");
             return;
         }
@@ -310,11 +320,12 @@ static void produce(pending_t *p)
     eg_runtime_wake(api->rt); /* the router and invokers of this process, if they doze */
     rd_kafka_resp_err_t e = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(value, vlen), RD_KAFKA_V_MSGFLAGS(vflags), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
     if (e) {
         pending_unref(p); /* the producer's */
-        free(value);
+        if (vflags == RD_KAFKA_MSG_F_FREE)
+            free(value);
         rd_kafka_headers_destroy(h);
         if (p->corr[0] && eg_sync_cancel(api->waits, p->corr))
             pending_unref(p);
@@ -336,6 +347,8 @@ static void hold(pending_t *p)
     eg_events_api_t *api = p->api;
     hold_t *h = &api->hold;
     int held = 0;
+    p->ev.raw = NULL; /* produced later, when the request's body may be gone */
+    p->ev.raw_len = 0;
     pthread_mutex_lock(&h->mu);
     if (h->n < HOLD_MAX && !atomic_load(&api->closing)) {
         p->held_at = eg_time_mono_ms();
@@ -566,6 +579,8 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 
 static enum MHD_Result answer(eg_http_req_t *req, pending_t *p)
 {
+    if (!p->body_len && !p->ctype && !p->headers && !p->cors && p->api->bare)
+        return MHD_queue_response(req->conn, (unsigned)p->status, p->api->bare);
     struct MHD_Response *r = MHD_create_response_from_buffer(
         p->body_len, p->body ? p->body : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -746,10 +761,13 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     atomic_fetch_add(&api->suspended, 1);
     MHD_suspend_connection(req->conn);
     p->suspended = 1;
-    if (auth_fn[0])
+    if (auth_fn[0]) {
+        p->ev.raw = NULL; /* produced once the authorizer answers: the body may be gone */
+        p->ev.raw_len = 0;
         authorize(p, auth_fn, auth_pool, &in);
-    else
+    } else {
         submit(p);
+    }
     return MHD_YES;
 }
 
@@ -822,6 +840,10 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
+    if (!(api->bare = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (producer_start(api, &api->events, "events", linger, err, errlen) ||
         producer_start(api, &api->sync, "sync events", NULL, err, errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
@@ -868,6 +890,8 @@ void eg_events_api_free(eg_events_api_t *api)
         EG_LOG_WARN("events-api", "%d request(s) still suspended at shutdown",
                     atomic_load(&api->suspended));
     eg_http_server_free(api->server);
+    if (api->bare)
+        MHD_destroy_response(api->bare);
     for (size_t i = 0; i < 2; i++) {
         if (prs[i]->q) {
             rd_kafka_queue_io_event_enable(prs[i]->q, -1, NULL, 0);

@@ -16,8 +16,8 @@ import time
 import unittest
 import uuid
 
-from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_produce,
-                    scaled, send_ce10, topic, wait_dead_letters)
+from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_consume,
+                    kcat_produce, scaled, send_ce10, topic, wait_dead_letters)
 from test_ops import parse_metrics, sample
 
 CE_JSON = "application/cloudevents+json"
@@ -95,6 +95,23 @@ class TestDelivery(DeliveryTestBase):
                                   "type": "bin.created", "egspace": self.sp, "subject": "sub-1",
                                   "myext": "v1", "datacontenttype": "application/json",
                                   "data": {"x": 1, "y": [True, None]}})
+        fn.assert_quiet(QUIET, 1)
+
+    def test_form_ce10_structured_stored_as_sent(self):
+        # a structured event is stored in the events topic as its body came (white space,
+        # member order, numbers beyond a double's precision), only the white space after it cut
+        fn = self.start_fn(name="asis")
+        configure(self.gw, self.sp, eventtypes=["asis.created"], functions={"f": fn.url},
+                  subscriptions=[{"eventType": "asis.created", "functionId": "f"}])
+        ev = ce10("asis.created", self.sp, data={"big": 0, "text": "caf\u00e9"})
+        doc = json.dumps(ev, indent=2).replace('"big": 0', '"big": 123456789012345678901234567890')
+        r = gw_event(self.gw, raw_body=doc + "\r\n \n", headers={"Content-Type": CE_JSON})
+        self.assertStatus(r, 202, "structured event")
+        fn.wait_calls(1)
+        recs = [x for x in kcat_consume(self.gw.brokers, topic(self.gw.brokers, "events"))
+                if x.get("key") == ev["id"]]
+        self.assertEqual(len(recs), 1, "one record for the event: %r" % recs)
+        self.assertEqual(recs[0]["payload"], doc, "the record holds the event as it was sent")
         fn.assert_quiet(QUIET, 1)
 
     def test_form_ce01_json(self):

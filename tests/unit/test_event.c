@@ -442,6 +442,75 @@ static const char *ce01 =
     "\"extensions\":{\"egspace\":\"myspace\",\"eventgateway.authorization\":{\"p\":1},"
     "\"other\":1}}";
 
+/* A structured event that is its body exactly may be stored as it came
+ * (raw); any change, and every other form, leaves raw NULL. */
+static void expect_raw(const char *ct, const char *body, size_t raw_len)
+{
+    eg_header_t h[] = {{"Content-Type", ct}};
+    eg_http_input_t in = input(h, 1, body);
+    eg_event_t e;
+    eg_error_t err;
+    if (http(&in, &e, &err))
+        fail_msg("%s: %s", body, err.message);
+    if (raw_len) {
+        assert_ptr_equal(e.raw, body);
+        assert_int_equal(e.raw_len, raw_len);
+        /* what a consumer parses from it is the event */
+        eg_event_t back;
+        assert_int_equal(eg_event_parse(e.raw, e.raw_len, &back, &err), 0);
+        assert_true(cJSON_Compare(back.json, e.json, 1));
+        eg_event_release(&back);
+        /* an extension added: the text is not the event any more */
+        assert_int_equal(
+            eg_event_set_extension(&e, "eventgateway.authorization", cJSON_CreateObject()), 0);
+        assert_null(e.raw);
+        assert_int_equal(e.raw_len, 0);
+    } else {
+        assert_null(e.raw);
+    }
+    eg_event_release(&e);
+}
+
+static void test_http_raw(void **state)
+{
+    (void)state;
+    const char *ce = EG_EVENT_CT_CLOUDEVENTS;
+    expect_raw(ce, ce10, strlen(ce10));
+    /* white space after the document is not part of it; before it, it is */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s \r\n\t ", ce10);
+    expect_raw(ce, buf, strlen(ce10));
+    snprintf(buf, sizeof buf, " \n%s", ce10);
+    expect_raw(ce, buf, strlen(ce10) + 2);
+    /* 0.1 as the SDK posts it, and as application/json */
+    const char *v01 =
+        "{\"eventType\":\"user.created\",\"eventID\":\"1\",\"cloudEventsVersion\":\"0.1\","
+        "\"source\":\"/s\",\"extensions\":{\"egspace\":\"team-a\"},\"data\":{\"x\":1}}";
+    expect_raw(ce, v01, strlen(v01));
+    expect_raw("application/json", v01, strlen(v01));
+    /* the gateway's own extensions stripped: the event is not the body */
+    expect_raw(ce, ce01, 0);
+    expect_raw("application/json", ce01, 0);
+    /* binary mode, legacy and http.request events are built, not received */
+    eg_header_t bin[] = {{"ce-specversion", "1.0"},
+                         {"ce-id", "1"},
+                         {"ce-source", "/s"},
+                         {"ce-type", "t"},
+                         {"Content-Type", "application/json"}};
+    eg_http_input_t in = input(bin, 5, "{\"a\":1}");
+    eg_event_t e;
+    eg_error_t err;
+    assert_int_equal(http(&in, &e, &err), 0);
+    assert_null(e.raw);
+    eg_event_release(&e);
+    eg_header_t legacy[] = {{"Event", "user.created"}, {"Content-Type", "application/json"}};
+    in = input(legacy, 2, "{\"a\":1}");
+    assert_int_equal(http(&in, &e, &err), 0);
+    assert_null(e.raw);
+    eg_event_release(&e);
+    expect_raw("application/json", "{\"a\":1}", 0); /* http.request */
+}
+
 static void test_http_v01_structured_and_json(void **state)
 {
     eg_event_t e;
@@ -1217,6 +1286,7 @@ int main(void)
         cmocka_unit_test(test_http_binary_v10),
         cmocka_unit_test(test_http_binary_v10_data_kinds),
         cmocka_unit_test(test_http_binary_v10_invalid),
+        cmocka_unit_test(test_http_raw),
         cmocka_unit_test(test_http_v01_structured_and_json),
         cmocka_unit_test(test_http_v01_binary),
         cmocka_unit_test(test_http_legacy),
