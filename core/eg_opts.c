@@ -152,7 +152,7 @@ static const eg__opt_t eg__opts[] = {
              "0: half the CPUs (1 to 8)",
      .offset = EG__INT(events_threads)},
     {.name = "ingest-linger-ms", .env = "EG_INGEST_LINGER_MS", .type = EG__OPT_DOUBLE,
-     .def = "0.3", .min = 0, .max = 1000, .roles = EG__HTTP, .metavar = "MS",
+     .def = "0.1", .min = 0, .max = 1000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long the events producer gathers async events into one batch (linger.ms; "
              "decimals allowed)",
      .offset = EG__DOUBLE(ingest_linger_ms)},

@@ -58,7 +58,7 @@ typedef struct eg_settings {
     int write_timeout_ms;       /* --write-timeout-ms 10000, EG_WRITE_TIMEOUT_MS, 100..600000 */
     int replication_factor;     /* --replication-factor -1 (broker default), -1..32 */
     int ingest_timeout_ms;      /* --ingest-timeout-ms 5000 (ingress): 503 past it */
-    double ingest_linger_ms;    /* --ingest-linger-ms 0.3 (ingress): linger.ms of async events */
+    double ingest_linger_ms;    /* --ingest-linger-ms 0.1 (ingress): linger.ms of async events */
     int events_threads;         /* --events-threads 0 (auto; ingress): Events API event loops */
     int sync_timeout_ms;        /* --sync-timeout-ms 10000 (ingress): 504 past it */
     int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms -1 (auto, eg_kafka_auto): router and

@@ -16,9 +16,10 @@
  *     routing headers for the router; a structured event that is exactly its
  *     body is stored as the body came (eg_event_t.raw), any other is
  *     serialized. Two producers: async events go through
- *     one that lingers --ingest-linger-ms to batch concurrent events into
- *     fewer, larger requests; sync events and authorizer calls, whose client
- *     waits for a whole round trip, through one that sends at once
+ *     one that lingers --ingest-linger-ms and keeps one request in flight
+ *     per broker connection, so that concurrent events share fewer, larger
+ *     requests (what comes while one is out goes in the next); sync events and authorizer calls,
+ * whose client waits for a whole round trip, through one that sends at once
  *     (eg_runtime_sync_producer_conf). Their delivery reports are served
  *     by the server's own thread (see Concurrency). Both learn the events
  *     topic's metadata at start, so that the first event does not wait for it.
@@ -785,7 +786,9 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
     rd_kafka_conf_t *pc = eg_kafka_conf_new(s, api->rt->brokers, err, errlen);
     if (!pc || eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
-        (linger ? eg_kafka_conf_default(pc, s, "linger.ms", linger, err, errlen)
+        (linger ? eg_kafka_conf_default(pc, s, "linger.ms", linger, err, errlen) ||
+                      eg_kafka_conf_default(pc, s, "max.in.flight.requests.per.connection", "1",
+                                            err, errlen)
                 : eg_runtime_sync_producer_conf(api->rt, pc, err, errlen)) ||
         eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
         /* librdkafka notices a record's time-out when its broker thread wakes,

@@ -92,7 +92,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.s.replication_factor, -1);
     assert_int_equal(r.s.partitions, 0); /* per kind of cluster: eg_runtime */
     assert_int_equal(r.s.events_threads, 0); /* half the CPUs: eg_events_api_threads */
-    assert_true(r.s.ingest_linger_ms > 0.299 && r.s.ingest_linger_ms < 0.301);
+    assert_true(r.s.ingest_linger_ms > 0.099 && r.s.ingest_linger_ms < 0.101);
     assert_true(r.s.sync_linger_ms == 0);
     assert_non_null(r.s.instance_id);
     assert_true(strlen(r.s.instance_id) > 2);
