@@ -678,7 +678,6 @@ static void strip_gateway_extensions(eg_event_t *e)
         if (!strncmp(a->string, "eventgateway.", 13)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(ext, a));
             e->raw = NULL;
-            e->raw_len = 0;
         }
     }
 }
@@ -1478,7 +1477,6 @@ int eg_event_set_extension(eg_event_t *e, const char *name, cJSON *value)
         }
     }
     e->raw = NULL; /* the event changes (or, on failure, may have changed) */
-    e->raw_len = 0;
     cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(target, name);
     if (add_before_data(target, name, value)) {
         if (old) /* put the old value back: the event stays as it was */

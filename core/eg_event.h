@@ -58,7 +58,7 @@ typedef struct eg_event {
      * request's body (eg_http_input_t), so valid only as long as that body;
      * NULL otherwise. eg_event_set_extension clears it. */
     const char *raw;
-    size_t raw_len;
+    size_t raw_len; /* meaningful only with raw */
 } eg_event_t;
 
 /* Frees what the event owns and zeroes it. NULL and zeroed events are fine. */

@@ -15,14 +15,15 @@
  *     acks=all), keyed by its partitionkey extension or else its id, with
  *     routing headers for the router; a structured event that is exactly its
  *     body is stored as the body came (eg_event_t.raw), any other is
- *     serialized. Two producers: async events go through
- *     one that lingers --ingest-linger-ms and keeps one request in flight
- *     per broker connection, so that concurrent events share fewer, larger
- *     requests (what comes while one is out goes in the next); sync events and authorizer calls,
- * whose client waits for a whole round trip, through one that sends at once
- *     (eg_runtime_sync_producer_conf). Their delivery reports are served
- *     by the server's own thread (see Concurrency). Both learn the events
- *     topic's metadata at start, so that the first event does not wait for it.
+ *     serialized. Two producers: async events go through one that lingers
+ *     --ingest-linger-ms and keeps one request in flight per broker
+ *     connection, so that concurrent events share fewer, larger requests
+ *     (what comes while one is out goes in the next); sync events and
+ *     authorizer calls, whose client waits for a whole round trip, through
+ *     one that sends at once (eg_runtime_sync_producer_conf). Their delivery
+ *     reports are served by the server's own thread (see Concurrency). Both
+ *     learn the events topic's metadata at start, so that the first event
+ *     does not wait for it.
  *     On the embedded broker, which drops a partition's oldest records past
  *     5 MiB whether they were consumed or not, an event is held (its request
  *     waits, in arrival order) while a consumer of this process is too far
@@ -283,7 +284,7 @@ static void produce(pending_t *p)
     /* A structured event that is its request's body exactly is stored as it
      * came, copied into the record (one allocation with it); any other is
      * serialized, and the record takes the text. */
-    size_t vlen = p->ev.raw_len;
+    size_t vlen = p->ev.raw ? p->ev.raw_len : 0;
     char *value = p->ev.raw ? (char *)p->ev.raw : eg_event_serialize(&p->ev, &vlen);
     int vflags = p->ev.raw ? RD_KAFKA_MSG_F_COPY : RD_KAFKA_MSG_F_FREE;
     if (!value) {
@@ -349,7 +350,6 @@ static void hold(pending_t *p)
     hold_t *h = &api->hold;
     int held = 0;
     p->ev.raw = NULL; /* produced later, when the request's body may be gone */
-    p->ev.raw_len = 0;
     pthread_mutex_lock(&h->mu);
     if (h->n < HOLD_MAX && !atomic_load(&api->closing)) {
         p->held_at = eg_time_mono_ms();
@@ -764,7 +764,6 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     p->suspended = 1;
     if (auth_fn[0]) {
         p->ev.raw = NULL; /* produced once the authorizer answers: the body may be gone */
-        p->ev.raw_len = 0;
         authorize(p, auth_fn, auth_pool, &in);
     } else {
         submit(p);
