@@ -285,8 +285,8 @@ static void produce(pending_t *p)
      * came, copied into the record (one allocation with it); any other is
      * serialized, and the record takes the text. */
     size_t vlen = p->ev.raw ? p->ev.raw_len : 0;
-    char *value = p->ev.raw ? (char *)p->ev.raw : eg_event_serialize(&p->ev, &vlen);
-    int vflags = p->ev.raw ? RD_KAFKA_MSG_F_COPY : RD_KAFKA_MSG_F_FREE;
+    char *owned = p->ev.raw ? NULL : eg_event_serialize(&p->ev, &vlen);
+    const char *value = p->ev.raw ? p->ev.raw : owned;
     if (!value) {
         finish_error(p, 500, "out of memory");
         return;
@@ -304,8 +304,7 @@ static void produce(pending_t *p)
         if (eg_sync_wait(api->waits, timeout, on_sync_reply, pending_ref(p), p->corr)) {
             pending_unref(p);
             rd_kafka_headers_destroy(h);
-            if (vflags == RD_KAFKA_MSG_F_FREE)
-                free(value);
+            free(owned);
             finish_error(p, 500, "out of memory");
             return;
         }
@@ -320,14 +319,14 @@ static void produce(pending_t *p)
      * must not linger behind the batching of async ones. */
     rd_kafka_t *rk = p->sync_sub ? api->sync.rk : api->events.rk;
     eg_runtime_wake(api->rt); /* the router and invokers of this process, if they doze */
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(api->rt->topics.events), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(value, vlen), RD_KAFKA_V_MSGFLAGS(vflags), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(api->rt->topics.events),
+                          RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, vlen),
+                          RD_KAFKA_V_MSGFLAGS(owned ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
     if (e) {
         pending_unref(p); /* the producer's */
-        if (vflags == RD_KAFKA_MSG_F_FREE)
-            free(value);
+        free(owned);
         rd_kafka_headers_destroy(h);
         if (p->corr[0] && eg_sync_cancel(api->waits, p->corr))
             pending_unref(p);
@@ -580,7 +579,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 
 static enum MHD_Result answer(eg_http_req_t *req, pending_t *p)
 {
-    if (!p->body_len && !p->ctype && !p->headers && !p->cors && p->api->bare)
+    if (!p->body_len && !p->ctype && !p->headers && !p->cors)
         return MHD_queue_response(req->conn, (unsigned)p->status, p->api->bare);
     struct MHD_Response *r = MHD_create_response_from_buffer(
         p->body_len, p->body ? p->body : (void *)"", MHD_RESPMEM_MUST_COPY);
