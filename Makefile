@@ -1,12 +1,17 @@
 # Event Gateway: the two commands of the README and a few helpers.
-#   make run    installs what is missing, builds, starts event-gateway --dev
+#   make run    installs what is missing, builds, starts the project's Apache Kafka
+#               (scripts/kafka.sh, data in .kafka/) and event-gateway on it
+#   make test   installs what is missing, builds, runs every test on a sanitizer
+#               build (build-asan/): the unit tests, the end-to-end tests on the
+#               embedded broker, then the end-to-end tests on a real Kafka
+#   make dev    event-gateway --dev: the embedded broker, nothing else needed
 #               (malloc on huge pages: the embedded broker walks its lists of
 #               message sets; see "The embedded broker" in README.md)
-#   make test   installs what is missing, builds, runs every test (ctest) on a
-#               sanitizer build (build-asan/)
+#   make kafka / make kafka-stop  the project's Apache Kafka (KAFKA_NODES=3: three nodes)
 #   make build  builds into build/bin/
 #   make test-valgrind  unit and end-to-end tests under valgrind (slow; not part of make test)
-#   make test-kafka     the end-to-end tests against the Kafka cluster EG_TEST_BROKERS
+#   make test-kafka     the end-to-end tests on a real Kafka: EG_TEST_BROKERS, or a
+#                       cluster of the project's started for the run
 #   make test-kafka-mock  the same against a stand-in (eg-fault-broker; no Kafka needed)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -15,8 +20,8 @@ TEST_JOBS ?= 2
 SAN_DIR ?= build-asan
 CC ?= cc
 
-.PHONY: all deps build run test test-plain test-unit test-e2e test-valgrind test-kafka test-kafka-mock \
-	bench clean format
+.PHONY: all deps build run dev kafka kafka-stop test test-mock test-plain test-unit test-e2e \
+	test-valgrind test-kafka test-kafka-mock bench clean format
 
 all: build
 
@@ -29,16 +34,31 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
-	@echo "Starting event-gateway --dev (Ctrl-C stops it)."
+run: build kafka
+	@echo "Starting event-gateway on the local Apache Kafka (Ctrl-C stops it; make kafka-stop stops Kafka)."
+	@echo "  Events API:  http://localhost:4000"
+	@echo "  Config API:  http://localhost:4001"
+	@exec $(BUILD_DIR)/bin/event-gateway --brokers $$(bash scripts/kafka.sh brokers) $(ARGS)
+
+dev: build
+	@echo "Starting event-gateway --dev (embedded broker, in memory; Ctrl-C stops it)."
 	@echo "  Events API:  http://localhost:4000"
 	@echo "  Config API:  http://localhost:4001  (GET /v1/status shows the embedded Kafka's address)"
 	@GLIBC_TUNABLES=$${GLIBC_TUNABLES:+$$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1 \
 		exec $(BUILD_DIR)/bin/event-gateway --dev $(ARGS)
 
+kafka: deps
+	@bash scripts/kafka.sh start
+
+kafka-stop:
+	@bash scripts/kafka.sh stop
+
 # The whole suite runs on a build with AddressSanitizer and UBSan (any report
-# fails the test that caused it), two tests at a time.
-test: build $(SAN_DIR)/CMakeCache.txt
+# fails the test that caused it), two tests at a time: first everything on the
+# embedded broker, then the end-to-end tests on a real Kafka of the project's.
+test: test-mock
+
+test-mock: build $(SAN_DIR)/CMakeCache.txt
 	@cmake --build $(SAN_DIR) -j $(JOBS)
 	@cd $(SAN_DIR) && ctest --output-on-failure --timeout 300 -j $(TEST_JOBS) $(CTEST_ARGS)
 
@@ -55,16 +75,13 @@ test-unit: build
 test-e2e: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
 
-# The end-to-end suite against an external cluster (README: Testing against a real Kafka):
-# every test on a topic prefix of its own; EG_TEST_KAFKA_ARGS adds --kafka settings (TLS, SASL).
-test-kafka:
-	@if [ -z "$$EG_TEST_BROKERS" ]; then \
-		echo "make test-kafka: set EG_TEST_BROKERS=host:port[,host:port...] to the Kafka cluster to test against" \
-			"(and EG_TEST_KAFKA_ARGS=\"--kafka PROP=VALUE ...\" for TLS or SASL); see README.md" >&2; \
-		exit 2; \
-	fi
-	@$(MAKE) --no-print-directory build
-	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300 -j $(TEST_JOBS) -L e2e $(CTEST_ARGS)
+# The end-to-end suite on a real Kafka (README: Testing against a real Kafka):
+# EG_TEST_BROKERS when set, else a cluster of the project's (scripts/kafka.sh)
+# started for the run in $(BUILD_DIR)/kafka-test and stopped after it. Every
+# test runs on a topic prefix of its own; EG_TEST_KAFKA_ARGS adds --kafka
+# settings (TLS, SASL).
+test-kafka: build
+	@BUILD_DIR=$(BUILD_DIR) TEST_JOBS=$(TEST_JOBS) CTEST_ARGS="$(CTEST_ARGS)" bash scripts/test-kafka.sh
 
 # make test-kafka against eg-fault-broker started for the run, stopped by its PID.
 test-kafka-mock: build

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka_mock.h>
 
@@ -66,21 +67,48 @@ int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster)
     return is_embedded ? embedded : cluster;
 }
 
+/* Errors of a partition whose leader is moving or not known yet (a topic
+ * just created, a broker restarting): the same request succeeds later. */
+static int leader_moving(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* One ListOffsets lookup (which: RD_KAFKA_OFFSET_BEGINNING or _END, the
  * protocol's earliest and latest "timestamps") through offsets-for-times,
- * whose wait keeps to its timeout. */
+ * whose wait keeps to its timeout. librdkafka 2.0 does not retry a lookup
+ * that meets a moving leader; this does, within the same timeout. */
 static rd_kafka_resp_err_t list_offset(rd_kafka_t *rk, const char *topic, int32_t partition,
                                        int64_t which, int64_t *out, int timeout_ms)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = which;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
-    if (!e)
-        e = l->elems[0].err;
-    if (!e)
-        *out = l->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-    return e;
+    int64_t deadline = eg_time_mono_ms() + timeout_ms;
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        int64_t left = deadline - eg_time_mono_ms();
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset = which;
+        e = rd_kafka_offsets_for_times(rk, l, left > 1 ? (int)left : 1);
+        if (!e)
+            e = l->elems[0].err;
+        if (!e)
+            *out = l->elems[0].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (!leader_moving(e) || eg_time_mono_ms() + 100 >= deadline)
+            return e;
+        usleep(100 * 1000);
+    }
 }
 
 void eg_kafka_nudge(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms)
@@ -231,6 +259,40 @@ static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, int *
 
 static atomic_int no_controller; /* CreateTopics timed out once: see below */
 
+/* Waits until the cluster's metadata shows `topic` with a leader for each of
+ * its partitions. A real cluster answers CreateTopics before every broker
+ * knows the topic: a produce or an offsets lookup made at once fails with
+ * "unknown topic or partition". 0 ready, -1 not within timeout_ms. */
+static int wait_topic_ready(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
+                            size_t errlen)
+{
+    int64_t deadline = eg_time_mono_ms() + timeout_ms;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        int ready = 0;
+        if (!rd_kafka_metadata(rk, 1, NULL, &md, 1000) && md) {
+            for (int i = 0; i < md->topic_cnt; i++) {
+                const struct rd_kafka_metadata_topic *t = &md->topics[i];
+                if (strcmp(t->topic, topic) || t->err || t->partition_cnt <= 0)
+                    continue;
+                ready = 1;
+                for (int k = 0; k < t->partition_cnt; k++)
+                    if (t->partitions[k].err || t->partitions[k].leader < 0)
+                        ready = 0;
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (ready)
+            return 0;
+        if (eg_time_mono_ms() >= deadline) {
+            snprintf(err, errlen, "topic %s was created but has no leader for every partition after %d ms",
+                     topic, timeout_ms);
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+}
+
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen)
 {
@@ -291,6 +353,8 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
                      : rd_kafka_err2str(rd_kafka_topic_result_error(tr[0])));
         goto out;
     }
+    if (wait_topic_ready(rk, topic, timeout_ms, err, errlen))
+        goto out;
     EG_LOG_INFO("kafka", "created topic %s (%d partitions)", topic, partitions);
     rc = 0;
 out:

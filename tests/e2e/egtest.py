@@ -349,6 +349,132 @@ def needs_embedded_broker(why):
                            "needs the embedded broker (%s); EG_TEST_BROKERS is set" % why)
 
 
+KAFKA_SCRIPT = os.environ.get("EG_TEST_KAFKA_SCRIPT") or os.path.join(HERE, "..", "..", "scripts", "kafka.sh")
+# Tests that need a cluster of their own (they stop, kill or pause a broker) run
+# in the real-Kafka half of the suite (make test-kafka), where EG_TEST_BROKERS is
+# set, and are skipped on the embedded broker's half: the same test twice would
+# only cost time.
+REAL_KAFKA = EXTERNAL_BROKERS is not None and not BROKER_CONTROL
+
+
+def needs_real_kafka(why):
+    """Decorator of a test or a class that starts Apache Kafka clusters of its
+    own (KafkaCluster) to make real faults: run with make test-kafka."""
+    return unittest.skipUnless(REAL_KAFKA, "needs Apache Kafka (%s): runs in make test-kafka" % why)
+
+
+def _consecutive_free_ports(n):
+    """The first of n consecutive ports of 127.0.0.1 that were free a moment ago
+    (scripts/kafka.sh gives node N the ports base+2(N-1) and the next)."""
+    out = subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "scripts", "free-ports.py"),
+                          "--consecutive", str(n)], capture_output=True, text=True, timeout=30)
+    return int(out.stdout.strip())
+
+
+class KafkaCluster:
+    """An Apache Kafka cluster of one test's own (scripts/kafka.sh): 1 or 3
+    combined broker+controller nodes on loopback, data in a temp dir. Real
+    faults: stop(n) (SIGTERM), kill(n) (SIGKILL), pause(n)/resume(n)
+    (SIGSTOP/SIGCONT), start(n). close() stops every node by its PID and
+    removes the data. brokers is the bootstrap list (a Brokers, prefix eg.)."""
+
+    def __init__(self, nodes=1):
+        self.nodes = nodes
+        self.dir = tempfile.mkdtemp(prefix="eg-kafka-")
+        self.port = _consecutive_free_ports(2 * nodes)
+        self.env = dict(os.environ, KAFKA_NODES=str(nodes), KAFKA_DIR=self.dir,
+                        KAFKA_PORT=str(self.port), KAFKA_HEAP="384m")
+        self.paused = set()
+        out = self._script("start", timeout=scaled(120))
+        m = re.search(r"^KAFKA_BROKERS=(\S+)$", out, re.M)
+        if not m:
+            self.close()
+            raise AssertionError("scripts/kafka.sh start said no KAFKA_BROKERS:\n" + out)
+        self.brokers = Brokers(m.group(1))
+
+    def _script(self, *args, timeout=60):
+        p = subprocess.run(["bash", KAFKA_SCRIPT] + list(args), env=self.env, capture_output=True,
+                           text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise AssertionError("scripts/kafka.sh %s failed (%d): %s%s"
+                                 % (" ".join(args), p.returncode, p.stdout, p.stderr))
+        return p.stdout
+
+    def address(self, n):
+        return "127.0.0.1:%d" % (self.port + 2 * (n - 1))
+
+    def pid(self, n):
+        try:
+            with open(os.path.join(self.dir, "node-%d" % n, "pid")) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def log_path(self, n):
+        return os.path.join(self.dir, "node-%d" % n, "server.log")
+
+    def stop(self, n):
+        self.resume(n)
+        self._script("stop-node", str(n), timeout=60)
+
+    def kill(self, n):
+        self.paused.discard(n)
+        self._script("kill-node", str(n), timeout=60)
+
+    def pause(self, n):
+        os.kill(self.pid(n), signal.SIGSTOP)
+        self.paused.add(n)
+
+    def resume(self, n):
+        if n in self.paused and self.pid(n):
+            os.kill(self.pid(n), signal.SIGCONT)
+        self.paused.discard(n)
+
+    def start(self, n, wait=True):
+        """Starts node n again (after stop or kill); waits until it is a broker
+        of the cluster's metadata again."""
+        self._script("start-node", str(n), timeout=60)
+        if wait:
+            wait_until(lambda: self.broker_count() >= self.nodes, timeout=90,
+                       message="node %d back in the cluster" % n)
+
+    def broker_count(self):
+        p = subprocess.run([KCAT or "kcat", "-b", self.brokers, "-L", "-m", "5"], capture_output=True,
+                           text=True, timeout=30)
+        m = re.search(r"^ (\d+) brokers:", p.stdout, re.M)
+        return int(m.group(1)) if m else 0
+
+    def metadata(self, topic_name):
+        """kcat's JSON metadata of one topic (partitions with their leaders)."""
+        p = subprocess.run([KCAT or "kcat", "-b", self.brokers, "-L", "-J", "-t", topic_name, "-m", "10"],
+                           capture_output=True, text=True, timeout=30)
+        return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else {}
+
+    def leader(self, topic_name, partition):
+        """The node that leads topic [partition], or None."""
+        for t in self.metadata(topic_name).get("topics", []):
+            for p in t.get("partitions", []):
+                if p.get("partition") == partition and p.get("leader", -1) >= 0:
+                    return p["leader"]
+        return None
+
+    def close(self):
+        """SIGKILL every node (its data goes with it: no need for an orderly
+        stop, which takes seconds a node) and wait until each is gone."""
+        pids = [p for p in (self.pid(n) for n in range(1, self.nodes + 1)) if p]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 30
+        while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 _SECRET_PROPERTY = re.compile(r"^((?:--kafka=)?[^=]*(?:password|secret)[^=]*=).+$", re.I)
 
 
@@ -719,6 +845,13 @@ class GatewayTestCase(unittest.TestCase):
         self.addCleanup(g.stop)
         g.start(wait=wait, config_port=config_port)
         return g
+
+    def start_kafka(self, nodes=1):
+        """Starts an Apache Kafka cluster of this test's own (KafkaCluster);
+        stopped by its PIDs and removed in cleanup whatever happens."""
+        k = KafkaCluster(nodes)
+        self.addCleanup(k.close)
+        return k
 
     def run(self, result=None):
         self._gateways = []
