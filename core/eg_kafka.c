@@ -189,23 +189,33 @@ int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, 
                              size_t errlen)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
+    int64_t deadline = eg_time_mono_ms() + timeout_ms;
     int count = -1;
     if (!rkt) {
         snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
     }
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-    if (e) {
-        snprintf(err, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(e));
-    } else if (md->topic_cnt != 1 || md->topics[0].err) {
-        snprintf(err, errlen, "topic %s: %s", topic,
-                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
-    } else {
-        count = md->topics[0].partition_cnt;
+    /* On a cluster of several brokers, the one asked may not know a topic
+     * created a moment ago through another: asked again within timeout_ms. */
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        int64_t left = deadline - eg_time_mono_ms();
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, left > 1 ? (int)left : 1);
+        if (e) {
+            snprintf(err, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(e));
+        } else if (md->topic_cnt != 1 || md->topics[0].err) {
+            e = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+            snprintf(err, errlen, "topic %s: %s", topic,
+                     md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
+        } else {
+            count = md->topics[0].partition_cnt;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (count >= 0 || !leader_moving(e) || eg_time_mono_ms() + 100 >= deadline)
+            break;
+        usleep(100 * 1000);
     }
-    if (md)
-        rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
     return count;
 }

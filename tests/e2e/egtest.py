@@ -346,7 +346,7 @@ def needs_embedded_broker(why):
     """Decorator of a test or a class that needs the embedded broker itself
     (it kills it, or injects faults into it): skipped under EG_TEST_BROKERS."""
     return unittest.skipIf(EXTERNAL_BROKERS is not None,
-                           "needs the embedded broker (%s); EG_TEST_BROKERS is set" % why)
+                           "embedded broker only (%s): runs in the embedded broker's half" % why)
 
 
 KAFKA_SCRIPT = os.environ.get("EG_TEST_KAFKA_SCRIPT") or os.path.join(HERE, "..", "..", "scripts", "kafka.sh")
@@ -473,6 +473,12 @@ class KafkaCluster:
         while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def needs_breakable_kafka(why):
+    """Decorator of a test that takes Kafka away (start_breakable_gateway):
+    skipped only on the stand-in of make test-kafka-mock, which is shared."""
+    return unittest.skipIf(BROKER_CONTROL is not None, "takes Kafka away (%s): not the shared stand-in" % why)
 
 
 _SECRET_PROPERTY = re.compile(r"^((?:--kafka=)?[^=]*(?:password|secret)[^=]*=).+$", re.I)
@@ -852,6 +858,18 @@ class GatewayTestCase(unittest.TestCase):
         k = KafkaCluster(nodes)
         self.addCleanup(k.close)
         return k
+
+    def start_breakable_gateway(self, *extra, name="dev"):
+        """event-gateway on a Kafka this test may take away: --dev on the
+        embedded broker's half (the broker dies with the process); on the real
+        half, a cluster of the test's own. Returns (gateway, down), down() takes
+        Kafka away (SIGKILL of the process, or of the broker)."""
+        if REAL_KAFKA:
+            k = self.start_kafka(1)
+            gw = self.start_gateway(brokers=k.brokers, name=name, extra_args=list(extra))
+            return gw, lambda: k.kill(1)
+        gw = self.start_gateway(name=name, dev=True, extra_args=list(extra))
+        return gw, gw.kill
 
     def run(self, result=None):
         self._gateways = []

@@ -17,7 +17,7 @@ import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from egtest import KCAT, GatewayTestCase, kcat_command, needs_embedded_broker, topic, wait_until
+from egtest import KCAT, GatewayTestCase, kcat_command, needs_breakable_kafka, topic, wait_until
 
 KINDS = ["eventtypes", "functions", "subscriptions", "cors"]
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -388,14 +388,14 @@ class TestRestart(ConfigLogTestBase):
         self.req(d, "POST", "team-b", "functions", fn_body("auth", "http://new-auth/"), 201)
 
 
-@needs_embedded_broker("kills it")
+@needs_breakable_kafka("kills it")
 class TestKafkaDown(ConfigLogTestBase):
     def test_write_without_kafka_is_503_and_reads_still_work(self):
-        a = self.start_gateway(name="gw-dies")
+        a, kafka_down = self.start_breakable_gateway(name="gw-dies")
         b = self.start_gateway("eg-ingress", brokers=a.brokers, name="ingress-alone",
                                extra_args=["--write-timeout-ms", "1500"])
         before = self.req(b, "POST", "default", "eventtypes", {"name": "before"}, 201).body
-        a.kill()  # the embedded Kafka goes with it
+        kafka_down()
         r = b.request("POST", "/v1/spaces/default/eventtypes", body={"name": "after"}, timeout=15)
         self.assertError(r, 503)
         # what was applied is still served
