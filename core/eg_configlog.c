@@ -126,7 +126,7 @@ int eg_config_record_decode(const char *key, size_t klen, const char *value, siz
     size_t ridlen = (size_t)(key + klen - slash - 1);
     if (ridlen > 80)
         return eg_error_set(err, 400, "record id too long");
-    cJSON *o = value ? eg_json_parse(value, vlen, NULL) : NULL;
+    cJSON *o = value ? eg_json_parse_record(value, vlen) : NULL;
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return eg_error_set(err, 400, "record value is not a JSON object");

@@ -139,7 +139,7 @@ int eg_replay_decode(const char *value, size_t len, eg_replay_t *out, eg_error_t
     memset(out, 0, sizeof *out);
     if (!value || len > EG_REPLAY_RECORD_MAX)
         return eg_error_set(err, 400, "replay record without a value, or too large");
-    cJSON *o = eg_json_parse(value, len, NULL);
+    cJSON *o = eg_json_parse_record(value, len);
     int rc = -1;
     if (!cJSON_IsObject(o)) {
         eg_error_set(err, 400, "replay record is not a JSON object");

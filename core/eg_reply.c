@@ -43,7 +43,7 @@ void eg_reply_release(eg_reply_t *r)
 int eg_reply_decode(const void *value, size_t len, eg_reply_t *out)
 {
     memset(out, 0, sizeof *out);
-    cJSON *o = value ? eg_json_parse(value, len, NULL) : NULL;
+    cJSON *o = value ? eg_json_parse_record(value, len) : NULL;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "correlationId"),
                 *ok = cJSON_GetObjectItemCaseSensitive(o, "ok"),
                 *st = cJSON_GetObjectItemCaseSensitive(o, "statusCode"),
@@ -95,7 +95,7 @@ void eg_sync_answer_release(eg_sync_answer_t *a)
 int eg_sync_answer_parse(const char *body, size_t len, eg_sync_answer_t *out)
 {
     memset(out, 0, sizeof *out);
-    cJSON *o = body && len ? eg_json_parse(body, len, NULL) : NULL;
+    cJSON *o = body && len ? eg_json_parse_record(body, len) : NULL;
     if (!cJSON_IsObject(o))
         goto bad;
     const cJSON *sc = cJSON_GetObjectItem(o, "statusCode"), *h = cJSON_GetObjectItem(o, "headers"),

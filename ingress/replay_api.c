@@ -491,7 +491,7 @@ static enum MHD_Result history(eg_runtime_t *rt, eg_http_req_t *req, const char 
             eg_window_finish(w, m->partition);
         } else if (eg_route_input_read(&in, m, &rerr) == 0) {
             if (!strcmp(in.space, space) && (!type || !strcmp(in.type, type)) &&
-                (h.event = eg_json_parse(in.val, in.vlen, NULL))) {
+                (h.event = eg_json_parse_record(in.val, in.vlen))) {
                 h.bytes = in.vlen;
                 size_t at = n;
                 while (at > 0 && hist_before(&h, &kept[at - 1]))

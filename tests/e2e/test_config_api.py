@@ -141,6 +141,21 @@ class TestGeneral(ConfigAPITestBase):
         self.assertEmpty("eventtypes")
         self.assertEmpty("functions")
 
+    def test_raw_nul_control_characters_and_bad_utf8_are_refused(self):
+        # A NUL byte would cut the stored value short, invalid UTF-8 would be
+        # stored and answered as it came: both are refused, with the reason.
+        cases = [(b'{"name": "m", "metadata": {"k": "a\x00b"}}', "NUL"),
+                 (b'{"name": "m", "metadata": {"k": "a\x01b"}}', "control characters"),
+                 (b'{"name": "m", "metadata": {"k": "caf\xe9"}}', "not valid UTF-8"),
+                 (b'{"name": "m\xc0\xaf"}', "not valid UTF-8")]
+        for raw, why in cases:
+            with self.subTest(raw=raw):
+                r = self.call("POST", "eventtypes", raw_body=raw, headers={"Content-Type": "application/json"})
+                self.assertError(r, 400, why, what="POST eventtypes %r" % raw)
+        self.assertEmpty("eventtypes")
+        ok = self.create("eventtypes", {"name": "m", "metadata": {"k": "caf\u00e9 \u20ac"}})
+        self.assertEqual(ok["metadata"], {"k": "caf\u00e9 \u20ac"})
+
     def test_space_in_body_is_taken_from_url(self):
         body = self.create("eventtypes", {"name": "e1", "space": "other-space"})
         self.assertEqual(body["space"], self.sp)
