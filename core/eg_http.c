@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -150,6 +151,36 @@ enum MHD_Result eg_http_error(struct MHD_Connection *conn, unsigned status, cons
     return eg_http_json(conn, status, doc);
 }
 
+/* Counts a request's Content-Length headers (MHD_get_connection_values). */
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (!strcasecmp(key, "Content-Length"))
+        ++*(int *)cls;
+    return MHD_YES;
+}
+
+/* 400 for a request whose body length is ambiguous, with the connection
+ * closed after it: what follows the body MHD took (it reads the first
+ * Content-Length) must not be read as a request of its own (smuggling
+ * behind a proxy that took another length). */
+static enum MHD_Result refuse_framing(struct MHD_Connection *conn)
+{
+    static const char body[] =
+        "{\"errors\":[{\"message\":\"The request has more than one Content-Length header.\"}]}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(conn, 400, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -162,10 +193,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.conn = conn;
         st->req.method = method;
         st->req.url = url;
+        *con_cls = st;
+        int lengths = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
+        if (lengths > 1)
+            return refuse_framing(conn);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoll(cl, NULL, 10) > srv->max_body)
             st->req.too_large = 1;
-        *con_cls = st;
         return MHD_YES;
     }
     if (*upload_size) {

@@ -10,7 +10,7 @@ import re
 import unittest
 import urllib.parse
 
-from egtest import GatewayTestCase, subscription_id_09, topic
+from egtest import GatewayTestCase, ce10, configure, subscription_id_09, topic
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -185,6 +185,39 @@ class TestBodyLimit(GatewayTestCase):
             conn.close()
         r = gw.request("GET", "/v1/spaces/default/eventtypes")
         self.assertEqual([e["name"] for e in r.body["eventTypes"]], ["fits"])
+
+
+class TestFraming(GatewayTestCase):
+    def test_two_content_lengths_are_400_and_the_connection_closes(self):
+        """Two Content-Length headers make a request's end ambiguous (a proxy in
+        front may take the other one: request smuggling). Both APIs answer 400
+        and close the connection, so the bytes after the first length are never
+        read as a request of their own."""
+        import socket
+        gw = self.start_gateway(name="framing")
+        configure(gw, "framing", eventtypes=["smuggled.event"])
+        inner = ("POST /v1/spaces/framing/eventtypes HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\n"
+                 "Content-Type: application/json\r\n\r\n{\"name\":\"smuggled\"}")
+        ev = json.dumps(ce10("smuggled.event", "framing", data={}))
+        for port, path, body in ((gw.config_port, "/v1/spaces/framing/eventtypes", '{"name":"x"}'),
+                                 (gw.events_port, "/", ev)):
+            with self.subTest(port=port):
+                payload = body + inner
+                head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (path, len(body), len(payload)))
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(head.encode() + payload.encode())
+                    got = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break  # closed by the gateway
+                        got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 400"), got[:200])
+                self.assertIn(b"more than one Content-Length", got)
+                self.assertEqual(got.count(b"HTTP/1.1 "), 1, "one answer, then the connection closes")
+        names = [e["name"] for e in gw.request("GET", "/v1/spaces/framing/eventtypes").body["eventTypes"]]
+        self.assertEqual(names, ["smuggled.event"], "nothing smuggled was created")
 
 
 class TestEventTypes(ConfigAPITestBase):
