@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,19 @@ enum MHD_Result eg_http_error(struct MHD_Connection *conn, unsigned status, cons
     cJSON_AddStringToObject(e, "message", message);
     cJSON_AddItemToArray(errs, e);
     return eg_http_json(conn, status, doc);
+}
+
+/* libmicrohttpd's own messages (a failed accept, a request it refused
+ * itself) go through the gateway's logger, in its format (--log-format),
+ * instead of straight to stderr. MHD ends its messages with a newline. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    EG_LOG_WARN("http", "%s: %s", ((eg_http_server_t *)cls)->name, msg);
 }
 
 /* Counts a request's Content-Length headers (MHD_get_connection_values). */
@@ -421,7 +435,8 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
          * it: the Config API and /v1/status went unreachable so. */
         flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
         srv->loops[0].daemon = MHD_start_daemon(
-            flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+            flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+            srv, MHD_OPTION_SOCK_ADDR, sa,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw,
             NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)60, MHD_OPTION_END);
@@ -450,7 +465,8 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
             int fd = dup(lfd);
             if (fd >= 0)
                 l->daemon = MHD_start_daemon(
-                    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                    srv, MHD_OPTION_LISTEN_SOCKET, fd,
                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
                     keep_raw, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(8192 / n),
                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
