@@ -72,6 +72,8 @@ struct eg_http_server {
 typedef struct conn_state {
     eg_http_req_t req;
     size_t cap;
+    int started;     /* on_request has seen the request's head */
+    int many_params; /* the query had more than EG_HTTP_MAX_PARAMS parameters */
 } conn_state_t;
 
 static int hexval(int c)
@@ -165,6 +167,34 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     EG_LOG_WARN("http", "%s: %s", ((eg_http_server_t *)cls)->name, msg);
 }
 
+/* The first sight of a request, before libmicrohttpd parses its query
+ * (MHD_OPTION_URI_LOG_CALLBACK): the state starts here. libmicrohttpd 0.9.75
+ * stores each query parameter in the connection's 32 KiB memory pool, about
+ * 56 bytes a parameter however short it is; a query of some 460 parameters
+ * fills the pool, and the connection is then closed without an answer (the
+ * error page needs memory of the same pool). A query of more than
+ * EG_HTTP_MAX_PARAMS parameters is cut off here, in libmicrohttpd's own
+ * buffer, before it is parsed (the query begins at its '?', which MHD found
+ * before this call and parses from the next byte), and the request is
+ * answered 431. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    conn_state_t *st = calloc(1, sizeof *st);
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    if (!st || !q)
+        return st;
+    size_t params = 1;
+    for (const char *p = q + 1; *p; p++)
+        params += (*p == '&' || *p == ';');
+    if (params > EG_HTTP_MAX_PARAMS) {
+        st->many_params = 1;
+        ((char *)q)[1] = '\0';
+    }
+    return st;
+}
+
 /* Counts a request's Content-Length headers (MHD_get_connection_values). */
 static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
@@ -201,9 +231,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     eg_http_server_t *srv = cls;
     conn_state_t *st = *con_cls;
-    if (!st) {
-        if (!(st = calloc(1, sizeof *st)))
+    if (!st || !st->started) {
+        if (!st && !(st = calloc(1, sizeof *st)))
             return MHD_NO;
+        st->started = 1;
         st->req.conn = conn;
         st->req.method = method;
         st->req.url = url;
@@ -212,6 +243,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
         if (lengths > 1)
             return refuse_framing(conn);
+        if (st->many_params) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "The query has more than %d parameters.", EG_HTTP_MAX_PARAMS);
+            return eg_http_error(conn, 431, msg);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoll(cl, NULL, 10) > srv->max_body)
             st->req.too_large = 1;
@@ -436,7 +472,7 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
         flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
         srv->loops[0].daemon = MHD_start_daemon(
             flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-            srv, MHD_OPTION_SOCK_ADDR, sa,
+            srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_SOCK_ADDR, sa,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw,
             NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)60, MHD_OPTION_END);
@@ -466,7 +502,7 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
             if (fd >= 0)
                 l->daemon = MHD_start_daemon(
                     flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                    srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                    srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_LISTEN_SOCKET, fd,
                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
                     keep_raw, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(8192 / n),
                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);

@@ -10,6 +10,9 @@
 #include <microhttpd.h>
 
 /* A request as the handlers see it, once its body has been read whole. */
+/* Query parameters a request may have; more are answered 431 (eg_http.c). */
+#define EG_HTTP_MAX_PARAMS 256
+
 typedef struct eg_http_req {
     struct MHD_Connection *conn;
     const char *method;

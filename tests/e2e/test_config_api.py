@@ -220,6 +220,34 @@ class TestFraming(GatewayTestCase):
         self.assertEqual(names, ["smuggled.event"], "nothing smuggled was created")
 
 
+    def test_too_many_query_parameters_are_431_not_a_closed_connection(self):
+        """libmicrohttpd keeps each query parameter in a 32 KiB pool per
+        connection: some 460 of them used to close the connection without an
+        answer. Past 256 both APIs answer 431 with the limit."""
+        import socket
+        gw = self.start_gateway(name="params")
+        for port in (gw.config_port, gw.events_port):
+            for n, want in ((200, None), (600, b"HTTP/1.1 431"), (20000, b"HTTP/1.1 414")):
+                with self.subTest(port=port, n=n):
+                    q = "&".join("p%d=1" % i for i in range(n))
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        s.sendall(("GET /v1/status?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                   % q).encode())
+                        got = b""
+                        while True:
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                break
+                            got += chunk
+                    self.assertTrue(got.startswith(b"HTTP/1.1 "), "an answer, not a closed connection")
+                    if want is None:
+                        self.assertFalse(got.startswith(b"HTTP/1.1 4"), got[:120])
+                    else:
+                        self.assertTrue(got.startswith(want), got[:200])
+                        if n == 600:
+                            self.assertIn(b"more than 256 parameters", got)
+
+
 class TestEventTypes(ConfigAPITestBase):
     def test_create_and_get(self):
         body = self.eventtype("user.created", metadata={"team": "a"})
