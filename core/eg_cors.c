@@ -120,6 +120,11 @@ static int origins_all(const cJSON *cors)
     return 0;
 }
 
+int eg_cors_any_origin_with_credentials(const cJSON *cors)
+{
+    return cors && origins_all(cors) && allow_credentials(cors);
+}
+
 static int origin_echoable(const char *origin)
 {
     size_t len = 0;

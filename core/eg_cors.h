@@ -66,6 +66,12 @@ int eg_cors_is_preflight(const char *method, const char *acrm);
  * 1023 bytes or holds control characters (it could not be echoed). */
 int eg_cors_origin_allowed(const cJSON *cors, const char *origin);
 
+/* Does the configuration allow every origin ("*") with credentials? The
+ * answer then names the request's own origin with Allow-Credentials, so any
+ * web page can make credentialed requests (what browsers refuse for a
+ * literal "*"): allowed, as in 0.9, but the Config API warns. */
+int eg_cors_any_origin_with_credentials(const cJSON *cors);
+
 /* For an actual (non-preflight) request matched to `cors`: writes the
  * headers to add to the response into out (at most max) and returns how
  * many. Returns 0 when cors is NULL. Otherwise out holds Vary: Origin, and,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_cors.h"
 #include "eg_log.h"
 
 #define MAX_FILTERS 16
@@ -127,6 +128,11 @@ static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_
     }
     EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4, "%s %s %s/%s",
             eg_op_name(op), eg_kind_name(kind), space, c.id);
+    if (kind == EG_KIND_CORS && op != EG_OP_DELETE && eg_cors_any_origin_with_credentials(result))
+        EG_LOGF(EG_LOG_LEVEL_WARN, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4,
+                "cors %s/%s allows every origin (\"*\") with credentials: the answer names the "
+                "caller's origin, so any web page can send credentialed requests to this path",
+                space, c.id);
     eg_change_release(&c);
     if (op == EG_OP_DELETE) {
         cJSON_Delete(result);

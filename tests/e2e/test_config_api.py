@@ -10,7 +10,7 @@ import re
 import unittest
 import urllib.parse
 
-from egtest import GatewayTestCase, ce10, configure, subscription_id_09, topic
+from egtest import GatewayTestCase, ce10, configure, subscription_id_09, topic, wait_until
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -692,6 +692,20 @@ class TestCORS(ConfigAPITestBase):
         self.assertEqual(body["allowedHeaders"], ["X-Custom"])
         self.assertIs(body["allowCredentials"], True)
         self.assertEqual(self.call("GET", "cors/" + body["corsId"]).body, body)
+
+    def test_any_origin_with_credentials_is_warned_about(self):
+        # Allowed, as in 0.9, but any web page could then send credentialed requests.
+        quiet = self.create("cors", {"method": "GET", "path": "/open", "allowCredentials": False})
+        self.create("cors", {"method": "GET", "path": "/creds", "allowedOrigins": ["https://a.example"],
+                             "allowCredentials": True})
+        loud = self.create("cors", {"method": "GET", "path": "/wide", "allowCredentials": True})
+        self.assertEqual(loud["allowedOrigins"], ["*"])
+        warned = wait_until(lambda: [ln for ln in self.gw.log_text().splitlines()
+                                     if "WARN" in ln and "with credentials" in ln and self.sp in ln],
+                            timeout=5, message="the warning in the log")
+        self.assertEqual(len(warned), 1, warned)
+        self.assertIn(loud["corsId"], warned[0])
+        self.assertNotIn(quiet["corsId"], warned[0])
 
     def test_invalid_is_400(self):
         cases = {
