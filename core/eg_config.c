@@ -768,6 +768,7 @@ struct eg_config {
     eg_map_t *trees;                 /* "<space>\x1f<method>\x1f<event>" -> eg_pathtree_t* */
     eg_map_t *cors;                  /* "<space>\x1f<id>" -> cors_ent_t* (owned) */
     eg_map_t *cors_trees;            /* "<space>\x1f<method>" -> eg_pathtree_t* of cors_ent_t */
+    eg_map_t *counts; /* "<kind>\x1f<space>" -> its number of resources (as a pointer, > 0) */
 };
 
 /* A CORS configuration in its path tree. obj is the stored API object (the
@@ -812,6 +813,27 @@ static void tree_key(char *buf, size_t len, const char *space, const char *metho
 
 #define KEYBUF (EG_MAX_ID + 2 * EG_MAX_NAME + 64)
 
+static void count_key(char *buf, size_t len, eg_kind_t kind, const char *space)
+{
+    char k[2] = {(char)('a' + kind), '\0'};
+    key_join(buf, len, (const char *const[]){k, space}, 2);
+}
+
+/* Keeps the number of resources of (kind, space) for eg_config_count, which
+ * the Config API asks on every request (quotas, metrics' labels). Under
+ * memory exhaustion a count may stay behind; nothing else depends on it. */
+static void count_add(eg_config_t *cfg, eg_kind_t kind, const char *space, int d)
+{
+    char key[KEYBUF];
+    count_key(key, sizeof key, kind, space);
+    uintptr_t n = (uintptr_t)eg_map_get(cfg->counts, key);
+    if (d < 0 && n <= 1) {
+        eg_map_del(cfg->counts, key);
+        return;
+    }
+    eg_map_put(cfg->counts, key, (void *)(n + (uintptr_t)(intptr_t)d), NULL);
+}
+
 eg_config_t *eg_config_new(void)
 {
     eg_config_t *cfg = calloc(1, sizeof *cfg);
@@ -821,7 +843,8 @@ eg_config_t *eg_config_new(void)
         if (!(cfg->items[i] = eg_map_new()))
             goto fail;
     if (!(cfg->subs = eg_map_new()) || !(cfg->trees = eg_map_new()) ||
-        !(cfg->cors = eg_map_new()) || !(cfg->cors_trees = eg_map_new()))
+        !(cfg->cors = eg_map_new()) || !(cfg->cors_trees = eg_map_new()) ||
+        !(cfg->counts = eg_map_new()))
         goto fail;
     return cfg;
 fail:
@@ -844,6 +867,7 @@ void eg_config_free(eg_config_t *cfg)
             cJSON_Delete(v);
         eg_map_free(cfg->items[i]);
     }
+    eg_map_free(cfg->counts);
     if (cfg->subs) {
         eg_map_iter_init(&it, cfg->subs);
         while (eg_map_iter_next(&it, &k, &v))
@@ -955,14 +979,17 @@ size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space
         return 0;
     if (!space)
         return eg_map_size(cfg->items[kind]);
-    size_t n = 0;
-    eg_map_iter_t it;
-    const char *k;
-    void *v;
-    eg_map_iter_init(&it, cfg->items[kind]);
-    while (eg_map_iter_next(&it, &k, &v))
-        n += !strcmp(str_field(v, "space"), space);
-    return n;
+    char key[KEYBUF];
+    count_key(key, sizeof key, kind, space);
+    return (size_t)(uintptr_t)eg_map_get(cfg->counts, key);
+}
+
+int eg_config_space_known(const eg_config_t *cfg, const char *space)
+{
+    for (int k = 0; k < EG_KIND__COUNT; k++)
+        if (eg_config_count(cfg, (eg_kind_t)k, space))
+            return 1;
+    return 0;
 }
 
 void eg_config_count_spaces(const eg_config_t *cfg, eg_kind_t kind,
@@ -1298,7 +1325,10 @@ int eg_config_apply(eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
             sub_index_remove(cfg, key);
         else if (c->kind == EG_KIND_CORS)
             cors_index_remove(cfg, key);
-        cJSON_Delete(eg_map_del(m, key));
+        cJSON *gone = eg_map_del(m, key);
+        if (gone)
+            count_add(cfg, c->kind, c->space, -1);
+        cJSON_Delete(gone);
         return 0;
     }
 
@@ -1335,6 +1365,8 @@ int eg_config_apply(eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
         if (e)
             cors_bind(e, obj);
     }
+    if (!old)
+        count_add(cfg, c->kind, c->space, +1);
     cJSON_Delete(old);
     return 0;
 }

@@ -148,8 +148,11 @@ const cJSON *eg_config_cors_match(const eg_config_t *cfg, const char *space, con
 /* The function's API object, borrowed (read lock held), or NULL. */
 #define eg_config_function(cfg, space, id) eg_config_peek((cfg), EG_KIND_FUNCTION, (space), (id))
 
-/* Number of resources of a kind in a space (NULL space: all spaces). */
+/* Number of resources of a kind in a space (NULL space: all spaces); O(1). */
 size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space);
+
+/* Does the space hold any resource (of any kind, access keys included)? */
+int eg_config_space_known(const eg_config_t *cfg, const char *space);
 
 /* Calls cb once per space holding resources of that kind, with their
  * number (spaces in no particular order; cb must not change cfg). */

@@ -41,6 +41,10 @@ typedef struct eg_metric eg_metric_t;
 extern const double eg_metrics_default_buckets[];
 extern const size_t eg_metrics_default_nbuckets;
 
+/* The space label of series about a space that holds nothing (no space
+ * name can be this: names are [a-zA-Z0-9._-]+). */
+#define EG_METRICS_OTHER_SPACE "(other)"
+
 eg_metrics_t *eg_metrics_new(void);
 void eg_metrics_free(eg_metrics_t *m);
 

@@ -128,15 +128,17 @@ static int check(eg_runtime_t *rt, eg_http_req_t *req, const char *space, const 
                      : !strcmp(m, "PUT")    ? (id ? "update" : "other")
                      : !strcmp(m, "DELETE") ? (id ? "delete" : "other")
                                             : "other";
-    eg_metric_add(rt->mx.config_requests, (const char *const[]){space, resource, op}, 1);
-
-    if (create_key_req) {
+    /* Labelled with the space only when it holds something: requests naming
+     * made-up spaces would otherwise add a series each, until the cap of
+     * series crowded real tenants out of /metrics. */
+    const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+    const char *label = eg_config_space_known(cfg, space) ? space : EG_METRICS_OTHER_SPACE;
+    eg_metric_add(rt->mx.config_requests, (const char *const[]){label, resource, op}, 1);
+    if (create_key_req)
         verdict = eg_accesskey_check_admin(auth, s->admin_key);
-    } else {
-        const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+    else
         verdict = eg_accesskey_check(cfg, space, auth, s->admin_key, s->require_keys);
-        eg_configlog_read_end(rt->config);
-    }
+    eg_configlog_read_end(rt->config);
     if (verdict) {
         *ret = refuse(req, verdict, space, create_key_req);
         return 1;

@@ -200,6 +200,18 @@ def sample(samples, name, **labels):
 
 class TestMetricsAndLogs(GatewayTestCase):
 
+    def test_made_up_spaces_get_no_series_of_their_own(self):
+        """Requests that name spaces holding nothing count under space="(other)":
+        a client cannot fill /metrics (and its cap of series) with junk."""
+        for i in range(300):
+            r = self.gw.request("GET", "/v1/spaces/junk-%03d/functions" % i)
+            self.assertStatus(r, 200)
+        text = self.gw.request("GET", "/metrics").body
+        self.assertNotIn("junk-", text)
+        s = parse_metrics(self, text)[0]
+        self.assertGreaterEqual(sample(s, "eventgateway_config_requests_total", space="(other)",
+                                       resource="functions", operation="list"), 300)
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -257,8 +269,9 @@ class TestMetricsAndLogs(GatewayTestCase):
         self.assertEqual(sample(s, "eventgateway_events_received_total", space=sp, type="user.created"), 3)
         self.assertEqual(sample(s, "eventgateway_events_received_total", space=sp, type="user.deleted"), 1)
         self.assertEqual(sample(s, "eventgateway_events_processed_total", space=sp, type="user.created"), 3)
+        # the first create found the space empty: it counts under "(other)"
         self.assertEqual(sample(s, "eventgateway_config_requests_total", space=sp, resource="eventtypes",
-                                operation="create"), 2)
+                                operation="create"), 1)
         self.assertEqual(sample(s, "eventgateway_config_requests_total", space=sp, resource="functions",
                                 operation="list"), 1)
         self.assertEqual(sample(s, "eventgateway_eventtypes_total", space=sp), 2)

@@ -540,8 +540,14 @@ static void test_eventtype_delete(void **state)
     basics("other");
     DELETE(ET, "other", "user.created");
     DELETE(SUB, "default", id);
+    /* counted per space, as resources come and go (not per update) */
+    assert_int_equal(eg_config_count(g, ET, "default"), 1);
+    assert_int_equal(eg_config_count(g, SUB, "default"), 0);
+    assert_true(eg_config_space_known(g, "default"));
+    assert_false(eg_config_space_known(g, "never-used"));
     DELETE(ET, "default", "user.created");
     assert_int_equal(eg_config_count(g, ET, NULL), 0);
+    assert_int_equal(eg_config_count(g, ET, "default"), 0);
     free(id);
 }
 
