@@ -944,10 +944,28 @@ static int list_cmp(const void *a, const void *b)
     return strcmp(((const list_ent_t *)a)->id, ((const list_ent_t *)b)->id);
 }
 
-cJSON *eg_config_list(const eg_config_t *cfg, eg_kind_t kind, const char *space,
-                      const char *const *filters, size_t nfilters)
+/* About the size of o printed as compact JSON, without printing it. */
+static size_t json_size(const cJSON *o)
+{
+    size_t n = o->string ? strlen(o->string) + 4 : 0;
+    if (cJSON_IsString(o))
+        return n + strlen(o->valuestring) + 2;
+    if (cJSON_IsObject(o) || cJSON_IsArray(o)) {
+        n += 2;
+        for (const cJSON *c = o->child; c; c = c->next)
+            n += json_size(c) + 1;
+        return n;
+    }
+    return n + 24; /* numbers, booleans, null */
+}
+
+cJSON *eg_config_list_page(const eg_config_t *cfg, eg_kind_t kind, const char *space,
+                           const char *const *filters, size_t nfilters, const char *after,
+                           size_t limit, size_t max_bytes, char **next)
 {
     cJSON *arr = cJSON_CreateArray();
+    if (next)
+        *next = NULL;
     if (!arr || kind >= EG_KIND__COUNT)
         return arr;
     size_t n = eg_map_size(cfg->items[kind]), cnt = 0;
@@ -960,17 +978,30 @@ cJSON *eg_config_list(const eg_config_t *cfg, eg_kind_t kind, const char *space,
     eg_map_iter_init(&it, cfg->items[kind]);
     while (eg_map_iter_next(&it, &k, &v)) {
         const cJSON *o = v;
-        if (strcmp(str_field(o, "space"), space) || !metadata_matches(o, filters, nfilters))
+        const char *id = str_field(o, id_fields[kind]);
+        if (strcmp(str_field(o, "space"), space) || (after && strcmp(id, after) <= 0) ||
+            !metadata_matches(o, filters, nfilters))
             continue;
-        ents[cnt].id = str_field(o, id_fields[kind]);
+        ents[cnt].id = id;
         ents[cnt++].obj = o;
     }
     if (cnt)
         qsort(ents, cnt, sizeof *ents, list_cmp);
-    for (size_t i = 0; i < cnt; i++)
+    size_t bytes = 0, i = 0;
+    for (; i < cnt && (!limit || i < limit) && (!max_bytes || !i || bytes < max_bytes); i++) {
+        bytes += json_size(ents[i].obj);
         cJSON_AddItemToArray(arr, cJSON_Duplicate(ents[i].obj, 1));
+    }
+    if (next && i < cnt && i > 0)
+        *next = strdup(ents[i - 1].id);
     free(ents);
     return arr;
+}
+
+cJSON *eg_config_list(const eg_config_t *cfg, eg_kind_t kind, const char *space,
+                      const char *const *filters, size_t nfilters)
+{
+    return eg_config_list_page(cfg, kind, space, filters, nfilters, NULL, 0, 0, NULL);
 }
 
 size_t eg_config_count(const eg_config_t *cfg, eg_kind_t kind, const char *space)

@@ -113,6 +113,16 @@ const cJSON *eg_config_peek(const eg_config_t *cfg, eg_kind_t kind, const char *
 cJSON *eg_config_list(const eg_config_t *cfg, eg_kind_t kind, const char *space,
                       const char *const *filters, size_t nfilters);
 
+/* One page of that list: the resources whose id sorts after `after` (NULL:
+ * from the first), at most `limit` of them (0: no limit) and, past the
+ * first, no more once about `max_bytes` of JSON are in the page (0: no
+ * bound). When more remain, *next (if not NULL) gets a copy of the page's
+ * last id, the cursor of the next page (caller frees); else NULL. Only the
+ * page is copied, so a reader holds at most a page's worth of memory. */
+cJSON *eg_config_list_page(const eg_config_t *cfg, eg_kind_t kind, const char *space,
+                           const char *const *filters, size_t nfilters, const char *after,
+                           size_t limit, size_t max_bytes, char **next);
+
 /* A subscription as routing sees it: borrowed views into the model, valid
  * while the caller holds the configuration's read lock. */
 typedef struct eg_sub {

@@ -56,6 +56,9 @@ typedef struct eg_settings {
     eg_log_format_t log_format; /* --log-format text, EG_LOG_FORMAT */
     long max_body_bytes;        /* --max-body-bytes 1048576, EG_MAX_BODY_BYTES, 1..1073741824 */
     int write_timeout_ms;       /* --write-timeout-ms 10000, EG_WRITE_TIMEOUT_MS, 100..600000 */
+    int max_eventtypes;         /* --max-eventtypes-per-space 10000 (ingress; 0: no limit) */
+    int max_functions;          /* --max-functions-per-space 10000 (ingress; 0: no limit) */
+    int max_subscriptions;      /* --max-subscriptions-per-space 10000 (ingress; 0: no limit) */
     int replication_factor;     /* --replication-factor -1 (broker default), -1..32 */
     int ingest_timeout_ms;      /* --ingest-timeout-ms 5000 (ingress): 503 past it */
     double ingest_linger_ms;    /* --ingest-linger-ms 0.1 (ingress): linger.ms of async events */

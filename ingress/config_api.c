@@ -15,10 +15,14 @@
  */
 #include "ingress.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "eg_base64.h"
 #include "eg_cors.h"
 #include "eg_log.h"
 
@@ -67,23 +71,108 @@ static enum MHD_Result collect_filter(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* A list answers at most EG_LIST_PAGE_MAX resources and, past the first,
+ * about EG_LIST_PAGE_BYTES of JSON; more come with "nextCursor", which the
+ * next request passes back as ?cursor=. A space smaller than a page answers
+ * what 0.9 answered. At most EG_LIST_READERS lists are built at once (each
+ * copies its page under the configuration's read lock); the others wait. */
+#define EG_LIST_PAGE_MAX 1000
+#define EG_LIST_PAGE_BYTES (4 * 1024 * 1024)
+#define EG_LIST_READERS 4
+#define EG_LIST_WAIT_S 10
+
+static sem_t list_slots;
+static pthread_once_t list_slots_once = PTHREAD_ONCE_INIT;
+
+static void list_slots_init(void)
+{
+    sem_init(&list_slots, 0, EG_LIST_READERS);
+}
+
+/* The ?limit= and ?cursor= of a list: 0, or -1 with the 400's message. */
+static int page_args(eg_http_req_t *req, size_t *limit, char **after, char *msg, size_t msglen)
+{
+    const char *l = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *c = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "cursor");
+    *limit = EG_LIST_PAGE_MAX;
+    *after = NULL;
+    if (l) {
+        char *end;
+        long v = strtol(l, &end, 10);
+        if (!*l || *end || v < 1 || v > EG_LIST_PAGE_MAX) {
+            snprintf(msg, msglen, "\"limit\" must be a number from 1 to %d.", EG_LIST_PAGE_MAX);
+            return -1;
+        }
+        *limit = (size_t)v;
+    }
+    if (c && *c) {
+        /* the cursor is URL-safe base64 of the last id (decoded as standard) */
+        char std[2 * EG_MAX_ID];
+        size_t cl = strlen(c), n = 0;
+        if (cl >= sizeof std)
+            cl = 0;
+        for (size_t i = 0; i < cl; i++)
+            std[i] = c[i] == '-' ? '+' : c[i] == '_' ? '/' : c[i];
+        unsigned char *id = cl ? eg_base64_decode(std, cl, &n) : NULL;
+        if (!id || !n || memchr(id, '\0', n)) {
+            free(id);
+            snprintf(msg, msglen, "\"cursor\" is not a cursor this API answered.");
+            return -1;
+        }
+        char *z = realloc(id, n + 1);
+        if (!z) {
+            free(id);
+            snprintf(msg, msglen, "out of memory");
+            return -1;
+        }
+        z[n] = '\0';
+        *after = z;
+    }
+    return 0;
+}
+
 static enum MHD_Result list(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t kind,
                             const char *space)
 {
     filters_t f = {.n = 0};
+    size_t limit;
+    char *after = NULL, *next = NULL, msg[160];
+    if (page_args(req, &limit, &after, msg, sizeof msg))
+        return eg_http_error(req->conn, 400, msg);
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_filter, &f);
     if (f.overflow) {
         for (size_t i = 0; i < f.n; i++)
             free(f.filters[i]);
+        free(after);
         return eg_http_error(req->conn, 400, "Too many metadata filters (at most 16).");
     }
-    const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
-    cJSON *arr = eg_config_list(cfg, kind, space, (const char *const *)f.filters, f.n);
-    eg_configlog_read_end(rt->config);
+    pthread_once(&list_slots_once, list_slots_init);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += EG_LIST_WAIT_S;
+    int slot = sem_timedwait(&list_slots, &until) == 0;
+    cJSON *arr = NULL;
+    if (slot) {
+        const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+        arr = eg_config_list_page(cfg, kind, space, (const char *const *)f.filters, f.n, after,
+                                  limit, EG_LIST_PAGE_BYTES, &next);
+        eg_configlog_read_end(rt->config);
+        sem_post(&list_slots);
+    }
     for (size_t i = 0; i < f.n; i++)
         free(f.filters[i]);
+    free(after);
+    if (!slot)
+        return eg_http_error(req->conn, 503, "Too many lists are being read at once. Try again.");
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddItemToObject(doc, eg_kind_list_key(kind), arr);
+    if (next) {
+        char *cur = eg_base64_encode(next, strlen(next), 1);
+        if (cur)
+            cJSON_AddStringToObject(doc, "nextCursor", cur);
+        free(cur);
+        free(next);
+    }
     return eg_http_json(req->conn, 200, doc);
 }
 
@@ -110,6 +199,29 @@ static enum MHD_Result get_one(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t k
                         {"space", (space)},                                                        \
                         {"id", (id)}})
 
+/* Is the space at its quota of that kind (--max-*-per-space)? 1 with the
+ * 429 in err. Checked when the request comes, not when the record is
+ * applied: every process must apply the same log, whatever its own flags.
+ * Creates racing in from several ingresses can pass the quota by as many. */
+static int over_quota(eg_runtime_t *rt, eg_kind_t kind, const char *space, eg_error_t *err)
+{
+    const eg_settings_t *s = rt->settings;
+    int max = kind == EG_KIND_EVENTTYPE      ? s->max_eventtypes
+              : kind == EG_KIND_FUNCTION     ? s->max_functions
+              : kind == EG_KIND_SUBSCRIPTION ? s->max_subscriptions
+                                             : 0;
+    if (max <= 0)
+        return 0;
+    const eg_config_t *cfg = eg_configlog_read_begin(rt->config);
+    size_t n = eg_config_count(cfg, kind, space);
+    eg_configlog_read_end(rt->config);
+    if (n < (size_t)max)
+        return 0;
+    eg_error_set(err, 429, "Space \"%s\" holds %zu %s, its limit (--max-%s-per-space %d).",
+                 space, n, eg_kind_name(kind), eg_kind_name(kind), max);
+    return 1;
+}
+
 static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_t op,
                                     eg_kind_t kind, const char *space, const char *id)
 {
@@ -118,6 +230,13 @@ static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_
     cJSON *result = NULL;
     if (eg_change_from_request(&c, op, kind, space, id, req->body, req->body_len, &err))
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
+    if (op == EG_OP_CREATE && over_quota(rt, kind, space, &err)) {
+        EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4,
+                "%s %s %s/%s refused (%d): %s", eg_op_name(op), eg_kind_name(kind), space, c.id,
+                err.status, err.message);
+        eg_change_release(&c);
+        return eg_http_error(req->conn, (unsigned)err.status, err.message);
+    }
     int rc = eg_configlog_write(rt->config, &c, &result, &err);
     if (rc) {
         EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4,

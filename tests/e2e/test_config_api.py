@@ -248,6 +248,55 @@ class TestFraming(GatewayTestCase):
                             self.assertIn(b"more than 256 parameters", got)
 
 
+class TestBounds(GatewayTestCase):
+    """Issue 23, item 3: per-space quotas, and lists answered a page at a time."""
+
+    def test_quota_per_space_is_429_with_the_limit(self):
+        gw = self.start_gateway(name="quota", extra_args=["--max-functions-per-space", "3",
+                                                          "--max-eventtypes-per-space", "2"])
+        for i in range(3):
+            configure(gw, "q-a", functions={"f%d" % i: "http://127.0.0.1:9/"})
+        body = {"functionId": "f3", "type": "http", "provider": {"url": "http://127.0.0.1:9/"}}
+        r = gw.request("POST", "/v1/spaces/q-a/functions", body=body)
+        self.assertError(r, 429, "limit", "--max-functions-per-space 3")
+        # another space has a quota of its own; updates are not creates
+        configure(gw, "q-b", functions={"f0": "http://127.0.0.1:9/"})
+        r = gw.request("PUT", "/v1/spaces/q-a/functions/f0",
+                       body={"type": "http", "provider": {"url": "http://127.0.0.1:8/"}})
+        self.assertStatus(r, 200)
+        configure(gw, "q-a", eventtypes=["e1", "e2"])
+        self.assertError(gw.request("POST", "/v1/spaces/q-a/eventtypes", body={"name": "e3"}), 429,
+                         "--max-eventtypes-per-space 2")
+        # a delete makes room again
+        self.assertStatus(gw.request("DELETE", "/v1/spaces/q-a/functions/f1"), 204)
+        self.assertStatus(gw.request("POST", "/v1/spaces/q-a/functions", body=body), 201)
+        names = [f["functionId"] for f in gw.request("GET", "/v1/spaces/q-a/functions").body["functions"]]
+        self.assertEqual(names, ["f0", "f2", "f3"])
+
+    def test_lists_come_in_pages_with_a_cursor(self):
+        gw = self.start_gateway(name="pages")
+        names = ["ev.%02d" % i for i in range(25)]
+        configure(gw, "pages", eventtypes=names)
+        whole = gw.request("GET", "/v1/spaces/pages/eventtypes").body
+        self.assertEqual([e["name"] for e in whole["eventTypes"]], names)
+        self.assertNotIn("nextCursor", whole, "a space smaller than a page answers as 0.9 did")
+        got, cursor, pages = [], None, 0
+        while True:
+            q = "?limit=10" + ("&cursor=" + cursor if cursor else "")
+            r = gw.request("GET", "/v1/spaces/pages/eventtypes" + q)
+            self.assertStatus(r, 200)
+            pages += 1
+            got += [e["name"] for e in r.body["eventTypes"]]
+            cursor = r.body.get("nextCursor")
+            if not cursor:
+                break
+            self.assertLessEqual(pages, 5)
+        self.assertEqual((got, pages), (names, 3))
+        for q, why in (("?limit=0", "limit"), ("?limit=1001", "limit"), ("?limit=x", "limit"),
+                       ("?cursor=%%%", "cursor")):
+            self.assertError(gw.request("GET", "/v1/spaces/pages/eventtypes" + q), 400, why)
+
+
 class TestEventTypes(ConfigAPITestBase):
     def test_create_and_get(self):
         body = self.eventtype("user.created", metadata={"team": "a"})
