@@ -458,7 +458,16 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
     char rnd[17];
     random_hex(rnd, 6);
     snprintf(log->rid_prefix, sizeof log->rid_prefix, "%s.%s", log->instance, rnd);
-    pthread_rwlock_init(&log->lock, NULL);
+    /* Writers first: with glibc's default (readers first) a steady stream
+     * of overlapping readers (list requests, the Events API's lookups) kept
+     * the applying thread out, and every write timed out with 503 although
+     * its record was applied later. No reader takes the lock twice, which
+     * writer preference would deadlock. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&log->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cond, NULL);
     log->cfg = eg_config_new();

@@ -31,6 +31,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -126,6 +127,18 @@ enum MHD_Result eg_http_respond(struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
+/* Frees a large answer once sent and gives the heap's free memory back to
+ * the system: a burst of large answers (lists of thousands of resources,
+ * each built by a connection thread of its own arena) otherwise left a
+ * hundred MB and more in the process for good. */
+#define EG_HTTP_TRIM_BYTES (1024 * 1024)
+
+static void free_and_trim(void *p)
+{
+    free(p);
+    malloc_trim(0);
+}
+
 enum MHD_Result eg_http_json(struct MHD_Connection *conn, unsigned status, cJSON *doc)
 {
     char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
@@ -134,7 +147,10 @@ enum MHD_Result eg_http_json(struct MHD_Connection *conn, unsigned status, cJSON
         return eg_http_respond(conn, 500, "application/json",
                                "{\"errors\":[{\"message\":\"out of memory\"}]}", 39);
     size_t n = strlen(s);
-    struct MHD_Response *r = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        n >= EG_HTTP_TRIM_BYTES
+            ? MHD_create_response_from_buffer_with_free_callback(n, s, free_and_trim)
+            : MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(s);
         return MHD_NO;
