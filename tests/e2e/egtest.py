@@ -391,6 +391,7 @@ class KafkaCluster:
             self.close()
             raise AssertionError("scripts/kafka.sh start said no KAFKA_BROKERS:\n" + out)
         self.brokers = Brokers(m.group(1))
+        self.brokers.real = True
 
     def _script(self, *args, timeout=60):
         p = subprocess.run(["bash", KAFKA_SCRIPT] + list(args), env=self.env, capture_output=True,
@@ -767,7 +768,9 @@ class Gateway:
         Brokers with its topic prefix."""
         if self.status is None:
             self.status = self.request("GET", "/v1/status").body
-        return Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None))
+        b = Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None))
+        b.real = getattr(self.cluster, "real", False)  # a KafkaCluster of the test's own
+        return b
 
     def request(self, method, path, body=None, raw_body=None, headers=None, timeout=REQUEST_TIMEOUT,
                 port=None):
@@ -1017,6 +1020,32 @@ def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEO
         raise AssertionError("kcat -P -t %s did not finish within %.0fs" % (topic, timeout))
     if p.returncode != 0:
         raise AssertionError("kcat -P failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
+
+
+KAFKA_LIBS = os.path.join(os.environ.get("KAFKA_CACHE") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "event-gateway", "kafka-4.4.0"),
+    "libs")  # where scripts/kafka.sh puts Apache Kafka's jars
+
+
+def create_topic(brokers, name, partitions=1, configs=None):
+    """Creates topic `name` on a real cluster (Kafka's own TopicCommand, a JVM:
+    ~4 s), as a user would before naming it in a function: a real cluster
+    does not create topics on a first record (auto.create.topics.enable=false
+    in scripts/kafka.sh). No-op on the embedded broker and its stand-in, which
+    create a topic on its first record. configs: {name: value}."""
+    real = getattr(brokers, "real", False) or (is_external(brokers) and not BROKER_CONTROL)
+    if not real:
+        return
+    args = ["java", "-cp", os.path.join(KAFKA_LIBS, "*"), "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server", str(brokers), "--create", "--if-not-exists", "--topic", name,
+            "--partitions", str(partitions)]
+    for k, v in (configs or {}).items():
+        args += ["--config", "%s=%s" % (k, v)]
+    p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=scaled(60), preexec_fn=_die_with_parent)
+    if p.returncode != 0:
+        raise AssertionError("creating topic %s failed (%d): %s%s" % (name, p.returncode, p.stdout,
+                                                                       p.stderr))
 
 
 def dead_letters(brokers, predicate=lambda v: True):
