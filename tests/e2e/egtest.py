@@ -1022,6 +1022,28 @@ def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEO
         raise AssertionError("kcat -P failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
 
 
+TOOLS_DIR = os.environ.get("EG_TEST_TOOLS_DIR") or os.path.join(HERE, "..", "..", "build", "tests")
+
+
+def produce_at(brokers, topic, value, timestamp_ms, key=None, headers=()):
+    """Produces one record stamped timestamp_ms (CreateTime) with
+    eg-produce-at, which kcat cannot; headers: (name, value) pairs."""
+    args = [os.path.join(TOOLS_DIR, "eg-produce-at"), "-b", str(brokers), "-t", topic,
+            "-T", str(int(timestamp_ms))]
+    if key is not None:
+        args += ["-k", key]
+    for name, val in headers:
+        args += ["-H", "%s=%s" % (name, val)]
+    if is_external(brokers):
+        for prop in kafka_properties():
+            args += ["-X", prop]
+    data = value.encode() if isinstance(value, str) else value
+    p = subprocess.run(args, input=data, capture_output=True, timeout=scaled(KCAT_TIMEOUT + 30),
+                       preexec_fn=_die_with_parent)
+    if p.returncode != 0:
+        raise AssertionError("eg-produce-at failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
+
+
 KAFKA_LIBS = os.path.join(os.environ.get("KAFKA_CACHE") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "event-gateway", "kafka-4.4.0"),
     "libs")  # where scripts/kafka.sh puts Apache Kafka's jars
