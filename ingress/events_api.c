@@ -88,6 +88,7 @@
 #define HOLD_FULL "The gateway's embedded Kafka is full: its consumers are too far behind to take more events now. Try again."
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
+#define TOO_LARGE "The function's answer is too large to carry back (at most 4 MiB)."
 
 /* A producer; its delivery reports are served by the server's loop. */
 typedef struct {
@@ -230,7 +231,10 @@ static void on_sync_reply(void *arg, const eg_reply_t *r)
         EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
                 "event %s: sync call for subscription %s failed: %s", p->ev.id, p->sync_sub,
                 r->error ? r->error : "?");
-        finish_error(p, 500, FUNCTION_FAILED);
+        if (r->error && !strncmp(r->error, EG_REPLY_TOO_LARGE, strlen(EG_REPLY_TOO_LARGE)))
+            finish_error(p, 502, TOO_LARGE);
+        else
+            finish_error(p, 500, FUNCTION_FAILED);
     } else {
         eg_sync_answer_t a;
         if (eg_sync_answer_parse(r->body, r->body_len, &a)) {

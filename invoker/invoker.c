@@ -179,7 +179,7 @@
 #define TOPIC_TIMEOUT_MS 5000  /* making sure the topics exist */
 #define MAX_HEADER 1024         /* longest eg-* header value taken */
 #define REPLY_RESEND_MS 10      /* a reply the producer's full queue refused is sent again after this */
-#define REPLY_MAX_BYTES "16777216" /* message.max.bytes of the reply producer */
+#define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
 #define EPOLL_BATCH 256         /* socket events taken per wait */
 #define NUDGE_TIMEOUT_MS 100    /* longest wait of eg_kafka_nudge */
 

@@ -1070,6 +1070,20 @@ def create_topic(brokers, name, partitions=1, configs=None):
                                                                        p.stderr))
 
 
+def topic_configs(brokers, name):
+    """The configurations set on topic `name` of a real cluster ({name: value},
+    from TopicCommand --describe)."""
+    p = subprocess.run(["java", "-cp", os.path.join(KAFKA_LIBS, "*"), "org.apache.kafka.tools.TopicCommand",
+                        "--bootstrap-server", str(brokers), "--describe", "--topic", name],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=scaled(60),
+                       preexec_fn=_die_with_parent)
+    m = re.search(r"\bConfigs:\s*(\S*)", p.stdout)
+    if p.returncode != 0 or not m:
+        raise AssertionError("describing topic %s failed (%d): %s%s" % (name, p.returncode, p.stdout,
+                                                                         p.stderr))
+    return dict(kv.split("=", 1) for kv in m.group(1).split(",") if "=" in kv)
+
+
 def dead_letters(brokers, predicate=lambda v: True):
     """The values (parsed JSON) of the dead-letter records matching predicate."""
     return [r["value"] for r in kcat_consume(brokers, topic(brokers, "dlq"))
