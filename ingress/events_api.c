@@ -88,7 +88,7 @@
 #define HOLD_FULL "The gateway's embedded Kafka is full: its consumers are too far behind to take more events now. Try again."
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
-#define TOO_LARGE "The function's answer is too large to carry back (at most 4 MiB)."
+#define TOO_LARGE "The function's answer is too large to carry back through Kafka."
 
 /* A producer; its delivery reports are served by the server's loop. */
 typedef struct {
