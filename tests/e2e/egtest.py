@@ -37,6 +37,11 @@
   port at this address. The mock answers no CreateTopics, so the harness
   creates each prefix's topics there before the first process starts; on a
   real cluster the gateway creates them with the Admin API.
+- Topics of a test's own on a real cluster (no topic is created on a first
+  record there): create_topic() and topic_configs() run Kafka's own
+  TopicCommand from the jars scripts/kafka.sh cached; produce_at() writes a
+  record with a chosen timestamp (tests/tools/produce_at.c), which kcat
+  cannot.
 """
 
 import base64
