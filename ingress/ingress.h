@@ -39,8 +39,7 @@ int eg_reply_topic_create(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, c
 /* Starts the thread that keeps `own` (this ingress's reply topic) alive and
  * deletes other ingresses' idle ones (--reply-topic-reap-ms). Real clusters
  * only. NULL with a message in err on failure. */
-eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *err,
-                                       size_t errlen);
+eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *err, size_t errlen);
 void eg_reply_topics_free(eg_reply_topics_t *t);
 
 /* ---- the Events API (events_api.c) ---- */

@@ -81,11 +81,13 @@ struct eg_reply_topics {
 int eg_reply_topic_create(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, char *err,
                           size_t errlen)
 {
+    /* clang-format off */
     static const char *const configs[] = {"retention.ms",      REPLY_RETENTION_MS,
                                           "segment.ms",        REPLY_SEGMENT_MS,
                                           "segment.bytes",     REPLY_SEGMENT_BYTES,
                                           "max.message.bytes", EG_REPLY_MAX_RECORD,
                                           NULL};
+    /* clang-format on */
     int n = eg_runtime_partitions(rt->settings->reply_partitions, rt->mock_cluster);
     if (rt->mock)
         return eg_mock_topic_create(rt->mock, topic, n, err, errlen);
@@ -157,8 +159,9 @@ static void delete_topic(eg_reply_topics_t *t, const char *topic, int64_t idle_m
         e = n == 1 ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR__FAIL;
     }
     if (!e || e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-        EG_LOG_INFO("replies", "deleted reply topic %s: nothing written to it for %" PRId64
-                               " s (its ingress is gone)",
+        EG_LOG_INFO("replies",
+                    "deleted reply topic %s: nothing written to it for %" PRId64
+                    " s (its ingress is gone)",
                     topic, idle_ms / 1000);
     else
         EG_LOG_WARN("replies", "deleting reply topic %s: %s", topic, rd_kafka_err2str(e));
@@ -270,8 +273,7 @@ static void on_heartbeat(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
                     rd_kafka_err2str(m->err));
 }
 
-eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *err,
-                                       size_t errlen)
+eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_reply_topics_t *t = calloc(1, sizeof *t);

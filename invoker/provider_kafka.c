@@ -71,8 +71,9 @@ static int topic_missing(rd_kafka_t *rk, rd_kafka_topic_t *rkt)
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(rk, 0, rkt, &md, METADATA_MS) || !md)
         return 0;
-    int missing = md->topic_cnt == 1 && (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                                         md->topics[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
+    int missing =
+        md->topic_cnt == 1 && (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                               md->topics[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
     rd_kafka_metadata_destroy(md);
     return missing;
 }

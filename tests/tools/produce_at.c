@@ -88,10 +88,10 @@ int main(int argc, char **argv)
         const char *eq = strchr(headers[i], '=');
         rd_kafka_header_add(h, headers[i], eq - headers[i], eq + 1, -1);
     }
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_TIMESTAMP((int64_t)ts), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                          RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_TIMESTAMP((int64_t)ts), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);
         result = e;
