@@ -150,6 +150,12 @@ static const eg__opt_t eg__opts[] = {
      .help = "partitions of the reply topic an ingress creates for itself (sync replies spread "
              "over them by correlation id); 0: 8 on a cluster, 2 on the embedded broker",
      .offset = EG__INT(reply_partitions)},
+    {.name = "reply-topic-reap-ms", .env = "EG_REPLY_TOPIC_REAP_MS", .type = EG__OPT_INT,
+     .def = "3600000", .min = 0, .max = 2000000000, .roles = EG__HTTP, .metavar = "MS",
+     .help = "an ingress deletes another ingress's reply topic once it has seen no record written "
+             "to it for this long (each ingress writes to its own every twelfth of it, 5 minutes "
+             "at most); give every ingress of a deployment the same value; 0: delete none",
+     .offset = EG__INT(reply_topic_reap_ms)},
     {.name = "replication-factor", .env = "EG_REPLICATION_FACTOR", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 32, .roles = EG_ROLE_ALL, .metavar = "N",
      .help = "replication factor of topics the gateway creates; -1: broker default",

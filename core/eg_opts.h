@@ -78,6 +78,8 @@ typedef struct eg_settings {
     int partition_window;       /* --partition-window 512 (invoker) */
     int partitions;             /* --partitions 0 (auto): of topics the gateway creates */
     int reply_partitions;       /* --reply-partitions 0 (auto; ingress): of its own reply topic */
+    int reply_topic_reap_ms;    /* --reply-topic-reap-ms 3600000 (ingress): idle time after which
+                                   another ingress's reply topic is deleted; 0: never */
     int status_port;            /* --status-port, EG_STATUS_PORT (router, invoker); 0: off */
     char *instance_id;          /* --instance-id, EG_INSTANCE_ID; default "<hostname>-<pid>" */
     char *admin_key;            /* --admin-key, EG_ADMIN_KEY (ingress): opens every space; NULL

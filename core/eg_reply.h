@@ -14,8 +14,16 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
-/* The largest function answer carried back (bigger ones are a failed call). */
+/* The largest function answer carried back: a bigger one is replaced by a
+ * failed reply whose error starts with EG_REPLY_TOO_LARGE (the ingress
+ * answers 502 and says so). */
 #define EG_REPLY_MAX_BODY (4 * 1024 * 1024)
+#define EG_REPLY_TOO_LARGE "answer too large"
+/* The largest reply record (a Kafka property value): the reply producer's
+ * message.max.bytes and the reply topic's max.message.bytes, room for a
+ * EG_REPLY_MAX_BODY answer however its JSON encoding grows. A reply the
+ * producer or the broker still refuses as too large is replaced as above. */
+#define EG_REPLY_MAX_RECORD "16777216"
 
 typedef struct eg_reply {
     char *correlation; /* owned */

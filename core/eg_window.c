@@ -213,13 +213,13 @@ rd_kafka_message_t *eg_window_next(eg_window_t *w, int timeout_ms, int *done)
         } else if (p && !p->done && m->offset >= p->pos.next) {
             rd_kafka_timestamp_type_t tt;
             int64_t ts = rd_kafka_message_timestamp(m, &tt);
-            if (m->offset >= p->pos.end || ts > w->to_ms) {
+            if (m->offset >= p->pos.end) {
                 finish(w, p);
             } else {
                 p->pos.next = m->offset + 1;
                 if (p->pos.next >= p->pos.end)
                     finish(w, p);
-                if (ts >= w->from_ms)
+                if (ts >= w->from_ms && ts <= w->to_ms)
                     return m;
             }
         }

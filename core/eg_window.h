@@ -11,9 +11,18 @@
  * lookup is taken as missing and every partition is scanned from its first
  * offset, records older than `from` being skipped.
  * Where a partition ends: at the high watermark when the window was opened,
- * or at its first record newer than `to`, whichever comes first. A finished
- * partition is unassigned (never paused: librdkafka 2.0.2 can hang
- * destroying a consumer with paused partitions on the embedded broker).
+ * and not before. Timestamps are the producers' (CreateTime), in no
+ * guaranteed order: a record stamped after `to` may be followed by records
+ * stamped inside the window (a producer's clock ahead, an event written
+ * with its own time), so records outside [from, to] are skipped, never
+ * taken as the window's end. The cost: a window is read up to the end of
+ * the topic as it was when the window was opened. (No earlier end is safe:
+ * a record stamped in the past can be written at any time; the first
+ * offset stamped after `to`, which offsets-for-times would give, may be
+ * such an out-of-order record itself.) Records written after the window
+ * was opened are never in it. A finished partition is unassigned (never
+ * paused: librdkafka 2.0.2 can hang destroying a consumer with paused
+ * partitions on the embedded broker).
  *
  * The reader's own consumer uses assign() (no consumer group, no commits).
  * One thread at a time; blocking calls are bounded by their timeouts.
@@ -40,7 +49,8 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
 
 /* The next record of the window (caller destroys it), or NULL: nothing yet
  * within timeout_ms, or, with *done set, every partition finished. Its
- * partition's position moves past it. Records before `from` are skipped. */
+ * partition's position moves past it. Records stamped outside [from, to]
+ * are skipped. */
 rd_kafka_message_t *eg_window_next(eg_window_t *w, int timeout_ms, int *done);
 
 /* Ends a partition early (the caller has read enough of it). */

@@ -33,8 +33,11 @@
  *     events dropped.
  *  3. no sync subscription matches (space, type, method, path): the answer is
  *     202, sent only from the record's delivery report (a 202 means the event
- *     is in Kafka), or 503 when Kafka cannot take it within
- *     --ingest-timeout-ms.
+ *     is in Kafka). When Kafka cannot take it within --ingest-timeout-ms
+ *     (message.timeout.ms), the report's message status decides: never sent,
+ *     or refused by the broker, is 503 (not stored, send it again); sent to
+ *     a broker that did not answer in time is 504 (it may still write it, as
+ *     a paused broker does when it resumes: stored or not, nobody knows).
  *     A sync subscription matches: the record also names it and says where to
  *     answer (eg-reply-to, eg-correlation, eg-deadline); the router sends it
  *     to the function's sync invocation topic, an invoker calls the function
@@ -85,6 +88,7 @@
 #define HOLD_FULL "The gateway's embedded Kafka is full: its consumers are too far behind to take more events now. Try again."
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
+#define TOO_LARGE "The function's answer is too large to carry back through Kafka."
 
 /* A producer; its delivery reports are served by the server's loop. */
 typedef struct {
@@ -227,7 +231,10 @@ static void on_sync_reply(void *arg, const eg_reply_t *r)
         EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
                 "event %s: sync call for subscription %s failed: %s", p->ev.id, p->sync_sub,
                 r->error ? r->error : "?");
-        finish_error(p, 500, FUNCTION_FAILED);
+        if (r->error && !strncmp(r->error, EG_REPLY_TOO_LARGE, strlen(EG_REPLY_TOO_LARGE)))
+            finish_error(p, 502, TOO_LARGE);
+        else
+            finish_error(p, 500, FUNCTION_FAILED);
     } else {
         eg_sync_answer_t a;
         if (eg_sync_answer_parse(r->body, r->body_len, &a)) {
@@ -256,9 +263,19 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         if (p->corr[0] && eg_sync_cancel(p->api->waits, p->corr))
             pending_unref(p);
         char msg[400];
-        snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
-                 rd_kafka_err2str(m->err));
-        finish_error(p, 503, msg);
+        if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {
+            snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
+                     rd_kafka_err2str(m->err));
+            finish_error(p, 503, msg);
+        } else {
+            /* Its request reached a broker that did not answer in time: it
+             * may still write it (a paused or overloaded broker does, later). */
+            snprintf(msg, sizeof msg,
+                     "Kafka did not confirm the event in time (%s): it may or may not be stored. "
+                     "Sending it again may store it twice.",
+                     rd_kafka_err2str(m->err));
+            finish_error(p, 504, msg);
+        }
     } else {
         /* counted before the answer, so that a client sees it in /metrics */
         eg_metric_add(p->api->rt->mx.events_received,

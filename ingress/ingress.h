@@ -28,6 +28,20 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg,
 /* 1 when the wait was still registered (its callback will not run). */
 int eg_sync_cancel(eg_sync_t *s, const char *id);
 
+/* ---- reply topics: their bounds, and those of ingresses that are gone
+ * (reply_topics.c) ---- */
+typedef struct eg_reply_topics eg_reply_topics_t;
+/* Makes sure the reply topic `topic` exists, created with the reply topics'
+ * bounds (retention, segments, record size) when it does not; rk: a client
+ * of the cluster. 0, or -1 with a message in err. */
+int eg_reply_topic_create(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, char *err,
+                          size_t errlen);
+/* Starts the thread that keeps `own` (this ingress's reply topic) alive and
+ * deletes other ingresses' idle ones (--reply-topic-reap-ms). Real clusters
+ * only. NULL with a message in err on failure. */
+eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *err, size_t errlen);
+void eg_reply_topics_free(eg_reply_topics_t *t);
+
 /* ---- the Events API (events_api.c) ---- */
 typedef struct eg_events_api eg_events_api_t;
 eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen);

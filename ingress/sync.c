@@ -72,6 +72,7 @@ struct eg_sync {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
+    eg_reply_topics_t *topics; /* heartbeats and reaping (real clusters) */
 
     pthread_mutex_t mu;
     eg_map_t *waiters; /* id -> waiter_t* */
@@ -207,18 +208,16 @@ static void *sync_main(void *arg)
 }
 
 /* The reply topic must exist before anyone reads or writes it: created with
- * the Admin API (or on the embedded broker directly); a broker that answers
- * neither (another process's embedded broker) creates it on a first record,
- * which has no correlation id and is ignored. */
+ * the Admin API and the reply topics' bounds (reply_topics.c), or on the
+ * embedded broker directly; a broker that answers neither (another
+ * process's embedded broker) creates it on a first record, which has no
+ * correlation id and is ignored. */
 static int make_topic(eg_sync_t *s, char *err, size_t errlen)
 {
-    static const char *const configs[] = {"retention.ms", "3600000", NULL};
-    int n = eg_runtime_partitions(s->rt->settings->reply_partitions, s->rt->mock_cluster);
-    if (s->rt->mock)
-        return eg_mock_topic_create(s->rt->mock, s->topic, n, err, errlen);
-    if (eg_kafka_ensure_topic(s->consumer, s->topic, n, s->rt->settings->replication_factor,
-                              configs, 5000, err, errlen) == 0)
+    if (eg_reply_topic_create(s->rt, s->consumer, s->topic, err, errlen) == 0)
         return 0;
+    if (s->rt->mock)
+        return -1;
     EG_LOG_INFO("sync", "%s: %s; creating it with a first record", s->topic, err);
     rd_kafka_conf_t *c = eg_kafka_conf_new(s->rt->settings, s->rt->brokers, err, errlen);
     rd_kafka_t *p = eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply topic producer", err, errlen);
@@ -312,6 +311,8 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
     s->thread_started = 1;
+    if (!rt->mock_cluster && !(s->topics = eg_reply_topics_new(rt, s->topic, err, errlen)))
+        goto fail;
     EG_LOG_INFO("sync", "sync replies come back on %s", s->topic);
     return s;
 fail:
@@ -400,6 +401,7 @@ void eg_sync_free(eg_sync_t *s)
 {
     if (!s)
         return;
+    eg_reply_topics_free(s->topics);
     atomic_store(&s->stop, 1);
     if (s->thread_started)
         pthread_join(s->thread, NULL);

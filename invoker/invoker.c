@@ -179,7 +179,7 @@
 #define TOPIC_TIMEOUT_MS 5000  /* making sure the topics exist */
 #define MAX_HEADER 1024         /* longest eg-* header value taken */
 #define REPLY_RESEND_MS 10      /* a reply the producer's full queue refused is sent again after this */
-#define REPLY_MAX_BYTES "16777216" /* message.max.bytes of the reply producer */
+#define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
 #define EPOLL_BATCH 256         /* socket events taken per wait */
 #define NUDGE_TIMEOUT_MS 100    /* longest wait of eg_kafka_nudge */
 
@@ -315,9 +315,14 @@ typedef struct eg_invoker {
     uint64_t rng;
     int draining;
     int64_t drain_deadline;
-    /* Invocations seen lately, by "<eg-source> <eg-subscription>": the same
-     * fan-out read twice (a router died mid-transaction and the broker, like
-     * the embedded one, does not hide aborted records) is called once. */
+    /* Embedded broker only (NULL on a real cluster, whose read_committed
+     * consumers never see an aborted fan-out): invocations seen lately, by
+     * "<eg-source> <eg-subscription>", so that the same fan-out read twice
+     * (a router died mid-transaction, and the embedded broker does not hide
+     * aborted records) is called once. Emptied whenever partitions are
+     * revoked or lost: a record read again after its partition came back
+     * was never finished (its offset was not committed past it), and must
+     * be called again, not taken for a duplicate. */
     eg_map_t *seen;
     CURL *easy_pool[EASY_POOL]; /* reset handles kept for the next calls */
     size_t easy_free;
@@ -1090,6 +1095,20 @@ static int seen_before(eg_invoker_t *r, rd_kafka_headers_t *h, const char *sub)
     return 0;
 }
 
+/* Forgets every invocation seen (partitions moved: see eg_invoker_t.seen). */
+static void seen_clear(eg_invoker_t *r)
+{
+    if (!r->seen || !eg_map_size(r->seen))
+        return;
+    for (size_t k = 0; k < SEEN_MAX; k++) {
+        if (r->seen_ring[k])
+            eg_map_del(r->seen, r->seen_ring[k]);
+        free(r->seen_ring[k]);
+        r->seen_ring[k] = NULL;
+    }
+    r->seen_head = 0;
+}
+
 static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -1282,6 +1301,7 @@ static void pause_resume(part_t *p, int pause);
 
 static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_list_t *l)
 {
+    seen_clear(r);
     for (part_t **pp = &s->parts; *pp;) {
         part_t *p = *pp;
         if (l && !rd_kafka_topic_partition_list_find(l, p->topic, p->partition)) {
@@ -1880,7 +1900,8 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t 
         snprintf(err, errlen, "epoll: %s", strerror(errno));
         goto fail;
     }
-    if (!(r->seen = eg_map_new()) || !(r->seen_ring = calloc(SEEN_MAX, sizeof *r->seen_ring))) {
+    if (r->rt->mock_cluster &&
+        (!(r->seen = eg_map_new()) || !(r->seen_ring = calloc(SEEN_MAX, sizeof *r->seen_ring)))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

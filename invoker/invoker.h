@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "eg_deadletter.h"
+#include "eg_reply.h"
 #include "eg_runtime.h"
 #include "provider.h"
 
@@ -87,8 +88,9 @@ int64_t eg__invoker_parse_deadline(const char *v);
  * deadline has passed: nobody waits for the answer any more, no call. */
 int64_t eg__invoker_sync_timeout_ms(int64_t deadline_ms, int64_t now_ms, int function_timeout_ms);
 
-/* The error text of an answer longer than EG_REPLY_MAX_BODY. */
-#define EG__INVOKER_TOO_LARGE "answer too large"
+/* The error text of an answer longer than EG_REPLY_MAX_BODY, or of a reply
+ * Kafka refused as too large. */
+#define EG__INVOKER_TOO_LARGE EG_REPLY_TOO_LARGE
 
 /* A reply record value (schemas/reply-record.schema.json, eg_reply_encode):
  * error is used only when !ok ("call failed" when NULL or empty); body may

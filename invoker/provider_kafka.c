@@ -23,6 +23,9 @@
  * success, any error a retryable failure (the engine's retries and dead
  * letters apply as to http functions). A produce call the client refuses
  * at once (queue full, bad topic name) is a retryable failure as well.
+ * The gateway never creates a function's topic: a missing one (a real
+ * cluster creates none on a first record) fails every attempt, each after
+ * message.timeout.ms, and its dead letter says the topic does not exist.
  *
  * Sync subscriptions: the event is written the same way, but a topic gives
  * no answer, so the caller gets a failure (500 "Function call failed.").
@@ -40,6 +43,7 @@
 
 #define COMP "invoker"
 #define FLUSH_MS 5000
+#define METADATA_MS 2000 /* the lookup that explains a failed record */
 
 typedef struct sink {
     char *brokers; /* provider.brokers, "" for the gateway's cluster */
@@ -58,18 +62,38 @@ typedef struct kmsg {
 static pthread_mutex_t sinks_mu = PTHREAD_MUTEX_INITIALIZER;
 static sink_t *sinks;
 
+/* 1 when the cluster says topic does not exist. A record for a topic a
+ * real cluster does not have (it creates none on a first record) times out
+ * waiting for its metadata, and "Message timed out" alone does not tell the
+ * user why: only then is the cluster asked, within METADATA_MS. */
+static int topic_missing(rd_kafka_t *rk, rd_kafka_topic_t *rkt)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, METADATA_MS) || !md)
+        return 0;
+    int missing =
+        md->topic_cnt == 1 && (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                               md->topics[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
+    rd_kafka_metadata_destroy(md);
+    return missing;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     kmsg_t *k = m->_private;
     char err[512] = "";
     eg_call_verdict_t v = EG_CALL_OK;
-    (void)rk;
     (void)opaque;
     if (!k)
         return;
     if (m->err) {
-        snprintf(err, sizeof err, "writing to topic %s: %s", rd_kafka_topic_name(m->rkt),
-                 rd_kafka_err2str(m->err));
+        int missing = (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
+                       m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                       m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
+                      topic_missing(rk, m->rkt);
+        snprintf(err, sizeof err, "writing to topic %s: %s%s", rd_kafka_topic_name(m->rkt),
+                 rd_kafka_err2str(m->err),
+                 missing ? " (the topic does not exist: create it, the gateway does not)" : "");
         v = EG_CALL_RETRY;
     } else if (k->sync) {
         snprintf(err, sizeof err,

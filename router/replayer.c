@@ -246,6 +246,10 @@ static int pick_one(void *arg, const eg_replay_t *r, int32_t partition)
 
 static void run_start(eg_replayer_t *rp)
 {
+    /* Not before this process's configuration holds what the log held when
+     * it started: the replay's subscription would look deleted. */
+    if (!eg_configlog_ready(rp->rt->config))
+        return;
     pick_t p = {rp, NULL, 0};
     eg_replay_table_each(rp->table, pick_one, &p);
     if (!p.best)

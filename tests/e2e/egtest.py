@@ -37,6 +37,11 @@
   port at this address. The mock answers no CreateTopics, so the harness
   creates each prefix's topics there before the first process starts; on a
   real cluster the gateway creates them with the Admin API.
+- Topics of a test's own on a real cluster (no topic is created on a first
+  record there): create_topic() and topic_configs() run Kafka's own
+  TopicCommand from the jars scripts/kafka.sh cached; produce_at() writes a
+  record with a chosen timestamp (tests/tools/produce_at.c), which kcat
+  cannot.
 """
 
 import base64
@@ -391,6 +396,7 @@ class KafkaCluster:
             self.close()
             raise AssertionError("scripts/kafka.sh start said no KAFKA_BROKERS:\n" + out)
         self.brokers = Brokers(m.group(1))
+        self.brokers.real = True
 
     def _script(self, *args, timeout=60):
         p = subprocess.run(["bash", KAFKA_SCRIPT] + list(args), env=self.env, capture_output=True,
@@ -773,7 +779,9 @@ class Gateway:
         Brokers with its topic prefix."""
         if self.status is None:
             self.status = self.request("GET", "/v1/status").body
-        return Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None))
+        b = Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None))
+        b.real = getattr(self.cluster, "real", False)  # a KafkaCluster of the test's own
+        return b
 
     def request(self, method, path, body=None, raw_body=None, headers=None, timeout=REQUEST_TIMEOUT,
                 port=None):
@@ -1035,6 +1043,68 @@ def kcat_produce(brokers, topic, value, headers=(), key=None, timeout=KCAT_TIMEO
         raise AssertionError("kcat -P -t %s did not finish within %.0fs" % (topic, timeout))
     if p.returncode != 0:
         raise AssertionError("kcat -P failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
+
+
+TOOLS_DIR = os.environ.get("EG_TEST_TOOLS_DIR") or os.path.join(HERE, "..", "..", "build", "tests")
+
+
+def produce_at(brokers, topic, value, timestamp_ms, key=None, headers=()):
+    """Produces one record stamped timestamp_ms (CreateTime) with
+    eg-produce-at, which kcat cannot; headers: (name, value) pairs."""
+    args = [os.path.join(TOOLS_DIR, "eg-produce-at"), "-b", str(brokers), "-t", topic,
+            "-T", str(int(timestamp_ms))]
+    if key is not None:
+        args += ["-k", key]
+    for name, val in headers:
+        args += ["-H", "%s=%s" % (name, val)]
+    if is_external(brokers):
+        for prop in kafka_properties():
+            args += ["-X", prop]
+    data = value.encode() if isinstance(value, str) else value
+    p = subprocess.run(args, input=data, capture_output=True, timeout=scaled(KCAT_TIMEOUT + 30),
+                       preexec_fn=_die_with_parent)
+    if p.returncode != 0:
+        raise AssertionError("eg-produce-at failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
+
+
+KAFKA_LIBS = os.path.join(os.environ.get("KAFKA_CACHE") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "event-gateway", "kafka-4.4.0"),
+    "libs")  # where scripts/kafka.sh puts Apache Kafka's jars
+
+
+def create_topic(brokers, name, partitions=1, configs=None):
+    """Creates topic `name` on a real cluster (Kafka's own TopicCommand, a JVM:
+    ~4 s), as a user would before naming it in a function: a real cluster
+    does not create topics on a first record (auto.create.topics.enable=false
+    in scripts/kafka.sh). No-op on the embedded broker and its stand-in, which
+    create a topic on its first record. configs: {name: value}."""
+    real = getattr(brokers, "real", False) or (is_external(brokers) and not BROKER_CONTROL)
+    if not real:
+        return
+    args = ["java", "-cp", os.path.join(KAFKA_LIBS, "*"), "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server", str(brokers), "--create", "--if-not-exists", "--topic", name,
+            "--partitions", str(partitions)]
+    for k, v in (configs or {}).items():
+        args += ["--config", "%s=%s" % (k, v)]
+    p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=scaled(60), preexec_fn=_die_with_parent)
+    if p.returncode != 0:
+        raise AssertionError("creating topic %s failed (%d): %s%s" % (name, p.returncode, p.stdout,
+                                                                       p.stderr))
+
+
+def topic_configs(brokers, name):
+    """The configurations set on topic `name` of a real cluster ({name: value},
+    from TopicCommand --describe)."""
+    p = subprocess.run(["java", "-cp", os.path.join(KAFKA_LIBS, "*"), "org.apache.kafka.tools.TopicCommand",
+                        "--bootstrap-server", str(brokers), "--describe", "--topic", name],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=scaled(60),
+                       preexec_fn=_die_with_parent)
+    m = re.search(r"\bConfigs:\s*(\S*)", p.stdout)
+    if p.returncode != 0 or not m:
+        raise AssertionError("describing topic %s failed (%d): %s%s" % (name, p.returncode, p.stdout,
+                                                                         p.stderr))
+    return dict(kv.split("=", 1) for kv in m.group(1).split(",") if "=" in kv)
 
 
 def dead_letters(brokers, predicate=lambda v: True):

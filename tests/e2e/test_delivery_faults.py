@@ -14,8 +14,8 @@ import threading
 import time
 import unittest
 
-from egtest import (GatewayTestCase, ce10, configure, needs_breakable_kafka, needs_embedded_broker,
-                    send_ce10, wait_until)
+from egtest import (GatewayTestCase, ce10, configure, kcat_consume, needs_breakable_kafka,
+                    needs_embedded_broker, needs_real_kafka, send_ce10, topic, wait_until)
 
 N_EVENTS = 500
 SENDERS = 16
@@ -130,6 +130,59 @@ class TestKafkaDown(FaultTestBase):
         self.assertEqual(late, [], "%d of %d 503 answers came later than 2.5 s with --ingest-timeout-ms 1000"
                          % (len(late), len(results)))
         self.assertTrue(ingress.alive(), "the ingress survives Kafka going away")
+
+
+@needs_real_kafka("its broker is paused (SIGSTOP)")
+class TestKafkaPaused(FaultTestBase):
+    def test_no_event_answered_503_is_stored(self):
+        """A 503 means "not stored": the broker is paused while events are
+        sent with a short --ingest-timeout-ms, then resumed. Every event
+        answered 202 is in the events topic and none answered 503 is, even
+        those whose request had reached the paused broker (it writes them
+        when it resumes): those get a 504, "may be stored"."""
+        k = self.start_kafka(1)
+        ingress = self.start_gateway("eg-ingress", brokers=k.brokers, name="ingress",
+                                     extra_args=["--ingest-timeout-ms", "2000"])
+        configure(ingress, self.sp, eventtypes=["paused.event"])
+        self.assertStatus(send_ce10(ingress, ce10("paused.event", self.sp, data={})), 202, "Kafka up")
+        results, lock, stop = [], threading.Lock(), threading.Event()
+
+        def sender():
+            while not stop.is_set():
+                ev = ce10("paused.event", self.sp, data={})
+                try:
+                    st = send_ce10(ingress, ev, timeout=20).status
+                except Exception as e:  # recorded, asserted below
+                    st = repr(e)
+                with lock:
+                    results.append((ev["id"], st))
+        threads = [threading.Thread(target=sender, daemon=True) for _ in range(8)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(results) >= 50, timeout=20, message="50 answers before the pause")
+        k.pause(1)
+        time.sleep(5)  # the fault's length: longer than --ingest-timeout-ms
+        k.resume(1)
+        n = len(results)
+        wait_until(lambda: sum(1 for _, st in results[n:] if st == 202) >= 20, timeout=60,
+                   message="20 events accepted after the broker resumed")
+        stop.set()
+        for t in threads:
+            t.join(30)
+        self.assertFalse(any(t.is_alive() for t in threads), "senders still running")
+        # Once the ingress has exited nothing more can be written on its behalf.
+        self.assertEqual(ingress.stop(timeout=20), 0, "ingress exit status\n%s" % ingress.log_tail())
+        stored = {json.loads(r["payload"]).get("id") for r in kcat_consume(k.brokers, topic(k.brokers, "events"))
+                  if r.get("payload")}
+        by = collections.defaultdict(set)
+        for i, st in results:
+            by[st].add(i)
+        print("\nbroker paused 5 s: %s; %d records in the events topic"
+              % (", ".join("%d x %s" % (len(v), st) for st, v in sorted(by.items(), key=str)), len(stored)))
+        self.assertEqual(set(by) - {202, 503, 504}, set(), "only 202, 503 or 504")
+        self.assertTrue(by[503] or by[504], "the pause should have cost some events their 202")
+        self.assertEqual(by[202] - stored, set(), "every 202 is in the events topic")
+        self.assertEqual(by[503] & stored, set(), "an event answered 503 is in the events topic")
 
 
 class TestInvokerKilled(FaultTestBase):

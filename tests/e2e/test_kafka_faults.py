@@ -131,7 +131,8 @@ class KafkaFaultTest(GatewayTestCase):
 class TestBrokerDown(KafkaFaultTest):
     def test_outage_under_load_503_then_recovery_delivers_every_202(self):
         """A steady load runs across an outage of the broker: every answer is 202
-        or 503, the outage gives 503s (never a 202), and once the broker is back
+        or 503 (504 for a request in flight when it went), the outage gives 503s
+        (never a 202), and once the broker is back
         every 202 is delivered without restarting any role."""
         results = []
         lock = threading.Lock()
@@ -169,8 +170,9 @@ class TestBrokerDown(KafkaFaultTest):
             t.join(20)
         self.assertFalse(any(t.is_alive() for t in threads))
 
-        odd = [(st, round(t1 - t0, 2)) for _, st, t0, t1 in results if st not in (202, 503)]
-        self.assertEqual(odd, [], "every answer is 202 or 503")
+        # 504: the request had reached the broker when it went down; stored or not, nobody knows.
+        odd = [(st, round(t1 - t0, 2)) for _, st, t0, t1 in results if st not in (202, 503, 504)]
+        self.assertEqual(odd, [], "every answer is 202, 503 or 504")
         accepted = [ev for ev, st, _, _ in results if st == 202]
         refused = [ev for ev, st, _, _ in results if st == 503]
         # A request sent while the broker was down, answered before it came back, is never a 202.

@@ -26,7 +26,8 @@ import unittest
 import urllib.parse
 
 from egtest import (FUNCTION_FAILED, KAFKA_ARGS, GatewayTestCase, add_sync_subscription, ce10, configure,
-                    dead_letters, kcat_consume, send_ce10, topic, wait_dead_letters, wait_until)
+                    create_topic, dead_letters, kcat_consume, needs_real_kafka, send_ce10, topic, wait_dead_letters,
+                    wait_until)
 from fnserver import FnServer
 
 try:
@@ -362,9 +363,14 @@ class TestKafka(ProvidersTestBase):
         for r in recs:
             self.assertEqual(headers_of(r).get("content-type"), "application/cloudevents+json", r)
 
-    def sink_topic(self):
-        """A sink topic of this test's own, under the gateway's prefix."""
-        return topic(self.gw.brokers, "sink.%s" % self.sp)
+    def sink_topic(self, create=True):
+        """A sink topic of this test's own, under the gateway's prefix; created
+        first on a real cluster, as a user would (the gateway never creates a
+        function's topic)."""
+        name = topic(self.gw.brokers, "sink.%s" % self.sp)
+        if create:
+            create_topic(self.gw.brokers, name, partitions=2)
+        return name
 
     def test_sink_on_the_gateways_cluster(self):
         self.check_sink(self.gw, None, self.sink_topic())
@@ -374,7 +380,7 @@ class TestKafka(ProvidersTestBase):
                      "function's cluster too, and the other cluster, an embedded broker, takes none")
     def test_sink_on_another_cluster(self):
         other = self.start_gateway(name="other-cluster", dev=True)
-        sink = self.sink_topic()
+        sink = self.sink_topic(create=False)  # the embedded broker creates it
         self.check_sink(self.gw, other.brokers, sink)
         self.assertEqual(kcat_consume(self.gw.brokers, sink), [], "nothing on the gateway's cluster")
 
@@ -388,6 +394,25 @@ class TestKafka(ProvidersTestBase):
         self.assertError(r, 500, FUNCTION_FAILED, what="a topic gives no answer")
         wait_until(lambda: sink_records(self.gw.brokers, sink, {ev["id"]}), timeout=20, interval=0.3,
                    message="the event in %s" % sink)
+
+    @needs_real_kafka("a real cluster creates no topic on a first record; the embedded broker does")
+    def test_missing_sink_topic_is_retried_then_dead_lettered_with_the_reason(self):
+        sink = self.sink_topic(create=False)
+        configure(self.gw, self.sp, eventtypes=["to.nowhere"],
+                  functions={"nowhere": {"type": "kafka", "provider": {"topic": sink},
+                                         "retry": {"attempts": 2, "baseDelayMs": 50, "maxDelayMs": 100}}},
+                  subscriptions=[{"eventType": "to.nowhere", "functionId": "nowhere"}])
+        ev = ce10("to.nowhere", self.sp)
+        t0 = time.monotonic()
+        self.send(self.gw, ev)
+        dl = wait_dead_letters(self.gw.brokers, lambda d: d.get("eventId") == ev["id"], timeout=40)[0]
+        took = time.monotonic() - t0
+        print("\nmissing sink topic: dead-lettered after %.1fs: %s" % (took, dl["lastError"]))
+        self.assertEqual(dl["attempts"], 2, dl)
+        self.assertIn(sink, dl["lastError"], "the reason names the topic: %r" % dl)
+        self.assertRegex(dl["lastError"].lower(), "unknown topic|does not exist|not exist",
+                         "the reason says the topic does not exist: %r" % dl)
+        self.assertEqual(kcat_consume(self.gw.brokers, sink), [], "no topic was created")
 
     def test_config_validation(self):
         for prov, frag in (({}, "provider.topic"), ({"topic": "a b"}, "provider.topic"),

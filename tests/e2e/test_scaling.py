@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from egtest import GatewayTestCase, ce10, configure, send_ce10, wait_until
+from egtest import GatewayTestCase, ce10, configure, dead_letters, send_ce10, wait_until
 from fnserver import FnServer
 from test_delivery_faults import FaultTestBase
 
@@ -230,6 +230,53 @@ class TestScaling(FaultTestBase):
         for ev in later:
             self.assertStatus(send_ce10(dev, ev), 202)
         self.wait_all_delivered(fn, [e["id"] for e in first + later], timeout=30)
+
+    def test_records_read_again_when_their_partitions_come_back_are_called(self):
+        """At least once across a move and back: A calls every record (the
+        function fails, so each waits for a retry), B joins and takes some
+        partitions, then leaves, and they come back to A, which reads their
+        records again from the last commit. Each must be called again, not
+        taken for a duplicate of the fan-out A saw before the move and
+        committed past without a call or a dead letter."""
+        dev = self.start_dev()
+        ok, lock, answered = threading.Event(), threading.Lock(), set()
+
+        def respond(call):
+            if not ok.is_set():
+                return 503, None, None
+            with lock:
+                answered.add(call.event_id())
+            return 200, None, None
+        fn = self.start_fn(name="again", respond=respond)
+        configure(dev, self.sp, eventtypes=["again.event"],
+                  functions={"again": {"type": "http", "provider": {"url": fn.url}, "pool": "again",
+                                       "retry": {"attempts": 100, "baseDelayMs": 400, "maxDelayMs": 800}}},
+                  subscriptions=[{"eventType": "again.event", "functionId": "again"}])
+        a = self.start_role("eg-invoker", dev.brokers, "again-a", "--pool", "again")
+        self.wait_assigned(a)
+        events = [ce10("again.event", self.sp, data={"i": i}) for i in range(24)]
+        for ev in events:
+            self.assertStatus(send_ce10(dev, ev), 202)
+        ids = {e["id"] for e in events}
+        fn.wait_for(lambda calls: ids <= {c.event_id() for c in calls}, timeout=30,
+                    message="a first (failed) call of every event")
+        b = self.start_role("eg-invoker", dev.brokers, "again-b", "--pool", "again")
+        self.wait_assigned(b, timeout=40)
+        self.assertEqual(b.stop(timeout=20), 0, "again-b exit status\n%s" % b.log_tail())
+        back = re.compile(r"assigned [1-9]\d* partition\(s\) of \S+\.again\.async")
+        wait_until(lambda: len(back.findall(a.log_text())) >= 2, timeout=40,
+                   message="again-a assigned the partitions back")
+        n = fn.count()
+        fn.wait_calls(n + 24, timeout=20)  # A has read the moved records again by now
+        ok.set()
+        try:
+            wait_until(lambda: ids <= answered, timeout=30, message="every event answered 200")
+        except AssertionError:
+            with lock:
+                lost = ids - answered
+            self.fail("%d of %d events never called again after their partitions came back (e.g. %s)"
+                      % (len(lost), len(ids), sorted(lost)[:3]))
+        self.assertEqual(dead_letters(dev.brokers, lambda d: d.get("eventId") in ids), [])
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ invoker assigned, reply path working) so that no test pays for start-up.
 
 import itertools
 import json
+import subprocess
 import time
 import unittest
 import uuid
 
 from egtest import (FUNCTION_FAILED, GatewayTestCase, add_sync_subscription, ce10, configure,
-                    events_with_id, free_port, gw_event, send_ce10, sync_answer, wait_sync_ready,
-                    wait_until)
+                    events_with_id, free_port, gw_event, kcat_command, needs_real_kafka,
+                    new_external_cluster, send_ce10, sync_answer, topic, topic_configs,
+                    wait_sync_ready, wait_until)
 from fnserver import sync_responder
 
 CE_JSON = "application/cloudevents+json"
@@ -112,6 +114,22 @@ class TestSync(SyncTestBase):
         self.assertEqual(r.body, {"got": {"a": [1, 2], "b": "é"}})
 
     # -- 2. failures --
+
+    def test_large_answers_come_back_and_too_large_ones_are_502(self):
+        """An answer over a topic's default max.message.bytes (1 MiB) comes
+        back whole (the reply topic takes records up to 16 MiB); one over the
+        4 MiB a reply carries is a 502 that says so, not a time-out."""
+        sizes = {"big": 2 * 1024 * 1024, "huge": 5 * 1024 * 1024}
+        fn = self.fn_sync(lambda call: sync_answer(200, None, "x" * sizes[call.json["data"]["params"]["which"]]))
+        configure(self.gw, "default", functions={self.tag + "-fn": fn.url})
+        add_sync_subscription(self.gw, "default", "http.request", self.tag + "-fn",
+                              path="/%s/size/:which" % self.tag, method="GET")
+        r, dt = self.rest("GET", "/%s/size/big" % self.tag, timeout=20)
+        self.assertStatus(r, 200, "a 2 MiB answer")
+        self.assertEqual(len(r.body), sizes["big"], "the whole answer")
+        r, dt = self.rest("GET", "/%s/size/huge" % self.tag, timeout=20)
+        self.assertError(r, 502, "too large", what="a 5 MiB answer")
+        self.assertLess(dt, SYNC_TIMEOUT_MS / 1000.0, "answered at once, not after the sync time-out")
 
     def _failing(self, path, fn_url=None, **fnkw):
         fn = None
@@ -378,6 +396,52 @@ class TestWakeFromDoze(SyncTestBase):
         print("\n  first request after 1.5 s quiet (doze period %d ms): %s ms"
               % (self.PROBE_MS, ", ".join("%.1f" % (t * 1000) for t in took)))
         self.assertLess(max(took), 0.5, "a dozing hop waits up to %d ms" % self.PROBE_MS)
+
+
+def topic_names(brokers):
+    """The names of every topic of the cluster (kcat -L)."""
+    out = subprocess.run(kcat_command(brokers, "-L", "-J", "-m", "10"), capture_output=True, text=True,
+                         timeout=30).stdout
+    return {t["topic"] for t in json.loads(out).get("topics", [])} if out.strip() else set()
+
+
+@needs_real_kafka("topic configurations and DeleteTopics (the embedded broker has neither)")
+class TestReplyTopics(GatewayTestCase):
+    """The ingresses' reply topics on a real cluster: bounded, and deleted
+    once their ingress is gone."""
+
+    def ingress(self, brokers, name, *extra):
+        return self.start_gateway("eg-ingress", brokers=brokers, name=name,
+                                  extra_args=["--instance-id", name] + list(extra))
+
+    def test_reply_topic_is_bounded(self):
+        brokers = new_external_cluster()
+        self.ingress(brokers, "bounded")
+        configs = topic_configs(brokers, topic(brokers, "replies.bounded"))
+        # retention deletes closed segments only: segments of 10 minutes at most
+        self.assertEqual({k: configs.get(k) for k in ("retention.ms", "segment.ms", "segment.bytes",
+                                                       "max.message.bytes")},
+                         {"retention.ms": "3600000", "segment.ms": "600000", "segment.bytes": "67108864",
+                          "max.message.bytes": "16777216"}, configs)
+
+    def test_reply_topic_of_a_gone_ingress_is_deleted_a_live_ones_kept(self):
+        brokers = new_external_cluster()
+        reap = ["--reply-topic-reap-ms", "3000"]  # heartbeats every 250 ms, looks every 500 ms
+        gone = self.ingress(brokers, "gone", *reap)
+        live = self.ingress(brokers, "live", *reap)
+        names = (topic(brokers, "replies.gone"), topic(brokers, "replies.live"))
+        self.assertLessEqual(set(names), topic_names(brokers))
+        self.assertEqual(gone.stop(), 0, "exit status\n%s" % gone.log_tail())
+        t0 = time.monotonic()
+        wait_until(lambda: names[0] not in topic_names(brokers), timeout=20, interval=0.5,
+                   message="the reply topic of the ingress that is gone deleted")
+        took = time.monotonic() - t0
+        self.assertIn("deleted reply topic %s" % names[0], live.log_text())
+        # The live one, idle but for its heartbeats, outlives two more periods.
+        time.sleep(6.0)  # the time a wrongly idle topic would take to go
+        self.assertIn(names[1], topic_names(brokers), "a live ingress's reply topic is kept")
+        self.assertTrue(live.alive())
+        print("\nreply topic of a stopped ingress deleted %.1fs later (--reply-topic-reap-ms 3000)" % took)
 
 
 if __name__ == "__main__":
