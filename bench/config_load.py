@@ -61,9 +61,9 @@ def main():
     cport, eport = free_port(), free_port()
     log = tempfile.NamedTemporaryFile(prefix="eg-bench-config-", suffix=".log", delete=False)
     proc = subprocess.Popen([os.path.join(BIN, "event-gateway"), "--dev", "--listen", "127.0.0.1",
-                             "--config-port", str(cport), "--events-port", str(eport),
-                             "--max-functions-per-space", "0"],
-                            stdout=log, stderr=subprocess.STDOUT)
+                             "--config-port", str(cport), "--events-port", str(eport)],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, EG_MAX_FUNCTIONS_PER_SPACE="0"))
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -22,7 +22,8 @@
 #   KAFKA_HEAP   the JVM heap of each node (default 512m)
 #   KAFKA_CACHE  where the jars go (default: ~/.cache/event-gateway/kafka-<version>)
 #   KAFKA_WAIT   seconds to wait for the cluster to answer metadata (default 120)
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "kafka.sh: line $LINENO failed (exit $?): $BASH_COMMAND" >&2' ERR
 
 KAFKA_VERSION=4.4.0 # the same version docker-compose.yml runs
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -144,8 +145,15 @@ EOF
 cluster_id() {
     if [ ! -s "$DIR/cluster-id" ]; then
         mkdir -p "$DIR"
-        java -cp "$(classpath)" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1 >"$DIR/cluster-id.tmp"
-        [ -s "$DIR/cluster-id.tmp" ] || die "kafka-storage random-uuid failed"
+        # What kafka-storage random-uuid prints: a random UUID in URL-safe base64
+        # without padding, never starting with '-'.
+        python3 -c 'import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break' >"$DIR/cluster-id.tmp"
+        [ -s "$DIR/cluster-id.tmp" ] || die "could not make a cluster id"
         mv "$DIR/cluster-id.tmp" "$DIR/cluster-id"
     fi
     cat "$DIR/cluster-id"
