@@ -113,11 +113,18 @@ int eg_sync_answer_parse(const char *body, size_t len, eg_sync_answer_t *out)
         if (!cJSON_IsObject(h))
             goto bad;
         out->headers = cJSON_CreateObject();
+        size_t bytes = 0, count = 0;
         for (const cJSON *e = h->child; e; e = e->next) {
             /* header names and values must be safe to put on the wire */
             if (!cJSON_IsString(e) || !e->string || !*e->string || strpbrk(e->string, "\r\n: ") ||
                 strpbrk(e->valuestring, "\r\n"))
                 goto bad;
+            bytes += strlen(e->string) + strlen(e->valuestring) + 4;
+            if (++count > EG_SYNC_MAX_HEADERS || bytes > EG_SYNC_MAX_HEADER_BYTES) {
+                cJSON_Delete(o);
+                eg_sync_answer_release(out);
+                return -2;
+            }
             cJSON_AddStringToObject(out->headers, e->string, e->valuestring);
         }
     }

@@ -49,10 +49,17 @@ typedef struct eg_sync_answer {
     size_t body_len;
 } eg_sync_answer_t;
 
+/* The headers of a sync answer go into the HTTP response, which
+ * libmicrohttpd builds in a 32 KiB pool per connection: past that it closed
+ * the connection without an answer. Bounded well inside it. */
+#define EG_SYNC_MAX_HEADERS 64
+#define EG_SYNC_MAX_HEADER_BYTES (16 * 1024)
+
 /* Reads {"statusCode","headers","body"} from the function's response body.
  * A body that is a JSON string is sent as is; any other JSON value is sent
  * as its JSON text. -1 when the answer is not such an object (the caller
- * answers 500). */
+ * answers 500); -2 when its headers pass EG_SYNC_MAX_HEADERS or
+ * EG_SYNC_MAX_HEADER_BYTES (the caller answers 502). */
 int eg_sync_answer_parse(const char *body, size_t len, eg_sync_answer_t *out);
 void eg_sync_answer_release(eg_sync_answer_t *a);
 

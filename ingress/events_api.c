@@ -237,7 +237,19 @@ static void on_sync_reply(void *arg, const eg_reply_t *r)
             finish_error(p, 500, FUNCTION_FAILED);
     } else {
         eg_sync_answer_t a;
-        if (eg_sync_answer_parse(r->body, r->body_len, &a)) {
+        int bad = eg_sync_answer_parse(r->body, r->body_len, &a);
+        if (bad == -2) {
+            EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
+                    "event %s: subscription %s's function answered more headers than an "
+                    "answer may carry (%d, %d bytes)",
+                    p->ev.id, p->sync_sub, EG_SYNC_MAX_HEADERS, EG_SYNC_MAX_HEADER_BYTES);
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "The function's answer has more headers than the gateway passes on "
+                     "(at most %d, %d bytes in all).",
+                     EG_SYNC_MAX_HEADERS, EG_SYNC_MAX_HEADER_BYTES);
+            finish_error(p, 502, msg);
+        } else if (bad) {
             EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
                     "event %s: subscription %s's function answered no "
                     "{\"statusCode\",\"headers\",\"body\"} object",

@@ -138,22 +138,26 @@ class RealKafkaTest(GatewayTestCase):
 class TestBrokerFaults(RealKafkaTest):
     def outage(self, down, up):
         """A steady load runs across an outage made by down(), ended by up():
-        every answer is 202 or 503, requests answered during the outage are
-        503, and every 202 is delivered without restarting any role."""
+        every answer is 202, 503 or 504, requests answered during the outage
+        are not 202, no event answered 503 is delivered, and every 202 is
+        delivered without restarting any role."""
         load = Load(self, self.gw, self.event)
         wait_until(lambda: load.count(202) >= 20, timeout=20, message="20 events accepted before the fault")
         down_at = time.monotonic()
         down()
-        wait_until(lambda: load.count(503, after=down_at + 0.5) >= 4, timeout=60,
-                   message="503 answers during the outage")
+        wait_until(lambda: load.count(503, after=down_at + 0.5) + load.count(504, after=down_at + 0.5) >= 4,
+                   timeout=60, message="503 or 504 answers during the outage")
         up_at = time.monotonic()
         up()
         back_at = time.monotonic()
         wait_until(lambda: load.count(202, after=back_at) >= 20, timeout=90,
                    message="20 events accepted after the broker came back")
         results = load.stop()
-        odd = [(st, round(t1 - t0, 2)) for _, st, t0, t1, _ in results if st not in (202, 503)]
-        self.assertEqual(odd, [], "every answer is 202 or 503")
+        # 504: the request reached a broker that did not answer in time, so the
+        # event may or may not be stored (README, Events API); it is neither
+        # promised nor refused
+        odd = [(st, round(t1 - t0, 2)) for _, st, t0, t1, _ in results if st not in (202, 503, 504)]
+        self.assertEqual(odd, [], "every answer is 202, 503 or 504")
         accepted = [ev for ev, st, _, _, _ in results if st == 202]
         refused = [ev for ev, st, _, _, _ in results if st == 503]
         during = [st for _, st, t0, t1, _ in results if t0 > down_at + 0.5 and t1 < up_at]
@@ -165,9 +169,10 @@ class TestBrokerFaults(RealKafkaTest):
         self.assertEqual(ghosts, set(), "events answered 503 were delivered")
         self.assert_not_restarted()
         dups = sum(n - 1 for n in collections.Counter(self.fn.event_ids()).values())
+        unsure = sum(1 for _, st, _, _, _ in results if st == 504)
         print("\noutage of %.1f s: %d accepted (all delivered, the last %.1f s after the load), "
-              "%d refused with 503, %d duplicate call(s)"
-              % (up_at - down_at, len(accepted), took, len(refused), dups))
+              "%d refused with 503, %d answered 504, %d duplicate call(s)"
+              % (up_at - down_at, len(accepted), took, len(refused), unsure, dups))
         self.assert_clean_exit()
 
     def test_broker_stopped_under_load(self):

@@ -131,6 +131,22 @@ class TestSync(SyncTestBase):
         self.assertError(r, 502, "too large", what="a 5 MiB answer")
         self.assertLess(dt, SYNC_TIMEOUT_MS / 1000.0, "answered at once, not after the sync time-out")
 
+    def test_answer_with_too_many_header_bytes_is_502(self):
+        """The answer's headers go into libmicrohttpd's 32 KiB pool per
+        connection: 40 KB of them closed the connection without an answer.
+        Past 16 KiB (or 64 headers) the answer is a 502 that says why; what
+        fits comes through."""
+        fn = self.fn_sync(lambda call: sync_answer(
+            200, {"X-Big": "h" * (40000 if call.json["data"]["params"]["which"] == "big" else 8000)}, "ok"))
+        configure(self.gw, "default", functions={self.tag + "-fn": fn.url})
+        add_sync_subscription(self.gw, "default", "http.request", self.tag + "-fn",
+                              path="/%s/hdr/:which" % self.tag, method="GET")
+        r, _ = self.rest("GET", "/%s/hdr/fits" % self.tag)
+        self.assertStatus(r, 200, "8 KB of headers")
+        self.assertEqual(len(r.headers.get("X-Big", "")), 8000)
+        r, _ = self.rest("GET", "/%s/hdr/big" % self.tag)
+        self.assertError(r, 502, "more headers", what="40 KB of headers")
+
     def _failing(self, path, fn_url=None, **fnkw):
         fn = None
         if fn_url is None:
