@@ -32,8 +32,9 @@
  *
  * Thread: one, with a producer of its own (heartbeats, metadata, offsets,
  * DeleteTopics); it waits on a condition variable, so stopping is at once.
- * Every Kafka call is bounded (CALL_MS); a failed look or heartbeat is
- * logged and tried again at the next turn.
+ * Every Kafka call is bounded (CALL_MS, so a stop waits at most that
+ * long); a failed look or heartbeat is logged and tried again at the next
+ * turn.
  */
 #include "ingress.h"
 
@@ -55,7 +56,9 @@
 #define REPLY_SEGMENT_BYTES "67108864"
 #define HEARTBEAT_MAX_MS 300000
 #define LOOK_MAX_MS 600000
-#define CALL_MS 10000
+/* Each Kafka call's bound, which is also how long a SIGTERM can wait for
+ * this thread: nothing here is urgent, a call that fails is made again. */
+#define CALL_MS 2000
 
 /* What the reaper knows of another ingress's topic. */
 typedef struct seen {
