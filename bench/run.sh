@@ -91,7 +91,7 @@ if [ "$INGEST_ONLY" = 1 ]; then
     PIDS+=("$BROKER_PID")
     IFS=' ' read -r -t 10 _ A_BROKERS <&"${BROKER[0]}" || die "eg-fault-broker did not start"
     GLIBC_TUNABLES=$GW_TUNABLES \
-    "$BIN/eg-ingress" --brokers "$A_BROKERS" --listen 127.0.0.1 --config-port "$P_ACONFIG" \
+    "$BIN/eg-ingress" --brokers "$A_BROKERS" --kafka-mock --listen 127.0.0.1 --config-port "$P_ACONFIG" \
         --events-port "$P_AEVENTS" --log-level warn >"$WORK/ingress-alone.log" 2>&1 &
     PIDS+=($!)
 fi

@@ -11,7 +11,10 @@
  *   served by rd_kafka_poll in the consumer thread.
  * - Garbage (record keys that must be tombstoned): see the header. The
  *   consumer thread keeps, per live resource, the keys of its records (create
- *   first), and a map of garbage keys with when they were seen.
+ *   first), and the garbage keys in the order they became garbage (a list,
+ *   with a map from key to entry), with when they were seen. The sweep walks
+ *   that list from its oldest entry and stops at the first it may not
+ *   tombstone yet: the header's rule.
  */
 #include "eg_configlog.h"
 
@@ -50,9 +53,11 @@ typedef struct keylist {
 } keylist_t;
 
 typedef struct garbage {
+    struct garbage *prev, *next; /* in the order the keys became garbage */
     int64_t seen_ms;
     int mine;
     int sent;
+    char key[]; /* the record key */
 } garbage_t;
 
 struct eg_configlog {
@@ -82,7 +87,8 @@ struct eg_configlog {
 
     /* consumer thread only */
     eg_map_t *keys;    /* "kind/space/id" -> keylist_t* */
-    eg_map_t *garbage; /* record key -> garbage_t* */
+    eg_map_t *garbage; /* record key -> garbage_t*, the entries of: */
+    garbage_t *gc_head, *gc_tail; /* oldest garbage first */
 };
 
 /* ---- record codec ---- */
@@ -184,18 +190,45 @@ out:
 
 /* ---- garbage bookkeeping (consumer thread) ---- */
 
+/* Appends key to the garbage (once: a key already there keeps its place). */
 static void garbage_add(eg_configlog_t *log, const char *key, int mine, int64_t now)
 {
-    garbage_t *g = eg_map_get(log->garbage, key);
-    if (g)
+    if (eg_map_get(log->garbage, key))
         return;
-    g = calloc(1, sizeof *g);
+    size_t len = strlen(key);
+    garbage_t *g = calloc(1, sizeof *g + len + 1);
     if (!g)
         return;
+    memcpy(g->key, key, len + 1);
     g->seen_ms = log->ready ? now : 0; /* found while catching up: sweep at once */
     g->mine = mine;
-    if (eg_map_put(log->garbage, key, g, NULL))
+    if (eg_map_put(log->garbage, key, g, NULL)) {
         free(g);
+        return;
+    }
+    g->prev = log->gc_tail;
+    if (log->gc_tail)
+        log->gc_tail->next = g;
+    else
+        log->gc_head = g;
+    log->gc_tail = g;
+}
+
+/* The key's tombstone has come back: it is garbage no more. */
+static void garbage_collected(eg_configlog_t *log, const char *key)
+{
+    garbage_t *g = eg_map_del(log->garbage, key);
+    if (!g)
+        return;
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        log->gc_head = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    else
+        log->gc_tail = g->prev;
+    free(g);
 }
 
 static void keylist_free(keylist_t *kl)
@@ -260,27 +293,28 @@ static void track_applied(eg_configlog_t *log, const eg_change_t *c, const char 
     garbage_add(log, key, mine, now);
 }
 
+/* Tombstones garbage oldest first (the header's rule): one producer, one
+ * partition, idempotent, so the tombstones land in that order. It stops at
+ * the first entry not due yet (another writer's, within its grace period)
+ * or not taken by the producer: no later tombstone may overtake it. A
+ * tombstone sent and not back yet is passed over: it is ahead in the
+ * producer's queue already. */
 static void sweep_garbage(eg_configlog_t *log, int64_t now)
 {
     if (!log->writer || !log->ready)
         return;
-    eg_map_iter_t it;
-    const char *key;
-    void *v;
-    eg_map_iter_init(&it, log->garbage);
-    while (eg_map_iter_next(&it, &key, &v)) {
-        garbage_t *g = v;
+    for (garbage_t *g = log->gc_head; g; g = g->next) {
         if (g->sent && now - g->seen_ms < GARBAGE_GRACE_MS)
             continue;
         if (!g->mine && g->seen_ms && now - g->seen_ms < GARBAGE_GRACE_MS)
-            continue;
+            break;
         rd_kafka_resp_err_t e = rd_kafka_producev(
             log->producer, RD_KAFKA_V_TOPIC(log->topic), RD_KAFKA_V_PARTITION(0),
-            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(NULL, 0),
+            RD_KAFKA_V_KEY(g->key, strlen(g->key)), RD_KAFKA_V_VALUE(NULL, 0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e) {
-            EG_LOG_WARN("config", "cannot tombstone %s: %s", key, rd_kafka_err2str(e));
-            continue;
+            EG_LOG_WARN("config", "cannot tombstone %s: %s", g->key, rd_kafka_err2str(e));
+            break;
         }
         g->sent = 1;
         g->seen_ms = now; /* resend after the grace period if it never shows up */
@@ -314,7 +348,7 @@ static void apply_message(eg_configlog_t *log, const rd_kafka_message_t *m, int6
     if (!key)
         return;
     if (!m->payload) { /* tombstone: the key's garbage is collected */
-        free(eg_map_del(log->garbage, key));
+        garbage_collected(log, key);
         free(key);
         return;
     }
@@ -508,11 +542,6 @@ fail:
 
 int eg_configlog_start(eg_configlog_t *log, char *err, size_t errlen)
 {
-    /* A compacted topic with one partition: the log is totally ordered. */
-    static const char *const topic_configs[] = {"cleanup.policy", "compact", NULL};
-    if (eg_kafka_ensure_topic(log->producer, log->topic, 1, log->settings->replication_factor,
-                              topic_configs, 10000, err, errlen))
-        return -1;
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e =
         eg_kafka_watermarks(log->consumer, log->topic, 0, &lo, &hi, 10000);
@@ -693,15 +722,12 @@ void eg_configlog_free(eg_configlog_t *log)
             keylist_free(v);
         eg_map_free(log->keys);
     }
-    if (log->garbage) {
-        eg_map_iter_t it;
-        const char *k;
-        void *v;
-        eg_map_iter_init(&it, log->garbage);
-        while (eg_map_iter_next(&it, &k, &v))
-            free(v);
-        eg_map_free(log->garbage);
+    while (log->gc_head) {
+        garbage_t *g = log->gc_head;
+        log->gc_head = g->next;
+        free(g);
     }
+    eg_map_free(log->garbage);
     eg_config_free(log->cfg);
     pthread_cond_destroy(&log->cond);
     pthread_mutex_destroy(&log->mu);

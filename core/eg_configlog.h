@@ -24,6 +24,25 @@
  * once; any writer tombstones garbage left by a writer that died (at start-up
  * and after a grace period).
  *
+ * The order of the tombstones. The cleaner works on a prefix of the log: at
+ * any moment it may have removed the records whose tombstones come before
+ * some offset and not the others (tombstones can straddle a segment roll).
+ * So the rule: tombstones are written in the order their records became
+ * garbage (a rejected record when it is applied, a superseded update when
+ * the next update is, a deleted resource's records when its delete is), and
+ * a deleted resource's in log order: its create first, its delete record
+ * last. Then every state compaction leaves replays to the live one: what
+ * is gone is whatever became garbage before some point, the records still
+ * there before that point are the live resources' creates and updates as
+ * of then, which replay as they did, and from there on the log is the same.
+ * In hash-map order, a delete could go while its create stayed: the resource
+ * came back for every process that read the log from its start. A sweep
+ * stops at the first garbage it may not tombstone yet (another writer's in
+ * its grace period), so no later tombstone overtakes it. What the rule
+ * cannot cover: a tombstone the producer gives up on (message.timeout.ms,
+ * minutes of outage) while a later one got through; it is sent again at the
+ * next sweep.
+ *
  * Threads: one consumer thread applies records under the write lock; readers
  * take the read lock (eg_configlog_read_begin/end). eg_configlog_write may be
  * called from any thread; it blocks until its record is applied or the write
@@ -59,8 +78,8 @@ char *eg_config_record_encode(const eg_change_t *c);
 eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
                                  const eg_topics_t *topics, int writer, char *err, size_t errlen);
 
-/* Makes sure the topic exists (creating it on a real cluster), then starts
- * the consumer thread. -1 with message on error. */
+/* Starts the consumer thread on the topic, which exists (eg_runtime creates
+ * it: one partition, compacted). -1 with message on error. */
 int eg_configlog_start(eg_configlog_t *log, char *err, size_t errlen);
 
 /* 1 once everything the topic held at start-up has been applied. */

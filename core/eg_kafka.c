@@ -49,12 +49,116 @@ void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *poo
              sync ? "sync" : "async");
 }
 
-int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
-                      size_t errlen)
+/* ---- the properties the gateway fixes ---- */
+
+/* One row per librdkafka property some client of the gateway sets whatever
+ * --kafka says (eg_kafka_conf_set), with the reason. `accepted`: the values
+ * ("a|b") it is fixed to wherever it is fixed, which --kafka may repeat
+ * (that changes nothing there, and makes it the value of the clients that
+ * only default it); NULL when clients fix it to different values, or the
+ * gateway derives it: then --kafka may not name it at all. README's --kafka
+ * row lists the same properties. */
+typedef struct fixed_prop {
+    const char *name;
+    const char *alias; /* librdkafka's other name for it, or NULL */
+    const char *accepted;
+    const char *why;
+} fixed_prop_t;
+
+static const fixed_prop_t fixed_props[] = {
+    {"bootstrap.servers", "metadata.broker.list", NULL,
+     "the gateway sets it from --brokers (or to its embedded broker): give the servers there"},
+    {"group.id", NULL, NULL,
+     "each consumer has a group of its own, derived from --topic-prefix (routers share one, "
+     "each invoker pool one, readers of the configuration log their own)"},
+    {"transactional.id", NULL, NULL,
+     "the router's producer derives its own from --topic-prefix and --instance-id; any other "
+     "producer would wait for transactions it never begins"},
+    {"enable.auto.commit", NULL, "false",
+     "every consumer commits what it has finished itself (after the call, the fan-out, the "
+     "transaction): an automatic commit would skip records not handled yet"},
+    {"enable.auto.offset.store", NULL, "false",
+     "an invoker stores a record's offset only once its call is finished"},
+    {"enable.partition.eof", NULL, NULL,
+     "the configuration log's reader needs it on to know it has caught up, a dozing consumer to "
+     "close its fetch window, the ingress's reply consumer needs it off"},
+    {"isolation.level", NULL, "read_committed",
+     "the router reads committed events only, so that what a transaction fanned out is routed "
+     "once"},
+    {"enable.idempotence", NULL, "true|1",
+     "the producers of events, configuration changes, dead letters and replays must neither "
+     "lose nor duplicate a record when they retry"},
+    {"acks", "request.required.acks", "all|-1",
+     "an idempotent producer needs every in-sync replica's acknowledgement; a record "
+     "acknowledged by the leader alone is lost with it"},
+};
+
+static const fixed_prop_t *fixed_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof fixed_props / sizeof fixed_props[0]; i++) {
+        const fixed_prop_t *f = &fixed_props[i];
+        if ((strlen(f->name) == len && !memcmp(f->name, name, len)) ||
+            (f->alias && strlen(f->alias) == len && !memcmp(f->alias, name, len)))
+            return f;
+    }
+    return NULL;
+}
+
+static int fixed_accepts(const fixed_prop_t *f, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *a = f->accepted; a && *a;) {
+        const char *bar = strchr(a, '|');
+        size_t len = bar ? (size_t)(bar - a) : strlen(a);
+        if (len == n && !strncmp(a, value, n))
+            return 1;
+        a = bar ? bar + 1 : a + len;
+    }
+    return 0;
+}
+
+/* librdkafka's own setter, for properties that are not the gateway's to fix
+ * (the user's, defaults, bootstrap.servers from --brokers). */
+static int conf_put(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                    size_t errlen)
 {
     char kerr[512];
     if (rd_kafka_conf_set(conf, name, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
         snprintf(err, errlen, "kafka property %s: %s", name, kerr);
+        return -1;
+    }
+    return 0;
+}
+
+int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    const fixed_prop_t *f = fixed_find(name, strlen(name));
+    if (!f || (f->accepted && !fixed_accepts(f, value))) {
+        snprintf(err, errlen,
+                 "kafka property %s=%s is forced but is not in the table of fixed properties "
+                 "(core/eg_kafka.c: fixed_props)",
+                 name, value);
+        return -1;
+    }
+    return conf_put(conf, name, value, err, errlen);
+}
+
+int eg_kafka_check_props(const eg_settings_t *s, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->kafka_props_count; i++) {
+        const char *kv = s->kafka_props[i];
+        const char *eq = strchr(kv, '=');
+        const fixed_prop_t *f = eq ? fixed_find(kv, (size_t)(eq - kv)) : NULL;
+        if (!f || fixed_accepts(f, eq + 1))
+            continue;
+        if (f->accepted)
+            snprintf(err, errlen,
+                     "--kafka %s: %s is fixed by the gateway (only %s is accepted): %s", kv,
+                     f->name, f->accepted, f->why);
+        else
+            snprintf(err, errlen, "--kafka %s: %s is fixed by the gateway: %s", kv, f->name,
+                     f->why);
         return -1;
     }
     return 0;
@@ -134,7 +238,7 @@ int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const c
 {
     if (eg_settings_kafka_prop(s, name, NULL) == 0)
         return 0;
-    return eg_kafka_conf_set(conf, name, value, err, errlen);
+    return conf_put(conf, name, value, err, errlen);
 }
 
 rd_kafka_conf_t *eg_kafka_conf_new(const eg_settings_t *s, const char *brokers, char *err,
@@ -161,7 +265,7 @@ rd_kafka_conf_t *eg_kafka_conf_new(const eg_settings_t *s, const char *brokers, 
         }
         memcpy(name, kv, n);
         name[n] = '\0';
-        if (eg_kafka_conf_set(conf, name, eq + 1, err, errlen))
+        if (conf_put(conf, name, eq + 1, err, errlen))
             goto fail;
     }
     return conf;
@@ -234,14 +338,193 @@ static int has_controller(rd_kafka_t *rk, const struct rd_kafka_metadata *md)
     return 0;
 }
 
-int eg_kafka_is_mock_cluster(rd_kafka_t *rk, int timeout_ms)
+/* eg_kafka_describe_configs, returning the error: the request's, or the
+ * resource's (such as an unknown topic). */
+static rd_kafka_resp_err_t describe(rd_kafka_t *rk, rd_kafka_ResourceType_t type,
+                                    const char *name, eg_kafka_config_fn *fn, void *arg,
+                                    int timeout_ms, char *err, size_t errlen)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) || !md)
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR__FAIL;
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(type, name);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_event_t *ev = NULL;
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
+    rd_kafka_DescribeConfigs(rk, &res, 1, opts, q);
+    if (!(ev = rd_kafka_queue_poll(q, timeout_ms + 1000))) {
+        snprintf(err, errlen, "describing %s: timed out", name);
+        rc = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "describing %s: %s", name, rd_kafka_event_error_string(ev));
+        rc = rd_kafka_event_error(ev);
+        goto out;
+    }
+    size_t n = 0, cn = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (n != 1) {
+        snprintf(err, errlen, "describing %s: %zu resources in the answer", name, n);
+        goto out;
+    }
+    if (rd_kafka_ConfigResource_error(rs[0])) {
+        const char *why = rd_kafka_ConfigResource_error_string(rs[0]);
+        rc = rd_kafka_ConfigResource_error(rs[0]);
+        snprintf(err, errlen, "describing %s: %s", name, why && *why ? why : rd_kafka_err2str(rc));
+        goto out;
+    }
+    const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[0], &cn);
+    for (size_t i = 0; i < cn; i++)
+        fn(rd_kafka_ConfigEntry_name(ce[i]), rd_kafka_ConfigEntry_value(ce[i]),
+           (int)rd_kafka_ConfigEntry_source(ce[i]), arg);
+    rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    return rc;
+}
+
+int eg_kafka_describe_configs(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                              eg_kafka_config_fn *fn, void *arg, int timeout_ms, char *err,
+                              size_t errlen)
+{
+    return describe(rk, type, name, fn, arg, timeout_ms, err, errlen) ? -1 : 0;
+}
+
+/* The values of a few names, collected by eg_kafka_describe_configs. */
+typedef struct config_pick {
+    const char *const *names; /* "name", "value" pairs: the names are read */
+    char values[4][256];      /* "" when absent; of the first 4 pairs */
+} config_pick_t;
+
+static void config_pick(const char *name, const char *value, int source, void *arg)
+{
+    config_pick_t *p = arg;
+    (void)source;
+    for (size_t i = 0; i < 4 && p->names[2 * i]; i++)
+        if (!strcmp(p->names[2 * i], name))
+            snprintf(p->values[i], sizeof p->values[i], "%s", value ? value : "");
+}
+
+/* Smallest replica count of the topic's partitions (0: unknown), the
+ * number of brokers of the cluster, and whether its controller is one of
+ * them (DescribeConfigs goes there: a mock cluster names none). A topic
+ * just created is not known to every broker at once: a broker that does not
+ * know it yet is asked again, until deadline. */
+static void topic_replicas(rd_kafka_t *rk, const char *topic, int64_t deadline, int *replicas,
+                           int *brokers, int *controller)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    *replicas = *brokers = 0;
+    *controller = 1;
+    while (rkt && !*replicas) {
+        const struct rd_kafka_metadata *md = NULL;
+        int64_t left = deadline - eg_time_mono_ms();
+        if (left <= 0 || rd_kafka_metadata(rk, 0, rkt, &md, (int)left) || !md)
+            break;
+        *brokers = md->broker_cnt;
+        *controller = has_controller(rk, md);
+        for (int i = 0; i < md->topic_cnt; i++)
+            for (int k = 0; !md->topics[i].err && k < md->topics[i].partition_cnt; k++)
+                if (!*replicas || md->topics[i].partitions[k].replica_cnt < *replicas)
+                    *replicas = md->topics[i].partitions[k].replica_cnt;
+        rd_kafka_metadata_destroy(md);
+        if (!*replicas && eg_time_mono_ms() + 100 < deadline)
+            usleep(100 * 1000);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
+int eg_kafka_check_topic(rd_kafka_t *rk, const char *topic, const char *const *required,
+                         const char *why, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = eg_time_mono_ms() + timeout_ms;
+    int replicas, brokers, controller;
+    topic_replicas(rk, topic, deadline, &replicas, &brokers, &controller);
+    if (replicas == 1 && brokers > 1)
+        EG_LOG_WARN("kafka",
+                    "topic %s has replication factor 1 on a cluster of %d brokers: a broker lost "
+                    "loses its records, and one that stops stops the gateway's use of it; give "
+                    "topics more replicas (--replication-factor, for the topics the gateway "
+                    "creates)",
+                    topic, brokers);
+    if (!required || !required[0])
         return 0;
-    int mock = rd_kafka_controllerid(rk, 0) >= 0 && !has_controller(rk, md);
-    rd_kafka_metadata_destroy(md);
-    return mock;
+    config_pick_t pick = {.names = required};
+    char derr[512];
+    snprintf(derr, sizeof derr, "%s",
+             controller ? "timed out" : "the cluster names no controller to ask");
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FAIL;
+    /* as above: the broker asked may not know a topic just created yet */
+    for (int64_t left; controller && (left = deadline - eg_time_mono_ms()) > 0;) {
+        e = describe(rk, RD_KAFKA_RESOURCE_TOPIC, topic, config_pick, &pick, (int)left, derr,
+                     sizeof derr);
+        if (e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            break;
+        usleep(100 * 1000);
+    }
+    if (e) {
+        EG_LOG_WARN("kafka", "cannot check the configuration of topic %s (%s): assuming it is "
+                             "right", topic, derr);
+        return 0;
+    }
+    for (size_t i = 0; i < 4 && required[2 * i] && required[2 * i + 1]; i++) {
+        const char *name = required[2 * i], *want = required[2 * i + 1];
+        if (!strcmp(pick.values[i], want))
+            continue;
+        snprintf(err, errlen,
+                 "topic %s has %s=%s where the gateway needs %s=%s: %s. Alter it "
+                 "(kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config "
+                 "%s=%s) or use another --topic-prefix",
+                 topic, name, pick.values[i][0] ? pick.values[i] : "(unknown)", name, want, why,
+                 topic, name, want);
+        return -1;
+    }
+    return 0;
+}
+
+/* The replication factor a topic created with `rf` gets: rf itself when
+ * given (> 0), else the brokers' default.replication.factor; 0 when that
+ * cannot be read. */
+static int effective_rf(rd_kafka_t *rk, int rf, int timeout_ms)
+{
+    if (rf > 0)
+        return rf;
+    int32_t id = rd_kafka_controllerid(rk, timeout_ms);
+    if (id < 0)
+        return 0;
+    static const char *const names[] = {"default.replication.factor", "", NULL};
+    config_pick_t pick = {.names = names};
+    char sid[16], derr[256];
+    snprintf(sid, sizeof sid, "%d", (int)id);
+    if (eg_kafka_describe_configs(rk, RD_KAFKA_RESOURCE_BROKER, sid, config_pick, &pick,
+                                  timeout_ms, derr, sizeof derr)) {
+        EG_LOG_DEBUG("kafka", "default.replication.factor of broker %s: %s", sid, derr);
+        return 0;
+    }
+    return atoi(pick.values[0]);
+}
+
+/* Adds min.insync.replicas to a topic about to be created, unless configs
+ * sets it: min(2, replicas) when it has more than one replica, so that a
+ * write the gateway's producers (acks=all) see acknowledged has two copies
+ * at least, and a broker lost loses none of them; with three replicas one
+ * broker may be down and writes go on (with two, none may: the price of the
+ * second copy). */
+static void set_min_insync(rd_kafka_t *rk, rd_kafka_NewTopic_t *nt, int replication_factor,
+                           const char *const *configs, int timeout_ms)
+{
+    for (size_t i = 0; configs && configs[i] && configs[i + 1]; i += 2)
+        if (!strcmp(configs[i], "min.insync.replicas"))
+            return;
+    int rf = effective_rf(rk, replication_factor, timeout_ms);
+    if (rf > 1)
+        rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", "2"); /* min(2, rf > 1) */
 }
 
 /* Does the topic exist? 1 yes, 0 no, -1 could not tell. Asks for all topics
@@ -303,6 +586,11 @@ static int wait_topic_ready(rd_kafka_t *rk, const char *topic, int timeout_ms, c
     }
 }
 
+int eg_kafka_wait_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen)
+{
+    return wait_topic_ready(rk, topic, timeout_ms, err, errlen);
+}
+
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen)
 {
@@ -338,6 +626,7 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
     }
     for (size_t i = 0; configs && configs[i] && configs[i + 1]; i += 2)
         rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1]);
+    set_min_insync(rk, nt, replication_factor, configs, timeout_ms);
     rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, NULL, 0);
     rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
     rd_kafka_CreateTopics(rk, &nt, 1, opts, q);

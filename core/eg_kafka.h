@@ -3,6 +3,13 @@
  *
  * - builds client configurations from the settings (bootstrap servers, every
  *   --kafka PROP=VALUE, our log callback), so no role repeats that code;
+ * - keeps the one table of the properties the gateway fixes (a consumer's
+ *   group, its commits, a producer's acks and idempotence, ...): a role sets
+ *   them with eg_kafka_conf_set, which takes no other name, and --kafka may
+ *   not change them (eg_kafka_check_props, at start-up);
+ * - checks the topics it depends on: the configuration log and the replays
+ *   topic must be compacted, a topic with one replica on a cluster of several
+ *   brokers is worth a warning; topics it creates get min.insync.replicas;
  * - names the topics the gateway owns (all under --topic-prefix);
  * - makes sure a topic exists: a metadata lookup first, then the Admin API's
  *   CreateTopics (real clusters); the embedded broker answers no CreateTopics,
@@ -55,7 +62,7 @@ rd_kafka_t *eg_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, const cha
                          size_t errlen);
 
 /* Sets a property the gateway chose, unless the user gave it with --kafka
- * (the user's word wins). -1 with message on error. */
+ * (the user's word wins: a default). -1 with message on error. */
 int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
                           const char *value, char *err, size_t errlen);
 
@@ -81,16 +88,35 @@ void eg_kafka_nudge(rd_kafka_t *rk, const char *topic, int32_t partition, int ti
 rd_kafka_resp_err_t eg_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
                                         int64_t *lo, int64_t *hi, int timeout_ms);
 
-/* Sets one property; -1 with message on error. */
+/* Sets a property the gateway fixes, whatever --kafka says (it cannot say
+ * otherwise: eg_kafka_check_props). name must be a row of the table of fixed
+ * properties in eg_kafka.c and value one its row accepts, when it names any:
+ * else -1 with a message saying so (a new forced property goes in the table,
+ * with its reason, and so in README). -1 with message on librdkafka's
+ * refusal too. */
 int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                       size_t errlen);
 
+/* Refuses --kafka (and EG_KAFKA) properties that would change one the
+ * gateway fixes: 0, or -1 with a message in err naming the property, the
+ * value the gateway accepts (if any: repeating it changes nothing) and why
+ * it is fixed. Every binary checks this at start-up and exits 2. */
+int eg_kafka_check_props(const eg_settings_t *s, char *err, size_t errlen);
+
 /* Makes sure `topic` exists. If it does not, creates it with the Admin API
  * with `partitions` partitions, the settings' replication factor and the
- * given NULL-terminated list of "name", "value" topic configs. Returns 0 when
- * the topic exists (before or after), -1 with a message otherwise. */
+ * given NULL-terminated list of "name", "value" topic configs, plus
+ * min.insync.replicas = min(2, replication factor) when that factor (given,
+ * or the brokers' default.replication.factor) is above 1 and the list does
+ * not set it. Returns 0 when the topic exists (before or after), -1 with a
+ * message otherwise. An existing topic is not looked at: eg_kafka_check_topic. */
 int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication_factor,
                           const char *const *configs, int timeout_ms, char *err, size_t errlen);
+
+/* Waits until the cluster's metadata shows `topic` with a leader for each
+ * of its partitions (a topic just created has none for a moment): 0, or -1
+ * with a message in err after timeout_ms. */
+int eg_kafka_wait_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen);
 
 /* Commits offsets and waits at most timeout_ms for the coordinator's answer
  * (rd_kafka_commit(..., async=0) waits without bound: in librdkafka 2.0.2 a
@@ -126,14 +152,33 @@ void eg_kafka_consumer_destroy(rd_kafka_t *rk);
 #define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
 #define EG_KAFKA_CLOSE_MS 10000 /* eg_kafka_consumer_leave's bound on the close */
 
-/* Is the cluster librdkafka's mock cluster (its metadata names a controller
- * that is none of its brokers)? 1 yes, 0 no or could not tell. */
-int eg_kafka_is_mock_cluster(rd_kafka_t *rk, int timeout_ms);
+/* Reads the configuration of a resource (RD_KAFKA_RESOURCE_TOPIC and a
+ * topic name, or RD_KAFKA_RESOURCE_BROKER and a broker id) with the Admin
+ * API's DescribeConfigs: fn is called once per entry, value NULL when the
+ * broker hides it (a secret), source an rd_kafka_ConfigSource_t (where the
+ * value comes from: the topic's own, a broker's, the default). 0, or -1 with
+ * a message in err (unreachable, unauthorised, unknown resource). */
+typedef void eg_kafka_config_fn(const char *name, const char *value, int source, void *arg);
+int eg_kafka_describe_configs(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name,
+                              eg_kafka_config_fn *fn, void *arg, int timeout_ms, char *err,
+                              size_t errlen);
+
+/* Checks an existing topic the gateway depends on. `required`: a
+ * NULL-terminated list of "name", "value" topic configs it must have (such
+ * as cleanup.policy compact); one it has otherwise is -1 with a message in
+ * err naming the topic, both values, what `why` says is lost, and how to fix
+ * it. A topic whose configuration cannot be read (DescribeConfigs refused,
+ * or no controller to ask: a mock cluster) is let through with a warning. Logs a warning, too, when the
+ * topic has one replica on a cluster of several brokers. 0 otherwise. */
+int eg_kafka_check_topic(rd_kafka_t *rk, const char *topic, const char *const *required,
+                         const char *why, int timeout_ms, char *err, size_t errlen);
 
 /* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
 
-/* Number of partitions of an existing topic, or -1 (message in err). */
+/* Number of partitions of an existing topic, or -1 (message in err). A
+ * topic the broker asked does not know yet (just created: brokers learn it
+ * one after the other) is asked for again within timeout_ms. */
 int eg_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
                              size_t errlen);
 

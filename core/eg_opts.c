@@ -108,8 +108,16 @@ static const eg__opt_t eg__opts[] = {
      .offset = EG__STR(brokers)},
     {.name = "kafka", .env = "EG_KAFKA", .type = EG__OPT_LIST, .roles = EG_ROLE_ALL,
      .metavar = "PROP=VALUE",
-     .help = "any librdkafka property; repeatable (environment: separated by ';')",
+     .help = "any librdkafka property but those the gateway fixes (bootstrap.servers, group.id, "
+             "transactional.id, acks, ...: refused at start); repeatable (environment: separated "
+             "by ';')",
      .offset = EG__LIST(kafka_props), .count_offset = EG__COUNT(kafka_props_count)},
+    {.name = "kafka-mock", .env = "EG_KAFKA_MOCK", .type = EG__OPT_BOOL, .def = "false",
+     .roles = EG_ROLE_ALL,
+     .help = "the cluster of --brokers is librdkafka's mock cluster (another process's embedded "
+             "broker, such as eg-fault-broker): tune for it as dev mode does (see --partitions and "
+             "the -1 defaults)",
+     .offset = EG__BOOL(kafka_mock)},
     {.name = "topic-prefix", .env = "EG_TOPIC_PREFIX", .type = EG__OPT_STRING, .def = "eg.",
      .roles = EG_ROLE_ALL, .metavar = "P", .help = "prefix of every topic the gateway owns",
      .offset = EG__STR(topic_prefix)},

@@ -47,6 +47,9 @@ typedef struct eg_settings {
     char *listen;               /* --listen 0.0.0.0, EG_LISTEN: address the HTTP APIs bind */
     char *embed_data_dir;       /* --embed-data-dir, EG_EMBED_DATA_DIR (gateway); NULL if unset */
     char *brokers;              /* --brokers, EG_KAFKA_BROKERS; NULL if unset */
+    int kafka_mock;             /* --kafka-mock, EG_KAFKA_MOCK: the cluster of --brokers is
+                                   librdkafka's mock cluster (another process's embedded
+                                   broker): tune for it as --dev does. Told, never guessed. */
     char **kafka_props;         /* --kafka PROP=VALUE (repeatable), EG_KAFKA "p=v;p2=v2": every
                                    entry contains '='; env entries first, then flags, in order.
                                    NULL when empty, else NULL-terminated. */

@@ -24,37 +24,53 @@ int eg_runtime_partitions(int value, int mock_cluster)
     return mock_cluster ? EG_RUNTIME_PARTITIONS_EMBEDDED : EG_RUNTIME_PARTITIONS_CLUSTER;
 }
 
-/* On a real cluster: the data topics, created with the Admin API when
- * missing (the configuration topic is the configuration log's business). */
+/* Not on the embedded broker (dev mode creates its topics itself): every
+ * topic the process needs at start, created with the Admin API when missing
+ * (the configuration log first: it is read next), then checked on a real
+ * cluster: the configuration log and the replays topic must be compacted
+ * (refused otherwise), and one replica on several brokers is worth a
+ * warning. A mock cluster joined from outside (--kafka-mock) answers no
+ * DescribeConfigs: its topics are the stand-in's business. */
 static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
 {
-    int rc = 0;
-    rd_kafka_conf_t *conf = eg_kafka_conf_new(rt->settings, rt->brokers, err, errlen);
+    const eg_settings_t *s = rt->settings;
+    rd_kafka_conf_t *conf = eg_kafka_conf_new(s, rt->brokers, err, errlen);
     rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &conf, "admin client", err, errlen);
     if (!rk)
         return -1;
-    /* The events topic is the history replays read: its retention is a
-     * setting. The replays topic keeps one record per replay. */
+    /* The configuration log is compacted, with one partition: totally
+     * ordered. The events topic is the history replays read: its retention
+     * is a setting. The replays topic keeps one record per replay. */
+    static const char *const compact[] = {"cleanup.policy", "compact", NULL};
     char retention[32];
-    snprintf(retention, sizeof retention, "%ld", rt->settings->events_retention_ms);
+    snprintf(retention, sizeof retention, "%ld", s->events_retention_ms);
     const char *const events_configs[] = {"retention.ms", retention, NULL};
-    static const char *const replays_configs[] = {"cleanup.policy", "compact", NULL};
-    rt->mock_cluster = eg_kafka_is_mock_cluster(rk, 10000);
-    rt->partitions = eg_runtime_partitions(rt->settings->partitions, rt->mock_cluster);
-    if (rt->mock_cluster)
-        EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (another process's embedded broker): "
-                             "consumers are tuned for it", rt->brokers);
-    for (size_t i = 0; i < EG_TOPICS_DATA && rc == 0; i++) {
-        const char *t = eg_topics_data(&rt->topics, i);
-        rc = eg_kafka_ensure_topic(rk, t, rt->partitions,
-                                   rt->settings->replication_factor,
-                                   t == rt->topics.events ? events_configs : NULL, 10000, err,
-                                   errlen);
+    struct {
+        const char *topic;
+        int partitions;
+        const char *const *configs;
+        const char *const *required; /* checked on an existing topic */
+        const char *why;
+    } topics[EG_TOPICS_DATA + 2] = {
+        {rt->topics.config, 1, compact, compact,
+         "without compaction the configuration log loses its oldest records, and with them "
+         "event types, functions and subscriptions"},
+        {rt->topics.replays, rt->partitions, compact, compact,
+         "without compaction the replays topic loses its oldest replays"},
+    };
+    for (size_t i = 0; i < EG_TOPICS_DATA; i++) {
+        topics[2 + i].topic = eg_topics_data(&rt->topics, i);
+        topics[2 + i].partitions = rt->partitions;
+        topics[2 + i].configs = topics[2 + i].topic == rt->topics.events ? events_configs : NULL;
     }
-    if (rc == 0)
-        rc = eg_kafka_ensure_topic(rk, rt->topics.replays, rt->partitions,
-                                   rt->settings->replication_factor, replays_configs, 10000, err,
-                                   errlen);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0] && rc == 0; i++) {
+        rc = eg_kafka_ensure_topic(rk, topics[i].topic, topics[i].partitions,
+                                   s->replication_factor, topics[i].configs, 10000, err, errlen);
+        if (rc == 0 && !rt->mock_cluster)
+            rc = eg_kafka_check_topic(rk, topics[i].topic, topics[i].required, topics[i].why,
+                                      10000, err, errlen);
+    }
     rd_kafka_destroy(rk);
     return rc;
 }
@@ -245,6 +261,13 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
                     rt->brokers);
     } else if (s->brokers && *s->brokers) {
         rt->brokers = strdup(s->brokers);
+        /* Told, never guessed: a Kafka-compatible service must not get the
+         * mock's tuning because its metadata looks like the mock's. */
+        rt->mock_cluster = s->kafka_mock;
+        rt->partitions = eg_runtime_partitions(s->partitions, rt->mock_cluster);
+        if (rt->mock_cluster)
+            EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (--kafka-mock): consumers are "
+                                 "tuned for it", s->brokers);
     } else {
         snprintf(err, errlen,
                  "no Kafka cluster: give --brokers HOST:PORT (or EG_KAFKA_BROKERS)%s",
@@ -256,10 +279,10 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         goto fail;
     }
 
+    if (!rt->mock && eg_runtime_ensure_topics(rt, err, errlen))
+        goto fail;
     if (!(rt->config = eg_configlog_new(s, rt->brokers, &rt->topics, writer, err, errlen)) ||
         eg_configlog_start(rt->config, err, errlen))
-        goto fail;
-    if (!rt->mock && eg_runtime_ensure_topics(rt, err, errlen))
         goto fail;
     if (rt->mock_cluster && !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES,
                                                                   rt->topics.events))) {
@@ -321,6 +344,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     kafka = cJSON_AddObjectToObject(doc, "kafka");
     cJSON_AddStringToObject(kafka, "brokers", rt->brokers);
     cJSON_AddBoolToObject(kafka, "embedded", rt->mock != NULL);
+    cJSON_AddBoolToObject(kafka, "mock", rt->mock_cluster); /* --dev or --kafka-mock */
     topics = cJSON_AddObjectToObject(kafka, "topics");
     cJSON_AddStringToObject(topics, "config", rt->topics.config);
     cJSON_AddStringToObject(topics, "events", rt->topics.events);
@@ -360,6 +384,12 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
     eg_settings_t s;
     eg_settings_init(&s);
     int rc = eg_settings_parse(&s, role, argc, argv, stdout, stderr);
+    char err[512] = "";
+    if (rc == EG_SETTINGS_CONTINUE && eg_kafka_check_props(&s, err, sizeof err)) {
+        const char *prog = argc > 0 && argv[0][0] ? argv[0] : eg_role_binary(role);
+        fprintf(stderr, "%s: %s\n", strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog, err);
+        rc = EG_SETTINGS_ERROR;
+    }
     if (rc != EG_SETTINGS_CONTINUE) {
         eg_settings_release(&s);
         return rc == EG_SETTINGS_EXIT ? 0 : 2;
@@ -373,7 +403,6 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[512] = "";
     eg_http_server_t *status_srv = NULL;
     void *state[8] = {0};
     size_t started = 0;

@@ -62,10 +62,10 @@ typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
     eg_mock_t *mock;               /* the embedded broker in dev mode, else NULL */
     int mock_cluster;              /* the cluster is librdkafka's mock cluster: ours (mock) or
-                                      another process's, told by its metadata (it names no
-                                      controller); consumer waits are tuned for it */
+                                      another process's, told by --kafka-mock (never guessed);
+                                      consumer waits are tuned for it */
     int partitions;                /* of the topics it creates: eg_runtime_partitions(
-                                      --partitions), once mock_cluster is known */
+                                      --partitions) */
     char *brokers;                 /* the bootstrap servers every client uses */
     eg_topics_t topics;
     eg_configlog_t *config;
@@ -77,9 +77,12 @@ typedef struct eg_runtime {
                                       asks the ingress to hold (eg_backlog.h); else NULL */
 } eg_runtime_t;
 
-/* Starts the embedded broker in dev mode, the configuration log, and waits
- * (bounded) for the log to catch up. `writer`: the process takes Config API
- * writes. NULL with a message in err on failure. */
+/* Starts the embedded broker in dev mode; on any other cluster makes sure
+ * the topics it needs exist (created when missing) and, on a real one, are
+ * fit (the configuration log and the replays topic compacted: refused
+ * otherwise); then starts the configuration log and waits (bounded) for it
+ * to catch up. `writer`: the process takes Config API writes. NULL with a
+ * message in err on failure. */
 eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen);
 void eg_runtime_free(eg_runtime_t *rt);
 
@@ -127,7 +130,8 @@ void eg_runtime_wake(eg_runtime_t *rt);
 void eg_runtime_doze_state(eg_runtime_t *rt, atomic_int *flag, int dozing);
 
 /* The /v1/status document: {"status":"ok"|"starting","kafka":{"brokers",
- * "topics":{…}},"config":{…}}. *ready is set to 1 once the configuration
+ * "embedded","mock","topics":{…}},"config":{…}} ("mock": tuned for a mock
+ * cluster, --dev or --kafka-mock). *ready is set to 1 once the configuration
  * log has caught up. Caller frees. */
 cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready);
 

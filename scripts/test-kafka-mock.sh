@@ -7,8 +7,9 @@
 # The mock answers no CreateTopics, so the gateways cannot create their topics
 # there; its control port (--control-port) takes "topics PREFIX N", and the
 # harness (EG_TEST_BROKER_CONTROL) creates each test prefix's topics through it
-# before the first process of the prefix starts. Joined to the mock, the
-# gateways recognise it and tune their consumers as on the embedded broker.
+# before the first process of the prefix starts. The harness joins every
+# process to the mock with --kafka-mock (the gateway never guesses it), so they
+# tune their consumers as on the embedded broker.
 #
 # The broker is started here, stopped by its PID whatever happens, and its log
 # kept in $BUILD_DIR/test-kafka-mock.log. Arguments go to `make test-kafka`

@@ -38,10 +38,13 @@
   creates each prefix's topics there before the first process starts; on a
   real cluster the gateway creates them with the Admin API.
 - Topics of a test's own on a real cluster (no topic is created on a first
-  record there): create_topic() and topic_configs() run Kafka's own
-  TopicCommand from the jars scripts/kafka.sh cached; produce_at() writes a
-  record with a chosen timestamp (tests/tools/produce_at.c), which kcat
-  cannot.
+  record there): create_topic(), topic_configs() and delete_topic() run
+  tests/tools/kafka_admin.c (eg-kafka-admin: the Admin API calls kcat does
+  not make); produce_at() writes a record with a chosen timestamp
+  (tests/tools/produce_at.c), which kcat cannot.
+- A process joined to a mock cluster (an embedded broker of another process,
+  eg-fault-broker, the stand-in) is told so with --kafka-mock: the gateway
+  never guesses it. Brokers.mock carries that, like the prefix.
 """
 
 import base64
@@ -263,11 +266,13 @@ class Brokers(str):
     for the gateway's default (the embedded broker of a test is its own);
     on the external cluster, the prefix of the test's gateway. A Gateway
     joined to it (brokers=b) takes that prefix; topic(b, name) names its
-    topics."""
+    topics. mock: the servers are librdkafka's mock cluster (an embedded
+    broker, eg-fault-broker): a process joined to it gets --kafka-mock."""
 
-    def __new__(cls, servers, prefix=None):
+    def __new__(cls, servers, prefix=None, mock=False):
         b = str.__new__(cls, servers)
         b.prefix = prefix
+        b.mock = mock
         return b
 
 
@@ -286,15 +291,18 @@ def is_external(brokers):
 def new_external_cluster():
     """The external cluster under a topic prefix nobody used before: where a
     process that would start an embedded broker of its own runs instead."""
-    return Brokers(EXTERNAL_BROKERS, "egt-%s." % uuid.uuid4().hex[:12])
+    return Brokers(EXTERNAL_BROKERS, "egt-%s." % uuid.uuid4().hex[:12], mock=BROKER_CONTROL is not None)
 
 
 def cluster_args(brokers):
-    """What a process on brokers needs besides --brokers: on the external
-    cluster, its topic prefix and EG_TEST_KAFKA_ARGS."""
+    """What a process on brokers needs besides --brokers: its topic prefix,
+    --kafka-mock on a mock cluster, and on the external cluster
+    EG_TEST_KAFKA_ARGS."""
     args = []
     if getattr(brokers, "prefix", None):
         args += ["--topic-prefix", brokers.prefix]
+    if getattr(brokers, "mock", False):
+        args.append("--kafka-mock")
     if is_external(brokers):
         args += KAFKA_ARGS
     return args
@@ -776,10 +784,11 @@ class Gateway:
     @property
     def brokers(self):
         """The Kafka bootstrap servers this process uses (from /v1/status), as
-        Brokers with its topic prefix."""
+        Brokers with its topic prefix and whether it is a mock cluster."""
         if self.status is None:
             self.status = self.request("GET", "/v1/status").body
-        b = Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None))
+        b = Brokers(self.status["kafka"]["brokers"], getattr(self.cluster, "prefix", None),
+                    mock=bool(self.status["kafka"].get("mock")))
         b.real = getattr(self.cluster, "real", False)  # a KafkaCluster of the test's own
         return b
 
@@ -1067,44 +1076,55 @@ def produce_at(brokers, topic, value, timestamp_ms, key=None, headers=()):
         raise AssertionError("eg-produce-at failed (%d): %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
 
 
-KAFKA_LIBS = os.path.join(os.environ.get("KAFKA_CACHE") or os.path.join(
-    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "event-gateway", "kafka-4.4.0"),
-    "libs")  # where scripts/kafka.sh puts Apache Kafka's jars
+def kafka_admin(brokers, *args, timeout=60):
+    """Runs tests/tools/eg-kafka-admin on brokers (with EG_TEST_KAFKA_ARGS's
+    --kafka settings on the external cluster, as kcat gets them); returns its
+    standard output, AssertionError with its message when it fails."""
+    cmd = [os.path.join(TOOLS_DIR, "eg-kafka-admin"), "-b", str(brokers)]
+    if is_external(brokers):
+        for prop in kafka_properties():
+            cmd += ["-X", prop]
+    p = subprocess.run(cmd + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=scaled(timeout), preexec_fn=_die_with_parent)
+    if p.returncode != 0:
+        raise AssertionError("eg-kafka-admin %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr.strip()))
+    return p.stdout
 
 
-def create_topic(brokers, name, partitions=1, configs=None):
-    """Creates topic `name` on a real cluster (Kafka's own TopicCommand, a JVM:
-    ~4 s), as a user would before naming it in a function: a real cluster
+def create_topic(brokers, name, partitions=1, configs=None, replication_factor=-1):
+    """Creates topic `name` (a full name: topic(brokers, "config") for the
+    gateway's) on a real cluster, as a user would before naming it in a
+    function or to give it configs of its own ({name: value}): a real cluster
     does not create topics on a first record (auto.create.topics.enable=false
-    in scripts/kafka.sh). No-op on the embedded broker and its stand-in, which
-    create a topic on its first record. configs: {name: value}."""
+    in scripts/kafka.sh). A topic that exists is left as it is. No-op on the
+    embedded broker and its stand-in, which create a topic on its first
+    record and answer no CreateTopics."""
     real = getattr(brokers, "real", False) or (is_external(brokers) and not BROKER_CONTROL)
     if not real:
         return
-    args = ["java", "-cp", os.path.join(KAFKA_LIBS, "*"), "org.apache.kafka.tools.TopicCommand",
-            "--bootstrap-server", str(brokers), "--create", "--if-not-exists", "--topic", name,
-            "--partitions", str(partitions)]
-    for k, v in (configs or {}).items():
-        args += ["--config", "%s=%s" % (k, v)]
-    p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=scaled(60), preexec_fn=_die_with_parent)
-    if p.returncode != 0:
-        raise AssertionError("creating topic %s failed (%d): %s%s" % (name, p.returncode, p.stdout,
-                                                                       p.stderr))
+    try:
+        kafka_admin(brokers, "create", name, str(partitions), str(replication_factor),
+                    *["%s=%s" % kv for kv in sorted((configs or {}).items())])
+    except AssertionError as e:
+        if "already exists" not in str(e):
+            raise
 
 
-def topic_configs(brokers, name):
-    """The configurations set on topic `name` of a real cluster ({name: value},
-    from TopicCommand --describe)."""
-    p = subprocess.run(["java", "-cp", os.path.join(KAFKA_LIBS, "*"), "org.apache.kafka.tools.TopicCommand",
-                        "--bootstrap-server", str(brokers), "--describe", "--topic", name],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=scaled(60),
-                       preexec_fn=_die_with_parent)
-    m = re.search(r"\bConfigs:\s*(\S*)", p.stdout)
-    if p.returncode != 0 or not m:
-        raise AssertionError("describing topic %s failed (%d): %s%s" % (name, p.returncode, p.stdout,
-                                                                         p.stderr))
-    return dict(kv.split("=", 1) for kv in m.group(1).split(",") if "=" in kv)
+def topic_configs(brokers, name, sources=False):
+    """The configurations set on topic `name` of a real cluster, {name: value};
+    with sources, every configuration the topic has, {name: {"value": v,
+    "source": s}}, s as Kafka's DescribeConfigs says: DYNAMIC_TOPIC_CONFIG
+    for the topic's own setting, STATIC_BROKER_CONFIG or DEFAULT_CONFIG for
+    what it inherits."""
+    every = json.loads(kafka_admin(brokers, "describe", name))
+    if sources:
+        return every
+    return {k: v["value"] for k, v in every.items() if v["source"] == "DYNAMIC_TOPIC_CONFIG"}
+
+
+def delete_topic(brokers, name):
+    """Deletes topic `name` of a real cluster."""
+    kafka_admin(brokers, "delete", name)
 
 
 def dead_letters(brokers, predicate=lambda v: True):

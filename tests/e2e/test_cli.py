@@ -11,7 +11,7 @@ from egtest import BIN_DIR, GatewayTestCase, binary, dev_args, free_port, run_bi
 
 RUN_TIMEOUT = 15
 
-COMMON = ["--brokers", "--kafka", "--topic-prefix", "--log-level", "--log-format", "--instance-id", "--help",
+COMMON = ["--brokers", "--kafka", "--kafka-mock", "--topic-prefix", "--log-level", "--log-format", "--instance-id", "--help",
           "--version"]
 HTTP = ["--events-port", "--config-port", "--listen", "--max-body-bytes"]
 FLAGS = {
@@ -113,6 +113,31 @@ class TestCLI(GatewayTestCase):
         self.assertUsageError(p, "EG_CONFIG_PORT")
         p = run("eg-router", env={"EG_LOG_LEVEL": "loud"})
         self.assertUsageError(p, "EG_LOG_LEVEL")
+
+    def test_fixed_kafka_properties_are_refused(self):
+        """--kafka (and EG_KAFKA) may not change a property the gateway fixes
+        (issue 17, 3.11): exit 2 before any connection, naming the property
+        and why it is fixed. Nothing listens on port 9."""
+        cases = [
+            ("event-gateway", "isolation.level=read_uncommitted", "isolation.level"),
+            ("eg-router", "transactional.id=mine", "transactional.id"),
+            ("eg-invoker", "group.id=mine", "group.id"),
+            ("eg-ingress", "acks=1", "acks"),
+            ("eg-ingress", "enable.idempotence=false", "enable.idempotence"),
+            ("eg-invoker", "enable.auto.commit=true", "enable.auto.commit"),
+            ("eg-router", "bootstrap.servers=elsewhere:9092", "bootstrap.servers"),
+        ]
+        for name, prop, fixed in cases:
+            with self.subTest(binary=name, prop=prop):
+                p = run(name, "--brokers", "127.0.0.1:9", "--kafka", "linger.ms=5", "--kafka", prop)
+                self.assertUsageError(p, "--kafka " + prop, fixed, "fixed by the gateway")
+        p = run("eg-router", "--brokers", "127.0.0.1:9", env={"EG_KAFKA": "linger.ms=5; isolation.level=read_uncommitted"})
+        self.assertUsageError(p, "isolation.level", "fixed by the gateway", "committed")
+
+    def test_fixed_kafka_value_repeated_is_accepted(self):
+        gw = self.start_gateway(name="gw-fixed-same", extra_args=[
+            "--kafka", "acks=all", "--kafka", "enable.idempotence=true", "--kafka", "isolation.level=read_committed"])
+        self.assertEqual(gw.request("GET", "/v1/status").status, 200)
 
     def test_no_brokers(self):
         for name in ["eg-ingress", "eg-router", "eg-invoker", "event-gateway"]:

@@ -7,7 +7,12 @@
 (c) a fresh ingress (after SIGTERM of the previous one) rebuilds exactly the
     same state from the log, deletes included;
 (d) kcat shows one record per accepted change with the documented key/value
-    shape, and a record written by any Kafka client is applied like an API write.
+    shape, and a record written by any Kafka client is applied like an API write;
+(e) compaction (issue 17, 3.6): garbage is tombstoned in the order it became
+    garbage, a deleted resource's create first and its delete last, so that
+    whatever prefix the cleaner has removed, the log replays to the live
+    state; on a real Kafka compacting every second, a fresh process after
+    hundreds of create/update/delete cycles has exactly the live configuration.
 """
 
 import json
@@ -17,7 +22,8 @@ import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from egtest import KCAT, GatewayTestCase, kcat_command, needs_breakable_kafka, topic, wait_until
+from egtest import (KCAT, GatewayTestCase, create_topic, kcat_command, needs_breakable_kafka, needs_real_kafka,
+                    new_external_cluster, topic, wait_until)
 
 KINDS = ["eventtypes", "functions", "subscriptions", "cors"]
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -70,6 +76,13 @@ class ConfigLogTestBase(GatewayTestCase):
             r = gw.request("GET", "/v1/spaces/%s/%s" % (space, rest))
             self.fail("%s never answered GET %s/%s with %s %r within %.0fs; last answer %s %r"
                       % (gw.name, space, rest, status, body, timeout, r.status, r.body))
+
+    def consume(self, brokers):
+        """Every record of the configuration log, tombstones included (kcat -J)."""
+        p = subprocess.run(kcat_command(brokers, "-C", "-t", topic(brokers, "config"), "-e", "-J", "-q"),
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, "kcat failed: %s" % p.stderr.decode(errors="replace"))
+        return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
 
     def snapshot(self, gw, spaces):
         """Every collection of every space, each sorted by id."""
@@ -408,12 +421,6 @@ class TestKcat(ConfigLogTestBase):
         if not KCAT:
             self.skipTest("kcat (or kafkacat) is not installed: Kafka-level checks skipped")
 
-    def consume(self, brokers):
-        p = subprocess.run(kcat_command(brokers, "-C", "-t", topic(brokers, "config"), "-e", "-J", "-q"),
-                           capture_output=True, timeout=30)
-        self.assertEqual(p.returncode, 0, "kcat failed: %s" % p.stderr.decode(errors="replace"))
-        return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
-
     def test_one_record_per_accepted_change(self):
         a = self.start_gateway(name="gw-kcat")
         sp = "kcat-space"
@@ -513,6 +520,157 @@ class TestKcat(ConfigLogTestBase):
         self.assertError(self.req(b, "POST", sp, "functions", fn_body("ext", "http://dup/")), 409)
         self.req(b, "DELETE", sp, "functions/ext", expect=204)
         self.eventually(a, sp, "functions/ext", 404)
+
+
+def garbage_order(records):
+    """The record keys that became garbage, in the order they did, for a log
+    whose records were all accepted: a superseded update when the next one
+    came, a deleted resource's create, newest update and delete record when
+    its delete came."""
+    live, order = {}, []
+    for r in records:
+        if r.get("payload") is None:
+            continue
+        res, op = r["key"].rsplit("/", 1)[0], json.loads(r["payload"])["op"]
+        if op == "create":
+            live[res] = [r["key"]]
+        elif op == "update":
+            order += live[res][1:]
+            live[res] = live[res][:1] + [r["key"]]
+        else:
+            order += live.pop(res) + [r["key"]]
+    return order
+
+
+class TestCompaction(ConfigLogTestBase):
+    SPACES = ["default", "gc-b"]
+
+    def setUp(self):
+        if not KCAT:
+            self.skipTest("kcat (or kafkacat) is not installed: Kafka-level checks skipped")
+
+    def churn(self, gw, rounds, keep_every=10):
+        """rounds x an event type, a function, a subscription and a CORS
+        configuration, each created, updated twice and deleted (the
+        subscription and the CORS configuration first); every keep_every-th
+        round's stay, updated."""
+        for i in range(rounds):
+            sp = self.SPACES[i % len(self.SPACES)]
+            et, fid, path = "ev.%d" % i, "fn%d" % i, "/r%d/:id" % i
+            self.req(gw, "POST", sp, "eventtypes", {"name": et}, 201)
+            self.req(gw, "POST", sp, "functions", fn_body(fid, "http://f/%d" % i), 201)
+            sub = self.req(gw, "POST", sp, "subscriptions", {"type": "async", "eventType": et, "functionId": fid,
+                                                             "path": path}, 201).body["subscriptionId"]
+            cors = self.req(gw, "POST", sp, "cors", {"method": "GET", "path": path}, 201).body["corsId"]
+            for v in range(2):
+                self.req(gw, "PUT", sp, "eventtypes/" + et, {"metadata": {"v": str(v)}}, 200)
+                self.req(gw, "PUT", sp, "functions/" + fid, fn_body(fid, "http://f/%d/v%d" % (i, v)), 200)
+                self.req(gw, "PUT", sp, "subscriptions/" + sub, {"type": "async", "eventType": et, "functionId": fid,
+                                                                 "path": path, "metadata": {"v": str(v)}}, 200)
+                self.req(gw, "PUT", sp, "cors/" + cors, {"method": "GET", "path": path,
+                                                         "allowedOrigins": ["http://o%d" % v]}, 200)
+            if i % keep_every != keep_every - 1:
+                for rest in ["subscriptions/" + sub, "cors/" + cors, "eventtypes/" + et, "functions/" + fid]:
+                    self.req(gw, "DELETE", sp, rest, expect=204)
+
+    def test_tombstones_in_the_order_records_became_garbage(self):
+        gw = self.start_gateway(name="gw-order")
+        self.churn(gw, rounds=30)
+        records, want = [], []
+
+        def all_tombstoned():
+            records[:] = self.consume(gw.brokers)
+            want[:] = garbage_order(records)
+            return set(want) <= {r["key"] for r in records if r.get("payload") is None}
+        wait_until(all_tombstoned, timeout=30, interval=0.5, message="every garbage record tombstoned")
+        got = []
+        for r in records:
+            if r.get("payload") is None and r["key"] not in got:
+                got.append(r["key"])
+        # per resource one superseded update; per deleted one its create, newest update and delete
+        self.assertEqual(len(want), 30 * 4 + 27 * 4 * 3, "garbage records")
+        first_wrong = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
+        self.assertIsNone(first_wrong, "tombstone %s is %s, garbage order wants %s (a deleted resource's "
+                          "create must go before its delete)"
+                          % (first_wrong, got[first_wrong] if first_wrong is not None else "",
+                             want[first_wrong] if first_wrong is not None else ""))
+        self.assertEqual(got, want)
+
+    def compacting_cluster(self):
+        """The run's cluster under a fresh prefix, its configuration log
+        compacted at once: a segment a second, cleaned when 1% is garbage,
+        tombstones kept a second."""
+        b = new_external_cluster()
+        create_topic(b, topic(b, "config"), 1, {"cleanup.policy": "compact", "segment.ms": "1000",
+                                                "min.cleanable.dirty.ratio": "0.01",
+                                                "delete.retention.ms": "1000"})
+        return b
+
+    @needs_real_kafka("Kafka's log cleaner")
+    def test_fresh_process_after_compaction_has_the_live_configuration(self):
+        b = self.compacting_cluster()
+        live = self.start_gateway("eg-ingress", brokers=b, name="ingress-live")
+        rounds = 150  # 600 resources through create, update, update, delete: ~10 s, ~10 segments
+        self.churn(live, rounds)
+        written = max(r["offset"] for r in self.consume(b)) + 1
+        counts, ticks = [], []
+
+        def compacted():
+            # The cleaner never touches the active segment: a change every
+            # poll rolls segments (segment.ms) so that the churn's get cleaned.
+            ticks.append(1)
+            self.req(live, "PUT", "gc-b", "eventtypes/ev.9", {"metadata": {"tick": str(len(ticks))}}, 200)
+            counts.append(len(self.consume(b)))
+            return counts[-1] < written / 4
+        wait_until(compacted, timeout=120, interval=1.2,
+                   message="Kafka's cleaner to remove most of the %d records written" % written)
+        print("\nconfig log: %d records written, %d left after compaction (%d changes since)"
+              % (written, counts[-1], len(ticks)))
+        fresh = self.start_gateway("eg-ingress", brokers=b, name="ingress-fresh")
+        want = self.snapshot(live, self.SPACES)
+        self.assertEqual(sum(len(v) for v in want.values()), rounds // 10 * 4, "the kept resources")
+        got = self.snapshot(fresh, self.SPACES)
+        diff = {k: {"live": want[k], "fresh": got.get(k)} for k in want if want[k] != got.get(k)}
+        self.assertEqual(got, want, "the fresh process differs after compaction:\n" + json.dumps(diff)[:3000])
+
+    @needs_real_kafka("Kafka's log cleaner")
+    def test_another_writers_garbage_goes_before_the_delete_that_follows_it(self):
+        """A create record from another writer, rejected (the event type
+        exists), waits for its writer's grace period (30 s) before live
+        tombstones it; the delete that follows must not be collected before
+        it, or the rejected create is all that is left of the event type,
+        and a fresh process applies it."""
+        b = self.compacting_cluster()
+        live = self.start_gateway("eg-ingress", brokers=b, name="ingress-live")
+        sp = "default"
+        self.req(live, "POST", sp, "eventtypes", {"name": "ev.tick"}, 201)
+        self.req(live, "POST", sp, "eventtypes", {"name": "ev.twice"}, 201)
+        again = {"op": "create", "space": sp, "kind": "eventtypes", "id": "ev.twice",
+                 "data": {"space": sp, "name": "ev.twice", "metadata": {"by": "another writer"}}}
+        p = subprocess.run(kcat_command(b, "-P", "-t", topic(b, "config"), "-p", "0", "-K", "|"),
+                           input=("%s/eventtypes/ev.twice/other.writer-1|%s\n" % (sp, json.dumps(again))).encode(),
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        # live has read it (rejected) once a write made after it is back
+        wait_until(lambda: any(r.get("payload") and "other.writer-1" in r["key"] for r in self.consume(b)),
+                   timeout=15, message="the other writer's record in the log")
+        self.req(live, "PUT", sp, "eventtypes/ev.tick", {"metadata": {"tick": "0"}}, 200)
+        self.req(live, "DELETE", sp, "eventtypes/ev.twice", expect=204)
+        created = [r["key"] for r in self.consume(b)
+                   if r.get("payload") and r["key"].startswith("%s/eventtypes/ev.twice/" % sp)
+                   and json.loads(r["payload"])["op"] == "create" and "other.writer" not in r["key"]]
+        self.assertEqual(len(created), 1, "live's create record of ev.twice")
+        ticks = []
+
+        def create_collected():
+            ticks.append(1)  # rolls segments, as above
+            self.req(live, "PUT", sp, "eventtypes/ev.tick", {"metadata": {"tick": str(len(ticks))}}, 200)
+            return created[0] not in {r["key"] for r in self.consume(b) if r.get("payload")}
+        wait_until(create_collected, timeout=120, interval=1.2, message="the cleaner to collect ev.twice's create")
+        fresh = self.start_gateway("eg-ingress", brokers=b, name="ingress-fresh")
+        self.assertStatus(fresh.request("GET", "/v1/spaces/%s/eventtypes/ev.twice" % sp), 404,
+                          "ev.twice was deleted: the fresh process must not bring it back")
+        self.assertEqual(self.snapshot(fresh, [sp]), self.snapshot(live, [sp]))
 
 
 if __name__ == "__main__":

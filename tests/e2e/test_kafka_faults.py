@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from egtest import GatewayTestCase, ce10, configure, needs_embedded_broker, popen, send_ce10, wait_until
+from egtest import Brokers, GatewayTestCase, ce10, configure, needs_embedded_broker, popen, send_ce10, wait_until
 
 TOOLS_DIR = os.environ.get("EG_TEST_TOOLS_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests")
@@ -41,7 +41,7 @@ class FaultBroker:
         if not first.startswith("brokers "):
             self.stop()
             raise AssertionError("eg-fault-broker did not start: %r" % first)
-        self.brokers = first.split()[1]
+        self.brokers = Brokers(first.split()[1], mock=True)  # joined with --kafka-mock
 
     def _read(self):
         for line in self.proc.stdout:

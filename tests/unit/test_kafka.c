@@ -3,12 +3,16 @@
  * over the configuration whatever happens (NULL after the call; ASan's leak
  * check fails the test if a refused one were not destroyed), names the
  * client in librdkafka's refusal, and passes a failed eg_kafka_conf_new
- * (NULL) through with its message untouched. No broker is contacted.
+ * (NULL) through with its message untouched. And the table of properties
+ * the gateway fixes: --kafka may repeat a fixed value but not change it
+ * (eg_kafka_check_props, refused at start-up), and a role can force only
+ * what the table lists (eg_kafka_conf_set). No broker is contacted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -54,12 +58,96 @@ static void test_null_conf_keeps_the_message(void **state)
     assert_string_equal(err, "--kafka x: expected PROP=VALUE");
 }
 
+/* The settings of `eg-ingress --kafka a --kafka b ...` (props NULL-terminated). */
+static void settings_with(eg_settings_t *s, const char *const *props)
+{
+    char *argv[32] = {"eg-ingress"};
+    int argc = 1;
+    for (size_t i = 0; props[i] && argc < 30; i++) {
+        argv[argc++] = "--kafka";
+        argv[argc++] = (char *)props[i];
+    }
+    eg_settings_init(s);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_int_equal(eg_settings_parse(s, EG_ROLE_INGRESS, argc, argv, devnull, devnull),
+                     EG_SETTINGS_CONTINUE);
+    fclose(devnull);
+}
+
+static void test_fixed_properties_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *prop, *names;
+    } refused[] = {
+        {"isolation.level=read_uncommitted", "isolation.level"},
+        {"group.id=mine", "group.id"},
+        {"enable.auto.commit=true", "enable.auto.commit"},
+        {"enable.auto.offset.store=true", "enable.auto.offset.store"},
+        {"enable.partition.eof=false", "enable.partition.eof"},
+        {"transactional.id=tx", "transactional.id"},
+        {"enable.idempotence=false", "enable.idempotence"},
+        {"acks=1", "acks"},
+        {"request.required.acks=0", "acks"}, /* librdkafka's alias */
+        {"bootstrap.servers=elsewhere:9092", "bootstrap.servers"},
+        {"metadata.broker.list=elsewhere:9092", "bootstrap.servers"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        eg_settings_t s;
+        char err[512] = "";
+        settings_with(&s, (const char *const[]){"linger.ms=5", refused[i].prop, NULL});
+        if (eg_kafka_check_props(&s, err, sizeof err) != -1)
+            fail_msg("--kafka %s was let through", refused[i].prop);
+        /* the message names the property as given, the fixed one, and why */
+        assert_non_null(strstr(err, refused[i].prop));
+        assert_non_null(strstr(err, refused[i].names));
+        assert_non_null(strstr(err, "fixed by the gateway"));
+        assert_true(strlen(strstr(err, "fixed by the gateway")) > 40);
+        eg_settings_release(&s);
+    }
+}
+
+static void test_fixed_values_repeated_and_others_pass(void **state)
+{
+    (void)state;
+    eg_settings_t s;
+    char err[512] = "";
+    settings_with(&s, (const char *const[]){"acks=all", "acks=-1", "enable.idempotence=true",
+                                            "isolation.level=read_committed",
+                                            "enable.auto.commit=false", "linger.ms=5",
+                                            "security.protocol=SASL_SSL", "sasl.password=a=b",
+                                            "client.id=x", "session.timeout.ms=10000", NULL});
+    assert_int_equal(eg_kafka_check_props(&s, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    eg_settings_release(&s);
+}
+
+static void test_forced_only_from_the_table(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(eg_kafka_conf_set(conf, "group.id", "eg.router", err, sizeof err), 0);
+    assert_int_equal(eg_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err), 0);
+    assert_int_equal(eg_kafka_conf_set(conf, "acks", "all", err, sizeof err), 0);
+    /* not in the table: a forced property the user could not be told about */
+    assert_int_equal(eg_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err), -1);
+    assert_non_null(strstr(err, "linger.ms"));
+    assert_non_null(strstr(err, "fixed_props"));
+    /* in the table, but fixed to another value than the table says */
+    assert_int_equal(eg_kafka_conf_set(conf, "acks", "1", err, sizeof err), -1);
+    rd_kafka_conf_destroy(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_takes_the_conf),
         cmocka_unit_test(test_refused_names_the_client),
         cmocka_unit_test(test_null_conf_keeps_the_message),
+        cmocka_unit_test(test_fixed_properties_refused),
+        cmocka_unit_test(test_fixed_values_repeated_and_others_pass),
+        cmocka_unit_test(test_forced_only_from_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

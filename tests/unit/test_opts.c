@@ -82,6 +82,7 @@ static void test_defaults(void **state)
     assert_string_equal(r.s.listen, "0.0.0.0");
     assert_null(r.s.embed_data_dir);
     assert_null(r.s.brokers);
+    assert_int_equal(r.s.kafka_mock, 0); /* told by --kafka-mock, never guessed */
     assert_null(r.s.kafka_props);
     assert_int_equal(r.s.kafka_props_count, 0);
     assert_string_equal(r.s.topic_prefix, "eg.");
@@ -384,6 +385,7 @@ static void test_help_per_role(void **state)
         {"embed-data-dir", "EG_EMBED_DATA_DIR", EG_ROLE_GATEWAY},
         {"brokers", "EG_KAFKA_BROKERS", EG_ROLE_ALL},
         {"kafka", "EG_KAFKA", EG_ROLE_ALL},
+        {"kafka-mock", "EG_KAFKA_MOCK", EG_ROLE_ALL},
         {"topic-prefix", "EG_TOPIC_PREFIX", EG_ROLE_ALL},
         {"log-level", "EG_LOG_LEVEL", EG_ROLE_ALL},
         {"log-format", "EG_LOG_FORMAT", EG_ROLE_ALL},
