@@ -308,10 +308,10 @@ static void sweep_garbage(eg_configlog_t *log, int64_t now)
             continue;
         if (!g->mine && g->seen_ms && now - g->seen_ms < GARBAGE_GRACE_MS)
             break;
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            log->producer, RD_KAFKA_V_TOPIC(log->topic), RD_KAFKA_V_PARTITION(0),
-            RD_KAFKA_V_KEY(g->key, strlen(g->key)), RD_KAFKA_V_VALUE(NULL, 0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(log->producer, RD_KAFKA_V_TOPIC(log->topic), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_KEY(g->key, strlen(g->key)), RD_KAFKA_V_VALUE(NULL, 0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e) {
             EG_LOG_WARN("config", "cannot tombstone %s: %s", g->key, rd_kafka_err2str(e));
             break;

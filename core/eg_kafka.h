@@ -116,7 +116,8 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
 /* Waits until the cluster's metadata shows `topic` with a leader for each
  * of its partitions (a topic just created has none for a moment): 0, or -1
  * with a message in err after timeout_ms. */
-int eg_kafka_wait_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t errlen);
+int eg_kafka_wait_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err,
+                        size_t errlen);
 
 /* Commits offsets and waits at most timeout_ms for the coordinator's answer
  * (rd_kafka_commit(..., async=0) waits without bound: in librdkafka 2.0.2 a
@@ -168,8 +169,9 @@ int eg_kafka_describe_configs(rd_kafka_t *rk, rd_kafka_ResourceType_t type, cons
  * as cleanup.policy compact); one it has otherwise is -1 with a message in
  * err naming the topic, both values, what `why` says is lost, and how to fix
  * it. A topic whose configuration cannot be read (DescribeConfigs refused,
- * or no controller to ask: a mock cluster) is let through with a warning. Logs a warning, too, when the
- * topic has one replica on a cluster of several brokers. 0 otherwise. */
+ * or no controller to ask: a mock cluster) is let through with a warning.
+ * Logs a warning, too, when the topic has one replica on a cluster of
+ * several brokers. 0 otherwise. */
 int eg_kafka_check_topic(rd_kafka_t *rk, const char *topic, const char *const *required,
                          const char *why, int timeout_ms, char *err, size_t errlen);
 

@@ -65,11 +65,11 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     }
     int rc = 0;
     for (size_t i = 0; i < sizeof topics / sizeof topics[0] && rc == 0; i++) {
-        rc = eg_kafka_ensure_topic(rk, topics[i].topic, topics[i].partitions,
-                                   s->replication_factor, topics[i].configs, 10000, err, errlen);
+        rc = eg_kafka_ensure_topic(rk, topics[i].topic, topics[i].partitions, s->replication_factor,
+                                   topics[i].configs, 10000, err, errlen);
         if (rc == 0 && !rt->mock_cluster)
-            rc = eg_kafka_check_topic(rk, topics[i].topic, topics[i].required, topics[i].why,
-                                      10000, err, errlen);
+            rc = eg_kafka_check_topic(rk, topics[i].topic, topics[i].required, topics[i].why, 10000,
+                                      err, errlen);
     }
     rd_kafka_destroy(rk);
     return rc;
@@ -266,8 +266,8 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         rt->mock_cluster = s->kafka_mock;
         rt->partitions = eg_runtime_partitions(s->partitions, rt->mock_cluster);
         if (rt->mock_cluster)
-            EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (--kafka-mock): consumers are "
-                                 "tuned for it", s->brokers);
+            EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (--kafka-mock): tuned for it",
+                        s->brokers);
     } else {
         snprintf(err, errlen,
                  "no Kafka cluster: give --brokers HOST:PORT (or EG_KAFKA_BROKERS)%s",

@@ -125,7 +125,7 @@ static int create(rd_kafka_t *rk, int argc, char **argv)
     return rc;
 }
 
-static int delete(rd_kafka_t *rk, int argc, char **argv)
+static int delete (rd_kafka_t *rk, int argc, char **argv)
 {
     if (argc != 1)
         return usage();
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "describe"))
         rc = describe(rk, argc - i - 1, argv + i + 1);
     else if (!strcmp(cmd, "delete"))
-        rc = delete(rk, argc - i - 1, argv + i + 1);
+        rc = delete (rk, argc - i - 1, argv + i + 1);
     else
         rc = usage();
     rd_kafka_destroy(rk);
