@@ -49,5 +49,5 @@ if [ -f "$log" ]; then
     echo "test-kafka: $skipped test(s) skipped on the real Kafka; $mock_only of the embedded broker itself not run here"
     grep -E "\.\.\. skipped " "$log" | sed 's/^/  /' || true
 fi
-echo "test-kafka: ctest exited $rc after $(($(date +%s) - t0)) s${started:+ (cluster of the project's)}"
+echo "test-kafka: ctest exited $rc after $(($(date +%s) - t0)) s${started:+ (a cluster started for the run)}"
 exit $rc
