@@ -367,12 +367,12 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     cJSON *doc = cJSON_CreateObject(), *kafka, *topics, *cfg;
     struct eg_faults *fs = rt->faults;
     pthread_mutex_lock(&fs->mu);
-    cJSON_AddStringToObject(doc, "status", fs->n ? "unavailable" : r ? "ok" : "starting");
-    if (fs->n) {
+    int faults = fs->n;
+    cJSON_AddStringToObject(doc, "status", faults ? "unavailable" : r ? "ok" : "starting");
+    if (faults) {
         cJSON *f = cJSON_AddObjectToObject(doc, "faults");
         for (int i = 0; i < fs->n; i++)
             cJSON_AddStringToObject(f, fs->f[i].role, fs->f[i].reason);
-        r = 0;
     }
     pthread_mutex_unlock(&fs->mu);
     cJSON_AddStringToObject(doc, "version", EG_VERSION);
@@ -396,7 +396,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     cJSON_AddNumberToObject(cfg, "offset", (double)eg_configlog_position(rt->config));
     cJSON_AddBoolToObject(cfg, "caughtUp", r);
     if (ready)
-        *ready = r;
+        *ready = r && !faults;
     return doc;
 }
 
