@@ -20,6 +20,7 @@
 typedef struct topic {
     char name[512];
     char pool[EG_MAX_NAME + 1];
+    int sync;
     int ready;
     int64_t retry_at; /* not ready: when to try again */
     int retry_ms;     /* the interval after that */
@@ -47,7 +48,7 @@ eg_pools_t *eg_pools_new(eg_runtime_t *rt, rd_kafka_t *admin)
         rt->metrics, "eventgateway_invocation_topic_unavailable",
         "1 while a pool's invocation topic cannot be created: the router holds that pool's events "
         "in the events topic (it routes the others) and tries again.",
-        EG_METRIC_GAUGE, (const char *const[]){"topic", NULL}, NULL, 0);
+        EG_METRIC_GAUGE, (const char *const[]){"pool", "kind", NULL}, NULL, 0);
     return p;
 }
 
@@ -97,7 +98,8 @@ static void ensure(eg_pools_t *p, topic_t *t)
                 t->pool, t->name);
     if (t->ready)
         t->why[0] = '\0';
-    eg_metric_set(p->unavailable, (const char *const[]){t->name}, t->ready ? 0 : 1);
+    eg_metric_set(p->unavailable, (const char *const[]){t->pool, t->sync ? "sync" : "async"},
+                  t->ready ? 0 : 1);
 }
 
 const char *eg_pools_topic(eg_pools_t *p, const char *pool, int sync, int *ready)
@@ -112,6 +114,7 @@ const char *eg_pools_topic(eg_pools_t *p, const char *pool, int sync, int *ready
         }
         eg_topics_invoke(t->name, sizeof t->name, p->rt->settings->topic_prefix, pool, sync);
         snprintf(t->pool, sizeof t->pool, "%s", pool);
+        t->sync = sync;
         ensure(p, t);
         p->unready += !t->ready;
     }

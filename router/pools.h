@@ -10,7 +10,8 @@
  * that pool's events in the events topic (ledger.h) and routes the others.
  * Creating it is tried again, 2 s after the failure, then at doubling
  * intervals up to 30 s. The gauge eventgateway_invocation_topic_unavailable
- * {topic} is 1 while it is not ready, and the log says why.
+ * {pool,kind} (kind async or sync) is 1 while it is not ready, and the log
+ * says why.
  *
  * On librdkafka's mock cluster of another process, which answers no
  * CreateTopics, a topic is taken as ready: a first record creates it there.

@@ -105,6 +105,8 @@ typedef struct eg_router {
     eg_ledger_t *ledger;    /* per partition: read position, held records */
     eg_pools_t *pools;      /* the pools' invocation topics */
     eg_metric_t *held;      /* gauge: events held for their pool's topic */
+    int64_t config_seen;    /* the configuration log's position held events were read at */
+    int64_t reread_ms;      /* when they were read again last */
     eg_replayer_t *replayer; /* --run-replays, else NULL */
     eg_doze_t doze;          /* idle duty cycle of the consumer (router thread) */
     rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
@@ -581,6 +583,25 @@ static void read_held_again(eg_router_t *r)
     rd_kafka_topic_partition_list_destroy(stopped);
 }
 
+/* May held events be routed now? When a pool's topic became ready, or the
+ * configuration changed (a function moved to another pool, a subscription
+ * went away): at most once a second for the latter. */
+static int held_routable(eg_router_t *r)
+{
+    if (eg_pools_retry(r->pools) > 0)
+        return 1;
+    int64_t pos = eg_configlog_position(r->rt->config), now = eg_time_mono_ms();
+    if (pos == r->config_seen || now - r->reread_ms < 1000)
+        return 0;
+    r->config_seen = pos;
+    if (!eg_ledger_held(r->ledger))
+        return 0;
+    r->reread_ms = now;
+    EG_LOG_INFO("router", "the configuration changed: reading %zu held event(s) again",
+                eg_ledger_held(r->ledger));
+    return 1;
+}
+
 /* One record of the events topic: routed, skipped (routed before), or held. */
 static void take_record(eg_router_t *r, const rd_kafka_message_t *m)
 {
@@ -648,9 +669,14 @@ static void *router_main(void *arg)
 {
     eg_router_t *r = arg;
     int64_t lag_due = 0;
+    /* Routing needs the whole configuration: an event matched against part
+     * of it would be committed with part of its fan-out (or none). Polling
+     * waits, so no partition is taken before. */
+    while (!atomic_load(&r->stop) && eg_configlog_wait_ready(r->rt->config, 200))
+        ;
     while (!atomic_load(&r->stop) && !eg_txn_failed(r->txn)) {
         eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
-        if (eg_pools_retry(r->pools) > 0) {
+        if (held_routable(r)) {
             txn_commit(r); /* the read positions it rewinds are the committed ones */
             read_held_again(r);
         }

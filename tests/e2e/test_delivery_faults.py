@@ -15,7 +15,7 @@ import time
 import unittest
 
 from egtest import (REAL_KAFKA, GatewayTestCase, ce10, configure, needs_embedded_broker,
-                    send_ce10, wait_until)
+                    needs_real_kafka, new_external_cluster, send_ce10, wait_until)
 
 N_EVENTS = 500
 SENDERS = 16
@@ -231,6 +231,31 @@ class TestRouterRestart(FaultTestBase):
         print("\nrouter2 took partitions after 40 routed events; it routed %d of them again" % routed)
         self.assertEqual(routed, 0, "events routed again by the router that joined later")
         self.assertEqual(fn.count(), len(events))
+
+    @needs_real_kafka("a cluster without a router (an embedded broker comes with one)")
+    def test_a_backlog_is_routed_against_the_whole_configuration(self):
+        """Events that wait for a router (none runs) are routed when one
+        starts, against the whole configuration: a router that routed them
+        before it had read the configuration log would match them against
+        part of it, or none, and commit them with no fan-out."""
+        cluster = new_external_cluster()
+        ingress = self.start_gateway("eg-ingress", brokers=cluster, name="ingress")
+        fn = self.start_fn(name="sink")
+        # Some history in the configuration log, as any deployment has.
+        configure(ingress, self.sp, eventtypes=["route.event"] + ["other.%d" % i for i in range(30)],
+                  functions={"sink": fn.url},
+                  subscriptions=[{"eventType": "route.event", "functionId": "sink"}])
+        self.start_role("eg-invoker", cluster, "invoker")
+        took = []
+        for n in range(3):
+            backlog = [ce10("route.event", self.sp, data={"round": n, "i": i}) for i in range(20)]
+            for ev in backlog:
+                self.assertStatus(send_ce10(ingress, ev), 202)
+            router = self.start_role("eg-router", cluster, "router%d" % n)
+            took.append(self.wait_all_delivered(fn, [e["id"] for e in backlog], timeout=30))
+            router.stop()
+        print("\n3 backlogs of 20 events, each routed by a router started after them: delivered "
+              "in %s s" % ", ".join("%.1f" % t for t in took))
 
     def test_router_sigterm_mid_load_doubles_nothing(self):
         self.run_router_fault(kill=False)
