@@ -1,8 +1,11 @@
 """Async delivery under faults (CONTRACT sections 4 and 5): Kafka gone, an
-invoker killed, a router restarted or killed, each mid-load.
+invoker killed, a router restarted or killed, each mid-load; routers that
+share a transactional id.
 
 Every test starts its own `event-gateway --dev` (its embedded broker is the
-cluster) plus standalone role processes joined to it with --brokers; all are
+cluster; under EG_TEST_BROKERS, event-gateway on a topic prefix of its own)
+plus standalone role processes joined to it with --brokers, or (real Kafka
+only) standalone roles alone, without a router of the gateway's; all are
 stopped by PID through the harness. Functions are fnserver.FnServer
 instances that record every event id they receive.
 """
@@ -262,6 +265,56 @@ class TestRouterRestart(FaultTestBase):
 
     def test_router_sigkill_mid_load_doubles_nothing(self):
         self.run_router_fault(kill=True)
+
+
+@needs_real_kafka("fencing needs Kafka's transaction coordinator")
+class TestFencedRouter(FaultTestBase):
+    def test_routers_sharing_a_transactional_id_stop_with_status_1(self):
+        """Two routers with the same --instance-id share a transactional id
+        and fence each other's producer under load. A router whose producer
+        is fenced builds a new one (fencing the other in turn), /v1/status
+        answering 503 meanwhile; fenced three times within five minutes, it
+        stops with exit status 1 for a supervisor to restart it (it used to
+        go on without its routing thread, /v1/status answering 200)."""
+        cluster = new_external_cluster()
+        ingress = self.start_gateway("eg-ingress", brokers=cluster, name="ingress")
+        fn = self.start_fn(name="sink")
+        configure(ingress, self.sp, eventtypes=["fenced.event"], functions={"sink": fn.url},
+                  subscriptions=[{"eventType": "fenced.event", "functionId": "sink"}])
+        self.start_role("eg-invoker", cluster, "invoker")
+        routers = [self.start_role("eg-router", cluster, "router%d" % n, "--instance-id", "same-id")
+                   for n in (1, 2)]
+        done = threading.Event()
+
+        def load():
+            while not done.is_set():
+                send_ce10(ingress, ce10("fenced.event", self.sp, data={}), timeout=15)
+                done.wait(0.02)
+        sender = threading.Thread(target=load, daemon=True)
+        sender.start()
+        self.addCleanup(done.set)
+        unavailable = []
+
+        def one_exited():
+            for r in routers:
+                if r.alive():
+                    try:
+                        st = r.request("GET", "/v1/status", timeout=2)
+                        if st.status == 503:
+                            unavailable.append(st.body)
+                    except OSError:
+                        pass
+            return [r for r in routers if not r.alive()]
+        wait_until(one_exited, timeout=45, interval=0.05,
+                   message="a router fenced again and again to exit")
+        done.set()
+        gone = one_exited()[0]
+        self.assertEqual(gone.proc.returncode, 1, gone.log_tail())
+        self.assertIn("another process uses it", gone.log_text())
+        print("\n%s exited with status 1 after its producer was fenced %d times; /v1/status "
+              "answered 503 %d time(s) while producers were being built, e.g. %s"
+              % (gone.name, gone.log_text().count("building a new transactional producer"),
+                 len(unavailable), unavailable[0].get("faults") if unavailable else None))
 
 
 @needs_embedded_broker("its bound of 5 MB per partition")
