@@ -60,9 +60,7 @@ static int committers(rd_kafka_t *rk, const char *group,
     rd_kafka_error_t *e = o ? rd_kafka_AdminOptions_set_require_stable_offsets(o, 0) : NULL;
     if (e)
         rd_kafka_error_destroy(e);
-    rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_copy(parts);
-    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, want);
-    rd_kafka_topic_partition_list_destroy(want);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, parts);
     rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
     int n = -1;

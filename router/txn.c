@@ -29,7 +29,7 @@ struct eg_txn {
     char txid[512];
     int open;
     int failed; /* eg_runtime_fail was called: nothing more is tried */
-    int64_t fenced_at[EG_TXN_FENCED_MAX]; /* the last fences, a ring */
+    int64_t fenced_at[EG_TXN_FENCED_MAX - 1]; /* the fences before the last, a ring */
     int fenced_next;
 };
 
@@ -147,7 +147,7 @@ static void rebuild(eg_txn_t *t, rd_kafka_resp_err_t code, const char *why)
     if (is_fenced(code)) {
         int64_t now = eg_time_mono_ms(), oldest = t->fenced_at[t->fenced_next];
         t->fenced_at[t->fenced_next] = now;
-        t->fenced_next = (t->fenced_next + 1) % EG_TXN_FENCED_MAX;
+        t->fenced_next = (t->fenced_next + 1) % (EG_TXN_FENCED_MAX - 1);
         if (oldest && now - oldest < EG_TXN_FENCED_WINDOW_MS) {
             snprintf(fault, sizeof fault,
                      "transactional id %s was fenced %d times within %d s: another process uses "

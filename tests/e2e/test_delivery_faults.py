@@ -311,7 +311,7 @@ class TestFencedRouter(FaultTestBase):
         gone = one_exited()[0]
         self.assertEqual(gone.proc.returncode, 1, gone.log_tail())
         self.assertIn("another process uses it", gone.log_text())
-        print("\n%s exited with status 1 after its producer was fenced %d times; /v1/status "
+        print("\n%s exited with status 1 after %d new producers were fenced too; /v1/status "
               "answered 503 %d time(s) while producers were being built, e.g. %s"
               % (gone.name, gone.log_text().count("building a new transactional producer"),
                  len(unavailable), unavailable[0].get("faults") if unavailable else None))
