@@ -486,7 +486,7 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
     log->writer = writer;
     snprintf(log->topic, sizeof log->topic, "%s", topics->config);
     if (s->instance_id && *s->instance_id)
-        snprintf(log->instance, sizeof log->instance, "%.32s", s->instance_id);
+        eg_settings_instance_fit(s->instance_id, log->instance);
     else
         random_hex(log->instance, 8);
     char rnd[17];

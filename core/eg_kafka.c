@@ -551,7 +551,10 @@ static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms, int *
     return found;
 }
 
-static atomic_int no_controller; /* CreateTopics timed out once: see below */
+/* Until when (eg_time_mono_ms) CreateTopics is not sent again after one
+ * timed out: see below. */
+static _Atomic int64_t no_controller_until;
+#define NO_CONTROLLER_BACKOFF_MS 30000
 
 /* Waits until the cluster's metadata shows `topic` with a leader for each of
  * its partitions. A real cluster answers CreateTopics before every broker
@@ -605,10 +608,11 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
         return -1;
     }
     /* CreateTopics goes to the controller. A cluster that names none (the
-     * mock cluster) is told above; one that never lets the request through
-     * anyway costs its whole time-out once; later topics of this process
-     * then fail at once. */
-    if (atomic_load(&no_controller)) {
+     * mock cluster) is told above; one that does not let the request through
+     * costs its whole time-out once; for NO_CONTROLLER_BACKOFF_MS then, later
+     * topics of this process fail at once (a controller that comes back is
+     * asked again after that). */
+    if (eg_time_mono_ms() < atomic_load(&no_controller_until)) {
         snprintf(err, errlen, "creating topic %s: the cluster did not answer an earlier CreateTopics",
                  topic);
         return -1;
@@ -638,7 +642,7 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
     }
     if (rd_kafka_event_error(ev)) {
         if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT)
-            atomic_store(&no_controller, 1);
+            atomic_store(&no_controller_until, eg_time_mono_ms() + NO_CONTROLLER_BACKOFF_MS);
         snprintf(err, errlen, "creating topic %s: %s", topic, rd_kafka_event_error_string(ev));
         goto out;
     }

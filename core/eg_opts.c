@@ -27,6 +27,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -780,4 +781,17 @@ int eg_settings_parse(eg_settings_t *s, int role, int argc, char **argv, FILE *o
             return r;
     }
     return EG_SETTINGS_CONTINUE;
+}
+
+void eg_settings_instance_fit(const char *id, char *out)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n <= EG_INSTANCE_MAX) {
+        memcpy(out, id ? id : "", n + 1);
+        return;
+    }
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)id[i]) * 16777619u;
+    snprintf(out, EG_INSTANCE_MAX + 1, "%.*s-%08" PRIx32, EG_INSTANCE_MAX - 9, id, h);
 }

@@ -94,6 +94,16 @@ typedef struct eg_settings {
     int replay_max_rate;        /* --replay-max-rate 0 (router): replayed events/s, 0 unlimited */
 } eg_settings_t;
 
+/* The instance id made fit for names that must stay short (configuration
+ * record ids, the ingress's reply topic, the router's transactional id): an
+ * id of at most EG_INSTANCE_MAX characters is kept as it is; a longer one
+ * keeps its first EG_INSTANCE_MAX - 9 characters, then '-' and 8 hex digits
+ * of a hash of the whole id, so that long ids differing only in their tail
+ * (the hostnames of one deployment, the pid) stay different. out: caller
+ * storage of EG_INSTANCE_MAX + 1 bytes. */
+#define EG_INSTANCE_MAX 32
+void eg_settings_instance_fit(const char *id, char *out);
+
 /* Fills *s with the table's defaults (and a generated instance_id). s is
  * caller storage, not yet initialised. Only fails on out-of-memory, in which
  * case a string default stays NULL. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eg_http.h"
 #include "eg_log.h"
@@ -225,6 +226,46 @@ void eg_runtime_wake(eg_runtime_t *rt)
     pthread_mutex_unlock(&ws->mu);
 }
 
+/* ---- faults ---- */
+
+#define EG_MAX_FAULTS 8
+
+struct eg_faults {
+    pthread_mutex_t mu;
+    struct {
+        char role[32];
+        char reason[256];
+    } f[EG_MAX_FAULTS];
+    int n;
+    atomic_int failed; /* eg_runtime_fail was called: exit 1 */
+};
+
+void eg_runtime_set_fault(eg_runtime_t *rt, const char *role, const char *reason)
+{
+    struct eg_faults *fs = rt->faults;
+    pthread_mutex_lock(&fs->mu);
+    int i = 0;
+    while (i < fs->n && strcmp(fs->f[i].role, role))
+        i++;
+    if (!reason) {
+        if (i < fs->n)
+            fs->f[i] = fs->f[--fs->n];
+    } else if (i < fs->n || fs->n < EG_MAX_FAULTS) {
+        if (i == fs->n)
+            snprintf(fs->f[fs->n++].role, sizeof fs->f[0].role, "%s", role);
+        snprintf(fs->f[i].reason, sizeof fs->f[i].reason, "%s", reason);
+    }
+    pthread_mutex_unlock(&fs->mu);
+}
+
+void eg_runtime_fail(eg_runtime_t *rt, const char *role, const char *reason)
+{
+    EG_LOG_ERROR(role, "%s: stopping the process (exit status 1)", reason);
+    eg_runtime_set_fault(rt, role, reason);
+    atomic_store(&rt->faults->failed, 1);
+    kill(getpid(), SIGTERM); /* taken by eg_daemon_main's sigwait */
+}
+
 /* ---- life ---- */
 
 eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen)
@@ -240,6 +281,11 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         goto fail;
     }
     pthread_mutex_init(&rt->wakers->mu, NULL);
+    if (!(rt->faults = calloc(1, sizeof *rt->faults))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&rt->faults->mu, NULL);
     eg_topics_init(&rt->topics, s->topic_prefix);
     if (eg_runtime_metrics_init(rt)) {
         snprintf(err, errlen, "out of memory");
@@ -331,6 +377,10 @@ void eg_runtime_free(eg_runtime_t *rt)
         pthread_mutex_destroy(&rt->wakers->mu);
         free(rt->wakers);
     }
+    if (rt->faults) {
+        pthread_mutex_destroy(&rt->faults->mu);
+        free(rt->faults);
+    }
     free(rt);
 }
 
@@ -338,7 +388,16 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
 {
     int r = eg_configlog_ready(rt->config);
     cJSON *doc = cJSON_CreateObject(), *kafka, *topics, *cfg;
-    cJSON_AddStringToObject(doc, "status", r ? "ok" : "starting");
+    struct eg_faults *fs = rt->faults;
+    pthread_mutex_lock(&fs->mu);
+    int faults = fs->n;
+    cJSON_AddStringToObject(doc, "status", faults ? "unavailable" : r ? "ok" : "starting");
+    if (faults) {
+        cJSON *f = cJSON_AddObjectToObject(doc, "faults");
+        for (int i = 0; i < fs->n; i++)
+            cJSON_AddStringToObject(f, fs->f[i].role, fs->f[i].reason);
+    }
+    pthread_mutex_unlock(&fs->mu);
     cJSON_AddStringToObject(doc, "version", EG_VERSION);
     cJSON_AddStringToObject(doc, "instance", eg_configlog_instance(rt->config));
     kafka = cJSON_AddObjectToObject(doc, "kafka");
@@ -361,7 +420,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     cJSON_AddNumberToObject(cfg, "offset", (double)eg_configlog_position(rt->config));
     cJSON_AddBoolToObject(cfg, "caughtUp", r);
     if (ready)
-        *ready = r;
+        *ready = r && !faults;
     return doc;
 }
 
@@ -429,8 +488,9 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
                 rt->brokers, s.topic_prefix);
     int sig = 0;
     sigwait(&set, &sig);
-    EG_LOG_INFO("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    rc = 0;
+    rc = atomic_load(&rt->faults->failed) ? 1 : 0;
+    if (!rc)
+        EG_LOG_INFO("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 out:
     eg_http_server_free(status_srv);
     while (started > 0) {

@@ -75,6 +75,7 @@ typedef struct eg_runtime {
     struct eg_wakers *wakers;      /* eg_runtime_wake's callbacks */
     eg_backlog_t *backlog;         /* on a mock cluster: what its bound per partition
                                       asks the ingress to hold (eg_backlog.h); else NULL */
+    struct eg_faults *faults;      /* eg_runtime_set_fault, eg_runtime_fail */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode; on any other cluster makes sure
@@ -129,10 +130,22 @@ void eg_runtime_wake(eg_runtime_t *rt);
  * back to 0 once the role's thread has stopped. */
 void eg_runtime_doze_state(eg_runtime_t *rt, atomic_int *flag, int dozing);
 
-/* The /v1/status document: {"status":"ok"|"starting","kafka":{"brokers",
- * "embedded","mock","topics":{…}},"config":{…}} ("mock": tuned for a mock
- * cluster, --dev or --kafka-mock). *ready is set to 1 once the configuration
- * log has caught up. Caller frees. */
+/* A role that cannot do its work for a while (the router rebuilding its
+ * transactional producer) says so: /v1/status answers 503, naming the role
+ * and the reason, until the role clears it (reason NULL). One entry per
+ * role name (at most 8 roles); any thread. */
+void eg_runtime_set_fault(eg_runtime_t *rt, const char *role, const char *reason);
+
+/* A role that cannot go on: logged, /v1/status answers 503, and the process
+ * shuts down as on SIGTERM but exits 1, so that a supervisor restarts it.
+ * Any thread; the role must still stop when its stop function is called. */
+void eg_runtime_fail(eg_runtime_t *rt, const char *role, const char *reason);
+
+/* The /v1/status document: {"status":"ok"|"starting"|"unavailable","kafka":
+ * {"brokers","embedded","mock","topics":{…}},"config":{…}} ("mock": tuned
+ * for a mock cluster, --dev or --kafka-mock; "faults":{role: reason} while a
+ * role reports one). *ready is set to 1 once the configuration log has
+ * caught up and no role reports a fault. Caller frees. */
 cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready);
 
 /* Answers GET /metrics: the configuration gauges are recomputed, then the

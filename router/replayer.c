@@ -387,6 +387,10 @@ static void *replayer_main(void *arg)
 {
     eg_replayer_t *rp = arg;
     int wait = 0;
+    /* A replay resumed before the configuration is read would find its
+     * subscription missing and end as failed. */
+    while (!atomic_load(&rp->stop) && eg_configlog_wait_ready(rp->rt->config, 200))
+        ;
     while (!atomic_load(&rp->stop)) {
         rd_kafka_message_t *m =
             rd_kafka_consumer_poll(rp->consumer, rp->run.active ? wait : 100);

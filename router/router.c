@@ -9,13 +9,29 @@
  *
  * Exactly-once fan-out: the invocations of a batch and the consumed offsets
  * are committed in one Kafka transaction (send_offsets_to_transaction with
- * the consumer's group metadata), so a crash or a rebalance either commits a
- * batch's fan-out and its offsets together, or neither: the next owner of
- * the partition routes the batch again from the committed offset.
+ * the consumer's group metadata, KIP-447), so a crash or a rebalance either
+ * commits a batch's fan-out and its offsets together, or neither: the next
+ * owner of the partition routes the batch again from the committed offset.
  * A transaction is opened at the first record after a commit and committed
  * when the batch is full, when the consumer has nothing more for a moment,
- * or in the rebalance callback before partitions are revoked. If the
- * transaction must be aborted, the consumer rewinds to the committed offsets.
+ * or in the rebalance callback before partitions are revoked. Every error of
+ * a transaction is handled by its class (txn.h); when a transaction is
+ * aborted, or cannot be opened, the consumer reads its records again from
+ * where the ledger says (ledger.h): nothing is skipped, and the consumer
+ * keeps its partitions meanwhile.
+ *
+ * Taking partitions (the rebalance callback): the router first fences the
+ * transactional ids of their last committers that left the group (fence.h),
+ * then claims them, committing their offsets in a transaction of its own
+ * before it routes any of their records, so that it is their last committer
+ * from then on. A router that dies then delays the events of its partitions
+ * by the group's session timeout and a rebalance, not by the transaction
+ * timeout.
+ *
+ * A pool whose invocation topic cannot be created (pools.h) does not stop
+ * the others: its events are held, the partition's committed offset stays
+ * at the oldest of them (ledger.h) while the records after them are routed,
+ * and they are read again and routed once the topic can be created.
  *
  * Sync requests are the exception: a client waits for them, and a
  * transaction's records become visible (to read_committed consumers) only
@@ -34,9 +50,12 @@
  * On the embedded broker, which drops a partition's oldest records past
  * 5 MiB, the router counts what it consumes and produces (eg_backlog.h) and
  * holds its fan-out (partitions paused, as when it dozes) while an invoker
- * of this process is too far behind on an invocation topic.
+ * of this process is too far behind on an invocation topic. The embedded
+ * broker keeps no offsets of a transaction and hides no aborted records:
+ * there the router commits offsets a second time, plainly, and does not
+ * fence nor claim.
  *
- * Thread: one, the role's own; it owns the consumer and the producer.
+ * Thread: one, the role's own; it owns the consumer and the producers.
  */
 #include "router.h"
 
@@ -57,28 +76,37 @@
 #include "eg_reply.h"
 #include "eg_route.h"
 #include "eg_time.h"
+#include "fence.h"
+#include "ledger.h"
+#include "pools.h"
 #include "replayer.h"
+#include "txn.h"
 
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
 #define NUDGE_TIMEOUT_MS 100
-#define POOL_TOPIC_TIMEOUT_MS 5000 /* longest wait for a new pool's topic */
 #define HOLD_RECHECK_MS 5         /* how often a held fan-out looks again (eg_backlog.h) */
+#define INIT_TIMEOUT_MS 30000     /* the transactional producer's first initialisation */
+#define FENCE_TIMEOUT_MS 10000    /* fencing departed committers, in all */
+#define OFFSETS_TIMEOUT_MS 5000   /* one attempt at reading committed offsets */
 
 typedef struct eg_router {
     eg_runtime_t *rt;
     rd_kafka_t *consumer;
     int coop;                  /* the consumer's rebalance protocol is cooperative */
-    rd_kafka_t *producer;      /* transactional: the async fan-out */
+    eg_txn_t *txn;             /* transactional: the async fan-out */
     rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
-    int in_txn;
     size_t txn_records;
     int64_t txn_started_ms;
-    int fatal;
-    eg_map_t *pool_topics; /* pool name -> its async invocation topic */
+    char group[300];
+    eg_ledger_t *ledger;    /* per partition: read position, held records */
+    eg_pools_t *pools;      /* the pools' invocation topics */
+    eg_metric_t *held;      /* gauge: events held for their pool's topic */
+    int64_t config_seen;    /* the configuration log's position held events were read at */
+    int64_t reread_ms;      /* when they were read again last */
     eg_replayer_t *replayer; /* --run-replays, else NULL */
     eg_doze_t doze;          /* idle duty cycle of the consumer (router thread) */
     rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
@@ -90,166 +118,106 @@ typedef struct eg_router {
 
 /* ---- transactions ---- */
 
-static int txn_error(eg_router_t *r, const char *what, rd_kafka_error_t *e)
+/* Reads again, from where the ledger says, what the aborted (or never
+ * opened) transaction had read. */
+static void rewind_ledger(eg_router_t *r)
 {
-    EG_LOG_ERROR("router", "%s: %s", what, rd_kafka_error_string(e));
-    if (rd_kafka_error_is_fatal(e))
-        r->fatal = 1;
-    int abortable = rd_kafka_error_txn_requires_abort(e);
-    rd_kafka_error_destroy(e);
-    return abortable ? 1 : -1;
-}
-
-/* Rewinds every assigned partition to its committed offset, so that the
- * records of an aborted transaction are routed again. */
-static void rewind_to_committed(eg_router_t *r)
-{
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(r->consumer, &parts) || !parts)
+    rd_kafka_topic_partition_list_t *to = eg_ledger_rewind(r->ledger);
+    r->txn_records = 0;
+    if (!to)
         return;
-    if (!rd_kafka_committed(r->consumer, parts, 10000)) {
-        for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].offset < 0)
-                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(r->consumer, parts, 10000);
-        if (e) {
-            EG_LOG_ERROR("router", "rewinding after an abort: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(r->consumer, to, 10000);
+    if (e) {
+        EG_LOG_ERROR("router", "reading again after an abort: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
     }
-    rd_kafka_topic_partition_list_destroy(parts);
+    for (int i = 0; i < to->cnt; i++)
+        if (to->elems[i].err)
+            EG_LOG_WARN("router", "reading %s[%" PRId32 "] again from %" PRId64 ": %s",
+                        to->elems[i].topic, to->elems[i].partition, to->elems[i].offset,
+                        rd_kafka_err2str(to->elems[i].err));
+    rd_kafka_topic_partition_list_destroy(to);
 }
 
 static void txn_abort(eg_router_t *r)
 {
-    rd_kafka_error_t *e = rd_kafka_abort_transaction(r->producer, 30000);
-    if (e) {
-        EG_LOG_ERROR("router", "aborting the transaction: %s", rd_kafka_error_string(e));
-        if (rd_kafka_error_is_fatal(e))
-            r->fatal = 1;
-        rd_kafka_error_destroy(e);
-    }
-    r->in_txn = 0;
-    r->txn_records = 0;
-    rewind_to_committed(r);
+    eg_txn_abort(r->txn);
+    rewind_ledger(r);
 }
 
 static int txn_begin(eg_router_t *r)
 {
-    if (r->in_txn)
+    if (eg_txn_open(r->txn))
         return 0;
-    rd_kafka_error_t *e = rd_kafka_begin_transaction(r->producer);
-    if (e) {
-        txn_error(r, "beginning a transaction", e);
+    if (eg_txn_begin(r->txn))
         return -1;
-    }
-    r->in_txn = 1;
     r->txn_records = 0;
     r->txn_started_ms = eg_time_mono_ms();
     return 0;
 }
 
-/* Commits the open transaction with the consumer's positions as offsets. */
+/* Commits the open transaction with the ledger's offsets. 0 committed (or
+ * nothing open), -1 aborted: read again. */
 static int txn_commit(eg_router_t *r)
 {
-    if (!r->in_txn)
+    if (!eg_txn_open(r->txn))
         return 0;
-    rd_kafka_topic_partition_list_t *pos = NULL, *offs = NULL;
-    rd_kafka_error_t *e = NULL;
-    int rc = 0;
-    if (rd_kafka_assignment(r->consumer, &pos) == 0 && pos) {
-        rd_kafka_position(r->consumer, pos);
-        /* only partitions with a known position have anything to commit */
-        offs = rd_kafka_topic_partition_list_new(pos->cnt);
-        for (int i = 0; i < pos->cnt; i++)
-            if (pos->elems[i].offset >= 0)
-                rd_kafka_topic_partition_list_add(offs, pos->elems[i].topic,
-                                                  pos->elems[i].partition)
-                    ->offset = pos->elems[i].offset;
-        if (offs->cnt) {
-            rd_kafka_consumer_group_metadata_t *gm =
-                rd_kafka_consumer_group_metadata(r->consumer);
-            e = rd_kafka_send_offsets_to_transaction(r->producer, offs, gm, 30000);
-            rd_kafka_consumer_group_metadata_destroy(gm);
-        }
-        rd_kafka_topic_partition_list_destroy(pos);
-    }
-    if (!e)
-        e = rd_kafka_commit_transaction(r->producer, 30000);
-    if (e) {
-        if (offs)
-            rd_kafka_topic_partition_list_destroy(offs);
-        rc = txn_error(r, "committing the fan-out", e);
-        if (rc > 0)
-            txn_abort(r);
-        r->in_txn = 0;
+    char *member = rd_kafka_memberid(r->consumer);
+    rd_kafka_topic_partition_list_t *offs =
+        eg_ledger_offsets(r->ledger, eg_txn_id(r->txn), member ? member : "");
+    if (member)
+        rd_kafka_mem_free(r->consumer, member);
+    if (!offs) {
+        EG_LOG_ERROR("router", "out of memory committing the fan-out");
+        txn_abort(r);
         return -1;
     }
+    if (eg_txn_commit(r->txn, offs, r->consumer) != EG_TXN_COMMITTED) {
+        rd_kafka_topic_partition_list_destroy(offs);
+        rewind_ledger(r);
+        return -1;
+    }
+    eg_ledger_commit(r->ledger);
     /* The embedded broker (librdkafka 2.0's mock) reads the offsets of a
      * transaction and keeps none of them: without a plain commit as well, the
      * next owner of a partition would route it again from its oldest record.
      * Committed after the transaction, so a crash in between routes the batch
      * again, as any crash before a commit does. A real cluster keeps the
      * transaction's offsets; there this is not done. */
-    if (offs && offs->cnt && r->rt->mock_cluster) {
+    if (offs->cnt && r->rt->mock_cluster) {
         rd_kafka_resp_err_t ce = rd_kafka_commit(r->consumer, offs, 1 /* async */);
         if (ce)
             EG_LOG_WARN("router", "committing offsets on the embedded broker: %s",
                         rd_kafka_err2str(ce));
     }
-    if (offs)
-        rd_kafka_topic_partition_list_destroy(offs);
+    rd_kafka_topic_partition_list_destroy(offs);
     EG_LOG_DEBUG("router", "committed a fan-out of %zu records", r->txn_records);
-    r->in_txn = 0;
     r->txn_records = 0;
-    return rc;
+    eg_metric_set(r->held, NULL, (double)eg_ledger_held(r->ledger));
+    return 0;
 }
 
 /* ---- routing one record ---- */
 
-/* An invocation topic of a pool, built once per pool (router thread). The
- * first time, the topic is made sure of (Admin API, bounded): a pool whose
- * invoker never started has no topic yet, and on a cluster without
- * auto.create.topics.enable every transaction writing to it would fail. */
-static const char *pool_topic(eg_router_t *r, const char *pool, int sync)
-{
-    char key[EG_MAX_NAME + 8];
-    snprintf(key, sizeof key, "%s%s", sync ? "s:" : "a:", pool);
-    char *t = eg_map_get(r->pool_topics, key);
-    if (t)
-        return t;
-    char name[512];
-    eg_topics_invoke(name, sizeof name, r->rt->settings->topic_prefix, pool, sync);
-    char err[512];
-    if (eg_runtime_ensure_topic(r->rt, r->sync_producer, name, POOL_TOPIC_TIMEOUT_MS, err,
-                                sizeof err))
-        EG_LOGF(EG_LOG_LEVEL_WARN, "router", ((eg_log_field_t[]){{"pool", pool}}), 1,
-                "%s (going on: a first record creates it where the cluster allows)", err);
-    if (!(t = strdup(name)) || eg_map_put(r->pool_topics, key, t, NULL)) {
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
 /* Produces to the open transaction, or (sync) through the sync producer. */
-static int produce(eg_router_t *r, int sync, const char *topic, int32_t partition,
-                   const void *key, size_t klen, const void *val, size_t vlen,
-                   rd_kafka_headers_t *hdrs)
+static int produce(eg_router_t *r, int sync, const char *topic, const void *key, size_t klen,
+                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs)
 {
+    if (!sync) {
+        if (eg_txn_produce(r->txn, topic, key, klen, val, vlen, hdrs))
+            return -1;
+        r->txn_records++;
+        return 0;
+    }
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        sync ? r->sync_producer : r->producer, RD_KAFKA_V_TOPIC(topic),
-        RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, klen),
-        RD_KAFKA_V_VALUE((void *)val, vlen),
+        r->sync_producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(hdrs);
         EG_LOG_ERROR("router", "producing to %s: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
-    if (!sync)
-        r->txn_records++;
     return 0;
 }
 
@@ -289,7 +257,7 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
         return -1;
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     eg_route_add_header(h, EG_HDR_CONTENT_TYPE, "application/json");
-    int rc = produce(r, 0, r->rt->topics.dlq, RD_KAFKA_PARTITION_UA, m->key, m->key_len, s, strlen(s), h);
+    int rc = produce(r, 0, r->rt->topics.dlq, m->key, m->key_len, s, strlen(s), h);
     free(s);
     EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
@@ -297,6 +265,10 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
     return rc;
 }
 
+#define ROUTE_HELD 1 /* route(): the event waits for its pool's topic */
+
+/* Routes record m: 0 routed (or dead-lettered), ROUTE_HELD, -1 failed (the
+ * transaction must be aborted). */
 static int route(eg_router_t *r, const rd_kafka_message_t *m)
 {
     eg_route_input_t in;
@@ -329,6 +301,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
          strtoll(deadline, NULL, 10) <= eg_time_now_ms()))
         sync_sub[0] = '\0';
     const char *sync_error = NULL;
+    int held = 0, oom = 0;
     const eg_sub_t *subs[EG_ROUTE_MAX_FANOUT];
     eg_path_param_t params[64];
     size_t np = 0;
@@ -341,8 +314,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         n = EG_ROUTE_MAX_FANOUT;
     }
     if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
-        targets = malloc((n + 1) * sizeof *targets);
-    for (size_t i = 0; targets && i <= n; i++) {
+        oom = !(targets = malloc((n + 1) * sizeof *targets));
+    for (size_t i = 0; targets && !oom && i <= n; i++) {
         const eg_sub_t *sub = i < n ? subs[i] : NULL;
         if (i == n) { /* the sync subscription, if any, comes last */
             if (!sync_sub[0])
@@ -358,13 +331,31 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         } else if (sub->sync) {
             continue;
         }
+        int ready = 0;
         targets[nt].sync = sub->sync;
-        targets[nt].topic = pool_topic(r, eg_route_pool(cfg, space, sub->fn), sub->sync);
-        snprintf(targets[nt].sub, sizeof targets[nt].sub, "%s", sub->id);
-        snprintf(targets[nt].fn, sizeof targets[nt].fn, "%s", sub->fn);
-        nt += targets[nt].topic != NULL;
+        targets[nt].topic =
+            eg_pools_topic(r->pools, eg_route_pool(cfg, space, sub->fn), sub->sync, &ready);
+        if (!targets[nt].topic) {
+            oom = 1;
+        } else if (!ready && sub->sync) {
+            sync_error = "the function's invocation topic cannot be created";
+        } else if (!ready) {
+            held = 1; /* nothing of the event is routed now */
+        } else {
+            snprintf(targets[nt].sub, sizeof targets[nt].sub, "%s", sub->id);
+            snprintf(targets[nt].fn, sizeof targets[nt].fn, "%s", sub->fn);
+            nt++;
+        }
     }
     eg_configlog_read_end(r->rt->config);
+    if (oom || held) {
+        if (oom)
+            EG_LOG_ERROR("router", "out of memory routing event %s", eid);
+        if (targets != stack_targets)
+            free(targets);
+        eg_route_input_release(&in);
+        return oom ? -1 : ROUTE_HELD;
+    }
 
     int rc = 0;
     char source[400];
@@ -377,8 +368,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
             eg_route_add_header(h, EG_HDR_CORRELATION, corr);
             eg_route_add_header(h, EG_HDR_DEADLINE, deadline);
         }
-        rc = produce(r, targets[i].sync, targets[i].topic, RD_KAFKA_PARTITION_UA, m->key,
-                     m->key_len, in.val, in.vlen, h);
+        rc = produce(r, targets[i].sync, targets[i].topic, m->key, m->key_len, in.val, in.vlen,
+                     h);
     }
     if (sync_error && rc == 0) {
         /* The waiting client learns at once instead of timing out. */
@@ -388,8 +379,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         eg_route_add_header(h, EG_HDR_CORRELATION, corr);
         /* keyed by correlation id, as the invokers' replies: the ingress
          * reads every partition of its reply topic */
-        rc = v ? produce(r, 1, reply_to, RD_KAFKA_PARTITION_UA, corr, strlen(corr), v, strlen(v), h)
-               : -1;
+        rc = v ? produce(r, 1, reply_to, corr, strlen(corr), v, strlen(v), h) : -1;
         if (!v)
             rd_kafka_headers_destroy(h);
         free(v);
@@ -410,8 +400,90 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
     return rc;
 }
 
-/* ---- consumer ---- */
+/* ---- taking partitions ---- */
 
+/* The committed offsets of parts (with their metadata), into parts. Tried
+ * until it succeeds or the role stops: without them the router would not
+ * know which of the partition's records it held. 0, or -1 (stopping). */
+static int read_committed_offsets(eg_router_t *r, rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t start = eg_time_mono_ms();
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_committed(r->consumer, parts, OFFSETS_TIMEOUT_MS);
+        if (!e)
+            return 0;
+        if (atomic_load(&r->stop))
+            return -1;
+        EG_LOG_WARN("router", "reading the committed offsets of %d partition(s): %s (retrying; "
+                    "%.0f s so far)",
+                    parts->cnt, rd_kafka_err2str(e), (double)(eg_time_mono_ms() - start) / 1000.0);
+    }
+}
+
+/* The offset a partition with no committed offset starts at: the consumer's
+ * auto.offset.reset (earliest by default) looked up. -1 when unknown. */
+static int64_t reset_offset(eg_router_t *r, int32_t partition)
+{
+    const char *reset = "earliest";
+    eg_settings_kafka_prop(r->rt->settings, "auto.offset.reset", &reset);
+    int earliest = !strcmp(reset, "earliest") || !strcmp(reset, "smallest") ||
+                   !strcmp(reset, "beginning");
+    int latest = !strcmp(reset, "latest") || !strcmp(reset, "largest") || !strcmp(reset, "end");
+    int64_t lo = -1, hi = -1;
+    if ((!earliest && !latest) ||
+        eg_kafka_watermarks(r->consumer, r->rt->topics.events, partition, &lo, &hi,
+                            OFFSETS_TIMEOUT_MS))
+        return -1;
+    return earliest ? lo : hi;
+}
+
+/* Partitions assigned (parts: those added): what was open is committed,
+ * departed committers are fenced, the ledger learns where each partition
+ * stands, and the router claims them with a transaction of its own before
+ * it reads any of their records. Then they are assigned at those offsets. */
+static void take_partitions(eg_router_t *r, rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t t0 = eg_time_mono_ms();
+    int real = !r->rt->mock_cluster; /* the mock keeps no transaction's offsets */
+    txn_commit(r);
+    if (real && parts->cnt)
+        eg_fence_departed(r->rt, r->consumer, r->group, parts, eg_txn_id(r->txn),
+                          FENCE_TIMEOUT_MS);
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_copy(parts);
+    int known = parts->cnt && read_committed_offsets(r, at) == 0;
+    for (int i = 0; i < at->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &at->elems[i];
+        int ok = known && !p->err;
+        if (eg_ledger_assign(r->ledger, p->partition, ok ? p->offset : -1,
+                             ok ? p->metadata : NULL, ok ? p->metadata_size : 0))
+            EG_LOG_ERROR("router", "out of memory taking partition %" PRId32, p->partition);
+        if (real && known && eg_ledger_start(r->ledger, p->partition) < 0) {
+            int64_t o = reset_offset(r, p->partition);
+            if (o >= 0)
+                eg_ledger_set_start(r->ledger, p->partition, o);
+        }
+        p->offset = eg_ledger_start(r->ledger, p->partition);
+        if (p->offset < 0)
+            p->offset = RD_KAFKA_OFFSET_INVALID; /* the consumer looks it up */
+    }
+    if (real && known && txn_begin(r) == 0 && txn_commit(r) == 0)
+        EG_LOG_INFO("router", "claimed %d partition(s) in %.0f ms", parts->cnt,
+                    (double)(eg_time_mono_ms() - t0));
+    if (eg_ledger_held(r->ledger))
+        EG_LOG_INFO("router", "%zu event(s) of these partitions wait for their pool's topic",
+                    eg_ledger_held(r->ledger));
+    if (r->coop) {
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(r->consumer, at);
+        if (e) {
+            EG_LOG_ERROR("router", "assigning partitions: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_assign(r->consumer, at);
+    }
+    rd_kafka_topic_partition_list_destroy(at);
+    eg_metric_set(r->held, NULL, (double)eg_ledger_held(r->ledger));
+}
 
 static void doze_apply(eg_router_t *r, int pause);
 
@@ -419,31 +491,40 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     eg_router_t *r = opaque;
-    int coop = r->coop;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         EG_LOG_INFO("router", "assigned %d partition(s)", parts->cnt);
-        if (coop) {
-            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
-            if (e)
-                rd_kafka_error_destroy(e);
-        } else {
-            rd_kafka_assign(rk, parts);
-        }
+        take_partitions(r, parts);
         eg_backlog_consumer_assigned(r->rt->backlog, rk, r->rt->topics.events);
         return;
     }
-    /* Revoked: what was routed so far is committed with its offsets first. */
-    if (r->in_txn && txn_commit(r) && r->in_txn)
+    /* Revoked: what was routed so far is committed with its offsets first;
+     * lost (the group moved on without this member), it cannot be: the
+     * group refuses the offsets, so it is aborted at once. */
+    if (rd_kafka_assignment_lost(rk))
         txn_abort(r);
-    EG_LOG_INFO("router", "revoked %d partition(s)", parts->cnt);
+    else
+        txn_commit(r);
+    EG_LOG_INFO("router", "%s %d partition(s)", rd_kafka_assignment_lost(rk) ? "lost" : "revoked",
+                parts->cnt);
     /* Wakes up first. librdkafka (2.0) keeps a partition paused through
      * unassign and a later assign, and a fetch window opened while it was
      * away would find nothing to resume: a partition revoked while dozing
      * would never fetch again once assigned back. Still assigned here, the
-     * paused ones are all resumed. */
+     * paused ones are all resumed. Partitions stopped at a held record are
+     * resumed too, for the same reason. */
     doze_apply(r, 0);
     eg_doze_record(&r->doze, eg_time_mono_ms());
-    if (coop) {
+    rd_kafka_topic_partition_list_t *stopped = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        if (eg_ledger_stopped(r->ledger, parts->elems[i].partition))
+            rd_kafka_topic_partition_list_add(stopped, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        eg_ledger_revoke(r->ledger, parts->elems[i].partition);
+    }
+    if (stopped->cnt)
+        rd_kafka_resume_partitions(rk, stopped);
+    rd_kafka_topic_partition_list_destroy(stopped);
+    if (r->coop) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e)
             rd_kafka_error_destroy(e);
@@ -451,7 +532,95 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(rk, NULL);
     }
     eg_backlog_consumer_assigned(r->rt->backlog, rk, r->rt->topics.events);
+    eg_metric_set(r->held, NULL, (double)eg_ledger_held(r->ledger));
 }
+
+/* ---- held events ---- */
+
+/* A record the ledger cannot hold more of: the partition stops at it (read
+ * again from there once a pool's topic is back). */
+static void stop_partition(eg_router_t *r, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset;
+    rd_kafka_pause_partitions(r->consumer, l);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(r->consumer, l, 10000);
+    if (e)
+        rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(l);
+    EG_LOG_WARN("router",
+                "%s[%" PRId32 "] holds %d events for their pools' topics: it stops at offset "
+                "%" PRId64 " until a topic can be created",
+                rd_kafka_topic_name(m->rkt), m->partition, EG_LEDGER_MAX_HELD, m->offset);
+}
+
+/* A pool's topic can be written to now: the partitions holding events are
+ * read again from their oldest held one (the records between are skipped),
+ * and those stopped are resumed. */
+static void read_held_again(eg_router_t *r)
+{
+    rd_kafka_topic_partition_list_t *stopped = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(r->consumer, &assigned) == 0 && assigned) {
+        for (int i = 0; i < assigned->cnt; i++)
+            if (eg_ledger_stopped(r->ledger, assigned->elems[i].partition))
+                rd_kafka_topic_partition_list_add(stopped, assigned->elems[i].topic,
+                                                  assigned->elems[i].partition);
+        rd_kafka_topic_partition_list_destroy(assigned);
+    }
+    rd_kafka_topic_partition_list_t *to = eg_ledger_retry(r->ledger);
+    if (to) {
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(r->consumer, to, 10000);
+        if (e) {
+            EG_LOG_ERROR("router", "reading held events again: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        rd_kafka_topic_partition_list_destroy(to);
+    }
+    if (stopped->cnt)
+        rd_kafka_resume_partitions(r->consumer, stopped);
+    rd_kafka_topic_partition_list_destroy(stopped);
+}
+
+/* May held events be routed now? When a pool's topic became ready, or the
+ * configuration changed (a function moved to another pool, a subscription
+ * went away): at most once a second for the latter. */
+static int held_routable(eg_router_t *r)
+{
+    if (eg_pools_retry(r->pools) > 0)
+        return 1;
+    int64_t pos = eg_configlog_position(r->rt->config), now = eg_time_mono_ms();
+    if (pos == r->config_seen || now - r->reread_ms < 1000)
+        return 0;
+    r->config_seen = pos;
+    if (!eg_ledger_held(r->ledger))
+        return 0;
+    r->reread_ms = now;
+    EG_LOG_INFO("router", "the configuration changed: reading %zu held event(s) again",
+                eg_ledger_held(r->ledger));
+    return 1;
+}
+
+/* One record of the events topic: routed, skipped (routed before), or held. */
+static void take_record(eg_router_t *r, const rd_kafka_message_t *m)
+{
+    if (eg_ledger_consumed(r->ledger, m->partition, m->offset) == EG_LEDGER_SKIP)
+        return;
+    if (txn_begin(r)) {
+        rewind_ledger(r); /* no transaction to route it in: read it again */
+        return;
+    }
+    int rc = route(r, m);
+    if (rc == ROUTE_HELD) {
+        if (eg_ledger_hold(r->ledger, m->partition, m->offset))
+            stop_partition(r, m);
+    } else if (rc) {
+        txn_abort(r);
+    }
+}
+
+/* ---- consumer ---- */
 
 /* Pauses every assigned partition, or resumes those it paused (only those:
  * librdkafka 2.0 may rewind a partition resumed without a pause), for the
@@ -469,7 +638,8 @@ static void doze_apply(eg_router_t *r, int pause)
             back = rd_kafka_topic_partition_list_new(now->cnt);
             for (int i = 0; i < r->dozed->cnt; i++)
                 if (rd_kafka_topic_partition_list_find(now, r->dozed->elems[i].topic,
-                                                       r->dozed->elems[i].partition))
+                                                       r->dozed->elems[i].partition) &&
+                    !eg_ledger_stopped(r->ledger, r->dozed->elems[i].partition))
                     rd_kafka_topic_partition_list_add(back, r->dozed->elems[i].topic,
                                                       r->dozed->elems[i].partition);
             rd_kafka_topic_partition_list_destroy(now);
@@ -499,9 +669,18 @@ static void *router_main(void *arg)
 {
     eg_router_t *r = arg;
     int64_t lag_due = 0;
-    while (!atomic_load(&r->stop) && !r->fatal) {
+    /* Routing needs the whole configuration: an event matched against part
+     * of it would be committed with part of its fan-out (or none). Polling
+     * waits, so no partition is taken before. */
+    while (!atomic_load(&r->stop) && eg_configlog_wait_ready(r->rt->config, 200))
+        ;
+    while (!atomic_load(&r->stop) && !eg_txn_failed(r->txn)) {
         eg_runtime_report_lag(r->rt, r->consumer, "router", r->rt->topics.events, &lag_due);
-        int64_t now = eg_time_mono_ms(), due = now + (r->in_txn ? 2 : 100);
+        if (held_routable(r)) {
+            txn_commit(r); /* the read positions it rewinds are the committed ones */
+            read_held_again(r);
+        }
+        int64_t now = eg_time_mono_ms(), due = now + (eg_txn_open(r->txn) ? 2 : 100);
         if (atomic_exchange(&r->wake, 0))
             eg_doze_record(&r->doze, now);
         int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
@@ -518,8 +697,8 @@ static void *router_main(void *arg)
             doze_apply(r, doze);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
         rd_kafka_poll(r->sync_producer, 0); /* their delivery reports */
-        if (r->rt->backlog)
-            rd_kafka_poll(r->producer, 0);
+        if (r->rt->backlog && eg_txn_producer(r->txn))
+            rd_kafka_poll(eg_txn_producer(r->txn), 0);
         if (m) {
             if (!m->err) {
                 eg_doze_record(&r->doze, eg_time_mono_ms());
@@ -529,18 +708,16 @@ static void *router_main(void *arg)
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     EG_LOG_WARN("router", "events topic: %s", rd_kafka_message_errstr(m));
-            } else if (txn_begin(r) == 0) {
-                if (route(r, m) && r->in_txn)
-                    txn_abort(r);
+            } else {
+                take_record(r, m);
             }
             rd_kafka_message_destroy(m);
         }
-        if (r->in_txn && (!m || r->txn_records >= BATCH_MAX ||
-                          eg_time_mono_ms() - r->txn_started_ms >= BATCH_MAX_MS))
+        if (eg_txn_open(r->txn) && (!m || r->txn_records >= BATCH_MAX ||
+                                    eg_time_mono_ms() - r->txn_started_ms >= BATCH_MAX_MS))
             txn_commit(r);
     }
-    if (r->in_txn)
-        txn_commit(r);
+    txn_commit(r);
     doze_apply(r, 0); /* the consumer closes with its partitions resumed */
     return NULL;
 }
@@ -563,10 +740,7 @@ static void router_stop(void *p)
         eg_kafka_consumer_leave(r->consumer, EG_KAFKA_LEAVE_MS);
         eg_kafka_consumer_destroy(r->consumer);
     }
-    if (r->producer) {
-        rd_kafka_flush(r->producer, 5000);
-        rd_kafka_destroy(r->producer);
-    }
+    eg_txn_free(r->txn);
     if (r->sync_producer) {
         rd_kafka_flush(r->sync_producer, 5000);
         rd_kafka_destroy(r->sync_producer);
@@ -575,15 +749,8 @@ static void router_stop(void *p)
         rd_kafka_topic_partition_list_destroy(r->dozed);
     if (r->cq)
         rd_kafka_queue_destroy(r->cq);
-    if (r->pool_topics) {
-        eg_map_iter_t it;
-        const char *k;
-        void *v;
-        eg_map_iter_init(&it, r->pool_topics);
-        while (eg_map_iter_next(&it, &k, &v))
-            free(v);
-        eg_map_free(r->pool_topics);
-    }
+    eg_pools_free(r->pools);
+    eg_ledger_free(r->ledger);
     free(r);
 }
 
@@ -592,17 +759,22 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     const eg_settings_t *s = rt->settings;
     eg_router_t *r = calloc(1, sizeof *r);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
-    char group[300], txid[400], fetch_wait[16];
+    char txid[400], fetch_wait[16];
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     r->rt = rt;
-    if (!(r->pool_topics = eg_map_new())) {
+    if (!(r->ledger = eg_ledger_new(rt->topics.events))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    snprintf(group, sizeof group, "%srouter", s->topic_prefix);
+    r->held = eg_metrics_family(rt->metrics, "eventgateway_events_held",
+                                "Events the router holds in the events topic until their pool's "
+                                "invocation topic can be created.",
+                                EG_METRIC_GAUGE, NULL, NULL, 0);
+    eg_metric_set(r->held, NULL, 0);
+    snprintf(r->group, sizeof r->group, "%srouter", s->topic_prefix);
     int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
     snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
     eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 50, 0),
@@ -610,7 +782,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "group.id", group, err, errlen) ||
+        eg_kafka_conf_set(cc, "group.id", r->group, err, errlen) ||
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
         eg_kafka_conf_default(cc, s, "auto.offset.reset", "earliest", err, errlen) ||
         eg_kafka_conf_set(cc, "isolation.level", "read_committed", err, errlen) ||
@@ -644,7 +816,9 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     rd_kafka_conf_set_opaque(pc, r);
     if (rt->backlog)
         rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    if (!(r->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "router producer", err, errlen)))
+    r->txn = eg_txn_new(rt, pc, &r->stop, INIT_TIMEOUT_MS, err, errlen);
+    pc = NULL;
+    if (!r->txn)
         goto fail;
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
@@ -655,10 +829,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     if (!(r->sync_producer =
               eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "router sync producer", err, errlen)))
         goto fail;
-    rd_kafka_error_t *e = rd_kafka_init_transactions(r->producer, 30000);
-    if (e) {
-        snprintf(err, errlen, "router transactions: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
+    if (!(r->pools = eg_pools_new(rt, r->sync_producer))) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
 
@@ -674,7 +846,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     r->waker = r->doze.probe_ms && r->cq && eg_runtime_add_waker(rt, router_wake, r) == 0;
     if (s->run_replays && !(r->replayer = eg_replayer_start(rt, err, errlen)))
         goto fail;
-    EG_LOG_INFO("router", "routing %s (group %s, transactional id %s)", rt->topics.events, group,
+    EG_LOG_INFO("router", "routing %s (group %s, transactional id %s)", rt->topics.events, r->group,
                 txid);
     return r;
 fail:

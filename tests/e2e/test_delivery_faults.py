@@ -1,8 +1,11 @@
 """Async delivery under faults (CONTRACT sections 4 and 5): Kafka gone, an
-invoker killed, a router restarted or killed, each mid-load.
+invoker killed, a router restarted or killed, each mid-load; routers that
+share a transactional id.
 
 Every test starts its own `event-gateway --dev` (its embedded broker is the
-cluster) plus standalone role processes joined to it with --brokers; all are
+cluster; under EG_TEST_BROKERS, event-gateway on a topic prefix of its own)
+plus standalone role processes joined to it with --brokers, or (real Kafka
+only) standalone roles alone, without a router of the gateway's; all are
 stopped by PID through the harness. Functions are fnserver.FnServer
 instances that record every event id they receive.
 """
@@ -14,8 +17,9 @@ import threading
 import time
 import unittest
 
-from egtest import (GatewayTestCase, ce10, configure, kcat_consume, needs_breakable_kafka,
-                    needs_embedded_broker, needs_real_kafka, send_ce10, topic, wait_until)
+from egtest import (REAL_KAFKA, GatewayTestCase, ce10, configure, kcat_consume, needs_breakable_kafka,
+                    needs_embedded_broker, needs_real_kafka, new_external_cluster, send_ce10, topic,
+                    wait_until)
 
 N_EVENTS = 500
 SENDERS = 16
@@ -23,6 +27,7 @@ SEND_SPAN = 3.0        # seconds over which the events are sent (paced, so the f
 KILL_AFTER = 100       # deliveries before the fault
 DELIVERY_TIMEOUT = 60  # seconds for all events to arrive after the fault
 QUIET = 2.0            # seconds to watch for late duplicates
+GAP_GOAL = 10.0        # seconds: the longest an event may wait after a router is killed (real Kafka)
 
 
 class FaultTestBase(GatewayTestCase):
@@ -50,8 +55,10 @@ class FaultTestBase(GatewayTestCase):
 
     def send_load(self, gw, events):
         """Sends events from SENDERS threads, paced over SEND_SPAN seconds; returns
-        (thread, results) where results collects (event id, status or exception)."""
+        (thread, results) where results collects (event id, status or exception).
+        self.accepted maps each event id to the monotonic time its answer came."""
         results = []
+        self.accepted = {}
         lock = threading.Lock()
         shares = [events[i::SENDERS] for i in range(SENDERS)]
         gap = SEND_SPAN / max(1, max(len(s) for s in shares))
@@ -65,6 +72,7 @@ class FaultTestBase(GatewayTestCase):
                     st = repr(e)
                 with lock:
                     results.append((ev["id"], st))
+                    self.accepted[ev["id"]] = time.monotonic()
                 time.sleep(max(0.0, gap - (time.monotonic() - t0)))
 
         threads = [threading.Thread(target=sender, args=(s,), daemon=True) for s in shares]
@@ -218,6 +226,7 @@ class TestRouterRestart(FaultTestBase):
         events = [ce10("route.event", self.sp, data={"i": i}) for i in range(N_EVENTS)]
         join = self.send_load(dev, events)
         fn.wait_calls(KILL_AFTER, timeout=30)
+        t_fault = time.monotonic()
         if kill:
             r2.kill()
         else:
@@ -229,13 +238,29 @@ class TestRouterRestart(FaultTestBase):
         fn.assert_quiet(QUIET, fn.count())
         counts = collections.Counter(fn.event_ids())
         dups = {i: n for i, n in counts.items() if n > 1}
+        # The delivery gap: the longest an event not delivered before the
+        # fault waited for its first call, from the fault or from its 202,
+        # whichever came later.
+        first = {}
+        for c in fn.calls:
+            first.setdefault(c.event_id(), c.mono)
+        gap = max(first[i] - max(self.accepted[i], t_fault) for i in first if first[i] > t_fault)
         print("\nrouter %s after %d deliveries; all %d events delivered %.1fs later; %d calls, "
-              "%d event(s) received more than once" % ("killed (SIGKILL)" if kill else "stopped (SIGTERM)",
-                                                       stopped_at, N_EVENTS, took, fn.count(), len(dups)))
+              "%d event(s) received more than once; delivery gap %.1f s"
+              % ("killed (SIGKILL)" if kill else "stopped (SIGTERM)", stopped_at, N_EVENTS, took,
+                 fn.count(), len(dups), gap))
         self.assertEqual(dups, {}, "%d of %d events were called more than once (%d extra calls)"
                          % (len(dups), N_EVENTS, sum(n - 1 for n in dups.values())))
         self.assertEqual(fn.count(), N_EVENTS)
         self.assertTrue(r3.alive())
+        if REAL_KAFKA:
+            # A killed router's open transaction stops read_committed readers
+            # of the invocation partitions it wrote to until it ends: the
+            # next owner of its partitions fences it, so the gap is the
+            # group's session timeout (6 s) and a rebalance, not the
+            # transaction timeout (60 s).
+            self.assertLess(gap, GAP_GOAL, "an event waited %.1f s after the router %s"
+                            % (gap, "was killed" if kill else "stopped"))
 
     def test_a_router_joining_later_starts_after_what_was_routed(self):
         """The partitions a new router takes start at the offsets the old owner
@@ -263,11 +288,86 @@ class TestRouterRestart(FaultTestBase):
         self.assertEqual(routed, 0, "events routed again by the router that joined later")
         self.assertEqual(fn.count(), len(events))
 
+    @needs_real_kafka("a cluster without a router (an embedded broker comes with one)")
+    def test_a_backlog_is_routed_against_the_whole_configuration(self):
+        """Events that wait for a router (none runs) are routed when one
+        starts, against the whole configuration: a router that routed them
+        before it had read the configuration log would match them against
+        part of it, or none, and commit them with no fan-out."""
+        cluster = new_external_cluster()
+        ingress = self.start_gateway("eg-ingress", brokers=cluster, name="ingress")
+        fn = self.start_fn(name="sink")
+        # Some history in the configuration log, as any deployment has.
+        configure(ingress, self.sp, eventtypes=["route.event"] + ["other.%d" % i for i in range(30)],
+                  functions={"sink": fn.url},
+                  subscriptions=[{"eventType": "route.event", "functionId": "sink"}])
+        self.start_role("eg-invoker", cluster, "invoker")
+        took = []
+        for n in range(3):
+            backlog = [ce10("route.event", self.sp, data={"round": n, "i": i}) for i in range(20)]
+            for ev in backlog:
+                self.assertStatus(send_ce10(ingress, ev), 202)
+            router = self.start_role("eg-router", cluster, "router%d" % n)
+            took.append(self.wait_all_delivered(fn, [e["id"] for e in backlog], timeout=30))
+            router.stop()
+        print("\n3 backlogs of 20 events, each routed by a router started after them: delivered "
+              "in %s s" % ", ".join("%.1f" % t for t in took))
+
     def test_router_sigterm_mid_load_doubles_nothing(self):
         self.run_router_fault(kill=False)
 
     def test_router_sigkill_mid_load_doubles_nothing(self):
         self.run_router_fault(kill=True)
+
+
+@needs_real_kafka("fencing needs Kafka's transaction coordinator")
+class TestFencedRouter(FaultTestBase):
+    def test_routers_sharing_a_transactional_id_stop_with_status_1(self):
+        """Two routers with the same --instance-id share a transactional id
+        and fence each other's producer under load. A router whose producer
+        is fenced builds a new one (fencing the other in turn), /v1/status
+        answering 503 meanwhile; fenced three times within five minutes, it
+        stops with exit status 1 for a supervisor to restart it (it used to
+        go on without its routing thread, /v1/status answering 200)."""
+        cluster = new_external_cluster()
+        ingress = self.start_gateway("eg-ingress", brokers=cluster, name="ingress")
+        fn = self.start_fn(name="sink")
+        configure(ingress, self.sp, eventtypes=["fenced.event"], functions={"sink": fn.url},
+                  subscriptions=[{"eventType": "fenced.event", "functionId": "sink"}])
+        self.start_role("eg-invoker", cluster, "invoker")
+        routers = [self.start_role("eg-router", cluster, "router%d" % n, "--instance-id", "same-id")
+                   for n in (1, 2)]
+        done = threading.Event()
+
+        def load():
+            while not done.is_set():
+                send_ce10(ingress, ce10("fenced.event", self.sp, data={}), timeout=15)
+                done.wait(0.02)
+        sender = threading.Thread(target=load, daemon=True)
+        sender.start()
+        self.addCleanup(done.set)
+        unavailable = []
+
+        def one_exited():
+            for r in routers:
+                if r.alive():
+                    try:
+                        st = r.request("GET", "/v1/status", timeout=2)
+                        if st.status == 503:
+                            unavailable.append(st.body)
+                    except OSError:
+                        pass
+            return [r for r in routers if not r.alive()]
+        wait_until(one_exited, timeout=45, interval=0.05,
+                   message="a router fenced again and again to exit")
+        done.set()
+        gone = one_exited()[0]
+        self.assertEqual(gone.proc.returncode, 1, gone.log_tail())
+        self.assertIn("another process uses it", gone.log_text())
+        print("\n%s exited with status 1 after %d new producers were fenced too; /v1/status "
+              "answered 503 %d time(s) while producers were being built, e.g. %s"
+              % (gone.name, gone.log_text().count("building a new transactional producer"),
+                 len(unavailable), unavailable[0].get("faults") if unavailable else None))
 
 
 @needs_embedded_broker("its bound of 5 MB per partition")
