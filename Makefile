@@ -57,6 +57,7 @@ kafka-stop:
 # fails the test that caused it), two tests at a time: first everything on the
 # embedded broker, then the end-to-end tests on a real Kafka of the project's.
 test: test-mock
+	@BUILD_DIR=$(SAN_DIR) TEST_JOBS=$(TEST_JOBS) CTEST_ARGS="$(CTEST_ARGS)" bash scripts/test-kafka.sh
 
 test-mock: build $(SAN_DIR)/CMakeCache.txt
 	@cmake --build $(SAN_DIR) -j $(JOBS)

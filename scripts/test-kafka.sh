@@ -38,7 +38,7 @@ fi
 
 t0=$(date +%s)
 # shellcheck disable=SC2086 # CTEST_ARGS is a list of arguments
-(cd "$BUILD" && ctest --output-on-failure --timeout 400 -j "$JOBS" -L e2e ${CTEST_ARGS:-})
+(cd "$BUILD" && ctest --output-on-failure -j "$JOBS" -L e2e ${CTEST_ARGS:-})
 rc=$?
 log=$BUILD/Testing/Temporary/LastTest.log
 if [ -f "$log" ]; then
