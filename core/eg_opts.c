@@ -261,7 +261,7 @@ static const eg__opt_t eg__opts[] = {
      .accepts = "comma-separated address blocks (10.0.0.0/8,fd00::/8)",
      .help = "addresses no function is called at, checked on each connection's resolved address "
              "(added to the defaults: link-local, and this host's addresses on the gateway's "
-             "own ports; loopback too, except in --dev)",
+             "own ports; loopback too, except in dev mode)",
      .offset = EG__STR(function_deny_cidrs)},
     {.name = "function-allow-cidrs", .env = "EG_FUNCTION_ALLOW_CIDRS", .type = EG__OPT_STRING,
      .roles = EG_ROLE_INVOKER, .metavar = "CIDRS", .check = eg_cidr_list_valid,
