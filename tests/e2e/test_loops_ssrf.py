@@ -188,7 +188,7 @@ class TestFunctionAddresses(GatewayTestCase):
         """Loopback allowed (the suite's --function-allow-cidrs, or --dev), a
         function on loopback is called, but the gateway's own ports stay
         refused: a function pointing at its Config API cannot create an event
-        type in another space, async or sync."""
+        type in another space, async, sync or as an authorizer."""
         gw = self.start_gateway(name="self", extra_args=["--retry-base-ms", "10",
                                                          "--retry-max-ms", "20"])
         sp = "ssrf-self"
@@ -221,6 +221,13 @@ class TestFunctionAddresses(GatewayTestCase):
         self.assertError(r, 500, "Function call failed")
         self.assertStatus(gw.request("GET", victim + "/pwned2"), 404)
         self.assertIn("function syncself of space %s not called" % sp, gw.log_text())
+        # nor an authorizer: the event is refused, as when an authorizer fails
+        configure(gw, sp, functions={"authself": "http://127.0.0.1:%d%s" % (gw.config_port, victim)})
+        configure(gw, sp, eventtypes=[{"name": "auth.poke", "authorizerId": "authself"}])
+        r = send_ce10(gw, ce10("auth.poke", sp, name="pwned3"))
+        self.assertError(r, 403, "Unauthorized")
+        self.assertStatus(gw.request("GET", victim + "/pwned3"), 404)
+        self.assertIn("function authself of space %s not called" % sp, gw.log_text())
 
     def test_dev_mode_allows_loopback_but_not_itself(self):
         """event-gateway --dev, no flags: functions on loopback are called (a
