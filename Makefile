@@ -38,7 +38,9 @@ run: build kafka
 	@echo "Starting event-gateway on the local Apache Kafka (Ctrl-C stops it; make kafka-stop stops Kafka)."
 	@echo "  Events API:  http://localhost:4000"
 	@echo "  Config API:  http://localhost:4001"
-	@exec $(BUILD_DIR)/bin/event-gateway --brokers $$(bash scripts/kafka.sh brokers) $(ARGS)
+	@echo "  Functions on this host (loopback) may be called: EG_FUNCTION_ALLOW_CIDRS=$${EG_FUNCTION_ALLOW_CIDRS:-127.0.0.0/8,::1/128}"
+	@EG_FUNCTION_ALLOW_CIDRS=$${EG_FUNCTION_ALLOW_CIDRS:-127.0.0.0/8,::1/128} \
+		exec $(BUILD_DIR)/bin/event-gateway --brokers $$(bash scripts/kafka.sh brokers) $(ARGS)
 
 dev: build
 	@echo "Starting event-gateway --dev (embedded broker, in memory; Ctrl-C stops it)."

@@ -30,10 +30,14 @@
  * text.
  *
  * Trust: HTTP input is strict (1.0 attribute names [a-z0-9]{1,20}, scalar
- * extension values, 0.1 "eventgateway.*" extensions dropped) so that a client
- * cannot forge the gateway's own extensions; Kafka input and eg_event_parse
- * also accept the gateway's extensions ("eventgateway.authorization": an
- * object), which the ingress sets before writing to Kafka.
+ * extension values) and the gateway's own extensions ("eventgateway.*",
+ * e.g. an authorizer's result, and "replayid", a replay's mark) are dropped
+ * from it, in every form (structured, binary, 1.0 and 0.1), so that a client
+ * cannot forge them: a function that posts back an event it got loses them
+ * rather than being refused. Kafka input and eg_event_parse accept them
+ * ("eventgateway.authorization": an object): the ingress sets them before
+ * writing to Kafka, and whoever may write to the events topic is trusted as
+ * far as Kafka's ACLs let them.
  *
  * Failure: every function returns -1 with an eg_error_t (400 naming what is
  * wrong, 500 when out of memory) and leaves nothing allocated. Stateless and
@@ -666,20 +670,32 @@ static int structured_init(eg_event_t *out, cJSON *j, int trusted, eg_error_t *e
                         "CloudEvents 0.1).");
 }
 
-/* A client may not forge the gateway's own 0.1 extensions. The event is
- * then no longer the text it was parsed from. */
-static void strip_gateway_extensions(eg_event_t *e)
+/* The extensions only the gateway sets: an authorizer's result
+ * (eventgateway.authorization, and any eventgateway.*) and a replay's mark
+ * (replayid). Any case: names are compared as a reader might. */
+static int gateway_owned(const char *name)
 {
-    cJSON *ext = get(e->json, "extensions");
-    if (e->version != EG_EVENT_V01 || !cJSON_IsObject(ext))
-        return;
-    for (cJSON *a = ext->child, *next; a; a = next) {
+    return name && (ci_prefix(name, "eventgateway.") || ci_eq(name, "replayid"));
+}
+
+/* A client may not forge the gateway's own extensions: they are dropped from
+ * a structured event of either version before it is validated (a 1.0 name
+ * with a dot would otherwise be refused). 1 when something was dropped (the
+ * event is then no longer the text it was parsed from), else 0. */
+static int strip_gateway_extensions(cJSON *j)
+{
+    cJSON *o = get(j, "specversion") ? j : get(j, "extensions");
+    int n = 0;
+    if (!cJSON_IsObject(o))
+        return 0;
+    for (cJSON *a = o->child, *next; a; a = next) {
         next = a->next;
-        if (!strncmp(a->string, "eventgateway.", 13)) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(ext, a));
-            e->raw = NULL;
+        if (gateway_owned(a->string)) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(o, a));
+            n = 1;
         }
     }
+    return n;
 }
 
 /* Binary-mode 1.0 events are built in 5 passes over the headers, so that
@@ -806,11 +822,13 @@ static int http_structured(const eg_http_input_t *in, eg_event_t *out, eg_error_
     cJSON *j = json_parse_doc(in->body, in->body_len, &doc_len);
     if (!j)
         return eg_error_set(err, 400, "the body is not valid JSON (application/cloudevents+json).");
+    int stripped = cJSON_IsObject(j) && strip_gateway_extensions(j);
     if (structured_init(out, j, 0, err))
         return -1;
-    out->raw = in->body;
-    out->raw_len = doc_len;
-    strip_gateway_extensions(out);
+    if (!stripped) {
+        out->raw = in->body;
+        out->raw_len = doc_len;
+    }
     return 0;
 }
 
@@ -826,7 +844,7 @@ static int http_binary_v10(const eg_http_input_t *in, const char *ct, eg_error_t
     for (size_t n = 0; n < 5 * in->nheaders; n++) { /* see attr_pass */
         size_t i = n % in->nheaders;
         const char *hn = in->headers[i].name, *hv = in->headers[i].value;
-        if (!hn || !hv || !ci_prefix(hn, "ce-"))
+        if (!hn || !hv || !ci_prefix(hn, "ce-") || gateway_owned(hn + 3))
             continue;
         char name[24];
         size_t k = 0;
@@ -967,7 +985,7 @@ static int http_binary_v01(const eg_http_input_t *in, const char *ct, const char
             break;
         }
         key[0] = (char)lc((unsigned char)key[0]);
-        if (strncmp(key, "eventgateway.", 13) && !get(ext, key))
+        if (!gateway_owned(key) && !get(ext, key))
             bad |= add(ext, key, jstr(hv, strlen(hv)));
         free(key);
     }
@@ -1232,10 +1250,12 @@ int eg_event_from_http(const eg_http_input_t *in, eg_event_t *out, eg_error_t *e
         size_t doc_len = 0;
         cJSON *j = json_parse_doc(in->body, in->body_len, &doc_len);
         if (cJSON_IsObject(j) && get(j, "cloudEventsVersion")) {
+            int stripped = strip_gateway_extensions(j);
             if (event_init(out, j, EG_EVENT_V01, 0, err) == 0) {
-                out->raw = in->body;
-                out->raw_len = doc_len;
-                strip_gateway_extensions(out);
+                if (!stripped) {
+                    out->raw = in->body;
+                    out->raw_len = doc_len;
+                }
                 return 0;
             }
             if (!event_type) /* with an Event header, 0.9 fell back to legacy mode */

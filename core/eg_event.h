@@ -96,8 +96,10 @@ typedef struct eg_http_input {
  *     as event-gateway 0.9 built it (legacy mode);
  *  e) anything else: an "http.request" CloudEvents 0.1 event describing the
  *     request, as event-gateway 0.9 built it.
- * 0 with *out filled (caller releases it), or -1 with err set (400 naming
- * the attribute at fault). */
+ * The gateway's own extensions (eventgateway.*: an authorizer's result;
+ * replayid: a replay's mark) are dropped from every form: only the gateway
+ * sets them. 0 with *out filled (caller releases it), or -1 with err set
+ * (400 naming the attribute at fault). */
 int eg_event_from_http(const eg_http_input_t *in, eg_event_t *out, eg_error_t *err);
 
 /* Reads a Kafka record written by anyone in the CloudEvents Kafka binding:

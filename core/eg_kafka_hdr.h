@@ -34,6 +34,33 @@
 /* The subscription header value of an authorizer call. */
 #define EG_AUTHORIZER_SUBSCRIPTION "authorizer"
 
+/* The hop count: how many function calls the event went through before it
+ * reached the gateway (0, or absent, for an event a client sent). The
+ * invoker calls a function with the event's count + 1 (HTTP header Eg-Hops,
+ * or eg-hops on a kafka function's record); an event posted back with that
+ * header keeps it (ingress: events and authorizer records; router: the
+ * invocation records), and past --max-hops the Events API refuses it with
+ * 508 (a loop). */
+#define EG_HDR_HOPS "eg-hops"
+#define EG_HOPS_HTTP_HEADER "Eg-Hops"
+#define EG_HOPS_MAX 1000000 /* larger counts read as this */
+
+/* A hop count's text (n bytes, decimal digits only): its value, at most
+ * EG_HOPS_MAX; -1 when empty or not a number. */
+static inline long eg_hops_parse(const char *v, size_t n)
+{
+    long x = 0;
+    if (!v || !n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        if (x < EG_HOPS_MAX)
+            x = x * 10 + (v[i] - '0');
+    }
+    return x < EG_HOPS_MAX ? x : EG_HOPS_MAX;
+}
+
 /* Copies the last value of header `name` into buf as a NUL-terminated
  * string. Returns the value's length, or -1 when absent or too long. */
 long eg_kafka_header(rd_kafka_headers_t *hdrs, const char *name, char *buf, size_t len);

@@ -24,6 +24,7 @@
  *    err stream as one line plus a "Try '<prog> --help'." hint.
  */
 #include "eg_opts.h"
+#include "eg_cidr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -58,6 +59,8 @@ typedef struct eg__opt {
     const char *help;          /* one line */
     size_t offset;             /* field in eg_settings_t */
     size_t count_offset;       /* LIST: its size_t count field */
+    int (*check)(const char *); /* STRING: 0 when the value is valid (optional) */
+    const char *accepts;        /* STRING with check: what is accepted, for error messages */
 } eg__opt_t;
 
 /* Field offsets, with a compile-time check of the field's type. */
@@ -252,6 +255,30 @@ static const eg__opt_t eg__opts[] = {
      .roles = EG__HTTP,
      .help = "a space without access keys is closed too: only the admin key opens it",
      .offset = EG__BOOL(require_keys)},
+    {.name = "require-publish-keys", .env = "EG_REQUIRE_PUBLISH_KEYS", .type = EG__OPT_BOOL,
+     .def = "false", .roles = EG__HTTP,
+     .help = "the Events API asks for access keys as the Config API does: publishing to a space "
+             "with keys needs one of them or the admin key (Authorization: bearer KEY)",
+     .offset = EG__BOOL(require_publish_keys)},
+    {.name = "max-hops", .env = "EG_MAX_HOPS", .type = EG__OPT_INT, .def = "8", .min = 1,
+     .max = 1000, .roles = EG__HTTP | EG_ROLE_INVOKER, .metavar = "N",
+     .help = "an event that comes back after more function calls than this (the Eg-Hops header "
+             "the gateway sends with each call) is refused with 508: a loop",
+     .offset = EG__INT(max_hops)},
+    {.name = "function-deny-cidrs", .env = "EG_FUNCTION_DENY_CIDRS", .type = EG__OPT_STRING,
+     .roles = EG_ROLE_INVOKER, .metavar = "CIDRS", .check = eg_cidr_list_valid,
+     .accepts = "comma-separated address blocks (10.0.0.0/8,fd00::/8)",
+     .help = "addresses no function is called at, checked on each connection's resolved address "
+             "(added to the defaults: link-local, and this host's addresses on the gateway's "
+             "own ports; loopback too, except in dev mode)",
+     .offset = EG__STR(function_deny_cidrs)},
+    {.name = "function-allow-cidrs", .env = "EG_FUNCTION_ALLOW_CIDRS", .type = EG__OPT_STRING,
+     .roles = EG_ROLE_INVOKER, .metavar = "CIDRS", .check = eg_cidr_list_valid,
+     .accepts = "comma-separated address blocks (127.0.0.0/8,::1/128)",
+     .help = "addresses functions may be called at although a default denies them (e.g. "
+             "127.0.0.0/8 for functions on this host); the longest matching block of the two "
+             "lists decides, deny on a tie",
+     .offset = EG__STR(function_allow_cidrs)},
     {.name = "events-retention-ms", .env = "EG_EVENTS_RETENTION_MS", .type = EG__OPT_LONG,
      .def = "604800000", .min = -1, .max = 3153600000000L, .roles = EG_ROLE_ALL, .metavar = "MS",
      .help = "retention.ms of the events topic (the history replays read) when the gateway "
@@ -337,7 +364,7 @@ static void eg__expect(const eg__opt_t *o, char *buf, size_t len)
         snprintf(buf, len, "a number in %ld..%ld", o->min, o->max);
         break;
     case EG__OPT_STRING:
-        snprintf(buf, len, "a value");
+        snprintf(buf, len, "%s", o->accepts ? o->accepts : "a value");
         break;
     case EG__OPT_LIST:
         snprintf(buf, len, "PROP=VALUE (a librdkafka property)");
@@ -454,6 +481,8 @@ static int eg__set(eg_settings_t *s, const eg__opt_t *o, const char *v)
         }
         return -1;
     case EG__OPT_STRING: {
+        if (o->check && o->check(v))
+            return -1;
         char *copy = strdup(v);
         if (!copy)
             return -2;

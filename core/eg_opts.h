@@ -89,6 +89,14 @@ typedef struct eg_settings {
                                    if unset. Never logged. */
     int require_keys;           /* --require-keys, EG_REQUIRE_KEYS (ingress): spaces without
                                    access keys are closed too (admin key only) */
+    int require_publish_keys;   /* --require-publish-keys, EG_REQUIRE_PUBLISH_KEYS (ingress): the
+                                   Events API asks for keys as the Config API does */
+    int max_hops;               /* --max-hops 8, EG_MAX_HOPS (ingress, invoker): events that went
+                                   through more function calls than this are refused (loops) */
+    char *function_deny_cidrs;  /* --function-deny-cidrs, EG_FUNCTION_DENY_CIDRS (invoker):
+                                   addresses functions may not be called at; NULL if unset */
+    char *function_allow_cidrs; /* --function-allow-cidrs, EG_FUNCTION_ALLOW_CIDRS (invoker):
+                                   addresses allowed although a default denies them */
     long events_retention_ms;   /* --events-retention-ms 604800000 (7 days); -1: forever */
     int run_replays;            /* --run-replays true (router): run the replayer */
     int replay_max_rate;        /* --replay-max-rate 0 (router): replayed events/s, 0 unlimited */

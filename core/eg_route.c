@@ -108,5 +108,11 @@ rd_kafka_headers_t *eg_route_invocation_headers(const eg_route_input_t *in, cons
     eg_route_add_header(h, EG_HDR_FUNCTION, fn);
     eg_route_add_header(h, EG_HDR_EVENT_ID, in->eid);
     eg_route_add_header(h, EG_HDR_EVENT_TYPE, in->type);
+    char hops[24];
+    long nh = eg_kafka_header(in->hdrs, EG_HDR_HOPS, hops, sizeof hops);
+    if (nh > 0 && (nh = eg_hops_parse(hops, (size_t)nh)) > 0) {
+        snprintf(hops, sizeof hops, "%ld", nh);
+        eg_route_add_header(h, EG_HDR_HOPS, hops);
+    }
     return h;
 }

@@ -55,7 +55,8 @@ const char *eg_route_pool(const eg_config_t *cfg, const char *space, const char 
 void eg_route_source(char *buf, size_t len, const rd_kafka_message_t *m, const char *suffix);
 
 /* New headers of an async invocation record of in for (sub, fn), with
- * content type ctype (NULL: in->ctype); the caller adds any more and hands
+ * content type ctype (NULL: in->ctype) and the events record's hop count
+ * (eg_kafka_hdr.h) when it has one; the caller adds any more and hands
  * them to rd_kafka_producev (or destroys them). */
 rd_kafka_headers_t *eg_route_invocation_headers(const eg_route_input_t *in, const char *source,
                                                 const char *ctype, const char *sub,

@@ -95,6 +95,11 @@ static int eg_runtime_metrics_init(eg_runtime_t *rt)
     x->events_processed = eg_metrics_family(m, "eventgateway_events_processed_total",
                                             "Events routed to their subscriptions.",
                                             EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
+    x->loops_refused = eg_metrics_family(
+        m, "eventgateway_events_loop_refused_total",
+        "Events the Events API refused with 508 because their hop count (Eg-Hops) passed "
+        "--max-hops: a function posting back what it is called with.",
+        EG_METRIC_COUNTER, EG__L("space"), NULL, 0);
     x->config_requests =
         eg_metrics_family(m, "eventgateway_config_requests_total", "Config API requests.",
                           EG_METRIC_COUNTER, EG__L("space", "resource", "operation"), NULL, 0);

@@ -31,6 +31,7 @@
 typedef struct eg_runtime_metrics {
     eg_metric_t *events_received;     /* counter {space,type}: events stored in Kafka (ingress) */
     eg_metric_t *events_processed;    /* counter {space,type}: events routed (router) */
+    eg_metric_t *loops_refused;       /* counter {space}: 508s past --max-hops (ingress) */
     eg_metric_t *config_requests;     /* counter {space,resource,operation} (Config API) */
     eg_metric_t *eventtypes;          /* gauge {space}: objects in the configuration, */
     eg_metric_t *functions;           /*   computed when /metrics is read */

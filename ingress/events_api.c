@@ -72,10 +72,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "eg_accesskey.h"
 #include "eg_cors.h"
 #include "eg_event.h"
 #include "eg_kafka_hdr.h"
@@ -145,6 +147,8 @@ struct pending {
     cJSON *headers; /* object of strings, or NULL */
     cJSON *cors;    /* the CORS headers of every answer: object of strings, or NULL */
     int64_t held_at; /* monotonic ms it was held at (hold_t) */
+    long hops;       /* the request's Eg-Hops (0 when none): kept on the records */
+    int key_used;    /* its Authorization header was the space's key: not passed on */
 };
 
 static pending_t *pending_ref(pending_t *p)
@@ -305,6 +309,15 @@ static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
         rd_kafka_header_add(h, name, -1, value, -1);
 }
 
+static void add_hops(rd_kafka_headers_t *h, long hops)
+{
+    char v[24];
+    if (hops > 0) {
+        snprintf(v, sizeof v, "%ld", hops);
+        add_hdr(h, EG_HDR_HOPS, v);
+    }
+}
+
 /* ---- step 2: the event goes to Kafka ---- */
 
 static void produce(pending_t *p)
@@ -327,6 +340,7 @@ static void produce(pending_t *p)
     add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
     add_hdr(h, EG_HDR_METHOD, p->method);
     add_hdr(h, EG_HDR_PATH, p->path);
+    add_hops(h, p->hops);
     if (p->sync_sub) {
         int timeout = api->rt->settings->sync_timeout_ms;
         char deadline[32];
@@ -509,7 +523,7 @@ static void on_auth_reply(void *arg, const eg_reply_t *r)
 }
 
 /* The request as the authorizer sees it. */
-static cJSON *auth_request(const eg_http_input_t *in)
+static cJSON *auth_request(const eg_http_input_t *in, int key_used)
 {
     cJSON *r = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(r, "headers");
     cJSON_AddStringToObject(r, "method", in->method);
@@ -517,7 +531,8 @@ static cJSON *auth_request(const eg_http_input_t *in)
     cJSON_AddStringToObject(r, "host", in->host ? in->host : "");
     cJSON_AddStringToObject(r, "query", in->raw_query ? in->raw_query : "");
     for (size_t i = 0; i < in->nheaders; i++)
-        if (!cJSON_GetObjectItem(h, in->headers[i].name))
+        if (!cJSON_GetObjectItem(h, in->headers[i].name) &&
+            !(key_used && !strcasecmp(in->headers[i].name, MHD_HTTP_HEADER_AUTHORIZATION)))
             cJSON_AddStringToObject(h, in->headers[i].name, in->headers[i].value);
     return r;
 }
@@ -527,7 +542,7 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
     eg_events_api_t *api = p->api;
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddItemToObject(doc, "event", cJSON_Duplicate(p->ev.json, 1));
-    cJSON_AddItemToObject(doc, "request", auth_request(in));
+    cJSON_AddItemToObject(doc, "request", auth_request(in, p->key_used));
     char *value = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     char corr[EG_SYNC_ID_LEN], deadline[32], topic[512];
@@ -552,6 +567,7 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
     add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
     add_hdr(h, EG_HDR_CORRELATION, corr);
     add_hdr(h, EG_HDR_DEADLINE, deadline);
+    add_hops(h, p->hops);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         api->sync.rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(p->ev.id, strlen(p->ev.id)),
         RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
@@ -676,6 +692,75 @@ static cJSON *cors_headers(const eg_config_t *cfg, const char *space, eg_http_re
     return o;
 }
 
+/* ---- gates: publishing keys and loops ---- */
+
+/* An http.request event records the request's headers: the key that opened
+ * the space is the gateway's credential, not the event's. */
+static void drop_authorization(eg_event_t *ev)
+{
+    if (ev->raw || strcmp(ev->type, EG_EVENT_TYPE_HTTP_REQUEST) ||
+        strcmp(ev->source, EG_EVENT_SOURCE_EG))
+        return;
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(ev->json, "data");
+    cJSON *h = cJSON_GetObjectItemCaseSensitive(data, "headers");
+    if (cJSON_IsObject(h))
+        cJSON_DeleteItemFromObjectCaseSensitive(h, "Authorization");
+}
+
+/* --require-publish-keys: an event for a space that asks for keys (it has
+ * some, or --require-keys) carries one of the space's keys or the admin key,
+ * as a Config API request on it would (eg_accesskey_check). 0, or -1 with
+ * the refusal (401 no key, 403 a wrong one) in err. cfg: read lock held. */
+static int publish_gate(eg_events_api_t *api, const eg_config_t *cfg, pending_t *p,
+                        const char *auth, eg_error_t *err)
+{
+    const eg_settings_t *s = api->rt->settings;
+    if (!s->require_publish_keys)
+        return 0;
+    int verdict = eg_accesskey_check(cfg, p->ev.space, auth, s->admin_key, s->require_keys);
+    if (verdict) {
+        EG_LOGF(EG_LOG_LEVEL_INFO, "events-api", EV_FIELDS(p, NULL), 4,
+                "event refused (%d): %s for space %s", verdict,
+                verdict == 401 ? "no access key" : "a wrong access key", p->ev.space);
+        return verdict == 401
+                   ? eg_error_set(err, 401,
+                                  "Publishing to space \"%s\" needs an access key: send "
+                                  "\"Authorization: bearer KEY\" with a key of the space or the "
+                                  "admin key.",
+                                  p->ev.space)
+                   : eg_error_set(err, 403, "The access key given does not open space \"%s\".",
+                                  p->ev.space);
+    }
+    p->key_used = s->require_keys || eg_config_count(cfg, EG_KIND_ACCESSKEY, p->ev.space) > 0;
+    if (p->key_used)
+        drop_authorization(&p->ev);
+    return 0;
+}
+
+/* An event whose Eg-Hops header says it went through more function calls
+ * than --max-hops is refused: a function posting back the events it gets
+ * (directly or through others) would re-ingest them forever. 0, or -1 with
+ * the 508 in err. cfg: read lock held. */
+static int hop_gate(eg_events_api_t *api, const eg_config_t *cfg, pending_t *p, eg_error_t *err)
+{
+    int max = api->rt->settings->max_hops;
+    if (p->hops <= max)
+        return 0;
+    /* labelled only with configured spaces: made-up ones would crowd the series cap */
+    const char *label =
+        eg_config_space_known(cfg, p->ev.space) ? p->ev.space : EG_METRICS_OTHER_SPACE;
+    eg_metric_add(api->rt->mx.loops_refused, (const char *const[]){label}, 1);
+    EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, NULL), 4,
+            "event %s (%s) refused with 508: it comes from a function call %ld hops deep "
+            "(--max-hops %d): a loop?",
+            p->ev.id, p->ev.type, p->hops, max);
+    return eg_error_set(err, 508,
+                        "Loop detected: this event comes from a function the gateway called "
+                        "(" EG_HOPS_HTTP_HEADER ": %ld), more than %d calls deep (--max-hops). "
+                        "A function that posts back the events it receives makes a loop.",
+                        p->hops, max);
+}
+
 /* The end of a request that was suspended (MHD resumed it and sent its
  * answer): the server may stop once none is left. */
 static void suspended_done(void *arg)
@@ -733,6 +818,13 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     memcpy(p->method, req->method, mlen); /* calloc'd: NUL-terminated */
     eg_error_t err = {0};
     char auth_fn[EG_MAX_NAME + 1] = "", auth_pool[EG_MAX_NAME + 1] = "default";
+    const char *hops = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, EG_HOPS_HTTP_HEADER);
+    if (hops && (p->hops = eg_hops_parse(hops, strlen(hops))) < 0) {
+        pending_unref(p);
+        return eg_http_error(req->conn, 400,
+                             "The " EG_HOPS_HTTP_HEADER " header must be a whole number: the hop "
+                             "count the gateway sent with the call to the function.");
+    }
 
     /* The path parameters of an http.request event come from the route its
      * subscriptions share (one tree per space, method and event type). The
@@ -749,6 +841,13 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     int rc = eg_event_from_http(&in, &p->ev, &err);
     p->cors = cors_headers(cfg, rc == 0 ? p->ev.space : "default", req, path);
     const cJSON *et = NULL;
+    if (rc == 0)
+        rc = publish_gate(
+            api, cfg, p,
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            &err);
+    if (rc == 0)
+        rc = hop_gate(api, cfg, p, &err);
     if (rc == 0) {
         et = eg_config_peek(cfg, EG_KIND_EVENTTYPE, p->ev.space, p->ev.type);
         if (!et && strcmp(p->ev.type, "http.request"))

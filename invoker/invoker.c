@@ -107,6 +107,14 @@
  * still missing after a short grace re-check (this process's configuration
  * may lag the router's), the invocation goes to the dead-letter topic.
  *
+ * Addresses and loops. Every connection libcurl opens for a call, async,
+ * sync or authorizer, goes through the role's address policy (netpolicy.h)
+ * on its resolved address, before connect: a refusal fails the attempt like
+ * an unreachable function, its reason in the dead letter, logged once per
+ * (space, function). Every call carries its record's hop count plus one
+ * (Eg-Hops, eg_kafka_hdr.h), so that an event a function posts back to the
+ * Events API is known there for what it is.
+ *
  * Group membership. session.timeout.ms 6000 (the brokers' usual minimum)
  * and heartbeat.interval.ms 1000: a dead member is noticed after 6 s, and
  * its partitions move once the survivors have rejoined (~1 s on Kafka). The
@@ -164,6 +172,7 @@
 #include "eg_map.h"
 #include "eg_reply.h"
 #include "eg_time.h"
+#include "netpolicy.h"
 #include "provider.h"
 
 #define COMP "invoker"
@@ -241,6 +250,7 @@ struct inv {
     char *dlq_value;     /* the dead letter, kept for re-sends */
     size_t response_cap; /* bytes allocated at call.response */
     int64_t attempt_start;
+    eg_netpolicy_guard_t guard; /* what the address policy refused during the attempt */
     size_t response_max; /* bytes of the answer kept: EG_REPLY_MAX_BODY (sync) or
                             EG_CALL_MAX_RESPONSE */
     /* Sync invocations only. */
@@ -290,6 +300,7 @@ struct src {
 typedef struct eg_invoker {
     eg_runtime_t *rt;
     const eg_settings_t *s;
+    eg_netpolicy_t *policy; /* the role's, shared by its engines */
     src_t in;
     rd_kafka_t *producer; /* dead letters (async engine) */
     rd_kafka_t *replier;  /* replies (sync engine) */
@@ -870,6 +881,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
 #else
         curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+        eg_netpolicy_guard(r->policy, &i->guard, e);
         rc = i->provider->prepare(&i->call, fn, err, sizeof err);
     }
     eg_configlog_read_end(r->rt->config);
@@ -1002,6 +1014,25 @@ static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const ch
     retry_or_give_up(r, i);
 }
 
+/* The attempt found no address the policy allows (netpolicy.h): it fails
+ * like an unreachable function (retried, then dead-lettered), with the
+ * reason in err; the first refusal of each (space, function) is logged. */
+static void policy_refused(eg_invoker_t *r, inv_t *i, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "address refused by the gateway's function address policy: %s",
+             i->guard.why);
+    if (eg_netpolicy_first_refusal(r->policy, i->space, i->fn))
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
+                ((eg_log_field_t[]){{"function", i->fn},
+                                    {"space", i->space},
+                                    {"subscription", i->sub},
+                                    {"reason", i->guard.why}}),
+                4,
+                "function %s of space %s not called: %s (--function-deny-cidrs, "
+                "--function-allow-cidrs; logged once per function)",
+                i->fn, i->space, i->guard.why);
+}
+
 /* An HTTP attempt finished (libcurl reported it done). */
 static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
 {
@@ -1011,6 +1042,8 @@ static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
     i->call.code = code;
     i->call.status = status;
     eg_call_verdict_t v = i->provider->classify(&i->call, err, sizeof err);
+    if (i->guard.refused && code == CURLE_COULDNT_CONNECT)
+        policy_refused(r, i, err, sizeof err);
     attempt_end(r, i, v, err);
 }
 
@@ -1169,6 +1202,10 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
     i->call.key_len = i->klen;
     i->call.sync = i->sync;
     i->call.rt = r->rt;
+    char hops[24];
+    long nh = eg_kafka_header(h, EG_HDR_HOPS, hops, sizeof hops);
+    nh = nh > 0 ? eg_hops_parse(hops, (size_t)nh) : 0;
+    i->call.hops = (nh > 0 ? nh : 0) + 1;
 
     if (i->sync) {
         char dl[32];
@@ -1859,7 +1896,8 @@ static void ensure_topic(eg_invoker_t *r, const char *topic)
 
 /* An engine for the sync or the async invocation topic of the pool, its
  * thread started. NULL with a message in err. */
-static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t errlen)
+static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, int sync, char *err,
+                                  size_t errlen)
 {
     eg_invoker_t *r = calloc(1, sizeof *r);
     if (!r) {
@@ -1867,6 +1905,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, int sync, char *err, size_t 
         return NULL;
     }
     r->rt = rt;
+    r->policy = policy;
     r->s = rt->settings;
     r->pipefd[0] = r->pipefd[1] = r->epfd = -1;
     r->curl_due = -1;
@@ -1954,6 +1993,7 @@ fail:
 /* The role: the sync engine and the async engine, each on its own thread. */
 typedef struct invoker_role {
     eg_invoker_t *sync, *async;
+    eg_netpolicy_t *policy;
 } invoker_role_t;
 
 static void engines_stop(invoker_role_t *ro)
@@ -1970,6 +2010,7 @@ static void engines_stop(invoker_role_t *ro)
             pthread_join(e[k]->thread, NULL);
     for (int k = 0; k < 2; k++)
         engine_free(e[k]);
+    eg_netpolicy_free(ro->policy);
     free(ro);
     eg_provider_shutdown_all();
     curl_global_cleanup();
@@ -1987,8 +2028,9 @@ static void *invoker_start(eg_runtime_t *rt, char *err, size_t errlen)
         curl_global_cleanup();
         return NULL;
     }
-    if (!(ro->sync = engine_start(rt, 1, err, errlen)) ||
-        !(ro->async = engine_start(rt, 0, err, errlen))) {
+    if (!(ro->policy = eg_netpolicy_new(rt->settings, err, errlen)) ||
+        !(ro->sync = engine_start(rt, ro->policy, 1, err, errlen)) ||
+        !(ro->async = engine_start(rt, ro->policy, 0, err, errlen))) {
         engines_stop(ro);
         return NULL;
     }

@@ -3,7 +3,9 @@
  *
  * POST provider.url with the invocation's body as is, its Content-Type, and
  * the function's provider.headers (a header the function sets wins over the
- * Content-Type; Content-Length and Host stay libcurl's). TLS verification
+ * Content-Type; Content-Length and Host stay libcurl's), and the call's hop
+ * count as Eg-Hops (the gateway's own: a function's header of that name is
+ * not sent). TLS verification
  * is libcurl's default (on). Success is any 2xx answer; see
  * eg_provider_classify_http for the rest.
  */
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "eg_kafka_hdr.h"
 #include "provider.h"
 
 /* A header line is sent only if it cannot break the request. */
@@ -41,7 +44,8 @@ static int http_prepare(eg_call_t *call, const cJSON *function, char *err, size_
     for (const cJSON *h = cJSON_IsObject(headers) ? headers->child : NULL; h; h = h->next) {
         if (!cJSON_IsString(h) || !h->string || !header_ok(h->string, h->valuestring))
             continue;
-        if (!strcasecmp(h->string, "content-length") || !strcasecmp(h->string, "host"))
+        if (!strcasecmp(h->string, "content-length") || !strcasecmp(h->string, "host") ||
+            !strcasecmp(h->string, EG_HOPS_HTTP_HEADER))
             continue;
         if (!strcasecmp(h->string, "content-type"))
             own_ct = 1;
@@ -49,6 +53,10 @@ static int http_prepare(eg_call_t *call, const cJSON *function, char *err, size_
             goto oom;
     }
     if (!own_ct && eg_provider_add_header(call, "Content-Type", call->content_type) < 0)
+        goto oom;
+    char hops[24];
+    snprintf(hops, sizeof hops, "%ld", call->hops);
+    if (eg_provider_add_header(call, EG_HOPS_HTTP_HEADER, hops) < 0)
         goto oom;
     /* No "Expect: 100-continue" round trip for larger bodies ("Expect:"
      * with nothing after the colon tells libcurl not to send it). */

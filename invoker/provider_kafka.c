@@ -27,6 +27,12 @@
  * cluster creates none on a first record) fails every attempt, each after
  * message.timeout.ms, and its dead letter says the topic does not exist.
  *
+ * Loops: the record carries the call's hop count (header eg-hops,
+ * eg_kafka_hdr.h). Written to a gateway's events topic (this one's, or one
+ * that writes back), the event would come round again and again: a count
+ * past --max-hops is not written, and the invocation is dead-lettered at
+ * once, as the Events API answers such an event 508.
+ *
  * Sync subscriptions: the event is written the same way, but a topic gives
  * no answer, so the caller gets a failure (500 "Function call failed.").
  */
@@ -182,6 +188,16 @@ static int kafka_start(eg_call_t *call, const cJSON *function, char *err, size_t
         snprintf(err, errlen, "function has no provider.topic");
         return -1;
     }
+    int max_hops = call->rt->settings->max_hops;
+    if (call->hops > max_hops) {
+        snprintf(err, errlen,
+                 "loop detected: the event went through %ld function calls, more than "
+                 "--max-hops %d; not written to topic %s",
+                 call->hops, max_hops, topic->valuestring);
+        return -1;
+    }
+    char hops[24];
+    snprintf(hops, sizeof hops, "%ld", call->hops);
     rd_kafka_t *rk = sink_get(call, cJSON_IsString(brokers) ? brokers->valuestring : "", err,
                               errlen);
     if (!rk)
@@ -199,8 +215,8 @@ static int kafka_start(eg_call_t *call, const cJSON *function, char *err, size_t
         rk, RD_KAFKA_V_TOPIC(topic->valuestring), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)call->body, call->body_len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, call->content_type, -1), RD_KAFKA_V_OPAQUE(k),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, call->content_type, -1),
+        RD_KAFKA_V_HEADER(EG_HDR_HOPS, hops, -1), RD_KAFKA_V_OPAQUE(k), RD_KAFKA_V_END);
     if (e) {
         char why[512];
         snprintf(why, sizeof why, "writing to topic %s: %s", topic->valuestring,

@@ -520,6 +520,12 @@ class ProcessFailed(AssertionError):
     pass
 
 
+# What the processes a test starts may call although the invoker refuses it by
+# default: loopback, where fnserver functions listen (Gateway's function_allow).
+FUNCTION_ALLOW = "127.0.0.0/8,::1/128"
+FUNCTION_CALLERS = ("event-gateway", "eg-invoker")  # the binaries that take the flag
+
+
 class Gateway:
     """One gateway process.
 
@@ -531,10 +537,16 @@ class Gateway:
     Under EG_TEST_BROKERS, Gateway() is event-gateway on the external cluster
     under a fresh topic prefix; joined with brokers=gw.brokers, a process
     takes gw's prefix (see Brokers).
+
+    Test functions (fnserver) listen on loopback, which the invoker refuses
+    to call outside dev mode (--function-allow-cidrs): every process that
+    calls functions gets --function-allow-cidrs FUNCTION_ALLOW (loopback)
+    unless the test says otherwise with function_allow (None: the flag is
+    not given, the gateway's defaults apply; extra_args win over it too).
     """
 
     def __init__(self, binary_name="event-gateway", brokers=None, dev=None, extra_args=(),
-                 name=None, env=None, listen="127.0.0.1"):
+                 name=None, env=None, listen="127.0.0.1", function_allow=FUNCTION_ALLOW):
         self.binary_name = binary_name
         self.dev = (binary_name == "event-gateway" and brokers is None) if dev is None else dev
         if self.dev and dev is None and EXTERNAL_BROKERS:
@@ -546,6 +558,7 @@ class Gateway:
         self.name = name or binary_name
         self.env = env
         self.listen = listen
+        self.function_allow = function_allow
         # eg-router and eg-invoker serve only /v1/status (on --status-port, kept in config_port)
         self.status_only = binary_name in ("eg-router", "eg-invoker")
         self.config_port = None
@@ -566,6 +579,8 @@ class Gateway:
             args += ["--brokers", str(self.brokers_arg)]
         args += cluster_args(self.cluster)
         args += ["--listen", self.listen]
+        if self.function_allow is not None and self.binary_name in FUNCTION_CALLERS:
+            args += ["--function-allow-cidrs", self.function_allow]
         if self.status_only:
             # eg-router / eg-invoker: /v1/status on --status-port, no APIs
             args += ["--status-port", str(self.config_port)]

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -220,7 +221,7 @@ static void test_http_structured_v10_invalid(void **state)
     expect_http_400(h, 1, CE(",\"Bad\":\"x\""), "invalid attribute name \"Bad\"");
     expect_http_400(h, 1, CE(",\"abcdefghijklmnopqrstu\":\"x\""), "invalid attribute name");
     expect_http_400(h, 1, CE(",\"my_ext\":\"x\""), "invalid attribute name \"my_ext\"");
-    expect_http_400(h, 1, CE(",\"eventgateway.authorization\":{}"), "invalid attribute name");
+    expect_http_400(h, 1, CE(",\"my.ext\":\"x\""), "invalid attribute name");
     expect_http_400(h, 1, CE(",\"ext\":{\"a\":1}"), "\"ext\" must be a string, number or boolean");
     expect_http_400(h, 1, CE(",\"ext\":null"), "\"ext\" must be a string, number or boolean");
     expect_http_400(h, 1, CE(",\"ext\":1e999"), "\"ext\" must be a finite number");
@@ -467,6 +468,68 @@ static void expect_raw(const char *ct, const char *body, size_t raw_len)
     } else {
         assert_null(e.raw);
     }
+    eg_event_release(&e);
+}
+
+/* The gateway's own extensions (an authorizer's result, a replay's mark)
+ * never come from a client: every HTTP form drops them; Kafka keeps them. */
+static void expect_no_gateway_extensions(const eg_event_t *e)
+{
+    const cJSON *ext = e->version == EG_EVENT_V01 ? obj(e->json, "extensions") : e->json;
+    for (const cJSON *a = ext ? ext->child : NULL; a; a = a->next)
+        if (!strncasecmp(a->string, "eventgateway.", 13) || !strcasecmp(a->string, "replayid"))
+            fail_msg("%s came through", a->string);
+}
+
+static void test_http_gateway_extensions_dropped(void **state)
+{
+    (void)state;
+    eg_event_t e;
+    eg_error_t err;
+    const char *v10 = "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+                      "\"replayid\":\"r-1\",\"eventgateway.authorization\":{\"principalId\":\"x\"},"
+                      "\"Eventgateway.Other\":1,\"mine\":\"kept\"}";
+    const char *v01 = "{\"eventType\":\"t\",\"eventID\":\"1\",\"cloudEventsVersion\":\"0.1\","
+                      "\"source\":\"/s\",\"extensions\":{\"replayid\":\"r-1\",\"mine\":\"kept\","
+                      "\"eventgateway.authorization\":{\"principalId\":\"x\"}}}";
+    const char *cts[] = {EG_EVENT_CT_CLOUDEVENTS, EG_EVENT_CT_CLOUDEVENTS, "application/json"};
+    const char *bodies[] = {v10, v01, v01};
+    for (int k = 0; k < 3; k++) {
+        eg_header_t h[] = {{"Content-Type", cts[k]}};
+        eg_http_input_t in = input(h, 1, bodies[k]);
+        if (http(&in, &e, &err))
+            fail_msg("%s: %s", bodies[k], err.message);
+        expect_no_gateway_extensions(&e);
+        assert_null(e.raw); /* the stored event is not the body any more */
+        const cJSON *ext = e.version == EG_EVENT_V01 ? obj(e.json, "extensions") : e.json;
+        assert_string_equal(str(ext, "mine"), "kept");
+        eg_event_release(&e);
+    }
+    eg_header_t b10[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"},
+                         {"ce-source", "/s"},       {"ce-type", "t"},
+                         {"ce-replayid", "r-1"},    {"CE-EventGateway.Authorization", "{}"},
+                         {"ce-mine", "kept"}};
+    eg_http_input_t in = input(b10, NH(b10), "{}");
+    assert_int_equal(http(&in, &e, &err), 0);
+    expect_no_gateway_extensions(&e);
+    assert_string_equal(str(e.json, "mine"), "kept");
+    eg_event_release(&e);
+    eg_header_t b01[] = {{"CE-EventType", "t"},    {"CE-CloudEventsVersion", "0.1"},
+                         {"CE-Source", "/s"},      {"CE-EventID", "1"},
+                         {"CE-X-Replayid", "r-1"}, {"CE-X-Eventgateway.authorization", "{}"},
+                         {"CE-X-Mine", "kept"}};
+    in = input(b01, NH(b01), "{}");
+    assert_int_equal(http(&in, &e, &err), 0);
+    expect_no_gateway_extensions(&e);
+    assert_string_equal(str(obj(e.json, "extensions"), "mine"), "kept");
+    eg_event_release(&e);
+    /* written straight into Kafka, they are trusted (as far as Kafka's ACLs go) */
+    assert_int_equal(eg_event_from_kafka(v10, strlen(v10), NULL, &e, &err), -1); /* not a name */
+    const char *k10 = "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+                      "\"replayid\":\"r-1\",\"eventgateway.authorization\":{\"p\":1}}";
+    assert_int_equal(eg_event_from_kafka(k10, strlen(k10), NULL, &e, &err), 0);
+    assert_string_equal(str(e.json, "replayid"), "r-1");
+    assert_non_null(obj(e.json, "eventgateway.authorization"));
     eg_event_release(&e);
 }
 
@@ -1286,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_http_binary_v10_data_kinds),
         cmocka_unit_test(test_http_binary_v10_invalid),
         cmocka_unit_test(test_http_raw),
+        cmocka_unit_test(test_http_gateway_extensions_dropped),
         cmocka_unit_test(test_http_v01_structured_and_json),
         cmocka_unit_test(test_http_v01_binary),
         cmocka_unit_test(test_http_legacy),

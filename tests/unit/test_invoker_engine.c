@@ -263,7 +263,8 @@ static void test_provider_table(void **state)
 }
 
 /* prepare of the http provider: URL, Content-Type, the function's headers
- * (unsafe ones dropped), no Expect; a function without a URL is refused. */
+ * (unsafe ones dropped, and Eg-Hops, the gateway's own), the call's hop
+ * count, no Expect; a function without a URL is refused. */
 static void test_http_prepare(void **state)
 {
     char err[256];
@@ -272,14 +273,16 @@ static void test_http_prepare(void **state)
     c.content_type = "application/json";
     c.body = "{}";
     c.body_len = 2;
+    c.hops = 3;
     c.easy = curl_easy_init();
     assert_non_null(c.easy);
-    cJSON *fn = cJSON_Parse("{\"functionId\":\"f\",\"type\":\"http\",\"provider\":{\"url\":"
-                            "\"http://127.0.0.1:1/x\",\"headers\":{\"X-Key\":\"k\","
-                            "\"Bad\\nName\":\"v\",\"X-Evil\":\"a\\r\\nInjected: 1\"}}}");
+    cJSON *fn =
+        cJSON_Parse("{\"functionId\":\"f\",\"type\":\"http\",\"provider\":{\"url\":"
+                    "\"http://127.0.0.1:1/x\",\"headers\":{\"X-Key\":\"k\","
+                    "\"Bad\\nName\":\"v\",\"X-Evil\":\"a\\r\\nInjected: 1\",\"eg-hops\":\"0\"}}}");
     assert_non_null(fn);
     assert_int_equal(eg_provider_http.prepare(&c, fn, err, sizeof err), 0);
-    int key = 0, ct = 0, expect = 0, other = 0;
+    int key = 0, ct = 0, expect = 0, hops = 0, other = 0;
     for (struct curl_slist *l = c.headers; l; l = l->next) {
         if (!strcmp(l->data, "X-Key: k"))
             key++;
@@ -287,12 +290,15 @@ static void test_http_prepare(void **state)
             ct++;
         else if (!strcmp(l->data, "Expect:"))
             expect++;
+        else if (!strcmp(l->data, "Eg-Hops: 3"))
+            hops++;
         else
             other++;
     }
     assert_int_equal(key, 1);
     assert_int_equal(ct, 1);
     assert_int_equal(expect, 1);
+    assert_int_equal(hops, 1);
     assert_int_equal(other, 0);
     curl_slist_free_all(c.headers);
     c.headers = NULL;
