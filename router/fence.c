@@ -69,10 +69,9 @@ static int committers(rd_kafka_t *rk, const char *group,
         size_t cnt = 0;
         const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
             rd_kafka_event_ListConsumerGroupOffsets_result(ev), &cnt);
-        const rd_kafka_topic_partition_list_t *got =
-            cnt == 1 && !rd_kafka_group_result_error(gr[0])
-                ? rd_kafka_group_result_partitions(gr[0])
-                : NULL;
+        const rd_kafka_topic_partition_list_t *got = cnt == 1 && !rd_kafka_group_result_error(gr[0])
+                                                         ? rd_kafka_group_result_partitions(gr[0])
+                                                         : NULL;
         if (!got)
             EG_LOG_WARN("router", "reading the partitions' last committers: %s",
                         cnt == 1 ? rd_kafka_error_string(rd_kafka_group_result_error(gr[0]))
@@ -83,8 +82,8 @@ static int committers(rd_kafka_t *rk, const char *group,
             const rd_kafka_topic_partition_t *p = &got->elems[i];
             owner_t w;
             if (p->err || !p->metadata ||
-                eg_ledger_meta_owner(p->metadata, p->metadata_size, w.txid, sizeof w.txid,
-                                     w.member, sizeof w.member) ||
+                eg_ledger_meta_owner(p->metadata, p->metadata_size, w.txid, sizeof w.txid, w.member,
+                                     sizeof w.member) ||
                 !strcmp(w.txid, own_txid))
                 continue;
             int k = 0;
@@ -128,9 +127,9 @@ static int drop_members(rd_kafka_t *rk, const char *group, owner_t *ow, int n, i
             rc = 0;
         } else {
             EG_LOG_WARN("router", "describing the router group: %s",
-                        cnt == 1 ? rd_kafka_error_string(
-                                       rd_kafka_ConsumerGroupDescription_error(d[0]))
-                                 : "no result");
+                        cnt == 1
+                            ? rd_kafka_error_string(rd_kafka_ConsumerGroupDescription_error(d[0]))
+                            : "no result");
         }
         rd_kafka_event_destroy(ev);
     }

@@ -139,8 +139,7 @@ static int meta_parse(const char *meta, size_t len, meta_t *m)
                     const char *c = memchr(q, ',', (size_t)(e - q));
                     if (!c)
                         c = e;
-                    if (c == q || c - q >= (long)sizeof num ||
-                        m->st.nheld >= EG_LEDGER_MAX_HELD)
+                    if (c == q || c - q >= (long)sizeof num || m->st.nheld >= EG_LEDGER_MAX_HELD)
                         return -1;
                     memcpy(num, q, (size_t)(c - q));
                     num[c - q] = '\0';
@@ -180,8 +179,7 @@ int eg_ledger_meta_owner(const char *meta, size_t len, char *owner, size_t olen,
  * NULL when out of memory. */
 static char *meta_encode(const part_t *pt, const char *owner, const char *member)
 {
-    size_t len = 32 + 3 * (strlen(owner) + strlen(member)) + 48 +
-                 (size_t)pt->work.nheld * 22;
+    size_t len = 32 + 3 * (strlen(owner) + strlen(member)) + 48 + (size_t)pt->work.nheld * 22;
     char *s = malloc(len);
     if (!s)
         return NULL;

@@ -102,11 +102,11 @@ typedef struct eg_router {
     size_t txn_records;
     int64_t txn_started_ms;
     char group[300];
-    eg_ledger_t *ledger;    /* per partition: read position, held records */
-    eg_pools_t *pools;      /* the pools' invocation topics */
-    eg_metric_t *held;      /* gauge: events held for their pool's topic */
-    int64_t config_seen;    /* the configuration log's position held events were read at */
-    int64_t reread_ms;      /* when they were read again last */
+    eg_ledger_t *ledger;     /* per partition: read position, held records */
+    eg_pools_t *pools;       /* the pools' invocation topics */
+    eg_metric_t *held;       /* gauge: events held for their pool's topic */
+    int64_t config_seen;     /* the configuration log's position held events were read at */
+    int64_t reread_ms;       /* when they were read again last */
     eg_replayer_t *replayer; /* --run-replays, else NULL */
     eg_doze_t doze;          /* idle duty cycle of the consumer (router thread) */
     rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
@@ -368,8 +368,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
             eg_route_add_header(h, EG_HDR_CORRELATION, corr);
             eg_route_add_header(h, EG_HDR_DEADLINE, deadline);
         }
-        rc = produce(r, targets[i].sync, targets[i].topic, m->key, m->key_len, in.val, in.vlen,
-                     h);
+        rc = produce(r, targets[i].sync, targets[i].topic, m->key, m->key_len, in.val, in.vlen, h);
     }
     if (sync_error && rc == 0) {
         /* The waiting client learns at once instead of timing out. */
@@ -414,7 +413,8 @@ static int read_committed_offsets(eg_router_t *r, rd_kafka_topic_partition_list_
             return 0;
         if (atomic_load(&r->stop))
             return -1;
-        EG_LOG_WARN("router", "reading the committed offsets of %d partition(s): %s (retrying; "
+        EG_LOG_WARN("router",
+                    "reading the committed offsets of %d partition(s): %s (retrying; "
                     "%.0f s so far)",
                     parts->cnt, rd_kafka_err2str(e), (double)(eg_time_mono_ms() - start) / 1000.0);
     }
@@ -426,13 +426,12 @@ static int64_t reset_offset(eg_router_t *r, int32_t partition)
 {
     const char *reset = "earliest";
     eg_settings_kafka_prop(r->rt->settings, "auto.offset.reset", &reset);
-    int earliest = !strcmp(reset, "earliest") || !strcmp(reset, "smallest") ||
-                   !strcmp(reset, "beginning");
+    int earliest =
+        !strcmp(reset, "earliest") || !strcmp(reset, "smallest") || !strcmp(reset, "beginning");
     int latest = !strcmp(reset, "latest") || !strcmp(reset, "largest") || !strcmp(reset, "end");
     int64_t lo = -1, hi = -1;
-    if ((!earliest && !latest) ||
-        eg_kafka_watermarks(r->consumer, r->rt->topics.events, partition, &lo, &hi,
-                            OFFSETS_TIMEOUT_MS))
+    if ((!earliest && !latest) || eg_kafka_watermarks(r->consumer, r->rt->topics.events, partition,
+                                                      &lo, &hi, OFFSETS_TIMEOUT_MS))
         return -1;
     return earliest ? lo : hi;
 }
@@ -447,15 +446,14 @@ static void take_partitions(eg_router_t *r, rd_kafka_topic_partition_list_t *par
     int real = !r->rt->mock_cluster; /* the mock keeps no transaction's offsets */
     txn_commit(r);
     if (real && parts->cnt)
-        eg_fence_departed(r->rt, r->consumer, r->group, parts, eg_txn_id(r->txn),
-                          FENCE_TIMEOUT_MS);
+        eg_fence_departed(r->rt, r->consumer, r->group, parts, eg_txn_id(r->txn), FENCE_TIMEOUT_MS);
     rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_copy(parts);
     int known = parts->cnt && read_committed_offsets(r, at) == 0;
     for (int i = 0; i < at->cnt; i++) {
         rd_kafka_topic_partition_t *p = &at->elems[i];
         int ok = known && !p->err;
-        if (eg_ledger_assign(r->ledger, p->partition, ok ? p->offset : -1,
-                             ok ? p->metadata : NULL, ok ? p->metadata_size : 0))
+        if (eg_ledger_assign(r->ledger, p->partition, ok ? p->offset : -1, ok ? p->metadata : NULL,
+                             ok ? p->metadata_size : 0))
             EG_LOG_ERROR("router", "out of memory taking partition %" PRId32, p->partition);
         if (real && known && eg_ledger_start(r->ledger, p->partition) < 0) {
             int64_t o = reset_offset(r, p->partition);
@@ -786,7 +784,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
         eg_kafka_conf_default(cc, s, "auto.offset.reset", "earliest", err, errlen) ||
         eg_kafka_conf_set(cc, "isolation.level", "read_committed", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "partition.assignment.strategy", "cooperative-sticky", err, errlen) ||
+        eg_kafka_conf_default(cc, s, "partition.assignment.strategy", "cooperative-sticky", err,
+                              errlen) ||
         /* librdkafka 2.0.2's embedded broker moves a dead member's partitions
          * about two session timeouts after its death: 6 s keeps that within
          * the 15 s the contract promises. */
@@ -799,8 +798,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
          * it only bounds how often an idle consumer asks (100 ms). */
         eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
         /* the fetch windows of a dozing consumer close on these */
-        (r->doze.probe_ms &&
-         eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen)))
+        (r->doze.probe_ms && eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_opaque(cc, r);

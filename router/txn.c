@@ -38,8 +38,7 @@ enum { R_DONE, R_ABORT, R_FATAL, R_STOPPED };
 
 static const char *const op_what[] = {
     "initialising the transactional producer", "beginning a transaction",
-    "sending the offsets to the transaction", "committing the fan-out",
-    "aborting the transaction"};
+    "sending the offsets to the transaction", "committing the fan-out", "aborting the transaction"};
 
 static rd_kafka_error_t *call(eg_txn_t *t, enum op op, const rd_kafka_topic_partition_list_t *offs,
                               const rd_kafka_consumer_group_metadata_t *gm)
@@ -305,8 +304,7 @@ int eg_txn_produce(eg_txn_t *t, const char *topic, const void *key, size_t klen,
     }
 }
 
-int eg_txn_commit(eg_txn_t *t, const rd_kafka_topic_partition_list_t *offsets,
-                  rd_kafka_t *consumer)
+int eg_txn_commit(eg_txn_t *t, const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer)
 {
     if (!t->open)
         return EG_TXN_COMMITTED;

@@ -90,7 +90,8 @@ static void test_held_records_keep_the_commit_back(void **state)
     rd_kafka_topic_partition_list_t *offs = eg_ledger_offsets(l, "eg.router-a b", "rdkafka-1");
     const rd_kafka_topic_partition_t *t = at(offs, 3);
     assert_int_equal(t->offset, 102);
-    assert_string_equal((const char *)t->metadata, "eg1 o=eg.router-a%20b m=rdkafka-1 n=110 s=102,3");
+    assert_string_equal((const char *)t->metadata,
+                        "eg1 o=eg.router-a%20b m=rdkafka-1 n=110 s=102,3");
 
     /* the next owner: reads from 102, routes 102 and 105 only */
     eg_ledger_t *next = eg_ledger_new(T);
@@ -110,7 +111,8 @@ static void test_held_records_keep_the_commit_back(void **state)
     assert_string_equal(owner, "eg.router-a b");
     assert_string_equal(member, "rdkafka-1");
     assert_int_equal(eg_ledger_meta_owner("", 0, owner, sizeof owner, member, sizeof member), -1);
-    assert_int_equal(eg_ledger_meta_owner("xyz", 3, owner, sizeof owner, member, sizeof member), -1);
+    assert_int_equal(eg_ledger_meta_owner("xyz", 3, owner, sizeof owner, member, sizeof member),
+                     -1);
 
     /* metadata whose held records do not start at the committed offset
      * (offsets reset by a tool) is not trusted */
