@@ -207,6 +207,15 @@ def _die_with_parent():
         pass
 
 
+def _die_with_parent_term():
+    """preexec_fn: SIGTERM this child when the runner dies (it then cleans up)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def _report_excerpt(path, limit=6000):
     """A valgrind report without its banner (for a failure message)."""
     try:
@@ -398,6 +407,15 @@ class KafkaCluster:
         self.env = dict(os.environ, KAFKA_NODES=str(nodes), KAFKA_DIR=self.dir,
                         KAFKA_PORT=str(self.port), KAFKA_HEAP="384m")
         self.paused = set()
+        # A runner that dies (a test over its time bound ends the runner at
+        # once, without cleanups) must not leave the nodes running: they are
+        # not our children (kafka.sh starts them in the background), so a
+        # watchdog that gets SIGTERM when the runner dies kills them by the
+        # PIDs in their files.
+        self._watchdog = subprocess.Popen(
+            ["bash", "-c", 'trap \'for f in "$0"/node-*/pid; do kill -9 "$(cat "$f")" 2>/dev/null; done; '
+             'rm -rf "$0"; exit 0\' TERM; while :; do sleep 1; done', self.dir],
+            preexec_fn=_die_with_parent_term, stdin=subprocess.DEVNULL)
         out = self._script("start", timeout=scaled(120))
         m = re.search(r"^KAFKA_BROKERS=(\S+)$", out, re.M)
         if not m:
@@ -486,6 +504,8 @@ class KafkaCluster:
         deadline = time.monotonic() + 30
         while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
+        self._watchdog.kill()
+        self._watchdog.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
