@@ -241,6 +241,11 @@ static enum MHD_Result refuse_framing(struct MHD_Connection *conn)
     return ret;
 }
 
+/* Set while a handler runs: a resume from inside it (an answer known at
+ * once, after the connection was suspended) is served by MHD only on its
+ * loop's next turn, which must then be made to come. */
+static _Thread_local int in_handler;
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -299,7 +304,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  srv->max_body);
         return eg_http_error(conn, 413, msg);
     }
-    return srv->handler(srv->ctx, &st->req);
+    in_handler = 1;
+    enum MHD_Result ret = srv->handler(srv->ctx, &st->req);
+    in_handler = 0;
+    return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -326,8 +334,9 @@ void eg_http_resume(eg_http_server_t *srv, struct MHD_Connection *conn)
 {
     MHD_resume_connection(conn);
     /* MHD does not wake an external loop: the connection's loop runs MHD
-     * next turn, and when the resume comes from another thread, that turn
-     * must come now. */
+     * next turn, and when the resume comes from another thread, or from a
+     * handler of its own (MHD serves resumes at the start of a turn), that
+     * turn must come now: nothing else may wake the loop for a while. */
     if (srv->nloops == 0)
         return;
     loop_t *l = &srv->loops[0];
@@ -338,7 +347,7 @@ void eg_http_resume(eg_http_server_t *srv, struct MHD_Connection *conn)
             if (srv->loops[i].daemon == ci->daemon)
                 l = &srv->loops[i];
     }
-    if (l->started && !pthread_equal(pthread_self(), l->thread))
+    if (l->started && (in_handler || !pthread_equal(pthread_self(), l->thread)))
         wake(l);
 }
 

@@ -116,3 +116,13 @@ rd_kafka_headers_t *eg_route_invocation_headers(const eg_route_input_t *in, cons
     }
     return h;
 }
+
+size_t eg_route_headers_size(const rd_kafka_headers_t *h)
+{
+    size_t n = 0, vlen;
+    const char *name;
+    const void *val;
+    for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &vlen); i++)
+        n += strlen(name) + vlen + 8; /* two varint lengths and the record's count */
+    return n;
+}

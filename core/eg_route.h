@@ -58,6 +58,15 @@ void eg_route_source(char *buf, size_t len, const rd_kafka_message_t *m, const c
  * content type ctype (NULL: in->ctype) and the events record's hop count
  * (eg_kafka_hdr.h) when it has one; the caller adds any more and hands
  * them to rd_kafka_producev (or destroys them). */
+/* What the router adds to an event's record when it makes an invocation
+ * (headers naming the subscription, the function, the source, the reply
+ * path): the Events API takes no event whose record is within this of the
+ * topics' limit (eg_runtime's max_record). */
+#define EG_ROUTE_ENVELOPE 8192
+
+/* About the bytes headers add to a record (names and values). */
+size_t eg_route_headers_size(const rd_kafka_headers_t *h);
+
 rd_kafka_headers_t *eg_route_invocation_headers(const eg_route_input_t *in, const char *source,
                                                 const char *ctype, const char *sub,
                                                 const char *fn);

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,58 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     }
     rd_kafka_destroy(rk);
     return rc;
+}
+
+/* The smallest max.message.bytes among the topics an event goes through. */
+static void on_max_message(const char *name, const char *value, int source, void *arg)
+{
+    (void)source;
+    size_t *min = arg;
+    if (value && !strcmp(name, "max.message.bytes")) {
+        long long v = atoll(value);
+        if (v > 0 && (size_t)v < *min)
+            *min = (size_t)v;
+    }
+}
+
+/* The largest record the gateway may write on an event's way (events,
+ * invocation and dead-letter topics): the clients' message.max.bytes (which
+ * librdkafka checks before sending; --kafka may change it) and, on a real
+ * cluster, each topic's max.message.bytes, less the record batch's own
+ * overhead. The Events API takes no event larger than this less what the
+ * router adds (EG_ROUTE_ENVELOPE), and the router dead-letters a record
+ * that would pass it, so that one record cannot stop a partition. */
+static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
+{
+    const eg_settings_t *s = rt->settings;
+    rd_kafka_conf_t *conf = eg_kafka_conf_new(s, rt->brokers, err, errlen);
+    if (!conf)
+        return -1;
+    char v[32];
+    size_t vlen = sizeof v;
+    size_t limit = 1000000;
+    if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vlen) == RD_KAFKA_CONF_OK && atoll(v) > 0)
+        limit = (size_t)atoll(v);
+    if (!rt->mock_cluster) {
+        rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &conf, "admin client", err, errlen);
+        if (!rk)
+            return -1;
+        size_t topics_min = SIZE_MAX;
+        char why[256];
+        for (size_t i = 0; i < EG_TOPICS_DATA; i++)
+            if (eg_kafka_describe_configs(rk, RD_KAFKA_RESOURCE_TOPIC, eg_topics_data(&rt->topics, i),
+                                          on_max_message, &topics_min, 10000, why, sizeof why))
+                EG_LOG_WARN("kafka", "max.message.bytes of %s unknown (%s): taking %zu",
+                            eg_topics_data(&rt->topics, i), why, limit);
+        rd_kafka_destroy(rk);
+        /* a batch of one record carries about 70 bytes besides it */
+        if (topics_min != SIZE_MAX && topics_min - 128 < limit)
+            limit = topics_min > 256 ? topics_min - 128 : topics_min;
+    } else {
+        rd_kafka_conf_destroy(conf);
+    }
+    rt->max_record = limit;
+    return 0;
 }
 
 /* ---- metrics ---- */
@@ -331,6 +384,8 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
     }
 
     if (!rt->mock && eg_runtime_ensure_topics(rt, err, errlen))
+        goto fail;
+    if (eg_runtime_record_limit(rt, err, errlen))
         goto fail;
     if (!(rt->config = eg_configlog_new(s, rt->brokers, &rt->topics, writer, err, errlen)) ||
         eg_configlog_start(rt->config, err, errlen))

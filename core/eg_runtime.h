@@ -68,6 +68,8 @@ typedef struct eg_runtime {
     int partitions;                /* of the topics it creates: eg_runtime_partitions(
                                       --partitions) */
     char *brokers;                 /* the bootstrap servers every client uses */
+    size_t max_record;             /* the largest record every topic of an event's way
+                                      takes (eg_runtime_record_limit) */
     eg_topics_t topics;
     eg_configlog_t *config;
     eg_metrics_t *metrics; /* the process's registry */

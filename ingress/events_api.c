@@ -82,6 +82,7 @@
 #include "eg_event.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
+#include "eg_route.h"
 #include "eg_time.h"
 
 #define MAX_HEADERS 128
@@ -358,6 +359,24 @@ static void produce(pending_t *p)
         add_hdr(h, EG_HDR_DEADLINE, deadline);
     }
     const char *key = p->ev.partition_key ? p->ev.partition_key : p->ev.id;
+    size_t size = strlen(key) + vlen + eg_route_headers_size(h), max = api->rt->max_record;
+    if (size + EG_ROUTE_ENVELOPE > max) {
+        /* Every record on the event's way must fit its topic: the router
+         * adds its headers to each invocation. A wrapped http.request
+         * (base64, escaping) can pass this under --max-body-bytes. */
+        rd_kafka_headers_destroy(h);
+        free(owned);
+        if (p->corr[0] && eg_sync_cancel(api->waits, p->corr))
+            pending_unref(p);
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "The event is %zu bytes as stored; this gateway stores events of at most %zu "
+                 "bytes (its Kafka topics take records of %zu bytes, and routing adds %d).",
+                 size, max > EG_ROUTE_ENVELOPE ? max - EG_ROUTE_ENVELOPE : 0, max,
+                 EG_ROUTE_ENVELOPE);
+        finish_error(p, 413, msg);
+        return;
+    }
     /* A sync request's client waits for the whole round trip: its event
      * must not linger behind the batching of async ones. */
     rd_kafka_t *rk = p->sync_sub ? api->sync.rk : api->events.rk;

@@ -241,7 +241,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 
-static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
+/* A dead letter for record m; with_event: the record's value in it. */
+static int dead_letter_of(eg_router_t *r, const rd_kafka_message_t *m, const char *reason,
+                          int with_event)
 {
     eg_deadletter_t d = {
         .last_error = reason,
@@ -249,8 +251,8 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
         .topic = rd_kafka_topic_name(m->rkt),
         .partition = m->partition,
         .offset = m->offset,
-        .event = m->payload,
-        .event_len = m->payload ? m->len : 0,
+        .event = with_event ? m->payload : NULL,
+        .event_len = with_event && m->payload ? m->len : 0,
     };
     char *s = eg_deadletter_json(&d);
     if (!s)
@@ -263,6 +265,16 @@ static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
     eg_metric_add(r->rt->mx.dead_letters, (const char *const[]){"", ""}, 1);
     return rc;
+}
+
+static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
+{
+    return dead_letter_of(r, m, reason, 1);
+}
+
+static int dead_letter_bare(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
+{
+    return dead_letter_of(r, m, reason, 0);
 }
 
 #define ROUTE_HELD 1 /* route(): the event waits for its pool's topic */
@@ -367,6 +379,20 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
             eg_route_add_header(h, EG_HDR_REPLY_TO, reply_to);
             eg_route_add_header(h, EG_HDR_CORRELATION, corr);
             eg_route_add_header(h, EG_HDR_DEADLINE, deadline);
+        }
+        size_t size = m->key_len + in.vlen + eg_route_headers_size(h);
+        if (size > r->rt->max_record) {
+            /* Kafka would refuse it, the transaction would abort, and the
+             * partition would read it again for ever: a dead letter instead,
+             * without the event (which is what is too large). */
+            rd_kafka_headers_destroy(h);
+            char why[2 * EG_MAX_ID + 256];
+            snprintf(why, sizeof why,
+                     "the invocation of subscription %s would be a record of %zu bytes, more than "
+                     "the %zu the invocation topic takes (event %s)",
+                     targets[i].sub, size, r->rt->max_record, eid);
+            rc = dead_letter_bare(r, m, why);
+            continue;
         }
         rc = produce(r, targets[i].sync, targets[i].topic, m->key, m->key_len, in.val, in.vlen, h);
     }

@@ -17,7 +17,7 @@ import unittest
 import uuid
 
 from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_consume,
-                    kcat_produce, scaled, send_ce10, topic, wait_dead_letters)
+                    kcat_produce, produce_at, scaled, send_ce10, topic, wait_dead_letters)
 from test_ops import parse_metrics, sample
 
 CE_JSON = "application/cloudevents+json"
@@ -49,6 +49,57 @@ class DeliveryTestBase(GatewayTestCase):
         r = send_ce10(self.gw, event, **kw)
         self.assertStatus(r, status, "sending %r" % (event,))
         return r
+
+
+class TestPoisonPill(DeliveryTestBase):
+    """Issue 23, item 1: one record too large for Kafka must not stop delivery."""
+    GATEWAY_ARGS = ["--max-body-bytes", str(2 * 1024 * 1024)]
+
+    def test_an_event_too_large_for_kafka_is_413_and_the_rest_flows(self):
+        """999,800 bytes fit under --max-body-bytes, but not, with what routing
+        adds, in Kafka's 1,000,000-byte records: before, it got 202 and the
+        router retried its fan-out for ever (nothing after it was delivered),
+        or 503 "try again" for ever. Now 413 with the limit; and an
+        http.request whose body grows when wrapped likewise."""
+        fn = self.start_fn(name="after")
+        configure(self.gw, self.sp, eventtypes=["big.event"], functions={"after": fn.url},
+                  subscriptions=[{"eventType": "big.event", "functionId": "after"}])
+        big = ce10("big.event", self.sp, data={"pad": "x" * 999800})
+        r = send_ce10(self.gw, big, timeout=30)
+        self.assertError(r, 413, "at most", "bytes")
+        # an http.request body of 768 KB of binary data: base64 makes it 1 MB
+        r = gw_event(self.gw, raw_body=bytes(range(256)) * 3000, path="/poison/raw", timeout=30,
+                     headers={"Content-Type": "application/octet-stream"})
+        self.assertError(r, 413, "at most")
+        small = ce10("big.event", self.sp, data={"n": 1})
+        self.send(small)
+        fn.wait_for(lambda calls: small["id"] in {c.event_id() for c in calls}, timeout=30,
+                    message="the next event delivered")
+
+    def test_a_record_written_straight_into_kafka_too_large_to_route_is_dead_lettered(self):
+        """A record that Kafka took into the events topic but whose invocation
+        (the record plus the router's headers) no topic takes: a dead letter
+        that says why (without the event), and the partition moves on."""
+        brokers = self.gw.brokers
+        fn = self.start_fn(name="next")
+        configure(self.gw, self.sp, eventtypes=["big.event"], functions={"next": fn.url},
+                  subscriptions=[{"eventType": "big.event", "functionId": "next"}])
+        big = ce10("big.event", self.sp, data={"pad": ""})
+        text = json.dumps(big)
+        big["data"]["pad"] = "y" * (999700 - len(text))
+        value = json.dumps(big)
+        key = "same-partition"
+        produce_at(brokers, topic(brokers, "events"), value, time.time() * 1000, key=key,
+                   headers=[("content-type", "application/cloudevents+json")])
+        small = ce10("big.event", self.sp, data={"n": 2})
+        kcat_produce(brokers, topic(brokers, "events"), json.dumps(small), key=key,
+                     headers=[("content-type", "application/cloudevents+json")])
+        fn.wait_for(lambda calls: small["id"] in {c.event_id() for c in calls}, timeout=60,
+                    message="the record after the large one delivered")
+        dl = wait_dead_letters(brokers, lambda v: big["id"] in v.get("lastError", ""), timeout=30)
+        self.assertIn("bytes, more than the", dl[0]["lastError"])
+        self.assertNotIn("event", dl[0])
+        self.assertNotIn(big["id"], {c.event_id() for c in fn.snapshot()})
 
 
 class TestDelivery(DeliveryTestBase):
