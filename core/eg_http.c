@@ -173,7 +173,7 @@ enum MHD_Result eg_http_error(struct MHD_Connection *conn, unsigned status, cons
 /* libmicrohttpd's own messages (a failed accept, a request it refused
  * itself) go through the gateway's logger, in its format (--log-format),
  * instead of straight to stderr. MHD ends its messages with a newline. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
