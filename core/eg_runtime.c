@@ -113,11 +113,16 @@ static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
             return -1;
         size_t topics_min = SIZE_MAX;
         char why[256];
+        /* A cluster that answers no DescribeConfigs (a stand-in joined
+         * without --kafka-mock names no controller) costs one wait, not one
+         * per topic. */
         for (size_t i = 0; i < EG_TOPICS_DATA; i++)
             if (eg_kafka_describe_configs(rk, RD_KAFKA_RESOURCE_TOPIC, eg_topics_data(&rt->topics, i),
-                                          on_max_message, &topics_min, 10000, why, sizeof why))
+                                          on_max_message, &topics_min, 5000, why, sizeof why)) {
                 EG_LOG_WARN("kafka", "max.message.bytes of %s unknown (%s): taking %zu",
                             eg_topics_data(&rt->topics, i), why, limit);
+                break;
+            }
         rd_kafka_destroy(rk);
         /* a batch of one record carries about 70 bytes besides it */
         if (topics_min != SIZE_MAX && topics_min - 128 < limit)
