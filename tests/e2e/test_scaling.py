@@ -127,8 +127,12 @@ class TestScaling(FaultTestBase):
         print("\nscaled out at 100 and in at 250 deliveries: all 500 delivered %.1fs after the load, "
               "%d duplicate(s)" % (took, dups))
         # Delivery is at least once: a partition that moves while its commit
-        # is refused by the rebalance is read again from its last commit.
-        self.assertLess(dups, len(events) // 2, "duplicates beyond what two moves explain")
+        # is refused by the rebalance is read again from its last commit, and
+        # the embedded broker's duplicate filter forgets a partition that
+        # moves (it used to remember, and so skipped records read again). Of
+        # 8 partitions about 3 move to invoker3 and 3 from invoker2: at most
+        # the events of those 6 can come twice.
+        self.assertLessEqual(dups, len(events) * 6 // 8, "duplicates beyond what two moves explain")
 
     def test_sigterm_drains_in_flight_calls(self):
         dev = self.start_dev()
