@@ -41,7 +41,10 @@
  * transaction (eg_runtime_sync_producer_conf). A router that dies before
  * committing the batch routes such an event again, so a sync function can be
  * called twice (the ingress takes the first answer); past the request's
- * deadline it is not routed at all.
+ * deadline it is not routed at all. Within one process it is sent once: an
+ * aborted batch is read again, and the router remembers, per partition, the
+ * last record whose sync invocation it sent (sync_sent), so that what it
+ * routes again is the async fan-out only.
  *
  * Records that are not CloudEvents (anyone may write to the events topic)
  * become dead-letter records with the reason, in the same transaction, and
@@ -103,6 +106,8 @@ typedef struct eg_router {
     int64_t txn_started_ms;
     char group[300];
     eg_ledger_t *ledger;     /* per partition: read position, held records */
+    int64_t *sync_sent;      /* per partition: the last offset whose sync invocation went out */
+    int32_t sync_sent_n;     /* partitions in sync_sent */
     eg_pools_t *pools;       /* the pools' invocation topics */
     eg_metric_t *held;       /* gauge: events held for their pool's topic */
     int64_t config_seen;     /* the configuration log's position held events were read at */
@@ -241,6 +246,33 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 
+/* Was the sync invocation (or error reply) of record m sent already, by this
+ * process, before an abort made the router read it again? */
+static int sync_sent_before(const eg_router_t *r, const rd_kafka_message_t *m)
+{
+    return m->partition >= 0 && m->partition < r->sync_sent_n &&
+           m->offset <= r->sync_sent[m->partition];
+}
+
+/* Remembers that the sync invocation (or error reply) of m went out. */
+static void sync_sent_mark(eg_router_t *r, const rd_kafka_message_t *m)
+{
+    if (m->partition < 0)
+        return;
+    if (m->partition >= r->sync_sent_n) {
+        int32_t n = m->partition + 1 > 2 * r->sync_sent_n ? m->partition + 1 : 2 * r->sync_sent_n;
+        int64_t *a = realloc(r->sync_sent, (size_t)n * sizeof *a);
+        if (!a)
+            return; /* an abort may then send it again, as a crash would */
+        for (int32_t i = r->sync_sent_n; i < n; i++)
+            a[i] = -1;
+        r->sync_sent = a;
+        r->sync_sent_n = n;
+    }
+    if (m->offset > r->sync_sent[m->partition])
+        r->sync_sent[m->partition] = m->offset;
+}
+
 /* A dead letter for record m; with_event: the record's value in it. */
 static int dead_letter_of(eg_router_t *r, const rd_kafka_message_t *m, const char *reason,
                           int with_event)
@@ -310,7 +342,7 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         (eg_kafka_header(hin, EG_HDR_REPLY_TO, reply_to, sizeof reply_to) <= 0 ||
          eg_kafka_header(hin, EG_HDR_CORRELATION, corr, sizeof corr) <= 0 ||
          eg_kafka_header(hin, EG_HDR_DEADLINE, deadline, sizeof deadline) <= 0 ||
-         strtoll(deadline, NULL, 10) <= eg_time_now_ms()))
+         strtoll(deadline, NULL, 10) <= eg_time_now_ms() || sync_sent_before(r, m)))
         sync_sub[0] = '\0';
     const char *sync_error = NULL;
     int held = 0, oom = 0;
@@ -395,6 +427,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
             continue;
         }
         rc = produce(r, targets[i].sync, targets[i].topic, m->key, m->key_len, in.val, in.vlen, h);
+        if (rc == 0 && targets[i].sync)
+            sync_sent_mark(r, m);
     }
     if (sync_error && rc == 0) {
         /* The waiting client learns at once instead of timing out. */
@@ -407,6 +441,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
         rc = v ? produce(r, 1, reply_to, corr, strlen(corr), v, strlen(v), h) : -1;
         if (!v)
             rd_kafka_headers_destroy(h);
+        if (rc == 0)
+            sync_sent_mark(r, m);
         free(v);
         EG_LOGF(EG_LOG_LEVEL_INFO, "router",
                 ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type},
@@ -775,6 +811,7 @@ static void router_stop(void *p)
         rd_kafka_queue_destroy(r->cq);
     eg_pools_free(r->pools);
     eg_ledger_free(r->ledger);
+    free(r->sync_sent);
     free(r);
 }
 

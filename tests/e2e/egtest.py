@@ -741,12 +741,13 @@ class Gateway:
         return self.proc.returncode if self.proc else None
 
     def close(self):
-        """Stops the process and forgets the log file."""
+        """Stops the process and forgets the log file (kept with
+        EG_TEST_KEEP_LOGS=1, to read after a run)."""
         self.stop()
         if self._logf:
             self._logf.close()
             self._logf = None
-        if self.log_path and os.path.exists(self.log_path):
+        if self.log_path and os.path.exists(self.log_path) and not os.environ.get("EG_TEST_KEEP_LOGS"):
             os.unlink(self.log_path)
 
     # -- logs --

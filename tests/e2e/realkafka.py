@@ -101,20 +101,22 @@ class RealKafkaTest(GatewayTestCase):
         print("SIGTERM to exit: %.2f s" % (time.monotonic() - t0))
 
     def fan_outs(self, topic_name):
-        """(event id, subscription) -> number of committed invocation records in
-        topic_name, read with read_committed (aborted fan-outs do not count)."""
+        """(event id, subscription) -> the committed invocation records of that
+        pair in topic_name as (partition, offset, timestamp), read with
+        read_committed (aborted fan-outs do not count)."""
         p = subprocess.run(kcat_command(self.kafka.brokers, "-C", "-t", topic_name, "-e", "-J", "-q",
                                         "-X", "isolation.level=read_committed"),
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, "kcat: %s" % p.stderr)
-        pairs = collections.Counter()
+        pairs = collections.defaultdict(list)
         for line in p.stdout.splitlines():
             if not line.startswith("{"):
                 continue
             rec = json.loads(line)
             h = rec.get("headers") or []
             hd = dict(zip(h[0::2], h[1::2]))
-            pairs[(hd.get("eg-event-id"), hd.get("eg-subscription"))] += 1
+            pairs[(hd.get("eg-event-id"), hd.get("eg-subscription"))].append(
+                (rec.get("partition"), rec.get("offset"), rec.get("ts")))
         return pairs
 
 

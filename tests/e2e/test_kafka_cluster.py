@@ -116,15 +116,16 @@ class TestThreeNodes(RealKafkaTest):
         total = 0
         for t in ("invoke.default.async", "invoke.default.sync"):
             pairs = self.fan_outs(prefix + t)
-            total += sum(pairs.values())
-            twice.update({k: n for k, n in pairs.items() if n > 1})
+            total += sum(len(recs) for recs in pairs.values())
+            twice.update({(t,) + k: recs for k, recs in pairs.items() if len(recs) > 1})
         print("\nnode %d killed %.1f s into the load: %d async events accepted (%d refused: %s), "
               "%d sync answers 200 (others: %s); every 202 delivered within %.1f s of the load's end; "
               "%d committed invocation records, %d pair(s) fanned out more than once"
               % (victim, killed_at - t0, len(accepted), len(refused),
                  dict(collections.Counter(map(str, refused))), len(synced), dict(other_sync), took,
                  total, len(twice)))
-        self.assertEqual(twice, {}, "(event, subscription) pairs fanned out more than once")
+        self.assertEqual(twice, {}, "(event, subscription) pairs fanned out more than once: "
+                         "(topic, event, subscription): [(partition, offset, time)]")
         self.assertGreaterEqual(len(synced), 20, "sync requests went through")
 
     def events_leader(self):

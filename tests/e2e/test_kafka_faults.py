@@ -19,7 +19,10 @@ import threading
 import time
 import unittest
 
-from egtest import Brokers, GatewayTestCase, ce10, configure, needs_embedded_broker, popen, send_ce10, wait_until
+import json
+
+from egtest import (Brokers, GatewayTestCase, add_sync_subscription, ce10, configure, kcat_command,
+                    needs_embedded_broker, popen, send_ce10, sync_answer, wait_until)
 
 TOOLS_DIR = os.environ.get("EG_TEST_TOOLS_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests")
@@ -236,6 +239,44 @@ class TestRequestErrors(KafkaFaultTest):
         # and fans out again; what reaches the function is each event once.
         _, dups = self.run_with_errors("EndTxn", 3, "NOT_COORDINATOR")
         self.assertEqual(dups, {}, "events delivered twice after a failed transaction")
+
+    def test_aborted_fan_outs_send_each_sync_invocation_once(self):
+        """The router's transactions abort (AddOffsetsToTxn refused: the
+        error requires an abort), so it reads their events again and routes
+        them again: the async fan-out goes into a new transaction, but a sync
+        invocation, written at once outside the transaction, went out already
+        and is not written a second time (the sync function would be called
+        twice for one request)."""
+        sync_fn = self.start_fn(name="syncfn", respond=lambda call: (
+            200, None, sync_answer(200, body="sync:" + str(call.event_id()))))
+        configure(self.gw, self.sp, eventtypes=["sync.event"],
+                  functions={"syncfn": sync_fn.url},
+                  subscriptions=[{"eventType": "sync.event", "functionId": "sink"}])
+        add_sync_subscription(self.gw, self.sp, "sync.event", "syncfn")
+        wait_until(lambda: send_ce10(self.gw, ce10("sync.event", self.sp, data={})).status == 200,
+                   timeout=30, interval=0.2, message="a sync event answered 200")
+        self.broker.command("errors AddOffsetsToTxn 6 GROUP_AUTHORIZATION_FAILED")
+        events = [ce10("sync.event", self.sp, data={"i": i}) for i in range(6)]
+        answers = [send_ce10(self.gw, ev, timeout=15) for ev in events]
+        self.assertEqual([(a.status, a.body) for a in answers],
+                         [(200, "sync:" + ev["id"]) for ev in events], "each request its own answer")
+        self.assert_delivered(events)  # the async subscription, after the aborts
+        self.assertIn("the transaction is aborted", self.gw.log_text(), "the fault made aborts")
+        # The embedded broker hides no aborted record, and sync invocations are
+        # in no transaction: every record of the sync topic counts.
+        p = subprocess.run(kcat_command(self.broker.brokers, "-C", "-t", "eg.invoke.default.sync",
+                                        "-e", "-J", "-q"), capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, "kcat: %s" % p.stderr)
+        written = collections.Counter()
+        for line in p.stdout.splitlines():
+            if line.startswith("{"):
+                h = json.loads(line).get("headers") or []
+                written[dict(zip(h[0::2], h[1::2])).get("eg-event-id")] += 1
+        mine = {ev["id"] for ev in events}
+        self.assertEqual({i: n for i, n in written.items() if i in mine}, {i: 1 for i in mine},
+                         "sync invocations written per event")
+        print("\n%d sync requests across aborted fan-outs: each invocation written once" % len(events))
+        self.assert_clean_exit()
 
     def test_offset_commit_errors_invoker_resumes(self):
         self.run_with_errors("OffsetCommit", 5, "REQUEST_TIMED_OUT")
