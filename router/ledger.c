@@ -199,6 +199,19 @@ static char *meta_encode(const part_t *pt, const char *owner, const char *member
 
 /* ---- partitions ---- */
 
+/* The state a committed offset and its metadata describe. */
+static state_t committed_state(int64_t committed, const char *meta, size_t len)
+{
+    state_t st = {.next = committed >= 0 ? committed : -1, .nheld = 0};
+    meta_t m;
+    /* The held records count only when the committed offset is the oldest
+     * of them: an offset set by other means (a tool) starts afresh. */
+    if (committed >= 0 && meta_parse(meta, len, &m) == 0 && m.has_state &&
+        m.st.held[0] == committed)
+        st = m.st;
+    return st;
+}
+
 int eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
                      size_t len)
 {
@@ -219,16 +232,30 @@ int eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const
     pt->partition = partition;
     pt->first = -1;
     pt->stopped = 0;
-    pt->work.next = committed >= 0 ? committed : -1;
-    pt->work.nheld = 0;
-    meta_t m;
-    /* The held records count only when the committed offset is the oldest
-     * of them: an offset set by other means (a tool) starts afresh. */
-    if (committed >= 0 && meta_parse(meta, len, &m) == 0 && m.has_state &&
-        m.st.held[0] == committed)
-        pt->work = m.st;
+    pt->work = committed_state(committed, meta, len);
     pt->done = pt->work;
     return 0;
+}
+
+void eg_ledger_set_committed(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
+                             size_t len)
+{
+    part_t *pt = find(l, partition);
+    if (pt)
+        pt->done = committed_state(committed, meta, len);
+}
+
+rd_kafka_topic_partition_list_t *eg_ledger_read_from(const eg_ledger_t *l)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->parts[i]->first < 0)
+            continue;
+        if (!parts && !(parts = rd_kafka_topic_partition_list_new((int)l->n)))
+            return NULL;
+        rd_kafka_topic_partition_list_add(parts, l->topic, l->parts[i]->partition);
+    }
+    return parts;
 }
 
 void eg_ledger_revoke(eg_ledger_t *l, int32_t partition)

@@ -16,7 +16,9 @@
  *
  * Rewinding: when a transaction aborts, the ledger goes back to its
  * committed state and says where each partition the transaction read from
- * must be read again.
+ * must be read again. When a commit fails, the transaction may have been
+ * committed all the same: the committed state is then set from what Kafka
+ * says (eg_ledger_set_committed) before the rewind.
  *
  * Thread: the router's; no locking. Ownership: eg_ledger_new/_free; lists
  * returned are the caller's (rd_kafka_topic_partition_list_destroy).
@@ -87,6 +89,16 @@ void eg_ledger_commit(eg_ledger_t *l);
  * to seek each partition the transaction read from (NULL: none, or out of
  * memory). */
 rd_kafka_topic_partition_list_t *eg_ledger_rewind(eg_ledger_t *l);
+
+/* The partitions the open transaction read from (NULL: none, or out of
+ * memory). */
+rd_kafka_topic_partition_list_t *eg_ledger_read_from(const eg_ledger_t *l);
+
+/* What Kafka holds as committed for a partition (offset and metadata, as in
+ * eg_ledger_assign) becomes its committed state: after a commit whose outcome
+ * is not known, before eg_ledger_rewind. */
+void eg_ledger_set_committed(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
+                             size_t len);
 
 /* Where to read again so that held records are routed (a pool's topic came
  * back): each partition with held records, at its oldest one; stopped

@@ -88,10 +88,10 @@
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
 #define NUDGE_TIMEOUT_MS 100
-#define HOLD_RECHECK_MS 5         /* how often a held fan-out looks again (eg_backlog.h) */
-#define INIT_TIMEOUT_MS 30000     /* the transactional producer's first initialisation */
-#define FENCE_TIMEOUT_MS 10000    /* fencing departed committers, in all */
-#define OFFSETS_TIMEOUT_MS 5000   /* one attempt at reading committed offsets */
+#define HOLD_RECHECK_MS 5       /* how often a held fan-out looks again (eg_backlog.h) */
+#define INIT_TIMEOUT_MS 30000   /* the transactional producer's first initialisation */
+#define FENCE_TIMEOUT_MS 10000  /* fencing departed committers, in all */
+#define OFFSETS_TIMEOUT_MS 5000 /* one attempt at reading committed offsets */
 
 typedef struct eg_router {
     eg_runtime_t *rt;
@@ -115,10 +115,10 @@ typedef struct eg_router {
     eg_replayer_t *replayer; /* --run-replays, else NULL */
     eg_doze_t doze;          /* idle duty cycle of the consumer (router thread) */
     rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
-    rd_kafka_queue_t *cq;    /* the consumer's queue: router_wake yields it */
-    atomic_int dozing;       /* doze.dozing, for router_wake (other threads) */
-    atomic_int wake;         /* router_wake asked: end the doze */
-    int waker;               /* registered with eg_runtime_add_waker */
+    rd_kafka_queue_t *cq;                   /* the consumer's queue: router_wake yields it */
+    atomic_int dozing;                      /* doze.dozing, for router_wake (other threads) */
+    atomic_int wake;                        /* router_wake asked: end the doze */
+    int waker;                              /* registered with eg_runtime_add_waker */
 } eg_router_t;
 
 /* ---- transactions ---- */
@@ -161,6 +161,44 @@ static int txn_begin(eg_router_t *r)
     return 0;
 }
 
+/* A commit that failed may have been committed all the same
+ * (EG_TXN_UNKNOWN). Before the rewind, the committed offsets of the
+ * partitions the transaction read are read back from Kafka (a read_committed
+ * consumer waits for the transaction's outcome, which the new producer's
+ * initialisation or the abort has settled), so that a fan-out Kafka
+ * committed is not routed a second time. Asked once: while the group
+ * rebalances, the answer waits for this thread to poll, so the ledger's own
+ * state counts when none comes (as it does on the embedded broker, which
+ * keeps no offsets of a transaction). */
+static void rewind_after_commit(eg_router_t *r)
+{
+    rd_kafka_topic_partition_list_t *parts =
+        r->rt->mock_cluster || atomic_load(&r->stop) ? NULL : eg_ledger_read_from(r->ledger);
+    rd_kafka_resp_err_t e = parts ? rd_kafka_committed(r->consumer, parts, OFFSETS_TIMEOUT_MS)
+                                  : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (e)
+        EG_LOG_WARN("router",
+                    "the committed offsets after a failed commit: %s (the records since the last "
+                    "commit are routed again)",
+                    rd_kafka_err2str(e));
+    if (parts && !e) {
+        for (int i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *p = &parts->elems[i];
+            if (p->err)
+                EG_LOG_WARN("router",
+                            "the committed offset of %s[%" PRId32 "] after a failed commit: %s "
+                            "(its records since the last commit are routed again)",
+                            p->topic, p->partition, rd_kafka_err2str(p->err));
+            else
+                eg_ledger_set_committed(r->ledger, p->partition, p->offset, p->metadata,
+                                        p->metadata_size);
+        }
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rewind_ledger(r);
+}
+
 /* Commits the open transaction with the ledger's offsets. 0 committed (or
  * nothing open), -1 aborted: read again. */
 static int txn_commit(eg_router_t *r)
@@ -177,9 +215,13 @@ static int txn_commit(eg_router_t *r)
         txn_abort(r);
         return -1;
     }
-    if (eg_txn_commit(r->txn, offs, r->consumer) != EG_TXN_COMMITTED) {
+    int outcome = eg_txn_commit(r->txn, offs, r->consumer);
+    if (outcome != EG_TXN_COMMITTED) {
         rd_kafka_topic_partition_list_destroy(offs);
-        rewind_ledger(r);
+        if (outcome == EG_TXN_UNKNOWN)
+            rewind_after_commit(r);
+        else
+            rewind_ledger(r);
         return -1;
     }
     eg_ledger_commit(r->ledger);
@@ -244,7 +286,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (!m->err)
         eg_backlog_produced(r->rt->backlog, m);
 }
-
 
 /* Was the sync invocation (or error reply) of record m sent already, by this
  * process, before an abort made the router read it again? */
@@ -445,8 +486,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
             sync_sent_mark(r, m);
         free(v);
         EG_LOGF(EG_LOG_LEVEL_INFO, "router",
-                ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type},
-                                    {"subscription", sync_sub}}),
+                ((eg_log_field_t[]){
+                    {"event", eid}, {"space", space}, {"type", type}, {"subscription", sync_sub}}),
                 4, "event %s: %s", eid, sync_error);
     }
     if (nt)
@@ -755,7 +796,8 @@ static void *router_main(void *arg)
         }
         if (doze != r->doze.paused)
             doze_apply(r, doze);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
+        rd_kafka_message_t *m =
+            rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
         rd_kafka_poll(r->sync_producer, 0); /* their delivery reports */
         if (r->rt->backlog && eg_txn_producer(r->txn))
             rd_kafka_poll(eg_txn_producer(r->txn), 0);

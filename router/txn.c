@@ -314,14 +314,16 @@ int eg_txn_commit(eg_txn_t *t, const rd_kafka_topic_partition_list_t *offsets, r
     }
     char why[512] = "";
     rd_kafka_resp_err_t code = 0;
-    int rc = R_DONE;
+    int rc = R_DONE, asked = 0;
     if (offsets && offsets->cnt) {
         rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(consumer);
         rc = run(t, OP_SEND_OFFSETS, offsets, gm, 0, &code, why, sizeof why);
         rd_kafka_consumer_group_metadata_destroy(gm);
     }
-    if (rc == R_DONE)
+    if (rc == R_DONE) {
+        asked = 1;
         rc = run(t, OP_COMMIT, NULL, NULL, 0, &code, why, sizeof why);
+    }
     if (rc == R_DONE) {
         t->open = 0;
         return EG_TXN_COMMITTED;
@@ -331,7 +333,7 @@ int eg_txn_commit(eg_txn_t *t, const rd_kafka_topic_partition_list_t *offsets, r
     else if (rc == R_FATAL)
         rebuild(t, code, why);
     t->open = 0; /* stopping: what is open is the coordinator's business now */
-    return EG_TXN_ABORTED;
+    return asked ? EG_TXN_UNKNOWN : EG_TXN_ABORTED;
 }
 
 void eg_txn_abort(eg_txn_t *t)

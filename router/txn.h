@@ -70,12 +70,15 @@ int eg_txn_begin(eg_txn_t *t);
 int eg_txn_produce(eg_txn_t *t, const char *topic, const void *key, size_t klen, const void *val,
                    size_t vlen, rd_kafka_headers_t *hdrs);
 
-enum { EG_TXN_COMMITTED = 0, EG_TXN_ABORTED = 1 };
+enum { EG_TXN_COMMITTED = 0, EG_TXN_ABORTED = 1, EG_TXN_UNKNOWN = 2 };
 
 /* Commits the open transaction with offsets (of the consumer's group; an
  * empty list or NULL commits records only). EG_TXN_COMMITTED (also when no
- * transaction was open), or EG_TXN_ABORTED: the records and offsets are not
- * written and no transaction is open; the caller rewinds. */
+ * transaction was open); EG_TXN_ABORTED: the records and offsets are not
+ * written and no transaction is open; the caller rewinds; EG_TXN_UNKNOWN:
+ * the commit was asked for and failed, yet Kafka may have committed it
+ * (librdkafka reports an EndTxn that Kafka took after the transaction had
+ * failed locally as an error); no transaction is open either. */
 int eg_txn_commit(eg_txn_t *t, const rd_kafka_topic_partition_list_t *offsets,
                   rd_kafka_t *consumer);
 

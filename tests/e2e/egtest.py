@@ -184,6 +184,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+def librdkafka_txn_leak(report):
+    """Is this LeakSanitizer report only librdkafka 2.0.2's leak of a
+    send_offsets_to_transaction operation whose TxnOffsetCommit request was
+    still pending when the producer was destroyed? Its response handler
+    (rdkafka_txnmgr.c, rd_kafka_txn_handle_TxnOffsetCommit) returns on
+    ERR__DESTROY without destroying the operation, and a coordinator request
+    waits without a time-out (librdkafka issue 5456) for a group coordinator
+    that was killed. What leaks is the operation (one object of 152 bytes)
+    with its offsets and group metadata: every allocation of the report is
+    librdkafka's (it is built without frame pointers: the stacks end in it)
+    and every direct leak is such an operation."""
+    blocks = re.split(r"\n(?=(?:Direct|Indirect) leak of )", report)[1:]
+    if not blocks:
+        return False
+    for b in blocks:
+        frames = re.findall(r"^\s*#(\d+) (.*)$", b.split("SUMMARY:")[0], re.M)
+        if len(frames) < 2 or any("librdkafka.so" not in f for n, f in frames if n != "0"):
+            return False
+        m = re.match(r"Direct leak of (\d+) byte\(s\) in (\d+) object", b)
+        if m and int(m.group(1)) != 152 * int(m.group(2)):
+            return False
+    return True
+
+
 def clean_env(extra=None):
     """The test runner's environment without EG_* variables (they would change
     the processes' settings), plus extra."""
@@ -588,6 +612,7 @@ class Gateway:
         self._logf = None
         self.log_path = None
         self._spawns = []  # [pid, why it was SIGKILLed or None], one per process started
+        self.librdkafka_txn_leak_ok = False  # see assert_no_sanitizer_report
 
     # -- lifecycle --
 
@@ -755,10 +780,21 @@ class Gateway:
     def assert_no_sanitizer_report(self):
         """Fails when the process's log holds an AddressSanitizer, LeakSanitizer or
         UndefinedBehaviorSanitizer report (builds with -DEG_SANITIZE=ON), or, under
-        valgrind, when one of its reports is not clean (see valgrind_problems)."""
+        valgrind, when one of its reports is not clean (see valgrind_problems).
+        With librdkafka_txn_leak_ok (tests that kill a broker of a cluster), a
+        leak report that is librdkafka's own pending TxnOffsetCommit
+        (librdkafka_txn_leak) is printed, not failed."""
         text = self.log_text()
         for marker in SANITIZER_MARKERS:
             at = text.find(marker)
+            if at >= 0 and marker == "ERROR: LeakSanitizer" and self.librdkafka_txn_leak_ok:
+                end = text.find("SUMMARY:", at)
+                report = text[at:text.find("\n", end) if end >= 0 else len(text)]
+                if librdkafka_txn_leak(report):
+                    sys.stderr.write("\n%s (pid %s): librdkafka 2.0.2's own leak of a pending "
+                                     "TxnOffsetCommit, allowed here: %s\n"
+                                     % (self.name, self.pid, report.splitlines()[-1]))
+                    at = -1
             if at >= 0:
                 start = text.rfind("\n", 0, max(0, at - 200)) + 1
                 raise AssertionError("%s (pid %s): sanitizer report:\n%s"
@@ -864,6 +900,9 @@ class GatewayTestCase(unittest.TestCase):
 
     # Processes shared by the class (started in setUpClass via start_class_gateway).
     _class_gateways = []
+    # A test that kills a broker of a cluster may meet librdkafka's own leak
+    # (librdkafka_txn_leak): its gateways' logs are allowed that report.
+    LIBRDKAFKA_TXN_LEAK_OK = False
 
     @classmethod
     def start_class_gateway(cls, *args, **kw):
@@ -899,6 +938,7 @@ class GatewayTestCase(unittest.TestCase):
         """Starts a process for this test; stopped (by PID) in cleanup whatever happens,
         then its log is checked for sanitizer reports."""
         g = Gateway(*args, **kw)
+        g.librdkafka_txn_leak_ok = self.LIBRDKAFKA_TXN_LEAK_OK
         self._gateways.append(g)
         self.addCleanup(g.assert_no_sanitizer_report)
         self.addCleanup(g.stop)

@@ -1,7 +1,8 @@
 /*
  * Unit tests of router/ledger: read positions and held records per
  * partition, what a commit and a rewind do to them, the metadata that
- * carries them to the next owner of a partition, and the owner it names.
+ * carries them to the next owner of a partition, and the owner it names;
+ * and a failed commit that Kafka committed all the same.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,6 +150,54 @@ static void test_held_records_keep_the_commit_back(void **state)
     eg_ledger_free(l);
 }
 
+/* A commit reported as failed that Kafka committed: the committed state read
+ * back from Kafka wins over the ledger's, and the rewind reads from there
+ * (not from the last commit the router knew of, which would route the
+ * committed records a second time). */
+static void test_a_failed_commit_that_kafka_committed(void **state)
+{
+    eg_ledger_t *l = eg_ledger_new(T);
+    eg_ledger_assign(l, 0, 10, NULL, 0);
+    eg_ledger_assign(l, 1, 50, NULL, 0);
+    assert_null(eg_ledger_read_from(l));
+    for (int64_t o = 10; o < 14; o++)
+        assert_int_equal(eg_ledger_consumed(l, 0, o), EG_LEDGER_ROUTE);
+    assert_int_equal(eg_ledger_hold(l, 0, 12), 0);
+    rd_kafka_topic_partition_list_t *offs = eg_ledger_offsets(l, "r1", "m1");
+    const rd_kafka_topic_partition_t *t = at(offs, 0);
+    assert_int_equal(t->offset, 12);
+
+    rd_kafka_topic_partition_list_t *read = eg_ledger_read_from(l);
+    assert_non_null(read);
+    assert_int_equal(read->cnt, 1); /* partition 1 was not read */
+    assert_int_equal(read->elems[0].partition, 0);
+    rd_kafka_topic_partition_list_destroy(read);
+
+    /* Kafka says: committed at 12 with 12 held and read up to 14 */
+    eg_ledger_set_committed(l, 0, t->offset, t->metadata, t->metadata_size);
+    eg_ledger_set_committed(l, 7, 1, NULL, 0); /* not ours: ignored */
+    rd_kafka_topic_partition_list_t *to = eg_ledger_rewind(l);
+    assert_int_equal(at(to, 0)->offset, 14);
+    rd_kafka_topic_partition_list_destroy(to);
+    assert_int_equal(eg_ledger_held(l), 1);
+    assert_int_equal(eg_ledger_start(l, 0), 12);
+    assert_int_equal(eg_ledger_consumed(l, 0, 11), EG_LEDGER_SKIP);
+    assert_int_equal(eg_ledger_consumed(l, 0, 12), EG_LEDGER_ROUTE); /* the held one */
+    assert_int_equal(eg_ledger_consumed(l, 0, 13), EG_LEDGER_SKIP);
+    rd_kafka_topic_partition_list_destroy(offs);
+
+    /* Kafka says nothing was committed: back to the router's last commit */
+    eg_ledger_t *m = eg_ledger_new(T);
+    eg_ledger_assign(m, 0, 10, NULL, 0);
+    eg_ledger_consumed(m, 0, 10);
+    eg_ledger_set_committed(m, 0, 10, NULL, 0);
+    to = eg_ledger_rewind(m);
+    assert_int_equal(at(to, 0)->offset, 10);
+    rd_kafka_topic_partition_list_destroy(to);
+    eg_ledger_free(m);
+    eg_ledger_free(l);
+}
+
 static void test_a_full_partition_stops(void **state)
 {
     eg_ledger_t *l = eg_ledger_new(T);
@@ -184,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_positions_commit_and_rewind),
         cmocka_unit_test(test_held_records_keep_the_commit_back),
+        cmocka_unit_test(test_a_failed_commit_that_kafka_committed),
         cmocka_unit_test(test_a_full_partition_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
