@@ -1,25 +1,35 @@
 /*
  * eg_http: libmicrohttpd plumbing for every HTTP server of the gateway.
  *
- * Two ways to run a server (eg_http_mode_t):
- *  - EG_HTTP_THREADS: MHD's own threads, one per connection (bounded by a
- *    connection limit), so a handler may block briefly, as a Config API
- *    write does while it waits for its record to come back from Kafka.
- *  - EG_HTTP_EVENT_LOOP (the Events API): threads of ours run MHD in its
- *    external epoll mode, one daemon per thread (an "event loop"), all
- *    accepting on one listening socket (each daemon has a dup of it, so no
- *    SO_REUSEPORT: another process cannot bind the port beside us). The
- *    first loop also runs the owner's hook (a descriptor to watch and a
- *    function to run each turn). The Events API answers a request from its
- *    Kafka delivery report: with the producers' report queues waking the
+ * Threads of ours run MHD in its external epoll mode, one daemon per thread
+ * (an "event loop"), all accepting on one listening socket (each daemon has
+ * a dup of it, so no SO_REUSEPORT: another process cannot bind the port
+ * beside us). A connection costs a loop nothing while it waits, so a crowd
+ * of slow clients holds no thread: every request's head and body must have
+ * come whole within the deadline (deadline_ms, counted from the connection's
+ * start or its previous request's end), or the connection is shut down (the
+ * loop looks at most once a second); MHD's own time-out, which restarts
+ * with every byte, stays for idle connections. Two ways to run handlers
+ * (eg_http_mode_t):
+ *  - EG_HTTP_WORKERS (Config API, the roles' status): a complete request is
+ *    handed to a pool of worker threads, its connection suspended; the
+ *    handler may block (a write waits for its record to come back from
+ *    Kafka), and its answer, taken in eg_http_queue, is sent by the loop once
+ *    the worker resumes the connection. Requests the owner calls quick
+ *    (/v1/status, /metrics) run on the loop, so they are answered while every
+ *    worker is busy. Past EG_HTTP_QUEUE_MAX waiting requests: 503 at once.
+ *  - EG_HTTP_EVENT_LOOP (the Events API): handlers run on the loops and never
+ *    block. The first loop also runs the owner's hook (a descriptor to watch
+ *    and a function to run each turn). The Events API answers a request from
+ *    its Kafka delivery report: with the producers' report queues waking the
  *    first loop, a report resumes its request and, on that loop, the answer
  *    goes out in the same turn, with no hand-off between threads (before, a
  *    poller thread resumed the request and woke one of MHD's: the loop took
  *    ~7 % off the gateway's CPU and ~30 % of its context switches in
  *    bench/run.sh's ingest run). A resume from any other thread (a report
- *    for another loop's connection, a sync reply, a shutdown) wakes the
- *    connection's loop through its wakefd (eg_http_resume): MHD itself does
- *    not wake an external loop.
+ *    for another loop's connection, a sync reply, a worker, a shutdown) wakes
+ *    the connection's loop through its wakefd (eg_http_resume): MHD itself
+ *    does not wake an external loop.
  *
  * Bodies are gathered into a buffer owned by the request; past max_body the
  * rest is read and dropped and the handler sees too_large (answer 413), so a
@@ -42,9 +52,21 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "eg_log.h"
+#include "eg_time.h"
+
+/* A connection of a loop, for the deadline of its requests. The loop's own
+ * (MHD calls every callback of a connection on its loop's thread). */
+typedef struct tracker {
+    struct MHD_Connection *conn;
+    int64_t since; /* the connection's start, or its previous request's end */
+    int busy;      /* its request is whole: the handler has it */
+    int shut;      /* shut down past the deadline */
+    struct tracker *prev, *next;
+} tracker_t;
 
 /* One event loop of an EG_HTTP_EVENT_LOOP server: an MHD daemon of its own
  * (all of them accept on one listening socket) and the thread that runs it. */
@@ -55,7 +77,11 @@ typedef struct loop {
     int wakefd; /* eventfd: a resume from another thread, or the stop */
     pthread_t thread;
     int started;
+    tracker_t *trackers; /* its connections */
+    int64_t next_scan;   /* when the deadline is looked at next */
 } loop_t;
+
+typedef struct conn_state conn_state_t;
 
 struct eg_http_server {
     eg_http_handler_t handler;
@@ -63,19 +89,53 @@ struct eg_http_server {
     long max_body;
     char name[32];
     int port;
-    /* EG_HTTP_THREADS: loops[0].daemon only; EG_HTTP_EVENT_LOOP: nloops */
+    eg_http_mode_t mode;
     loop_t loops[EG_HTTP_MAX_LOOPS];
     int nloops;
     eg_http_loop_t opts; /* the hook runs on loops[0] */
     atomic_int stop;
+    /* EG_HTTP_WORKERS: the workers and the requests waiting for them (a ring) */
+    pthread_t workers[EG_HTTP_MAX_WORKERS];
+    int nworkers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    conn_state_t *queue[EG_HTTP_QUEUE_MAX];
+    size_t qhead, qlen;
+    int workers_stop; /* under mu */
 };
 
-typedef struct conn_state {
+struct conn_state {
     eg_http_req_t req;
     size_t cap;
     int started;     /* on_request has seen the request's head */
     int many_params; /* the query had more than EG_HTTP_MAX_PARAMS parameters */
-} conn_state_t;
+    tracker_t *tr;   /* its connection's */
+    /* EG_HTTP_WORKERS: handed to a worker; what it answered (or failed: the
+     * connection is closed) */
+    int dispatched, failed;
+    struct MHD_Response *answer;
+    unsigned answer_status;
+};
+
+/* The request a worker thread's handler runs for: its answer is taken, not
+ * queued (eg_http_queue). */
+static _Thread_local conn_state_t *capture;
+
+enum MHD_Result eg_http_queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
+{
+    if (capture && capture->req.conn == conn) {
+        if (capture->answer) { /* MHD takes one answer per request */
+            MHD_destroy_response(r);
+            return MHD_NO;
+        }
+        capture->answer = r;
+        capture->answer_status = status;
+        return MHD_YES;
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
 
 static int hexval(int c)
 {
@@ -122,9 +182,7 @@ enum MHD_Result eg_http_respond(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     if (content_type)
         MHD_add_response_header(r, "Content-Type", content_type);
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return eg_http_queue(conn, status, r);
 }
 
 /* Frees a large answer once sent and gives the heap's free memory back to
@@ -156,9 +214,7 @@ enum MHD_Result eg_http_json(struct MHD_Connection *conn, unsigned status, cJSON
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return eg_http_queue(conn, status, r);
 }
 
 enum MHD_Result eg_http_error(struct MHD_Connection *conn, unsigned status, const char *message)
@@ -180,7 +236,13 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    EG_LOG_WARN("http", "%s: %s", ((eg_http_server_t *)cls)->name, msg);
+    /* A client gone mid-request (or one cut off at the deadline, already
+     * counted in a line of ours) is no fault of the gateway's: a crowd of
+     * them must not flood the log. */
+    if (strstr(msg, "connection closure"))
+        EG_LOG_DEBUG("http", "%s: %s", ((eg_http_server_t *)cls)->name, msg);
+    else
+        EG_LOG_WARN("http", "%s: %s", ((eg_http_server_t *)cls)->name, msg);
 }
 
 /* The first sight of a request, before libmicrohttpd parses its query
@@ -236,15 +298,126 @@ static enum MHD_Result refuse_framing(struct MHD_Connection *conn)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Connection", "close");
-    enum MHD_Result ret = MHD_queue_response(conn, 400, r);
-    MHD_destroy_response(r);
-    return ret;
+    return eg_http_queue(conn, 400, r);
 }
 
 /* Set while a handler runs: a resume from inside it (an answer known at
  * once, after the connection was suspended) is served by MHD only on its
  * loop's next turn, which must then be made to come. */
 static _Thread_local int in_handler;
+
+/* Hands a complete request to the workers, its connection suspended until
+ * one has answered it. -1 when EG_HTTP_QUEUE_MAX requests wait already. */
+static int dispatch(eg_http_server_t *srv, conn_state_t *st)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (srv->qlen == EG_HTTP_QUEUE_MAX || srv->workers_stop) {
+        pthread_mutex_unlock(&srv->mu);
+        return -1;
+    }
+    /* suspended before a worker can see it: its resume must come after */
+    st->dispatched = 1;
+    MHD_suspend_connection(st->req.conn);
+    srv->queue[(srv->qhead + srv->qlen++) % EG_HTTP_QUEUE_MAX] = st;
+    pthread_cond_signal(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+    return 0;
+}
+
+/* A request of an EG_HTTP_WORKERS server, whole: handed to a worker, or
+ * (called again once the worker resumed it) its answer sent. */
+static enum MHD_Result by_worker(eg_http_server_t *srv, conn_state_t *st)
+{
+    if (!st->dispatched) {
+        if (dispatch(srv, st) == 0)
+            return MHD_YES;
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "Retry-After", "1");
+        EG_LOG_WARN("http", "%s: %d requests wait for a worker: 503", srv->name, EG_HTTP_QUEUE_MAX);
+        return eg_http_queue(st->req.conn, 503, r);
+    }
+    if (!st->answer)
+        return MHD_NO; /* the handler gave none (or failed): the connection closes */
+    struct MHD_Response *r = st->answer;
+    st->answer = NULL;
+    return eg_http_queue(st->req.conn, st->answer_status, r);
+}
+
+static void *worker_main(void *arg)
+{
+    eg_http_server_t *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->mu);
+        while (!srv->qlen && !srv->workers_stop)
+            pthread_cond_wait(&srv->cv, &srv->mu);
+        if (!srv->qlen) {
+            pthread_mutex_unlock(&srv->mu);
+            return NULL;
+        }
+        conn_state_t *st = srv->queue[srv->qhead];
+        srv->qhead = (srv->qhead + 1) % EG_HTTP_QUEUE_MAX;
+        srv->qlen--;
+        pthread_mutex_unlock(&srv->mu);
+        capture = st;
+        enum MHD_Result ret = srv->handler(srv->ctx, &st->req);
+        capture = NULL;
+        if (ret != MHD_YES && st->answer) {
+            MHD_destroy_response(st->answer);
+            st->answer = NULL;
+        }
+        eg_http_resume(srv, st->req.conn);
+    }
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the loop): a connection's tracker. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    loop_t *l = cls;
+    tracker_t *t = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (!(t = calloc(1, sizeof *t)))
+            return; /* no deadline for this one */
+        t->conn = conn;
+        t->since = eg_time_mono_ms();
+        if ((t->next = l->trackers))
+            t->next->prev = t;
+        l->trackers = t;
+        *socket_context = t;
+    } else if (t) {
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            l->trackers = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+/* Shuts down the connections of loop l whose request is not whole within the
+ * deadline: MHD sees the end of the stream and closes them. */
+static void enforce_deadline(loop_t *l, int64_t now)
+{
+    int deadline = l->srv->opts.deadline_ms;
+    int shut = 0;
+    for (tracker_t *t = l->trackers; t; t = t->next) {
+        if (t->busy || t->shut || now - t->since < deadline)
+            continue;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(t->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci && ci->connect_fd >= 0 && shutdown(ci->connect_fd, SHUT_RDWR) == 0) {
+            t->shut = 1;
+            shut++;
+        }
+    }
+    if (shut)
+        EG_LOG_INFO("http", "%s: %d connection(s) closed: no whole request within %d ms",
+                    l->srv->name, shut, deadline);
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
@@ -260,6 +433,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.method = method;
         st->req.url = url;
         *con_cls = st;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        st->tr = ci ? ci->socket_context : NULL;
         int lengths = 0;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
         if (lengths > 1)
@@ -298,12 +474,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.body[st->req.body_len] = '\0';
         return MHD_YES;
     }
+    if (st->tr)
+        st->tr->busy = 1; /* whole: the deadline no longer counts */
     if (st->req.too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "Request body is larger than the limit of %ld bytes.",
                  srv->max_body);
         return eg_http_error(conn, 413, msg);
     }
+    if (srv->mode == EG_HTTP_WORKERS && !(srv->opts.quick && srv->opts.quick(&st->req)))
+        return by_worker(srv, st);
     in_handler = 1;
     enum MHD_Result ret = srv->handler(srv->ctx, &st->req);
     in_handler = 0;
@@ -315,6 +495,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     conn_state_t *st = *con_cls;
     if (st) {
+        if (st->tr) { /* the next request's deadline counts from here */
+            st->tr->busy = 0;
+            st->tr->since = eg_time_mono_ms();
+        }
+        if (st->answer)
+            MHD_destroy_response(st->answer);
         if (st->req.user_free && st->req.user)
             st->req.user_free(st->req.user);
         free(st->req.body);
@@ -374,6 +560,15 @@ static void *loop_main(void *arg)
         if (MHD_get_timeout(l->daemon, &mto) == MHD_YES &&
             (ms < 0 || mto < (MHD_UNSIGNED_LONG_LONG)ms))
             ms = mto > 60000 ? 60000 : (int)mto;
+        int64_t now = eg_time_mono_ms();
+        if (l->trackers) {
+            if (now >= l->next_scan) {
+                enforce_deadline(l, now);
+                l->next_scan = now + 1000;
+            }
+            if (ms < 0 || ms > l->next_scan - now)
+                ms = (int)(l->next_scan - now);
+        }
         struct epoll_event evs[4];
         int n = epoll_wait(l->epfd, evs, 4, ms);
         if (n < 0 && errno != EINTR) {
@@ -461,6 +656,11 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
         srv->loops[i].srv = srv;
         srv->loops[i].epfd = srv->loops[i].wakefd = -1;
     }
+    if (srv->opts.deadline_ms <= 0)
+        srv->opts.deadline_ms = EG_HTTP_DEADLINE_MS;
+    srv->mode = mode;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
     srv->handler = handler;
     srv->ctx = ctx;
     srv->max_body = max_body;
@@ -486,66 +686,61 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "--listen %s: not an IPv4 or IPv6 address", listen ? listen : "");
-        free(srv);
+        eg_http_server_free(srv);
         return NULL;
     }
-    if (mode == EG_HTTP_THREADS) {
-        /* poll(), not select(): the process may hold more than FD_SETSIZE
-         * descriptors (an invoker's thousands of calls in flight), and a
-         * select() server refuses every connection whose descriptor is past
-         * it: the Config API and /v1/status went unreachable so. */
-        flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-        srv->loops[0].daemon = MHD_start_daemon(
-            flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-            srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_SOCK_ADDR, sa,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw,
-            NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)60, MHD_OPTION_END);
-        if (!srv->loops[0].daemon) {
-            snprintf(err, errlen, "%s: cannot listen on %s:%d (port in use?)", name, listen, port);
-            free(srv);
-            return NULL;
-        }
-        const union MHD_DaemonInfo *di =
-            MHD_get_daemon_info(srv->loops[0].daemon, MHD_DAEMON_INFO_BIND_PORT);
-        srv->port = di ? di->port : port;
-    } else {
-        char why[256];
-        int n = srv->opts.threads < 1 ? 1 : srv->opts.threads;
-        if (n > EG_HTTP_MAX_LOOPS)
-            n = EG_HTTP_MAX_LOOPS;
-        int lfd = listen_socket(sa, salen, &srv->port, why, sizeof why);
-        if (lfd < 0) {
-            snprintf(err, errlen, "%s: cannot listen on %s:%d: %s", name, listen, port, why);
-            free(srv);
-            return NULL;
-        }
-        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-        for (int i = 0; i < n; i++) {
-            loop_t *l = &srv->loops[i];
-            int fd = dup(lfd);
+    char why[256];
+    int n = mode == EG_HTTP_WORKERS || srv->opts.threads < 1 ? 1 : srv->opts.threads;
+    if (n > EG_HTTP_MAX_LOOPS)
+        n = EG_HTTP_MAX_LOOPS;
+    if (mode == EG_HTTP_WORKERS) {
+        int w = srv->opts.workers > 0 ? srv->opts.workers : EG_HTTP_WORKERS_DEFAULT;
+        srv->nworkers = w > EG_HTTP_MAX_WORKERS ? EG_HTTP_MAX_WORKERS : w;
+    }
+    int lfd = listen_socket(sa, salen, &srv->port, why, sizeof why);
+    if (lfd < 0) {
+        snprintf(err, errlen, "%s: cannot listen on %s:%d: %s", name, listen, port, why);
+        eg_http_server_free(srv);
+        return NULL;
+    }
+    /* EG_HTTP_WORKERS: a connection may wait for a worker, and a crowd of
+     * them costs file descriptors only */
+    unsigned limit = mode == EG_HTTP_WORKERS ? 4096 : (unsigned)(8192 / n);
+    flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    for (int i = 0; i < n; i++) {
+        loop_t *l = &srv->loops[i];
+        int fd = dup(lfd);
+        if (fd >= 0)
+            l->daemon = MHD_start_daemon(
+                flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+                MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+                on_connection, l, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
+                MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                MHD_OPTION_END);
+        if (!l->daemon) {
             if (fd >= 0)
-                l->daemon = MHD_start_daemon(
-                    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                    srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-                    keep_raw, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(8192 / n),
-                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-            if (!l->daemon) {
-                if (fd >= 0)
-                    close(fd);
-                snprintf(err, errlen, "%s: cannot start its HTTP server", name);
-                break;
-            }
-            srv->nloops++;
-            if (loop_start(srv, l, err, errlen))
-                break;
+                close(fd);
+            snprintf(err, errlen, "%s: cannot start its HTTP server", name);
+            break;
         }
-        close(lfd);
-        if (srv->nloops < n || !srv->loops[n - 1].started) {
-            eg_http_server_free(srv);
-            return NULL;
+        srv->nloops++;
+        if (loop_start(srv, l, err, errlen))
+            break;
+    }
+    close(lfd);
+    for (int i = 0; srv->nloops == n && srv->loops[n - 1].started && i < srv->nworkers; i++)
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv)) {
+            srv->nworkers = i;
+            snprintf(err, errlen, "%s: cannot start its worker threads", name);
+            break;
+        } else {
+            pthread_setname_np(srv->workers[i], "eg-http-worker");
         }
+    if (srv->nloops < n || !srv->loops[n - 1].started ||
+        (mode == EG_HTTP_WORKERS && srv->nworkers < 1)) {
+        eg_http_server_free(srv);
+        return NULL;
     }
     if (srv->nloops > 1)
         EG_LOG_INFO("http", "%s listening on http://%s:%d (%d event loops)", name, listen,
@@ -564,6 +759,16 @@ void eg_http_server_free(eg_http_server_t *srv)
 {
     if (!srv)
         return;
+    /* The workers first, while the loops still send what they answer; the
+     * requests that still wait for one are closed unanswered. */
+    pthread_mutex_lock(&srv->mu);
+    srv->workers_stop = 1;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i], NULL);
+    for (; srv->qlen; srv->qlen--, srv->qhead = (srv->qhead + 1) % EG_HTTP_QUEUE_MAX)
+        eg_http_resume(srv, srv->queue[srv->qhead]->req.conn);
     atomic_store(&srv->stop, 1);
     for (int i = 0; i < EG_HTTP_MAX_LOOPS; i++)
         if (srv->loops[i].started)
@@ -579,5 +784,7 @@ void eg_http_server_free(eg_http_server_t *srv)
         if (l->wakefd >= 0)
             close(l->wakefd);
     }
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
     free(srv);
 }

@@ -135,6 +135,11 @@ static const eg__opt_t eg__opts[] = {
      .def = "1048576", .min = 1, .max = 1073741824L, .roles = EG__HTTP, .metavar = "N",
      .help = "largest request body accepted; larger bodies get 413",
      .offset = EG__LONG(max_body_bytes)},
+    {.name = "request-deadline-ms", .env = "EG_REQUEST_DEADLINE_MS", .type = EG__OPT_INT,
+     .def = "30000", .min = 100, .max = 3600000, .roles = EG__HTTP, .metavar = "MS",
+     .help = "how long a request's head and body may take to arrive, in all; a connection "
+             "that has not sent a whole request within it is closed (slow clients)",
+     .offset = EG__INT(request_deadline_ms)},
     {.name = "write-timeout-ms", .env = "EG_WRITE_TIMEOUT_MS", .type = EG__OPT_INT,
      .def = "10000", .min = 100, .max = 600000, .roles = EG__HTTP, .metavar = "MS",
      .help = "how long a Config API write waits to read its record back from the config log",

@@ -58,6 +58,7 @@ typedef struct eg_settings {
     eg_log_level_t log_level;   /* --log-level info, EG_LOG_LEVEL */
     eg_log_format_t log_format; /* --log-format text, EG_LOG_FORMAT */
     long max_body_bytes;        /* --max-body-bytes 1048576, EG_MAX_BODY_BYTES, 1..1073741824 */
+    int request_deadline_ms;    /* --request-deadline-ms 30000, EG_REQUEST_DEADLINE_MS */
     int write_timeout_ms;       /* --write-timeout-ms 10000, EG_WRITE_TIMEOUT_MS, 100..600000 */
     int max_eventtypes;         /* --max-eventtypes-per-space 10000 (ingress; 0: no limit) */
     int max_functions;          /* --max-functions-per-space 10000 (ingress; 0: no limit) */

@@ -544,8 +544,9 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
         }
     }
     if (s.status_port && !(role & (EG_ROLE_INGRESS | EG_ROLE_GATEWAY)) &&
-        !(status_srv = eg_http_server_new("status", s.listen, s.status_port, 1024, EG_HTTP_THREADS,
-                                          status_only, rt, NULL, err, sizeof err))) {
+        !(status_srv = eg_http_server_new("status", s.listen, s.status_port, 1024,
+                                          EG_HTTP_EVENT_LOOP, status_only, rt, NULL, err,
+                                          sizeof err))) {
         EG_LOG_ERROR("main", "%s", err);
         goto out;
     }

@@ -270,9 +270,7 @@ static enum MHD_Result method_not_allowed(eg_http_req_t *req, const char *allow)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Allow", allow);
-    enum MHD_Result ret = MHD_queue_response(req->conn, 405, r);
-    MHD_destroy_response(r);
-    return ret;
+    return eg_http_queue(req->conn, 405, r);
 }
 
 /* Splits the raw path into at most `max` segments (copied into buf). */
@@ -297,6 +295,12 @@ static int split_path(const char *url, char *buf, size_t buflen, char **segs, in
         p = slash + 1;
     }
     return count;
+}
+
+int eg_config_api_quick(const eg_http_req_t *req)
+{
+    return (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) &&
+           (!strcmp(req->url, "/v1/status") || !strcmp(req->url, "/metrics"));
 }
 
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)

@@ -999,7 +999,8 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
     eg_http_loop_t loop = {.threads = eg_events_api_threads(s->events_threads),
                            .fd = api->wakefd,
                            .run = loop_turn,
-                           .ctx = api};
+                           .ctx = api,
+                           .deadline_ms = s->request_deadline_ms};
     api->server =
         eg_http_server_new("Events API", s->listen, s->events_port, s->max_body_bytes,
                            EG_HTTP_EVENT_LOOP, eg_events_api_handle, api, &loop, err, errlen);

@@ -35,12 +35,15 @@ static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
     }
     in->rt = rt;
     /* The Events API first: /v1/status (on the Config API) answers only once
-     * both are up. */
+     * both are up. Config API writes wait for Kafka: its handlers run on
+     * worker threads, but for /v1/status and /metrics. */
+    eg_http_loop_t how = {
+        .fd = -1, .quick = eg_config_api_quick, .deadline_ms = s->request_deadline_ms};
     if (!(rt->replays = eg_replay_store_new(rt, err, errlen)) ||
         !(in->events_api = eg_events_api_new(rt, err, errlen)) ||
         !(in->config_api =
               eg_http_server_new("Config API", s->listen, s->config_port, s->max_body_bytes,
-                                 EG_HTTP_THREADS, eg_config_api_handle, rt, NULL, err, errlen))) {
+                                 EG_HTTP_WORKERS, eg_config_api_handle, rt, &how, err, errlen))) {
         ingress_stop(in);
         return NULL;
     }

@@ -54,6 +54,8 @@ int eg_events_api_threads(int setting);
 
 /* ---- the Config API (config_api.c) ---- */
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req);
+/* Requests that never block (GET /v1/status, /metrics): run on the loop. */
+int eg_config_api_quick(const eg_http_req_t *req);
 /* Access keys and the accesskeys resource (config_gate.c), for a request on
  * /v1/spaces/{space}/{kind}[/{id}] (id raw, NULL for the collection) once
  * the configuration log is ready: 1 when it answered (*ret), 0 when the

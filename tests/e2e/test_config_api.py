@@ -7,6 +7,8 @@ own, so tests are independent. The body-limit test starts its own gateway.
 import itertools
 import json
 import re
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -246,6 +248,81 @@ class TestFraming(GatewayTestCase):
                         self.assertTrue(got.startswith(want), got[:200])
                         if n == 600:
                             self.assertIn(b"more than 256 parameters", got)
+
+
+class TestSlowClients(GatewayTestCase):
+    """Issue 23, item 4: clients that send their requests a byte at a time
+    hold no thread of the Config API (an event loop reads the connections,
+    as the Events API's do) and are cut off at the request deadline."""
+    CROWD = 600          # more than the 512 threads the Config API once had
+    DEADLINE_MS = 3000
+
+    def test_a_crowd_of_trickling_clients_locks_nothing_out(self):
+        import socket
+        gw = self.start_gateway(name="slow", extra_args=["--request-deadline-ms", str(self.DEADLINE_MS)])
+        crowd = []
+        for _ in range(self.CROWD):
+            s = socket.create_connection(("127.0.0.1", gw.config_port), timeout=10)
+            s.sendall(b"POST /v1/spaces/slow/eventtypes HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\nX-")
+            crowd.append(s)
+        t0 = time.monotonic()
+        stop = threading.Event()
+
+        def trickle():  # a byte each 0.3 s per connection: MHD's idle time-out never fires
+            while not stop.is_set():
+                for s in crowd:
+                    try:
+                        s.send(b"a")
+                    except OSError:
+                        pass
+                stop.wait(0.3)
+
+        threading.Thread(target=trickle, daemon=True).start()
+        self.addCleanup(stop.set)
+        self.addCleanup(lambda: [s.close() for s in crowd])
+        # Everyone else is answered meanwhile, at once.
+        took = {}
+        for what, call, want in (
+                ("status", lambda: gw.request("GET", "/v1/status", timeout=5), 200),
+                ("metrics", lambda: gw.request("GET", "/metrics", timeout=5), 200),
+                ("create", lambda: gw.request("POST", "/v1/spaces/slow/eventtypes",
+                                              body={"name": "fast.event"}, timeout=5), 201),
+                ("list", lambda: gw.request("GET", "/v1/spaces/slow/eventtypes", timeout=5), 200)):
+            t = time.monotonic()
+            self.assertEqual(call().status, want, what)
+            took[what] = time.monotonic() - t
+        self.assertLess(time.monotonic() - t0, self.DEADLINE_MS / 1000.0, "answered before the deadline")
+        # A request whose body comes slowly but whole within the deadline is served.
+        body = b'{"name": "slow.event"}'
+        with socket.create_connection(("127.0.0.1", gw.config_port), timeout=10) as s:
+            s.sendall(b"POST /v1/spaces/slow/eventtypes HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            for i in range(0, len(body), 8):
+                time.sleep(0.2)
+                s.sendall(body[i:i + 8])
+            got = s.recv(4096)
+        self.assertTrue(got.startswith(b"HTTP/1.1 201"), got[:100])
+        # The crowd is cut off at the deadline (checked once a second).
+        def closed(s):
+            try:
+                s.settimeout(0.01)
+                return s.recv(1) == b""
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+
+        wait_until(lambda: all(closed(s) for s in crowd),
+                   timeout=self.DEADLINE_MS / 1000.0 + 10, interval=0.5,
+                   message="the trickling connections closed at the deadline")
+        cut = time.monotonic() - t0
+        self.assertGreaterEqual(cut, self.DEADLINE_MS / 1000.0 - 0.5, "not before the deadline")
+        self.assertIn("no whole request within %d ms" % self.DEADLINE_MS, gw.log_text())
+        self.assertEqual(gw.request("GET", "/v1/status", timeout=5).status, 200)
+        print("\n%d trickling connections: status %.3f s, metrics %.3f s, create %.3f s, list %.3f s; "
+              "all cut off %.1f s after they opened" % (self.CROWD, took["status"], took["metrics"],
+                                                          took["create"], took["list"], cut))
 
 
 class TestBounds(GatewayTestCase):

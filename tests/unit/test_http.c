@@ -5,8 +5,11 @@
  * the hook's descriptor) or from another thread (a sync reply), which must
  * wake the loop at once; the hook's wish for its next turn (a held event's
  * check) is kept without any descriptor; with several loops, the hook (on
- * the first) answers requests of the others. A real client talks to a real
- * server on 127.0.0.1; every wait is bounded (SO_RCVTIMEO, deadlines).
+ * the first) answers requests of the others. And EG_HTTP_WORKERS, the way
+ * the Config API uses it: handlers that block run on workers while quick
+ * requests are answered on the loop; a request that does not come whole
+ * within the deadline has its connection closed. A real client talks to a
+ * real server on 127.0.0.1; every wait is bounded (SO_RCVTIMEO, deadlines).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -99,8 +102,8 @@ static eg_http_server_t *start(fixture_t *f, int hook_fd, int threads)
     return f->srv;
 }
 
-/* Connects and sends one POST; the socket gives up reading after 5 s. */
-static int post(eg_http_server_t *srv)
+/* Connects; the socket gives up reading after 5 s. */
+static int connect_to(eg_http_server_t *srv)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -110,6 +113,13 @@ static int post(eg_http_server_t *srv)
                             .sin_port = htons((uint16_t)eg_http_server_port(srv))};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Connects and sends one POST. */
+static int post(eg_http_server_t *srv)
+{
+    int fd = connect_to(srv);
     const char *rq = "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
     assert_int_equal(write(fd, rq, strlen(rq)), (ssize_t)strlen(rq));
     return fd;
@@ -360,6 +370,119 @@ static void test_port_in_use(void **state)
     stop(&f);
 }
 
+/* EG_HTTP_WORKERS: slow answers a blocking handler on a worker ("/slow"
+ * waits until released); "/quick" runs on the loop. */
+static atomic_int slow_release, slow_running;
+
+static enum MHD_Result worker_handler(void *ctx, eg_http_req_t *req)
+{
+    (void)ctx;
+    if (!strcmp(req->url, "/slow")) {
+        atomic_fetch_add(&slow_running, 1);
+        int64_t until = eg_time_mono_ms() + 5000;
+        while (!atomic_load(&slow_release) && eg_time_mono_ms() < until)
+            nanosleep(&(struct timespec){0, 5000000L}, NULL);
+        return eg_http_respond(req->conn, 200, "text/plain", "later", 5);
+    }
+    return eg_http_respond(req->conn, 200, "text/plain", "quick", 5);
+}
+
+static int quick(const eg_http_req_t *req)
+{
+    return !strcmp(req->url, "/quick");
+}
+
+static int get(eg_http_server_t *srv, const char *path)
+{
+    int fd = connect_to(srv);
+    char rq[128];
+    snprintf(rq, sizeof rq, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    assert_int_equal(write(fd, rq, strlen(rq)), (ssize_t)strlen(rq));
+    return fd;
+}
+
+static void read_until(int fd, const char *want, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    while (n + 1 < cap && !strstr(buf, want)) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = '\0';
+    }
+}
+
+static void test_workers_block_quick_requests_do_not_wait(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    atomic_store(&slow_release, 0);
+    atomic_store(&slow_running, 0);
+    eg_http_loop_t how = {.fd = -1, .workers = 2, .quick = quick, .deadline_ms = 400};
+    eg_http_server_t *srv = eg_http_server_new("workers", "127.0.0.1", 0, 1024, EG_HTTP_WORKERS,
+                                               worker_handler, NULL, &how, err, sizeof err);
+    assert_non_null(srv);
+    /* both workers busy, and a third slow request waits for one */
+    int slow[3];
+    for (int i = 0; i < 3; i++)
+        slow[i] = get(srv, "/slow");
+    int64_t until = eg_time_mono_ms() + 5000;
+    while (atomic_load(&slow_running) < 2 && eg_time_mono_ms() < until)
+        nanosleep(&(struct timespec){0, 2000000L}, NULL);
+    assert_int_equal(atomic_load(&slow_running), 2);
+    /* a quick request is answered on the loop meanwhile */
+    char buf[1024];
+    int64_t t0 = eg_time_mono_ms();
+    int q = get(srv, "/quick");
+    read_until(q, "quick", buf, sizeof buf);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_true(eg_time_mono_ms() - t0 < 1000);
+    close(q);
+    /* a request that never comes whole is cut off at the deadline; the
+     * workers' requests (whole) are not */
+    int partial = connect_to(srv);
+    assert_int_equal(write(partial, "GET /quick HTTP/1.1\r\nHo", 23), 23);
+    t0 = eg_time_mono_ms();
+    char c;
+    assert_int_equal(read(partial, &c, 1), 0); /* closed (SO_RCVTIMEO 5 s) */
+    int64_t took = eg_time_mono_ms() - t0;
+    assert_true(took >= 300 && took < 3000);
+    close(partial);
+    atomic_store(&slow_release, 1);
+    for (int i = 0; i < 3; i++) {
+        read_until(slow[i], "later", buf, sizeof buf);
+        assert_non_null(strstr(buf, "HTTP/1.1 200"));
+        close(slow[i]);
+    }
+    eg_http_server_free(srv);
+}
+
+/* Stopping with requests still waiting for a worker: they are closed, the
+ * running one is answered, nothing leaks. */
+static void test_workers_stop_with_requests_waiting(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    atomic_store(&slow_release, 0);
+    atomic_store(&slow_running, 0);
+    eg_http_loop_t how = {.fd = -1, .workers = 1};
+    eg_http_server_t *srv = eg_http_server_new("workers", "127.0.0.1", 0, 1024, EG_HTTP_WORKERS,
+                                               worker_handler, NULL, &how, err, sizeof err);
+    assert_non_null(srv);
+    int fds[4];
+    for (int i = 0; i < 4; i++)
+        fds[i] = get(srv, "/slow");
+    int64_t until = eg_time_mono_ms() + 5000;
+    while (atomic_load(&slow_running) < 1 && eg_time_mono_ms() < until)
+        nanosleep(&(struct timespec){0, 2000000L}, NULL);
+    atomic_store(&slow_release, 1);
+    eg_http_server_free(srv);
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+}
+
 /* --events-threads: as given, or half the CPUs within 1..8. */
 static void test_events_threads(void **state)
 {
@@ -377,6 +500,8 @@ int main(void)
         cmocka_unit_test(test_hook_timer),    cmocka_unit_test(test_many_requests),
         cmocka_unit_test(test_several_loops), cmocka_unit_test(test_resume_bursts),
         cmocka_unit_test(test_port_in_use),   cmocka_unit_test(test_events_threads),
+        cmocka_unit_test(test_workers_block_quick_requests_do_not_wait),
+        cmocka_unit_test(test_workers_stop_with_requests_waiting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
