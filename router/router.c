@@ -393,6 +393,13 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
     const eg_config_t *cfg = eg_configlog_read_begin(r->rt->config);
     size_t n = eg_config_match(cfg, space, type, in.method, in.path, subs, EG_ROUTE_MAX_FANOUT,
                                params, 64, &np);
+    /* The metric's labels: anyone may write to the events topic, and made-up
+     * spaces and types would crowd the series cap. */
+    int known_space = eg_config_space_known(cfg, space);
+    const char *label_space = known_space ? space : EG_METRICS_OTHER_SPACE;
+    const char *label_type =
+        known_space && eg_config_peek(cfg, EG_KIND_EVENTTYPE, space, type) ? type
+                                                                           : EG_METRICS_OTHER_SPACE;
     if (n > EG_ROUTE_MAX_FANOUT) {
         EG_LOG_WARN("router", "event %s matches %zu subscriptions; routing the first %d", eid, n,
                     EG_ROUTE_MAX_FANOUT);
@@ -495,7 +502,8 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
                 ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type}}), 3,
                 "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
     if (rc == 0)
-        eg_metric_add(r->rt->mx.events_processed, (const char *const[]){space, type}, 1);
+        eg_metric_add(r->rt->mx.events_processed, (const char *const[]){label_space, label_type},
+                      1);
     if (targets != stack_targets)
         free(targets);
     eg_route_input_release(&in);

@@ -15,8 +15,8 @@ import re
 import time
 import unittest
 
-from egtest import (GatewayTestCase, ce10, configure, kcat_consume, send_ce10, topic, wait_dead_letters,
-                    wait_until)
+from egtest import (GatewayTestCase, ce10, configure, kcat_consume, kcat_produce, send_ce10, topic,
+                    wait_dead_letters, wait_until)
 
 ADMIN_KEY = "admin-0123456789-secret"
 _counter = itertools.count(1)
@@ -211,6 +211,29 @@ class TestMetricsAndLogs(GatewayTestCase):
         s = parse_metrics(self, text)[0]
         self.assertGreaterEqual(sample(s, "eventgateway_config_requests_total", space="(other)",
                                        resource="functions", operation="list"), 300)
+
+    def test_records_written_into_kafka_name_no_series_of_their_own(self):
+        """Anyone with the right may write to the events topic: the router's
+        events_processed counts an event of a space that holds nothing, or of
+        a type its space does not have, under "(other)"."""
+        sp = "ops-junk"
+        configure(self.gw, sp, eventtypes=["known.type"])
+        events = topic(self.gw.brokers, "events")
+        evs = [ce10("junk.type.%02d" % i, "junk-space-%02d" % i) for i in range(30)]
+        evs += [ce10("junk.type.in.known", sp), ce10("known.type", sp)]
+        for ev in evs:
+            kcat_produce(self.gw.brokers, events, json.dumps(ev), key=ev["id"],
+                         headers=[("content-type", "application/cloudevents+json")])
+
+        def counted():
+            s, _ = self.metrics()
+            return (sample(s, "eventgateway_events_processed_total", space="(other)", type="(other)") == 30
+                    and sample(s, "eventgateway_events_processed_total", space=sp, type="(other)") == 1
+                    and sample(s, "eventgateway_events_processed_total", space=sp, type="known.type") == 1)
+        wait_until(counted, timeout=15, interval=0.2, message="the router counted the 32 records")
+        text = self.gw.request("GET", "/metrics").body
+        self.assertNotIn("junk-space-", text)
+        self.assertNotIn("junk.type.", text)
 
     @classmethod
     def setUpClass(cls):
