@@ -222,6 +222,30 @@ static int over_quota(eg_runtime_t *rt, eg_kind_t kind, const char *space, eg_er
     return 1;
 }
 
+/* Kafka's longest topic name. */
+#define KAFKA_TOPIC_MAX 249
+
+/* A function's pool names its invocation topics: one whose names Kafka
+ * would refuse would hold every event of it (the router cannot create the
+ * topic). 0, or -1 with err set (400). */
+static int pool_too_long(const eg_runtime_t *rt, const eg_change_t *c, eg_error_t *err)
+{
+    const cJSON *pool = c->kind == EG_KIND_FUNCTION && c->data
+                            ? cJSON_GetObjectItemCaseSensitive(c->data, "pool")
+                            : NULL;
+    if (!cJSON_IsString(pool))
+        return 0;
+    char name[EG_MAX_NAME + 512];
+    eg_topics_invoke(name, sizeof name, rt->settings->topic_prefix, pool->valuestring, 0);
+    size_t max = KAFKA_TOPIC_MAX - (strlen(name) - strlen(pool->valuestring));
+    if (strlen(name) <= KAFKA_TOPIC_MAX)
+        return 0;
+    return eg_error_set(err, 400,
+                        "\"pool\" must be at most %zu characters here: the names of its "
+                        "invocation topics (%s) would pass Kafka's %d.",
+                        max, name, KAFKA_TOPIC_MAX);
+}
+
 static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_t op,
                                     eg_kind_t kind, const char *space, const char *id)
 {
@@ -230,7 +254,7 @@ static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_
     cJSON *result = NULL;
     if (eg_change_from_request(&c, op, kind, space, id, req->body, req->body_len, &err))
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
-    if (op == EG_OP_CREATE && over_quota(rt, kind, space, &err)) {
+    if ((op == EG_OP_CREATE && over_quota(rt, kind, space, &err)) || pool_too_long(rt, &c, &err)) {
         EG_LOGF(EG_LOG_LEVEL_INFO, "config-api", CHANGE_FIELDS(op, kind, space, c.id), 4,
                 "%s %s %s/%s refused (%d): %s", eg_op_name(op), eg_kind_name(kind), space, c.id,
                 err.status, err.message);

@@ -494,6 +494,22 @@ class TestFunctions(ConfigAPITestBase):
         self.assertStatus(r, 200)
         self.assertEqual(r.body, expected)
 
+    def test_a_pool_whose_topics_kafka_would_refuse_is_400(self):
+        """A pool names its invocation topics (<prefix>invoke.<pool>.async);
+        one past Kafka's 249 characters could never be created, and its
+        events would wait for ever: refused, with the longest that fits."""
+        r = self.call("POST", "functions", {"functionId": "longpool", "type": "http",
+                                            "provider": {"url": "http://127.0.0.1:9/hook"},
+                                            "pool": "p" * 240})
+        self.assertStatus(r, 400)
+        msg = r.body["errors"][0]["message"]
+        self.assertIn('"pool" must be at most', msg)
+        self.assertIn("249", msg)
+        longest = int(re.search(r"at most (\d+) characters", msg).group(1))
+        self.assertEmpty("functions")
+        self.create("functions", {"functionId": "longpool", "type": "http",
+                                  "provider": {"url": "http://127.0.0.1:9/hook"}, "pool": "p" * longest})
+
     def test_create_awslambda(self):
         provider = {"arn": "arn:aws:lambda:us-east-1:123456789012:function:hello", "region": "us-east-1",
                     "awsAccessKeyId": "AKIDEXAMPLE", "awsSecretAccessKey": "secret", "awsSessionToken": "tok"}
