@@ -25,7 +25,11 @@
  *  3. about every second flushes its producer and saves its counters and
  *     positions to the replays topic, so a replay that moves to another
  *     router resumes where the last save stood (at least once: what was
- *     delivered after it is delivered again);
+ *     delivered after it is delivered again). Positions are saved only when
+ *     every invocation written since the last save is in Kafka: when one
+ *     was refused (its delivery report failed), or a pool's topic cannot be
+ *     created, the run goes back to its last save and starts again from
+ *     there after a second, rather than skip what it read;
  *  4. ends with a record "done" (or "failed": the subscription was deleted),
  *     or stops when it reads a "cancelled" record (DELETE on the Config API)
  *     and writes its final counts under that status.
@@ -49,6 +53,7 @@
 
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
+#include "eg_map.h"
 #include "eg_replay.h"
 #include "eg_route.h"
 #include "eg_time.h"
@@ -69,6 +74,7 @@ typedef struct owned {
 typedef struct run {
     int active;
     eg_replay_t r;     /* our copy: counters and positions move here */
+    eg_replay_t saved; /* as last saved (or as the run began): where a rewind goes */
     int32_t partition; /* of the replays topic, where its records go */
     eg_window_t *w;
     int64_t started_ms, saved_ms; /* monotonic */
@@ -88,7 +94,42 @@ struct eg_replayer {
     size_t nowned;
     run_t run;
     int64_t retry_at; /* monotonic: no new run before */
+    int lost;         /* invocations Kafka refused since the last save */
+    eg_map_t *topics; /* pools' invocation topics known to exist */
 };
+
+/* Marks the invocation records among the producer's delivery reports. */
+static char invocation_mark;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    eg_replayer_t *rp = opaque;
+    if (m->err && m->_private == &invocation_mark) {
+        if (!rp->lost++)
+            EG_LOG_WARN("replayer", "an invocation to %s was not stored: %s (the replay goes back "
+                                    "to its last save)",
+                        rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+}
+
+/* Goes back to the last save: the run stops without saving, and starts
+ * again from the saved positions after RETRY_MS (what was delivered since
+ * is delivered again: at least once). */
+static void run_rewind(eg_replayer_t *rp, const char *why)
+{
+    run_t *run = &rp->run;
+    EG_LOG_WARN("replayer", "replay %s/%s: %s; going back to its last save", run->r.space,
+                run->r.id, why);
+    rd_kafka_purge(rp->producer, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_flush(rp->producer, FLUSH_MS);
+    eg_replay_table_apply(rp->table, &run->saved, run->partition);
+    eg_window_close(run->w);
+    eg_replay_release(&run->r);
+    eg_replay_release(&run->saved);
+    memset(run, 0, sizeof *run);
+    rp->lost = 0;
+    rp->retry_at = eg_time_mono_ms() + RETRY_MS;
+}
 
 /* ---- replay records ---- */
 
@@ -111,6 +152,12 @@ static void save(eg_replayer_t *rp, run_t *run)
                     run->r.space, run->r.id);
         return;
     }
+    if (rp->lost) {
+        char why[64];
+        snprintf(why, sizeof why, "%d invocation(s) not stored", rp->lost);
+        run_rewind(rp, why);
+        return;
+    }
     run->r.updated_ms = eg_time_now_ms();
     char key[EG_MAX_NAME + EG_REPLAY_ID_MAX + 4];
     char *v = eg_replay_encode(&run->r);
@@ -123,6 +170,11 @@ static void save(eg_replayer_t *rp, run_t *run)
         if (e)
             EG_LOG_WARN("replayer", "saving replay %s/%s: %s", run->r.space, run->r.id,
                         rd_kafka_err2str(e));
+        eg_replay_t copy;
+        if (!e && eg_replay_copy(&copy, &run->r) == 0) {
+            eg_replay_release(&run->saved);
+            run->saved = copy;
+        }
     }
     free(v);
     run->saved_ms = eg_time_mono_ms();
@@ -148,6 +200,7 @@ static void run_end(eg_replayer_t *rp, eg_replay_status_t status, const char *er
                 run->r.scanned, run->r.delivered, error ? ": " : "", error ? error : "");
     eg_window_close(run->w);
     eg_replay_release(&run->r);
+    eg_replay_release(&run->saved);
     memset(run, 0, sizeof *run);
 }
 
@@ -258,6 +311,10 @@ static void run_start(eg_replayer_t *rp)
     memset(run, 0, sizeof *run);
     if (eg_replay_copy(&run->r, p.best))
         return;
+    if (eg_replay_copy(&run->saved, p.best)) {
+        eg_replay_release(&run->r);
+        return;
+    }
     run->partition = p.partition;
     run->active = 1;
     run->started_ms = run->saved_ms = eg_time_mono_ms();
@@ -276,6 +333,7 @@ static void run_start(eg_replayer_t *rp)
     if (!run->w) {
         EG_LOG_WARN("replayer", "replay %s/%s: %s; trying again", run->r.space, run->r.id, err);
         eg_replay_release(&run->r);
+        eg_replay_release(&run->saved);
         memset(run, 0, sizeof *run);
         rp->retry_at = eg_time_mono_ms() + RETRY_MS;
         return;
@@ -289,7 +347,26 @@ static void run_start(eg_replayer_t *rp)
         save(rp, run); /* fixes the window's ends before anything is delivered */
 }
 
-/* Re-delivers one matching record. 0, or -1 when the subscription is gone. */
+/* Makes sure a pool's invocation topic exists (Kafka's topic auto-creation
+ * is off): once per topic and process. 0, or -1 with a message in err. */
+static int topic_ready(eg_replayer_t *rp, const char *topic, char *err, size_t errlen)
+{
+    if (eg_map_get(rp->topics, topic))
+        return 0;
+    if (eg_runtime_ensure_topic(rp->rt, rp->producer, topic, 5000, err, errlen))
+        return -1;
+    if (eg_map_put(rp->topics, topic, &invocation_mark, NULL)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+enum { DELIVERED = 0, SUB_GONE = -1, NO_TOPIC = -2 };
+
+/* Re-delivers one matching record: DELIVERED (or nothing to deliver),
+ * SUB_GONE when the subscription is gone, NO_TOPIC when the pool's topic
+ * cannot be made (nothing written). */
 static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
 {
     eg_route_input_t in;
@@ -317,6 +394,14 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
             val = eg_event_serialize(&ev, &vlen);
         eg_event_release(&ev);
     }
+    char why[512];
+    if (val && topic_ready(rp, topic, why, sizeof why)) {
+        EG_LOG_WARN("replayer", "replay %s/%s: the invocation topic %s: %s", run->r.space,
+                    run->r.id, topic, why);
+        free(val);
+        eg_route_input_release(&in);
+        return NO_TOPIC;
+    }
     if (val) {
         char source[600], suffix[EG_REPLAY_ID_MAX + 16];
         snprintf(suffix, sizeof suffix, "/replay/%s", run->r.id);
@@ -326,12 +411,13 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
         rd_kafka_resp_err_t e = rd_kafka_producev(
             rp->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(m->key, m->key_len),
             RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&invocation_mark), RD_KAFKA_V_END);
         if (e) {
             rd_kafka_headers_destroy(h);
             free(val);
             EG_LOG_WARN("replayer", "replay %s/%s: producing to %s: %s", run->r.space, run->r.id,
                         topic, rd_kafka_err2str(e));
+            rp->lost++; /* not written: the save goes back instead */
         } else {
             run->r.delivered++;
             run->delivered_here++;
@@ -341,7 +427,7 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
                     in.eid, err.message[0] ? err.message : "out of memory");
     }
     eg_route_input_release(&in);
-    return gone ? -1 : 0;
+    return gone ? SUB_GONE : DELIVERED;
 }
 
 /* Works on the run for a moment: up to STEP_RECORDS records or STEP_MS.
@@ -371,10 +457,14 @@ static int run_step(eg_replayer_t *rp)
         if (!m)
             break;
         run->r.scanned++;
-        int gone = deliver(rp, run, m);
+        int rc = deliver(rp, run, m);
         rd_kafka_message_destroy(m);
-        if (gone) {
+        if (rc == SUB_GONE) {
             run_end(rp, EG_REPLAY_FAILED, "the subscription was deleted during the replay");
+            return 0;
+        }
+        if (rc == NO_TOPIC) {
+            run_rewind(rp, "a pool's invocation topic cannot be made");
             return 0;
         }
     }
@@ -435,6 +525,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
         rd_kafka_destroy(rp->producer);
     }
     eg_replay_table_free(rp->table);
+    eg_map_free(rp->topics);
     free(rp);
 }
 
@@ -473,8 +564,11 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
     rp->coop = eg_kafka_cooperative(s);
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
+        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen) ||
+        !(rp->topics = eg_map_new()))
         goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    rd_kafka_conf_set_opaque(pc, rp);
     if (!(rp->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "replayer producer", err, errlen)))
         goto fail;
     if (eg_kafka_subscribe_one(rp->consumer, rt->topics.replays, err, errlen))

@@ -1,9 +1,10 @@
 """A pool whose invocation topic Kafka refuses to create (issue 17, 3.4), on
 a real Kafka (make test-kafka; the embedded broker creates any topic).
 
-Pool names may have up to 256 characters; Kafka's topic names 249. A
-function in a pool of 240 characters has an invocation topic
-(<prefix>invoke.<pool>.async) that cannot be created. Its events must wait
+Kafka refuses a topic whose name collides with an existing one once '.' and
+'_' are taken for the same character: with <prefix>invoke.col.lide.async
+there, a function in pool "col_lide" has an invocation topic
+(<prefix>invoke.col_lide.async) that cannot be created. Its events must wait
 in the events topic, neither dropped nor committed past, while the events of
 the other pools are routed; a metric and the log say why. Once the cause is
 gone (here: the function moved to a pool whose topic exists) the events that
@@ -15,9 +16,10 @@ import re
 import time
 import unittest
 
-from egtest import (GatewayTestCase, ce10, configure, needs_real_kafka, send_ce10, wait_until)
+from egtest import (GatewayTestCase, ce10, configure, kafka_admin, needs_real_kafka, send_ce10, topic,
+                    wait_until)
 
-LONG_POOL = "p" * 240
+HELD_POOL = "col_lide"  # collides with <prefix>invoke.col.lide.async
 N_GOOD, N_HELD = 30, 12
 
 
@@ -32,16 +34,17 @@ def metric(gw, name, **labels):
     return None
 
 
-@needs_real_kafka("Kafka refuses the topic name; the embedded broker creates any")
+@needs_real_kafka("Kafka refuses the colliding topic name; the embedded broker creates any")
 class TestUncreatablePoolTopic(GatewayTestCase):
     def test_other_pools_flow_and_held_events_come_once_the_cause_is_gone(self):
         gw = self.start_gateway(name="gw")
+        kafka_admin(gw.brokers, "create", topic(gw.brokers, "invoke.col.lide.async"), "1")
         good, held = self.start_fn(name="good"), self.start_fn(name="held")
         sp = "pools"
         configure(gw, sp, eventtypes=["a.event", "b.event"],
                   functions={"good": good.url,
                              "held": {"type": "http", "provider": {"url": held.url},
-                                      "pool": LONG_POOL}},
+                                      "pool": HELD_POOL}},
                   subscriptions=[{"eventType": "a.event", "functionId": "good"},
                                  {"eventType": "b.event", "functionId": "held"}])
 
@@ -60,7 +63,7 @@ class TestUncreatablePoolTopic(GatewayTestCase):
         took = time.monotonic() - t0
         wait_until(lambda: metric(gw, "eventgateway_events_held") == N_HELD, timeout=20,
                    message="%d events held (metric)" % N_HELD)
-        self.assertEqual(metric(gw, "eventgateway_invocation_topic_unavailable", pool=LONG_POOL,
+        self.assertEqual(metric(gw, "eventgateway_invocation_topic_unavailable", pool=HELD_POOL,
                                 kind="async"), 1)
         self.assertIn("its invocation topic cannot be created", gw.log_text())
         self.assertEqual(held.count(), 0)

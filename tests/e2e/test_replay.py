@@ -11,10 +11,12 @@ and restarts that process in the middle of a replay.
 import datetime
 import itertools
 import json
+import re
 import time
 import uuid
 
-from egtest import REAL_KAFKA, GatewayTestCase, ce10, configure, produce_at, send_ce10, topic, wait_until
+from egtest import (REAL_KAFKA, GatewayTestCase, ce10, configure, kcat_consume, produce_at, send_ce10, topic,
+                    wait_until)
 
 RATE = 50          # --replay-max-rate of the shared gateway
 QUIET = 1.0        # seconds to watch that nothing more arrives
@@ -85,6 +87,41 @@ class ReplayTestBase(GatewayTestCase):
             return wait_until(check, timeout=timeout, interval=0.05, message=message)
         except AssertionError as e:
             raise AssertionError("%s; last state %r" % (e, last))
+
+
+class TestReplayToANewPool(ReplayTestBase):
+    def test_the_replayer_makes_the_pools_topic(self):
+        """The replay's function is in a pool no event was routed to yet, so
+        its invocation topic does not exist (a real Kafka creates no topic by
+        itself): the replayer makes it, every replayed invocation is stored
+        (before, they were refused and the replay still saved its progress
+        and ended done), and the pool's invoker, started afterwards, calls
+        them all."""
+        gw = self.start_gateway(name="replay-pool")
+        fn = self.start_fn(name="pooled")
+        pool = "rp-" + uuid.uuid4().hex[:8]
+        configure(gw, self.sp, eventtypes=["pool.ev"],
+                  functions={"pf": {"provider": {"url": fn.url}, "pool": pool}})
+        from_ms = mark()
+        ids = self.send(gw, "pool.ev", 20)
+        # routed (to nothing) before the subscription exists: only the replay writes to the pool
+        routed = re.compile(r'^eventgateway_events_processed_total\{space="%s",type="pool.ev"\} 20$'
+                            % re.escape(self.sp), re.M)
+        wait_until(lambda: routed.search(gw.request("GET", "/metrics").body), timeout=30,
+                   message="the router read the 20 events")
+        sub, = configure(gw, self.sp, subscriptions=[{"eventType": "pool.ev", "functionId": "pf"}])
+        rid = self.start_replay(gw, sub["subscriptionId"], from_ms)["replayId"]
+        done = self.wait_replay(gw, rid, lambda b: b["status"] != "running", timeout=60,
+                                message="the end of the replay")
+        self.assertEqual((done["status"], done["scanned"], done["delivered"]), ("done", 20, 20), done)
+        # "done" means stored: the invocations are in the pool's topic already.
+        stored = kcat_consume(gw.brokers, topic(gw.brokers, "invoke.%s.async" % pool))
+        self.assertEqual(sorted(r["value"]["id"] for r in stored if isinstance(r.get("value"), dict)),
+                         sorted(ids), "the replayed invocations in %s when the replay is done" % pool)
+        self.start_gateway("eg-invoker", brokers=gw.brokers, name="pool-invoker",
+                           extra_args=["--pool", pool])
+        fn.wait_for(lambda c: set(ids) <= {x.event_id() for x in replayed(fn, rid)}, timeout=30,
+                    message="every replayed event called by the pool's invoker")
 
 
 class TestReplay(ReplayTestBase):
