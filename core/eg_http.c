@@ -17,7 +17,12 @@
  *    Kafka), and its answer, taken in eg_http_queue, is sent by the loop once
  *    the worker resumes the connection. Requests the owner calls quick
  *    (/v1/status, /metrics) run on the loop, so they are answered while every
- *    worker is busy. Past EG_HTTP_QUEUE_MAX waiting requests: 503 at once.
+ *    worker is busy. Reads (GET, HEAD) and writes have queues and workers of
+ *    their own: a few read workers, since a large list is CPU and memory (a
+ *    hundred lists of 4 MiB built at once slowed every write tenfold), and
+ *    more write workers, since a write mostly waits for Kafka and must not
+ *    wait behind lists. Past EG_HTTP_QUEUE_MAX waiting requests (of a
+ *    queue): 503 at once.
  *  - EG_HTTP_EVENT_LOOP (the Events API): handlers run on the loops and never
  *    block. The first loop also runs the owner's hook (a descriptor to watch
  *    and a function to run each turn). The Events API answers a request from
@@ -83,6 +88,12 @@ typedef struct loop {
 
 typedef struct conn_state conn_state_t;
 
+/* Requests waiting for a worker, oldest first. */
+typedef struct ring {
+    conn_state_t *q[EG_HTTP_QUEUE_MAX];
+    size_t head, len;
+} ring_t;
+
 struct eg_http_server {
     eg_http_handler_t handler;
     void *ctx;
@@ -95,12 +106,15 @@ struct eg_http_server {
     eg_http_loop_t opts; /* the hook runs on loops[0] */
     atomic_int stop;
     /* EG_HTTP_WORKERS: the workers and the requests waiting for them (a ring) */
-    pthread_t workers[EG_HTTP_MAX_WORKERS];
+    pthread_t workers[2 * EG_HTTP_MAX_WORKERS];
+    struct worker_arg {
+        eg_http_server_t *srv;
+        int ring;
+    } wargs[2 * EG_HTTP_MAX_WORKERS];
     int nworkers;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    conn_state_t *queue[EG_HTTP_QUEUE_MAX];
-    size_t qhead, qlen;
+    ring_t rings[2];  /* [0]: reads (GET, HEAD), [1]: writes; each has workers of its own */
     int workers_stop; /* under mu */
 };
 
@@ -310,16 +324,19 @@ static _Thread_local int in_handler;
  * one has answered it. -1 when EG_HTTP_QUEUE_MAX requests wait already. */
 static int dispatch(eg_http_server_t *srv, conn_state_t *st)
 {
+    /* A write waits for Kafka, not for the reads before it (a crowd of
+     * large lists would otherwise hold every write for their time). */
+    ring_t *g = &srv->rings[strcmp(st->req.method, "GET") && strcmp(st->req.method, "HEAD")];
     pthread_mutex_lock(&srv->mu);
-    if (srv->qlen == EG_HTTP_QUEUE_MAX || srv->workers_stop) {
+    if (g->len == EG_HTTP_QUEUE_MAX || srv->workers_stop) {
         pthread_mutex_unlock(&srv->mu);
         return -1;
     }
     /* suspended before a worker can see it: its resume must come after */
     st->dispatched = 1;
     MHD_suspend_connection(st->req.conn);
-    srv->queue[(srv->qhead + srv->qlen++) % EG_HTTP_QUEUE_MAX] = st;
-    pthread_cond_signal(&srv->cv);
+    g->q[(g->head + g->len++) % EG_HTTP_QUEUE_MAX] = st;
+    pthread_cond_broadcast(&srv->cv); /* the workers of both queues wait on cv */
     pthread_mutex_unlock(&srv->mu);
     return 0;
 }
@@ -347,18 +364,20 @@ static enum MHD_Result by_worker(eg_http_server_t *srv, conn_state_t *st)
 
 static void *worker_main(void *arg)
 {
-    eg_http_server_t *srv = arg;
+    const struct worker_arg *wa = arg;
+    eg_http_server_t *srv = wa->srv;
+    ring_t *g = &srv->rings[wa->ring];
     for (;;) {
         pthread_mutex_lock(&srv->mu);
-        while (!srv->qlen && !srv->workers_stop)
+        while (!g->len && !srv->workers_stop)
             pthread_cond_wait(&srv->cv, &srv->mu);
-        if (!srv->qlen) {
+        if (!g->len) {
             pthread_mutex_unlock(&srv->mu);
             return NULL;
         }
-        conn_state_t *st = srv->queue[srv->qhead];
-        srv->qhead = (srv->qhead + 1) % EG_HTTP_QUEUE_MAX;
-        srv->qlen--;
+        conn_state_t *st = g->q[g->head];
+        g->head = (g->head + 1) % EG_HTTP_QUEUE_MAX;
+        g->len--;
         pthread_mutex_unlock(&srv->mu);
         capture = st;
         enum MHD_Result ret = srv->handler(srv->ctx, &st->req);
@@ -693,9 +712,13 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
     int n = mode == EG_HTTP_WORKERS || srv->opts.threads < 1 ? 1 : srv->opts.threads;
     if (n > EG_HTTP_MAX_LOOPS)
         n = EG_HTTP_MAX_LOOPS;
+    int nread = 0;
     if (mode == EG_HTTP_WORKERS) {
-        int w = srv->opts.workers > 0 ? srv->opts.workers : EG_HTTP_WORKERS_DEFAULT;
-        srv->nworkers = w > EG_HTTP_MAX_WORKERS ? EG_HTTP_MAX_WORKERS : w;
+        int r = srv->opts.workers > 0 ? srv->opts.workers : EG_HTTP_WORKERS_DEFAULT;
+        int w =
+            srv->opts.write_workers > 0 ? srv->opts.write_workers : EG_HTTP_WRITE_WORKERS_DEFAULT;
+        nread = r > EG_HTTP_MAX_WORKERS ? EG_HTTP_MAX_WORKERS : r;
+        srv->nworkers = nread + (w > EG_HTTP_MAX_WORKERS ? EG_HTTP_MAX_WORKERS : w);
     }
     int lfd = listen_socket(sa, salen, &srv->port, why, sizeof why);
     if (lfd < 0) {
@@ -729,16 +752,17 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
             break;
     }
     close(lfd);
-    for (int i = 0; srv->nloops == n && srv->loops[n - 1].started && i < srv->nworkers; i++)
-        if (pthread_create(&srv->workers[i], NULL, worker_main, srv)) {
+    for (int i = 0; srv->nloops == n && srv->loops[n - 1].started && i < srv->nworkers; i++) {
+        srv->wargs[i] = (struct worker_arg){srv, i >= nread}; /* the reads' first */
+        if (pthread_create(&srv->workers[i], NULL, worker_main, &srv->wargs[i])) {
             srv->nworkers = i;
             snprintf(err, errlen, "%s: cannot start its worker threads", name);
             break;
-        } else {
-            pthread_setname_np(srv->workers[i], "eg-http-worker");
         }
+        pthread_setname_np(srv->workers[i], "eg-http-worker");
+    }
     if (srv->nloops < n || !srv->loops[n - 1].started ||
-        (mode == EG_HTTP_WORKERS && srv->nworkers < 1)) {
+        (mode == EG_HTTP_WORKERS && srv->nworkers < nread + 1)) {
         eg_http_server_free(srv);
         return NULL;
     }
@@ -767,8 +791,10 @@ void eg_http_server_free(eg_http_server_t *srv)
     pthread_mutex_unlock(&srv->mu);
     for (int i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i], NULL);
-    for (; srv->qlen; srv->qlen--, srv->qhead = (srv->qhead + 1) % EG_HTTP_QUEUE_MAX)
-        eg_http_resume(srv, srv->queue[srv->qhead]->req.conn);
+    for (int k = 0; k < 2; k++)
+        for (ring_t *g = &srv->rings[k]; g->len;
+             g->len--, g->head = (g->head + 1) % EG_HTTP_QUEUE_MAX)
+            eg_http_resume(srv, g->q[g->head]->req.conn);
     atomic_store(&srv->stop, 1);
     for (int i = 0; i < EG_HTTP_MAX_LOOPS; i++)
         if (srv->loops[i].started)

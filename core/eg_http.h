@@ -51,19 +51,22 @@ typedef enum MHD_Result (*eg_http_handler_t)(void *ctx, eg_http_req_t *req);
  * work, and returns the longest it may wait for the next turn (ms; -1: until
  * fd or a connection is ready); fd (or -1) is watched too: when readable, it
  * is read empty and a turn runs. EG_HTTP_WORKERS: one loop; `workers`
- * handler threads (0: EG_HTTP_WORKERS_DEFAULT); quick (or NULL) says which
- * requests run on the loop instead. */
+ * handler threads for GET and HEAD (0: EG_HTTP_WORKERS_DEFAULT) and
+ * `write_workers` for the other methods (0: EG_HTTP_WRITE_WORKERS_DEFAULT);
+ * quick (or NULL) says which requests run on the loop instead. */
 typedef struct eg_http_loop {
     int threads;
     int fd;
     int (*run)(void *ctx);
     void *ctx;
     int workers;
+    int write_workers;
     int (*quick)(const eg_http_req_t *req);
     int deadline_ms; /* a request's head and body, in all (0: EG_HTTP_DEADLINE_MS) */
 } eg_http_loop_t;
 
-#define EG_HTTP_WORKERS_DEFAULT 16
+#define EG_HTTP_WORKERS_DEFAULT 4
+#define EG_HTTP_WRITE_WORKERS_DEFAULT 16
 #define EG_HTTP_MAX_WORKERS 256
 #define EG_HTTP_DEADLINE_MS 30000
 /* Complete requests an EG_HTTP_WORKERS server holds for its workers at most;
