@@ -105,7 +105,7 @@ struct eg_http_server {
     int nloops;
     eg_http_loop_t opts; /* the hook runs on loops[0] */
     atomic_int stop;
-    /* EG_HTTP_WORKERS: the workers and the requests waiting for them (a ring) */
+    /* EG_HTTP_WORKERS: the workers and the requests waiting for them */
     pthread_t workers[2 * EG_HTTP_MAX_WORKERS];
     struct worker_arg {
         eg_http_server_t *srv;
@@ -113,9 +113,10 @@ struct eg_http_server {
     } wargs[2 * EG_HTTP_MAX_WORKERS];
     int nworkers;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    ring_t rings[2];  /* [0]: reads (GET, HEAD), [1]: writes; each has workers of its own */
-    int workers_stop; /* under mu */
+    pthread_cond_t cv[2]; /* a request in rings[i] */
+    ring_t rings[2];      /* [0]: reads (GET, HEAD), [1]: writes; each has workers of its own */
+    int workers_stop;     /* under mu */
+    int64_t busy_warned;  /* the loop's: when the last 503 "busy" was logged */
 };
 
 struct conn_state {
@@ -124,9 +125,9 @@ struct conn_state {
     int started;     /* on_request has seen the request's head */
     int many_params; /* the query had more than EG_HTTP_MAX_PARAMS parameters */
     tracker_t *tr;   /* its connection's */
-    /* EG_HTTP_WORKERS: handed to a worker; what it answered (or failed: the
-     * connection is closed) */
-    int dispatched, failed;
+    /* EG_HTTP_WORKERS: handed to a worker; what it answered (NULL: nothing,
+     * the connection is closed) */
+    int dispatched;
     struct MHD_Response *answer;
     unsigned answer_status;
 };
@@ -336,7 +337,7 @@ static int dispatch(eg_http_server_t *srv, conn_state_t *st)
     st->dispatched = 1;
     MHD_suspend_connection(st->req.conn);
     g->q[(g->head + g->len++) % EG_HTTP_QUEUE_MAX] = st;
-    pthread_cond_broadcast(&srv->cv); /* the workers of both queues wait on cv */
+    pthread_cond_signal(&srv->cv[g - srv->rings]);
     pthread_mutex_unlock(&srv->mu);
     return 0;
 }
@@ -352,7 +353,12 @@ static enum MHD_Result by_worker(eg_http_server_t *srv, conn_state_t *st)
         if (!r)
             return MHD_NO;
         MHD_add_response_header(r, "Retry-After", "1");
-        EG_LOG_WARN("http", "%s: %d requests wait for a worker: 503", srv->name, EG_HTTP_QUEUE_MAX);
+        int64_t now = eg_time_mono_ms();
+        if (now >= srv->busy_warned + 10000) { /* a flood must not flood the log too */
+            srv->busy_warned = now;
+            EG_LOG_WARN("http", "%s: %d requests wait for a worker: 503 (Retry-After: 1)",
+                        srv->name, EG_HTTP_QUEUE_MAX);
+        }
         return eg_http_queue(st->req.conn, 503, r);
     }
     if (!st->answer)
@@ -370,7 +376,7 @@ static void *worker_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&srv->mu);
         while (!g->len && !srv->workers_stop)
-            pthread_cond_wait(&srv->cv, &srv->mu);
+            pthread_cond_wait(&srv->cv[wa->ring], &srv->mu);
         if (!g->len) {
             pthread_mutex_unlock(&srv->mu);
             return NULL;
@@ -679,7 +685,8 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
         srv->opts.deadline_ms = EG_HTTP_DEADLINE_MS;
     srv->mode = mode;
     pthread_mutex_init(&srv->mu, NULL);
-    pthread_cond_init(&srv->cv, NULL);
+    pthread_cond_init(&srv->cv[0], NULL);
+    pthread_cond_init(&srv->cv[1], NULL);
     srv->handler = handler;
     srv->ctx = ctx;
     srv->max_body = max_body;
@@ -787,7 +794,8 @@ void eg_http_server_free(eg_http_server_t *srv)
      * requests that still wait for one are closed unanswered. */
     pthread_mutex_lock(&srv->mu);
     srv->workers_stop = 1;
-    pthread_cond_broadcast(&srv->cv);
+    pthread_cond_broadcast(&srv->cv[0]);
+    pthread_cond_broadcast(&srv->cv[1]);
     pthread_mutex_unlock(&srv->mu);
     for (int i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i], NULL);
@@ -811,6 +819,7 @@ void eg_http_server_free(eg_http_server_t *srv)
             close(l->wakefd);
     }
     pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->cv);
+    pthread_cond_destroy(&srv->cv[0]);
+    pthread_cond_destroy(&srv->cv[1]);
     free(srv);
 }
