@@ -1,5 +1,6 @@
 /*
- * The invocation topics of the pools, as the router writes to them.
+ * The invocation topics of the pools, as the router (and its replayer) write
+ * to them.
  *
  * A pool's topic is made sure of (Admin API, bounded) the first time the
  * router routes to it: a pool whose invoker never started has no topic yet,
@@ -16,7 +17,10 @@
  * On librdkafka's mock cluster of another process, which answers no
  * CreateTopics, a topic is taken as ready: a first record creates it there.
  *
- * Thread: the router's. Ownership: eg_pools_new/_free; names returned live
+ * The router and its replayer each have one (a replay writes to the pool of
+ * its subscription's function, to which nothing may have been routed yet).
+ *
+ * Thread: its owner's. Ownership: eg_pools_new/_free; names returned live
  * as long as the eg_pools_t.
  */
 #ifndef EG_ROUTER_POOLS_H

@@ -53,11 +53,11 @@
 
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
-#include "eg_map.h"
 #include "eg_replay.h"
 #include "eg_route.h"
 #include "eg_time.h"
 #include "eg_window.h"
+#include "pools.h"
 
 #define SAVE_EVERY_MS 1000
 #define STEP_RECORDS 500
@@ -93,9 +93,9 @@ struct eg_replayer {
     owned_t owned[MAX_OWNED];
     size_t nowned;
     run_t run;
-    int64_t retry_at; /* monotonic: no new run before */
-    int lost;         /* invocations Kafka refused since the last save */
-    eg_map_t *topics; /* pools' invocation topics known to exist */
+    int64_t retry_at;  /* monotonic: no new run before */
+    int lost;          /* invocations Kafka refused since the last save */
+    eg_pools_t *pools; /* the pools' invocation topics, made sure of as the router does */
 };
 
 /* Marks the invocation records among the producer's delivery reports. */
@@ -347,33 +347,18 @@ static void run_start(eg_replayer_t *rp)
         save(rp, run); /* fixes the window's ends before anything is delivered */
 }
 
-/* Makes sure a pool's invocation topic exists (Kafka's topic auto-creation
- * is off): once per topic and process. 0, or -1 with a message in err. */
-static int topic_ready(eg_replayer_t *rp, const char *topic, char *err, size_t errlen)
-{
-    if (eg_map_get(rp->topics, topic))
-        return 0;
-    if (eg_runtime_ensure_topic(rp->rt, rp->producer, topic, 5000, err, errlen))
-        return -1;
-    if (eg_map_put(rp->topics, topic, &invocation_mark, NULL)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 enum { DELIVERED = 0, SUB_GONE = -1, NO_TOPIC = -2 };
 
 /* Re-delivers one matching record: DELIVERED (or nothing to deliver),
  * SUB_GONE when the subscription is gone, NO_TOPIC when the pool's topic
- * cannot be made (nothing written). */
+ * cannot be made yet (pools.h; nothing written). */
 static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
 {
     eg_route_input_t in;
     eg_error_t err = {0};
     if (eg_route_input_read(&in, m, &err))
         return 0; /* not a CloudEvent: the router dead-lettered it */
-    char fn[EG_MAX_NAME + 1] = "", topic[512] = "";
+    char fn[EG_MAX_NAME + 1] = "", pool[EG_MAX_NAME + 1] = "";
     int matched = 0, gone = 0;
     if (!strcmp(in.space, run->r.space)) {
         const eg_sub_t *sub = NULL;
@@ -381,8 +366,7 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
         gone = !eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, run->r.space, run->r.subscription);
         if (!gone && (matched = eg_route_matches(cfg, &in, run->r.subscription, &sub))) {
             snprintf(fn, sizeof fn, "%s", sub->fn);
-            eg_topics_invoke(topic, sizeof topic, rp->rt->settings->topic_prefix,
-                             eg_route_pool(cfg, in.space, sub->fn), 0);
+            snprintf(pool, sizeof pool, "%s", eg_route_pool(cfg, in.space, sub->fn));
         }
         eg_configlog_read_end(rp->rt->config);
     }
@@ -394,10 +378,9 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
             val = eg_event_serialize(&ev, &vlen);
         eg_event_release(&ev);
     }
-    char why[512];
-    if (val && topic_ready(rp, topic, why, sizeof why)) {
-        EG_LOG_WARN("replayer", "replay %s/%s: the invocation topic %s: %s", run->r.space,
-                    run->r.id, topic, why);
+    int ready = 0;
+    const char *topic = val ? eg_pools_topic(rp->pools, pool, 0, &ready) : NULL;
+    if (val && !ready) { /* pools.c says why; it tries again, and so does the run */
         free(val);
         eg_route_input_release(&in);
         return NO_TOPIC;
@@ -501,6 +484,7 @@ static void *replayer_main(void *arg)
         if (m)
             rd_kafka_message_destroy(m);
         rd_kafka_poll(rp->producer, 0);
+        eg_pools_retry(rp->pools); /* a topic that could not be made is tried again */
         if (!rp->run.active && eg_time_mono_ms() >= rp->retry_at)
             run_start(rp);
         wait = rp->run.active ? run_step(rp) : 0;
@@ -525,7 +509,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
         rd_kafka_destroy(rp->producer);
     }
     eg_replay_table_free(rp->table);
-    eg_map_free(rp->topics);
+    eg_pools_free(rp->pools);
     free(rp);
 }
 
@@ -564,13 +548,16 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
     rp->coop = eg_kafka_cooperative(s);
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen) ||
-        !(rp->topics = eg_map_new()))
+        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, rp);
     if (!(rp->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "replayer producer", err, errlen)))
         goto fail;
+    if (!(rp->pools = eg_pools_new(rt, rp->producer))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (eg_kafka_subscribe_one(rp->consumer, rt->topics.replays, err, errlen))
         goto fail;
     if (pthread_create(&rp->thread, NULL, replayer_main, rp)) {
