@@ -13,16 +13,13 @@ space and times each write. RSS is read from /proc/PID/status (VmRSS)
 every 50 ms. Environment: EG_BENCH_FUNCTIONS (2000), EG_BENCH_METADATA
 (2000), EG_BENCH_READERS (100), EG_BENCH_SECONDS (15).
 """
-import http.client
-import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from benchlib import Gateway, request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "bin"))
@@ -30,12 +27,6 @@ FUNCTIONS = int(os.environ.get("EG_BENCH_FUNCTIONS", "2000"))
 METADATA = int(os.environ.get("EG_BENCH_METADATA", "2000"))
 READERS = int(os.environ.get("EG_BENCH_READERS", "100"))
 SECONDS = float(os.environ.get("EG_BENCH_SECONDS", "15"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid):
@@ -46,35 +37,11 @@ def rss_mb(pid):
     return 0.0
 
 
-def request(port, method, path, body=None, timeout=60):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
 def main():
-    cport, eport = free_port(), free_port()
     log = tempfile.NamedTemporaryFile(prefix="eg-bench-config-", suffix=".log", delete=False)
-    proc = subprocess.Popen([os.path.join(BIN, "event-gateway"), "--dev", "--listen", "127.0.0.1",
-                             "--config-port", str(cport), "--events-port", str(eport)],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, EG_MAX_FUNCTIONS_PER_SPACE="0"))
+    gw = Gateway(BIN, ["--dev"], log, env=dict(os.environ, EG_MAX_FUNCTIONS_PER_SPACE="0"))
+    proc, cport = gw.proc, gw.config_port
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if request(cport, "GET", "/v1/status", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                sys.exit("the gateway did not start; log: %s" % log.name)
-            time.sleep(0.1)
         pad = "x" * METADATA
         for i in range(FUNCTIONS):
             st, body = request(cport, "POST", "/v1/spaces/big/functions",
@@ -136,12 +103,7 @@ def main():
             print("  writes meanwhile: %d (%s), p50 %.3f s, max %.3f s"
                   % (len(wt), wst, wt[len(wt) // 2], wt[-1]))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        gw.stop()
         os.unlink(log.name)
 
 

@@ -28,8 +28,6 @@ import http.server
 import json
 import os
 import shlex
-import signal
-import socket
 import socketserver
 import subprocess
 import sys
@@ -37,6 +35,8 @@ import tempfile
 import threading
 import time
 import uuid
+
+from benchlib import Gateway, request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,12 +47,6 @@ FAST_EVENTS = int(os.environ.get("EG_BENCH_FAST_EVENTS", "100"))
 RATE = float(os.environ.get("EG_BENCH_RATE", "20"))
 GW_ARGS = shlex.split(os.environ.get("EG_BENCH_GW_ARGS", ""))
 DRAIN_S = 300  # longest wait for the last fast event of a phase
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Fn:
@@ -92,17 +86,6 @@ class Fn:
         self.server = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = "http://127.0.0.1:%d/" % self.server.server_address[1]
-
-
-def request(port, method, path, body=None, timeout=30):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 def event(space, etype):
@@ -167,23 +150,10 @@ def main():
             brokers = [l.split("=", 1)[1] for l in out.stdout.splitlines()
                        if l.startswith("KAFKA_BROKERS=")][0]
         slow, fast = Fn(SLOW_MS), Fn(0)
-        cport, eport = free_port(), free_port()
         log = open(os.path.join(work, "gateway.log"), "w")
-        gw = subprocess.Popen([os.path.join(BIN, "event-gateway"), "--brokers", brokers,
-                               "--topic-prefix", "fair%s." % uuid.uuid4().hex[:6],
-                               "--listen", "127.0.0.1", "--config-port", str(cport),
-                               "--events-port", str(eport), "--function-allow-cidrs",
-                               "127.0.0.0/8"] + GW_ARGS, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if request(cport, "GET", "/v1/status", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or gw.poll() is not None:
-                sys.exit("the gateway did not start; log: %s" % log.name)
-            time.sleep(0.2)
+        gw = Gateway(BIN, ["--brokers", brokers, "--topic-prefix", "fair%s." % uuid.uuid4().hex[:6],
+                           "--function-allow-cidrs", "127.0.0.0/8"] + GW_ARGS, log)
+        cport, eport = gw.config_port, gw.events_port
         for sp, fn in (("slow", slow), ("fast", fast)):
             for kind, body in (("eventtypes", {"name": sp + ".ev"}),
                                ("functions", {"functionId": sp + "fn", "type": "http",
@@ -241,13 +211,8 @@ def main():
         print("  p99 during the burst / idle p99: %.1fx (goal: at most 2x) %s"
               % (ratio, "PASS" if ratio <= 2 and not burst_lost else "FAIL"))
     finally:
-        if gw and gw.poll() is None:
-            gw.send_signal(signal.SIGTERM)
-            try:
-                gw.wait(30)
-            except subprocess.TimeoutExpired:
-                gw.kill()
-                gw.wait(10)
+        if gw:
+            gw.stop()
         if kafka_env:
             subprocess.run(["bash", os.path.join(ROOT, "scripts", "kafka.sh"), "stop"],
                            env=kafka_env, capture_output=True, timeout=120)

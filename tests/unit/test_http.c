@@ -414,24 +414,33 @@ static void read_until(int fd, const char *want, char *buf, size_t cap)
     }
 }
 
-static void test_workers_block_quick_requests_do_not_wait(void **state)
+/* An EG_HTTP_WORKERS server of worker_handler, nothing released yet, and
+ * `slow` GETs of /slow sent to it (their sockets into fds); returns once
+ * `running` of them run on workers (bounded: 5 s). */
+static eg_http_server_t *workers_busy(const eg_http_loop_t *how, int *fds, int slow, int running)
 {
-    (void)state;
     char err[256] = "";
     atomic_store(&slow_release, 0);
     atomic_store(&slow_running, 0);
-    eg_http_loop_t how = {.fd = -1, .workers = 2, .quick = quick, .deadline_ms = 400};
     eg_http_server_t *srv = eg_http_server_new("workers", "127.0.0.1", 0, 1024, EG_HTTP_WORKERS,
-                                               worker_handler, NULL, &how, err, sizeof err);
+                                               worker_handler, NULL, how, err, sizeof err);
     assert_non_null(srv);
-    /* both workers busy, and a third slow request waits for one */
-    int slow[3];
-    for (int i = 0; i < 3; i++)
-        slow[i] = get(srv, "/slow");
+    for (int i = 0; i < slow; i++)
+        fds[i] = get(srv, "/slow");
     int64_t until = eg_time_mono_ms() + 5000;
-    while (atomic_load(&slow_running) < 2 && eg_time_mono_ms() < until)
+    while (atomic_load(&slow_running) < running && eg_time_mono_ms() < until)
         nanosleep(&(struct timespec){0, 2000000L}, NULL);
-    assert_int_equal(atomic_load(&slow_running), 2);
+    assert_int_equal(atomic_load(&slow_running), running);
+    return srv;
+}
+
+static void test_workers_block_quick_requests_do_not_wait(void **state)
+{
+    (void)state;
+    /* both read workers busy, and a third slow request waits for one */
+    eg_http_loop_t how = {.fd = -1, .workers = 2, .quick = quick, .deadline_ms = 400};
+    int slow[3];
+    eg_http_server_t *srv = workers_busy(&how, slow, 3, 2);
     /* a quick request is answered on the loop meanwhile */
     char buf[1024];
     int64_t t0 = eg_time_mono_ms();
@@ -464,19 +473,9 @@ static void test_workers_block_quick_requests_do_not_wait(void **state)
 static void test_workers_stop_with_requests_waiting(void **state)
 {
     (void)state;
-    char err[256] = "";
-    atomic_store(&slow_release, 0);
-    atomic_store(&slow_running, 0);
     eg_http_loop_t how = {.fd = -1, .workers = 1};
-    eg_http_server_t *srv = eg_http_server_new("workers", "127.0.0.1", 0, 1024, EG_HTTP_WORKERS,
-                                               worker_handler, NULL, &how, err, sizeof err);
-    assert_non_null(srv);
     int fds[4];
-    for (int i = 0; i < 4; i++)
-        fds[i] = get(srv, "/slow");
-    int64_t until = eg_time_mono_ms() + 5000;
-    while (atomic_load(&slow_running) < 1 && eg_time_mono_ms() < until)
-        nanosleep(&(struct timespec){0, 2000000L}, NULL);
+    eg_http_server_t *srv = workers_busy(&how, fds, 4, 1);
     atomic_store(&slow_release, 1);
     eg_http_server_free(srv);
     for (int i = 0; i < 4; i++)
