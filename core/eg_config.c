@@ -367,11 +367,11 @@ static int http_headers(vctx_t *v, const cJSON *p, cJSON **out)
     return 0;
 }
 
-/* A Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not "." or "..". */
+/* A Kafka topic name: 1 to EG_KAFKA_TOPIC_MAX of [A-Za-z0-9._-], not "." or "..". */
 static int topic_ok(const char *t)
 {
     size_t n = strlen(t);
-    if (!n || n > 249 || !strcmp(t, ".") || !strcmp(t, ".."))
+    if (!n || n > EG_KAFKA_TOPIC_MAX || !strcmp(t, ".") || !strcmp(t, ".."))
         return 0;
     for (const unsigned char *p = (const unsigned char *)t; *p; p++)
         if (!isalnum(*p) && !strchr("._-", *p))

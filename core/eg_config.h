@@ -55,6 +55,9 @@ typedef struct eg_error {
 int eg_error_set(eg_error_t *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Kafka's longest topic name (a kafka function's topic, a pool's topics). */
+#define EG_KAFKA_TOPIC_MAX 249
+
 /* Upper bounds on what outside parties control. */
 #define EG_MAX_NAME 256      /* space, event type name, function id, ids */
 #define EG_MAX_PATH 2048     /* subscription / cors path */

@@ -222,9 +222,6 @@ static int over_quota(eg_runtime_t *rt, eg_kind_t kind, const char *space, eg_er
     return 1;
 }
 
-/* Kafka's longest topic name. */
-#define KAFKA_TOPIC_MAX 249
-
 /* A function's pool names its invocation topics: one whose names Kafka
  * would refuse would hold every event of it (the router cannot create the
  * topic). 0, or -1 with err set (400). */
@@ -237,13 +234,14 @@ static int pool_too_long(const eg_runtime_t *rt, const eg_change_t *c, eg_error_
         return 0;
     char name[EG_MAX_NAME + 512];
     eg_topics_invoke(name, sizeof name, rt->settings->topic_prefix, pool->valuestring, 0);
-    size_t max = KAFKA_TOPIC_MAX - (strlen(name) - strlen(pool->valuestring));
-    if (strlen(name) <= KAFKA_TOPIC_MAX)
+    size_t len = strlen(name);
+    if (len <= EG_KAFKA_TOPIC_MAX)
         return 0;
     return eg_error_set(err, 400,
                         "\"pool\" must be at most %zu characters here: the names of its "
                         "invocation topics (%s) would pass Kafka's %d.",
-                        max, name, KAFKA_TOPIC_MAX);
+                        EG_KAFKA_TOPIC_MAX - (len - strlen(pool->valuestring)), name,
+                        EG_KAFKA_TOPIC_MAX);
 }
 
 static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_t op,
