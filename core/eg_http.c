@@ -18,10 +18,10 @@
  *    the worker resumes the connection. Requests the owner calls quick
  *    (/v1/status, /metrics) run on the loop, so they are answered while every
  *    worker is busy. Reads (GET, HEAD) and writes have queues and workers of
- *    their own: a few read workers, since a large list is CPU and memory (a
- *    hundred lists of 4 MiB built at once slowed every write tenfold), and
- *    more write workers, since a write mostly waits for Kafka and must not
- *    wait behind lists. Past EG_HTTP_QUEUE_MAX waiting requests (of a
+ *    their own: a few read workers, since building and printing a large
+ *    list is CPU and memory that the rest of the process (the configuration
+ *    log a write waits on) needs too, and more write workers, since a write
+ *    mostly waits for Kafka and must not wait behind lists. Past EG_HTTP_QUEUE_MAX waiting requests (of a
  *    queue): 503 at once.
  *  - EG_HTTP_EVENT_LOOP (the Events API): handlers run on the loops and never
  *    block. The first loop also runs the owner's hook (a descriptor to watch

@@ -94,9 +94,8 @@ class TestReplayToANewPool(ReplayTestBase):
         """The replay's function is in a pool no event was routed to yet, so
         its invocation topic does not exist (a real Kafka creates no topic by
         itself): the replayer makes it, every replayed invocation is stored
-        (before, they were refused and the replay still saved its progress
-        and ended done), and the pool's invoker, started afterwards, calls
-        them all."""
+        by the time the replay says done, and the pool's invoker, started
+        afterwards, calls them all."""
         gw = self.start_gateway(name="replay-pool")
         fn = self.start_fn(name="pooled")
         pool = "rp-" + uuid.uuid4().hex[:8]
