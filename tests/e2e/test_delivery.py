@@ -16,8 +16,9 @@ import time
 import unittest
 import uuid
 
-from egtest import (GatewayTestCase, ce10, configure, dead_letters, gw_event, kcat_consume,
-                    kcat_produce, produce_at, scaled, send_ce10, topic, wait_dead_letters)
+from egtest import (REAL_KAFKA, GatewayTestCase, ce10, configure, dead_letters, gw_event,
+                    kcat_consume, kcat_produce, produce_at, scaled, send_ce10, topic,
+                    wait_dead_letters)
 from test_ops import parse_metrics, sample
 
 CE_JSON = "application/cloudevents+json"
@@ -487,7 +488,12 @@ class TestInflightBudget(DeliveryTestBase):
         self.assertStatus(r, 200)
         s, _ = parse_metrics(self, r.body)
         self.assertEqual(sample(s, "eventgateway_invocations_in_flight"), 4)
-        self.assertGreater(sample(s, "eventgateway_invocations_queued"), 0)
+        if not REAL_KAFKA:
+            # The embedded broker hands the invoker its records in batches, so
+            # it has taken more than it may call. On a real Kafka they come as
+            # the router commits them, one or two at a time, and the budget may
+            # be spent before any record waits.
+            self.assertGreater(sample(s, "eventgateway_invocations_queued"), 0)
         release.set()
         t0 = time.monotonic()
         want = {e["id"] for e in events}
