@@ -189,7 +189,14 @@ start_node() {
         -Dlog4j2.configurationFile="$d/log4j2.properties" -Dkafka.logs.dir="$d" \
         -cp "$(classpath)" kafka.Kafka "$d/server.properties" \
         </dev/null >"$d/stdout.log" 2>&1 &
-    echo $! >"$d/pid"
+    local pid=$! i
+    echo "$pid" >"$d/pid"
+    # Until the background shell has exec'd java, its command line is this
+    # script's: node_pid would take the node for dead.
+    for i in $(seq 1 100); do
+        node_pid "$n" >/dev/null || [ ! -d "/proc/$pid" ] && break
+        sleep 0.1
+    done
 }
 
 stop_node() {
@@ -213,7 +220,7 @@ wait_ready() {
     while :; do
         for n in $(seq 1 "$NODES"); do
             node_pid "$n" >/dev/null || {
-                tail -30 "$(node_dir "$n")/server.log" "$(node_dir "$n")/stdout.log" >&2 2>/dev/null
+                tail -30 "$(node_dir "$n")/server.log" "$(node_dir "$n")/stdout.log" >&2 2>/dev/null || true
                 die "node $n exited (log: $(node_dir "$n")/server.log)"
             }
         done

@@ -530,7 +530,25 @@ class KafkaCluster:
             time.sleep(0.05)
         self._watchdog.kill()
         self._watchdog.wait(10)
+        self.last_logs = self.log_tail()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, n=LOG_TAIL_LINES):
+        """The last n lines of each node's server.log and stdout (what a failed
+        test prints: the data goes with close())."""
+        parts = []
+        for node in range(1, self.nodes + 1):
+            for name in ("server.log", "stdout.log"):
+                path = os.path.join(self.dir, "node-%d" % node, name)
+                try:
+                    with open(path, errors="replace") as f:
+                        lines = f.read().splitlines()[-n:]
+                except OSError:
+                    continue
+                if lines:
+                    parts.append("---- last %d lines of kafka node %d %s ----\n%s"
+                                 % (len(lines), node, name, "\n".join(lines)))
+        return "\n".join(parts)
 
 
 def needs_breakable_kafka(why):
@@ -949,6 +967,7 @@ class GatewayTestCase(unittest.TestCase):
         """Starts an Apache Kafka cluster of this test's own (KafkaCluster);
         stopped by its PIDs and removed in cleanup whatever happens."""
         k = KafkaCluster(nodes)
+        self._kafkas.append(k)
         self.addCleanup(k.close)
         return k
 
@@ -966,6 +985,7 @@ class GatewayTestCase(unittest.TestCase):
 
     def run(self, result=None):
         self._gateways = []
+        self._kafkas = []
         if result is None:
             result = self.defaultTestResult()
         before = len(result.failures) + len(result.errors)
@@ -978,6 +998,15 @@ class GatewayTestCase(unittest.TestCase):
             for g in list(self._gateways) + list(type(self)._class_gateways):
                 if failed:
                     sys.stderr.write("\n%s: %s\n" % (self.id(), g.log_tail()))
+            for k in self._kafkas:
+                if failed and getattr(k, "last_logs", ""):
+                    sys.stderr.write("\n%s: %s\n" % (self.id(), k.last_logs))
+            if failed:
+                # The logs above can be long: the failure itself once more,
+                # last, where a truncated CI log still shows it.
+                for test, text in (result.failures + result.errors)[before:]:
+                    last = [ln for ln in text.strip().splitlines() if ln.strip()][-3:]
+                    sys.stderr.write("\n%s failed: %s\n" % (test.id(), "\n    ".join(last)))
             for g in self._gateways:
                 g.close()
             self._gateways = []
