@@ -25,8 +25,10 @@ void eg_topics_init(eg_topics_t *t, const char *prefix)
     snprintf(t->events, sizeof t->events, "%sevents", prefix);
     snprintf(t->dlq, sizeof t->dlq, "%sdlq", prefix);
     snprintf(t->replays, sizeof t->replays, "%sreplays", prefix);
-    eg_topics_invoke(t->invoke_async, sizeof t->invoke_async, prefix, "default", 0);
-    eg_topics_invoke(t->invoke_sync, sizeof t->invoke_sync, prefix, "default", 1);
+    eg_topics_invoke(t->invoke_async, sizeof t->invoke_async, prefix, "default", EG_INVOKE_ASYNC);
+    eg_topics_invoke(t->invoke_sync, sizeof t->invoke_sync, prefix, "default", EG_INVOKE_SYNC);
+    eg_topics_invoke(t->invoke_overflow, sizeof t->invoke_overflow, prefix, "default",
+                     EG_INVOKE_OVERFLOW);
 }
 
 const char *eg_topics_data(const eg_topics_t *t, size_t i)
@@ -38,15 +40,19 @@ const char *eg_topics_data(const eg_topics_t *t, size_t i)
         return t->dlq;
     case 2:
         return t->invoke_async;
-    default:
+    case 3:
         return t->invoke_sync;
+    default:
+        return t->invoke_overflow;
     }
 }
 
-void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *pool, int sync)
+void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *pool,
+                      eg_invoke_kind_t kind)
 {
+    static const char *const suffix[] = {"async", "sync", "overflow"};
     snprintf(buf, len, "%sinvoke.%s.%s", prefix ? prefix : "eg.", pool ? pool : "default",
-             sync ? "sync" : "async");
+             suffix[kind]);
 }
 
 /* ---- the properties the gateway fixes ---- */

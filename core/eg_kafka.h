@@ -35,17 +35,28 @@ typedef struct eg_topics {
     char dlq[256];          /* <prefix>dlq */
     char invoke_async[256]; /* <prefix>invoke.default.async: the default pool's */
     char invoke_sync[256];  /* <prefix>invoke.default.sync */
+    char invoke_overflow[256]; /* <prefix>invoke.default.overflow */
     char replays[256];      /* <prefix>replays: compacted, one record per replay */
 } eg_topics_t;
 
 void eg_topics_init(eg_topics_t *t, const char *prefix);
 
 /* The topics that carry events (all but config), for creating them. */
-#define EG_TOPICS_DATA 4
+#define EG_TOPICS_DATA 5
 const char *eg_topics_data(const eg_topics_t *t, size_t i);
 
-/* The invocation topic of a pool: "<prefix>invoke.<pool>.<async|sync>". */
-void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *pool, int sync);
+/* The invocation topics of a pool: "<prefix>invoke.<pool>.<kind>". The
+ * overflow topic holds the async invocations of a function past its share of
+ * the async engine (--max-inflight-per-function): the longest name of the
+ * three. */
+typedef enum eg_invoke_kind {
+    EG_INVOKE_ASYNC,
+    EG_INVOKE_SYNC,
+    EG_INVOKE_OVERFLOW,
+} eg_invoke_kind_t;
+
+void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *pool,
+                      eg_invoke_kind_t kind);
 
 /* Returns a new configuration with bootstrap.servers (from `brokers`, which
  * overrides settings->brokers when not NULL), every --kafka property and the

@@ -242,6 +242,13 @@ static const eg__opt_t eg__opts[] = {
      .help = "function calls in flight, async and sync each (a call due past it waits for "
              "one to end)",
      .offset = EG__INT(max_inflight)},
+    {.name = "max-inflight-per-function", .env = "EG_MAX_INFLIGHT_PER_FUNCTION",
+     .type = EG__OPT_INT, .def = "256", .min = 0, .max = 100000,
+     .roles = EG_ROLE_INVOKER | EG_ROLE_GATEWAY, .metavar = "N",
+     .help = "async invocations of one function worked on at once; its further records move "
+             "to the pool's overflow topic, so a slow function cannot hold the others' "
+             "partitions (0: no limit)",
+     .offset = EG__INT(max_inflight_per_function)},
     {.name = "partition-window", .env = "EG_PARTITION_WINDOW", .type = EG__OPT_INT,
      .def = "512", .min = 1, .max = 100000, .roles = EG_ROLE_INVOKER | EG_ROLE_GATEWAY,
      .metavar = "N",

@@ -179,6 +179,11 @@ static int eg_runtime_metrics_init(eg_runtime_t *rt)
     x->dead_letters = eg_metrics_family(m, "eventgateway_dead_letters_total",
                                         "Records written to the dead-letter topic.",
                                         EG_METRIC_COUNTER, EG__L("space", "function"), NULL, 0);
+    x->overflowed = eg_metrics_family(
+        m, "eventgateway_invocations_overflowed_total",
+        "Async invocations moved to the overflow topic: their function held its share of the "
+        "async engine (--max-inflight-per-function).",
+        EG_METRIC_COUNTER, EG__L("space", "function"), NULL, 0);
     x->consumer_lag = eg_metrics_family(
         m, "eventgateway_consumer_lag",
         "Records of the assigned partitions not consumed yet (sum over partitions).",

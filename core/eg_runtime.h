@@ -41,6 +41,7 @@ typedef struct eg_runtime_metrics {
     eg_metric_t *invocation_duration; /* histogram {space,function}: seconds per call */
     eg_metric_t *retries;             /* counter {space,function}: retries scheduled */
     eg_metric_t *dead_letters;        /* counter {space,function}: records dead-lettered */
+    eg_metric_t *overflowed;          /* counter {space,function}: moved to the overflow topic */
     eg_metric_t *consumer_lag;        /* gauge {role,topic}: records behind the high watermark */
     eg_metric_t *in_flight;           /* gauge: function calls in progress */
     eg_metric_t *queued;              /* gauge: calls waiting for --max-inflight */

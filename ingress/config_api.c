@@ -233,7 +233,8 @@ static int pool_too_long(const eg_runtime_t *rt, const eg_change_t *c, eg_error_
     if (!cJSON_IsString(pool))
         return 0;
     char name[EG_MAX_NAME + 512];
-    eg_topics_invoke(name, sizeof name, rt->settings->topic_prefix, pool->valuestring, 0);
+    eg_topics_invoke(name, sizeof name, rt->settings->topic_prefix, pool->valuestring,
+                     EG_INVOKE_OVERFLOW); /* the longest of its names */
     size_t len = strlen(name);
     if (len <= EG_KAFKA_TOPIC_MAX)
         return 0;

@@ -574,7 +574,7 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
         return;
     }
     snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
-    eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, 1);
+    eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, EG_INVOKE_SYNC);
     eg_runtime_wake(api->rt); /* the sync invokers of this process, if they doze */
     rd_kafka_headers_t *h = rd_kafka_headers_new(10);
     add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");

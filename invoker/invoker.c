@@ -2,10 +2,12 @@
  * invoker.c: the invoker role, event loops that call functions for the
  * invocation records of its pool.
  *
- * Inputs. Two engines, each on its own thread with its own consumer:
+ * Inputs. Three engines, each on its own thread with its own consumer:
  *  - async: group "<prefix>invoker.<pool>" on "<prefix>invoke.<pool>.async";
  *  - sync: group "<prefix>invoker.<pool>.sync" on "<prefix>invoke.<pool>.sync";
- * both topics 8 partitions, made sure of at start. One record is one
+ *  - overflow: group "<prefix>invoker.<pool>.overflow" on
+ *    "<prefix>invoke.<pool>.overflow" (see Fairness);
+ * every topic 8 partitions, made sure of at start. One record is one
  * invocation: key = the event's partition key, value = the body to send,
  * headers content-type, eg-space, eg-subscription, eg-function, eg-event-id,
  * eg-event-type (written by the router); sync ones also eg-reply-to,
@@ -97,6 +99,24 @@
  * the queue. librdkafka drops what it prefetched for a paused partition and
  * refetches on resume, so resuming waits until the count has dropped by a
  * quarter (hysteresis) rather than flapping.
+ *
+ * Fairness. The partitions of the async topic carry every tenant's records,
+ * so a window or a budget filled by one slow (or failing, retried) function
+ * would hold every other function's records back. The async engine keeps
+ * count of the invocations of each function it works on, in all and in
+ * each partition. Under pressure (the engine holds a quarter of its budget,
+ * or the partition a quarter of its window) a function has a share: of the
+ * engine, --max-inflight-per-function (256), of the partition, an eighth of
+ * --partition-window (64). A record of a function that holds either whole
+ * share is not worked on here but written as it is to the pool's
+ * overflow topic (the dead-letter producer: idempotent, acks=all) and
+ * finished when Kafka has it, so it holds a window slot for a round trip to
+ * Kafka, not for a call. The overflow engine delivers those records like the
+ * async engine, with a window and a budget of its own and no share: the slow
+ * functions wait on each other there, not on the others. A record the
+ * overflow topic refuses is called here after all. A share is counted per
+ * function, not per subscription: what is slow is the function, whatever
+ * event brought the call.
  *
  * Retries. Connection errors, timeouts, 429 and 5xx are retried after
  * min(maxDelay, base * 2^(n-1)) with full jitter in [d/2, d]; attempts,
@@ -201,11 +221,16 @@ typedef enum inv_state {
     INV_CALLING, /* an attempt is in the multi handle */
     INV_WAITING, /* on the timer heap for its next attempt */
     INV_DLQ,     /* dead letter produced (or to be re-sent), waiting for its report */
+    INV_OVERFLOW, /* written to the overflow topic (or to be re-sent), waiting for its report */
     INV_PARKED,  /* shutting down: a retry that will not be made here */
     INV_REPLY,   /* sync: reply produced (or to be re-sent), waiting for its report */
 } inv_state_t;
 
-typedef enum timer_kind { TK_ATTEMPT, TK_DLQ, TK_REPLY } timer_kind_t;
+typedef enum timer_kind { TK_ATTEMPT, TK_DLQ, TK_REPLY, TK_OVERFLOW } timer_kind_t;
+
+/* What an engine consumes: the pool's sync topic, its async topic, or its
+ * overflow topic (async invocations of functions past their share). */
+typedef enum engine_kind { ENG_SYNC, ENG_ASYNC, ENG_OVERFLOW } engine_kind_t;
 
 typedef struct src src_t;
 
@@ -248,6 +273,8 @@ struct inv {
     long last_status;
     char last_error[512];
     char *dlq_value;     /* the dead letter, kept for re-sends */
+    char *share;         /* the key of the engine's share it holds ("space\x1ffunction"), or NULL */
+    rd_kafka_headers_t *headers; /* INV_OVERFLOW: the record's headers, kept for re-sends */
     size_t response_cap; /* bytes allocated at call.response */
     int64_t attempt_start;
     eg_netpolicy_guard_t guard; /* what the address policy refused during the attempt */
@@ -269,6 +296,7 @@ struct part {
     char *topic;
     int32_t partition;
     eg__offtrack_t *track;
+    eg__shares_t *shares; /* each function's share of the window (async engine) */
     int64_t committed; /* last offset sent in a commit, -1 none */
     int paused;
     int revoked;
@@ -302,7 +330,12 @@ typedef struct eg_invoker {
     const eg_settings_t *s;
     eg_netpolicy_t *policy; /* the role's, shared by its engines */
     src_t in;
-    rd_kafka_t *producer; /* dead letters (async engine) */
+    engine_kind_t kind;
+    /* Async engine: each function's share (--max-inflight-per-function;
+     * NULL: no limit), and where the invocations past it go. */
+    eg__shares_t *shares;
+    char overflow_topic[512];
+    rd_kafka_t *producer; /* dead letters and overflow (async and overflow engines) */
     rd_kafka_t *replier;  /* replies (sync engine) */
     rd_kafka_queue_t *pq; /* the producer's main queue */
     rd_kafka_queue_t *rq; /* the reply producer's main queue */
@@ -321,7 +354,7 @@ typedef struct eg_invoker {
     /* Engine state: the loop thread only. */
     inv_t *invs;
     inv_t *qhead, *qtail; /* waiting for the in-flight budget, oldest first */
-    size_t ninv, ncalling, ndlq, nreply, nqueued;
+    size_t ninv, ncalling, ndlq, nreply, nqueued, noverflow;
     eg__timer_heap_t timers;
     uint64_t rng;
     int draining;
@@ -369,6 +402,19 @@ static void calling(eg_invoker_t *r, int more)
 
 /* ---- partitions ---- */
 
+/* --partition-window, and what one function may hold of it under pressure
+ * (share_take): an eighth, so that it takes the backlogs of several slow
+ * functions in one partition to fill its window. */
+static size_t window(const eg_invoker_t *r)
+{
+    return r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
+}
+
+static size_t window_share(const eg_invoker_t *r)
+{
+    return window(r) / 8 > 0 ? window(r) / 8 : 1;
+}
+
 static part_t *part_find(src_t *s, const char *topic, int32_t partition)
 {
     for (part_t *p = s->parts; p; p = p->next)
@@ -382,6 +428,7 @@ static void part_unref(part_t *p)
     if (--p->refs > 0 || !p->revoked)
         return;
     eg__offtrack_free(p->track);
+    eg__shares_free(p->shares);
     free(p->topic);
     free(p);
 }
@@ -389,9 +436,12 @@ static void part_unref(part_t *p)
 static part_t *part_new(src_t *s, const char *topic, int32_t partition)
 {
     part_t *p = calloc(1, sizeof *p);
-    if (!p || !(p->topic = strdup(topic)) || !(p->track = eg__offtrack_new())) {
-        if (p)
+    if (!p || !(p->topic = strdup(topic)) || !(p->track = eg__offtrack_new()) ||
+        (s->r->shares && !(p->shares = eg__shares_new()))) {
+        if (p) {
             free(p->topic);
+            eg__offtrack_free(p->track);
+        }
         free(p);
         return NULL;
     }
@@ -512,8 +562,17 @@ static void inv_free(eg_invoker_t *r, inv_t *i)
         queue_unlink(r, i);
     if (i->state == INV_DLQ)
         r->ndlq--;
+    if (i->state == INV_OVERFLOW)
+        r->noverflow--;
     if (i->state == INV_REPLY)
         r->nreply--;
+    if (i->share) {
+        eg__shares_put(r->shares, i->share);
+        eg__shares_put(i->part->shares, i->share);
+        free(i->share);
+    }
+    if (i->headers)
+        rd_kafka_headers_destroy(i->headers);
     attempt_release(r, i);
     eg__timer_heap_remove(&r->timers, &i->timer);
     if (i->prev)
@@ -622,6 +681,89 @@ static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *erro
         return;
     }
     dlq_send(r, i);
+}
+
+/* ---- overflow ---- */
+
+static void begin_attempt(eg_invoker_t *r, inv_t *i);
+
+/* The overflow topic refused the invocation: it is worked on here after all,
+ * past its function's share (which bounds what one function holds of the
+ * engine, not what the engine must do). */
+static void overflow_fall_back(eg_invoker_t *r, inv_t *i, const char *why)
+{
+    EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4, "not moved to %s (%s): called from here",
+            r->overflow_topic, why);
+    r->noverflow--;
+    i->state = INV_NEW;
+    rd_kafka_headers_destroy(i->headers);
+    i->headers = NULL;
+    if (r->draining)
+        i->state = INV_PARKED;
+    else
+        begin_attempt(r, i);
+}
+
+static void overflow_send(eg_invoker_t *r, inv_t *i)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_copy(i->headers);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(r->overflow_topic), RD_KAFKA_V_KEY(i->key, i->klen),
+        RD_KAFKA_V_VALUE(i->value, i->call.body_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(i), RD_KAFKA_V_END);
+    if (!e)
+        return; /* the producer owns h */
+    rd_kafka_headers_destroy(h);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        schedule(r, i, TK_OVERFLOW, eg_time_mono_ms() + DLQ_RESEND_MS);
+    else
+        overflow_fall_back(r, i, rd_kafka_err2str(e));
+}
+
+/* An async invocation of a function that holds its whole share of the
+ * engine goes to the pool's overflow topic, as it is (key, value, headers),
+ * for the overflow engine: the record finishes here when Kafka has it, so a
+ * slow or failing function cannot fill the partitions' windows nor the
+ * in-flight budget that other functions' records need. */
+static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
+{
+    i->state = INV_OVERFLOW;
+    r->noverflow++;
+    if (!(i->headers = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(0))) {
+        overflow_fall_back(r, i, "out of memory");
+        return;
+    }
+    overflow_send(r, i);
+}
+
+static size_t budget(const eg_invoker_t *r);
+
+/* Takes a share of the invocation's function, of the engine and of the
+ * partition's window: 0 when the function holds either whole already. A
+ * share is only enforced under pressure, while the engine holds a quarter of
+ * its budget or the partition a quarter of its window: with room to spare, a
+ * burst of a fast function is no one's loss, and stays in its lane. */
+static int share_take(eg_invoker_t *r, inv_t *i)
+{
+    size_t n = strlen(i->space) + strlen(i->fn) + 2;
+    char *key = malloc(n);
+    if (!key)
+        return 1; /* worked on without a share rather than lost */
+    snprintf(key, n, "%s\x1f%s", i->space, i->fn);
+    size_t engine_cap =
+        r->in.ninv >= budget(r) / 4 ? (size_t)r->s->max_inflight_per_function : 0;
+    size_t part_cap =
+        eg__offtrack_unfinished(i->part->track) >= window(r) / 4 ? window_share(r) : 0;
+    int engine = eg__shares_take(r->shares, key, engine_cap);
+    int part = engine == 1 ? eg__shares_take(i->part->shares, key, part_cap) : 0;
+    if (engine == 1 && part == 1) {
+        i->share = key;
+        return 1;
+    }
+    if (engine == 1)
+        eg__shares_put(r->shares, key);
+    free(key);
+    return engine < 0 || part < 0; /* out of memory: worked on without a share */
 }
 
 /* ---- sync replies ---- */
@@ -1255,6 +1397,14 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
         inv_finish(r, i);
         return;
     }
+    /* On the embedded broker, whose partitions drop their oldest records
+     * past a bound (eg_backlog.h), nothing moves to the overflow topic while
+     * the invocation topics are near it: the records are worked on here, and
+     * the backlog waits upstream, where the ingress holds new events. */
+    if (r->shares && !eg_backlog_downstream_full(r->rt->backlog) && !share_take(r, i)) {
+        overflow(r, i, h);
+        return;
+    }
     begin_attempt(r, i);
 }
 
@@ -1424,7 +1574,7 @@ static void pause_resume(part_t *p, int pause)
 static void flow(eg_invoker_t *r, src_t *s)
 {
     size_t max = budget(r);
-    size_t win = r->s->partition_window > 0 ? (size_t)r->s->partition_window : 512;
+    size_t win = window(r);
     size_t span_max = win * SPAN_PER_WINDOW;
     part_t *nudge = NULL;
     s->global_paused = s->ninv >= (s->global_paused ? max - max / 4 : max);
@@ -1490,6 +1640,8 @@ static void run_timers(eg_invoker_t *r, int64_t now)
             inv_free(r, i); /* the partition's new owner takes it from here */
         } else if (i->timer_kind == TK_DLQ) {
             dlq_send(r, i);
+        } else if (i->timer_kind == TK_OVERFLOW) {
+            overflow_send(r, i);
         } else if (r->draining) {
             i->state = INV_PARKED;
         } else {
@@ -1504,6 +1656,18 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     inv_t *i = m->_private;
     if (!i)
         return;
+    if (i->state == INV_OVERFLOW) {
+        if (!m->err) {
+            eg_backlog_produced(r->rt->backlog, m);
+            eg_metric_add(r->rt->mx.overflowed, INV_LABELS(i), 1);
+            inv_finish(r, i);
+        } else if (i->part->revoked) {
+            inv_free(r, i); /* the partition's new owner takes it from here */
+        } else {
+            overflow_fall_back(r, i, rd_kafka_err2str(m->err));
+        }
+        return;
+    }
     if (m->err) {
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
                 "dead letter not delivered (%s); sending again in %d ms", rd_kafka_err2str(m->err),
@@ -1612,12 +1776,14 @@ static void *loop(void *arg)
             r->draining = 1;
             r->drain_deadline = now + r->s->function_timeout_ms + DRAIN_EXTRA_MS;
             EG_LOG_INFO(COMP,
-                        "draining %s: %zu call(s) in flight, %zu dead letter(s) and %zu "
-                        "reply(ies) pending; %zu queued call(s) left for the next owner",
-                        in->topic, r->ncalling, r->ndlq, r->nreply, r->nqueued);
+                        "draining %s: %zu call(s) in flight, %zu dead letter(s), %zu "
+                        "overflow record(s) and %zu reply(ies) pending; %zu queued call(s) "
+                        "left for the next owner",
+                        in->topic, r->ncalling, r->ndlq, r->noverflow, r->nreply, r->nqueued);
         }
-        if (r->draining &&
-            ((r->ncalling == 0 && r->ndlq == 0 && r->nreply == 0) || now >= r->drain_deadline))
+        if (r->draining && ((r->ncalling == 0 && r->ndlq == 0 && r->noverflow == 0 &&
+                             r->nreply == 0) ||
+                            now >= r->drain_deadline))
             break;
         drain_pipe(r);
         int more = consume(r, in, POLL_BATCH);
@@ -1668,11 +1834,11 @@ static void *loop(void *arg)
         curl_timeouts(r);
         curl_done(r);
     }
-    if (r->ncalling || r->ndlq || r->nreply)
+    if (r->ncalling || r->ndlq || r->noverflow || r->nreply)
         EG_LOG_WARN(COMP,
-                    "drain of %s timed out: %zu call(s), %zu dead letter(s), %zu reply(ies) "
-                    "left for the next owner",
-                    in->topic, r->ncalling, r->ndlq, r->nreply);
+                    "drain of %s timed out: %zu call(s), %zu dead letter(s), %zu overflow "
+                    "record(s), %zu reply(ies) left for the next owner",
+                    in->topic, r->ncalling, r->ndlq, r->noverflow, r->nreply);
     commit(in, NULL, 1);
     return NULL;
 }
@@ -1765,6 +1931,7 @@ static void engine_free(eg_invoker_t *r)
             free(r->seen_ring[k]);
     free(r->seen_ring);
     eg_map_free(r->seen);
+    eg__shares_free(r->shares);
     free(r);
 }
 
@@ -1781,13 +1948,18 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
     if (!c)
         return NULL;
-    snprintf(cid, sizeof cid, "eg-invoker%s-%s", src->sync ? "-sync" : "",
+    static const char *const suffix[] = {"-sync", "", "-overflow"};
+    snprintf(cid, sizeof cid, "eg-invoker%s-%s", suffix[r->kind],
              s->instance_id ? s->instance_id : "");
     int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, r->rt->mock_cluster, 1, 100);
     snprintf(wait, sizeof wait, "%d", wait_ms);
-    /* Only the sync input dozes: async fetches wait 10 ms anyway. */
+    /* The sync input dozes (it fetches every millisecond), and so does the
+     * overflow input, idle but for a slow function's backlog: the embedded
+     * broker would otherwise answer its empty fetches every 10 ms. The async
+     * input's fetches wait 10 ms, and it is seldom idle for long. */
     eg_doze_init(&src->doze,
-                 src->sync ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 50, 0) : 0,
+                 r->kind != ENG_ASYNC ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 50, 0)
+                                      : 0,
                  eg_time_mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||
@@ -1815,7 +1987,9 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
                          eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen))
                   : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", "10", err, errlen) ||
                         eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err,
-                                              errlen);
+                                              errlen) ||
+                        (src->doze.probe_ms &&
+                         eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen));
     if (bad) {
         rd_kafka_conf_destroy(c);
         return NULL;
@@ -1894,10 +2068,10 @@ static void ensure_topic(eg_invoker_t *r, const char *topic)
         EG_LOG_WARN(COMP, "%s (going on: consuming starts once the topic exists)", err);
 }
 
-/* An engine for the sync or the async invocation topic of the pool, its
- * thread started. NULL with a message in err. */
-static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, int sync, char *err,
-                                  size_t errlen)
+/* An engine for the sync, async or overflow invocation topic of the pool,
+ * its thread started. NULL with a message in err. */
+static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engine_kind_t kind,
+                                  char *err, size_t errlen)
 {
     eg_invoker_t *r = calloc(1, sizeof *r);
     if (!r) {
@@ -1913,11 +2087,18 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, int 
     atomic_init(&r->stop, 0);
     const char *prefix = r->s->topic_prefix ? r->s->topic_prefix : "eg.";
     const char *pool = r->s->pool && *r->s->pool ? r->s->pool : "default";
+    static const char *const group_suffix[] = {".sync", "", ".overflow"};
+    static const eg_invoke_kind_t topic_kind[] = {EG_INVOKE_SYNC, EG_INVOKE_ASYNC,
+                                                  EG_INVOKE_OVERFLOW};
+    int sync = kind == ENG_SYNC;
     src_t *in = &r->in;
     in->r = r;
     in->sync = sync;
-    eg_topics_invoke(in->topic, sizeof in->topic, prefix, pool, sync);
-    snprintf(in->group, sizeof in->group, "%sinvoker.%s%s", prefix, pool, sync ? ".sync" : "");
+    r->kind = kind;
+    eg_topics_invoke(in->topic, sizeof in->topic, prefix, pool, topic_kind[kind]);
+    snprintf(in->group, sizeof in->group, "%sinvoker.%s%s", prefix, pool, group_suffix[kind]);
+    eg_topics_invoke(r->overflow_topic, sizeof r->overflow_topic, prefix, pool,
+                     EG_INVOKE_OVERFLOW);
     r->rng = (uint64_t)eg_time_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uintptr_t)r;
     if (!r->rng)
         r->rng = 1;
@@ -1944,6 +2125,11 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, int 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (kind == ENG_ASYNC && r->s->max_inflight_per_function > 0 &&
+        !(r->shares = eg__shares_new())) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (!(r->multi = curl_multi_init())) {
         snprintf(err, errlen, "libcurl: no multi handle");
         goto fail;
@@ -1963,6 +2149,8 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, int 
         goto fail;
     ensure_topic(r, in->topic);
     eg_backlog_watch(rt->backlog, in->topic);
+    if (kind == ENG_ASYNC)
+        ensure_topic(r, r->overflow_topic); /* written here before its engine may run */
     if (!sync && !r->rt->mock)
         ensure_topic(r, r->rt->topics.dlq);
 
@@ -1990,25 +2178,26 @@ fail:
     return NULL;
 }
 
-/* The role: the sync engine and the async engine, each on its own thread. */
+/* The role: the sync, async and overflow engines, each on its own thread
+ * (indexed by engine_kind_t). */
 typedef struct invoker_role {
-    eg_invoker_t *sync, *async;
+    eg_invoker_t *engines[3];
     eg_netpolicy_t *policy;
 } invoker_role_t;
 
 static void engines_stop(invoker_role_t *ro)
 {
-    eg_invoker_t *e[2] = {ro->sync, ro->async};
-    /* Both drain at once. */
-    for (int k = 0; k < 2; k++)
+    eg_invoker_t **e = ro->engines;
+    /* All drain at once. */
+    for (int k = 0; k < 3; k++)
         if (e[k] && e[k]->thread_started) {
             atomic_store(&e[k]->stop, 1);
             wake(e[k]);
         }
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         if (e[k] && e[k]->thread_started)
             pthread_join(e[k]->thread, NULL);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         engine_free(e[k]);
     eg_netpolicy_free(ro->policy);
     free(ro);
@@ -2028,12 +2217,17 @@ static void *invoker_start(eg_runtime_t *rt, char *err, size_t errlen)
         curl_global_cleanup();
         return NULL;
     }
-    if (!(ro->policy = eg_netpolicy_new(rt->settings, err, errlen)) ||
-        !(ro->sync = engine_start(rt, ro->policy, 1, err, errlen)) ||
-        !(ro->async = engine_start(rt, ro->policy, 0, err, errlen))) {
+    if (!(ro->policy = eg_netpolicy_new(rt->settings, err, errlen))) {
         engines_stop(ro);
         return NULL;
     }
+    /* The overflow engine runs even with no share set: records an earlier
+     * run moved there are delivered. */
+    for (engine_kind_t k = ENG_SYNC; k <= ENG_OVERFLOW; k++)
+        if (!(ro->engines[k] = engine_start(rt, ro->policy, k, err, errlen))) {
+            engines_stop(ro);
+            return NULL;
+        }
     return ro;
 }
 

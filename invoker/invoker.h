@@ -76,6 +76,22 @@ eg__timer_t *eg__timer_heap_pop(eg__timer_heap_t *h);
 /* Removes t if it is in the heap. */
 void eg__timer_heap_remove(eg__timer_heap_t *h, eg__timer_t *t);
 
+/* The shares of an engine, or of a partition's window: how many invocations
+ * of each key (a function: "space\x1ffunction") it works on. */
+typedef struct eg__shares eg__shares_t;
+
+eg__shares_t *eg__shares_new(void);
+void eg__shares_free(eg__shares_t *s);
+/* Takes a share of key: 1 taken; 0 when key holds cap shares already
+ * (nothing changes; cap 0: no limit); -1 out of memory. */
+int eg__shares_take(eg__shares_t *s, const char *key, size_t cap);
+/* Gives back a share taken (a key holding none is left alone). */
+void eg__shares_put(eg__shares_t *s, const char *key);
+/* Shares key holds. */
+size_t eg__shares_held(const eg__shares_t *s, const char *key);
+/* Keys holding a share (what the engine's memory for them is). */
+size_t eg__shares_keys(const eg__shares_t *s);
+
 /* ---- sync invocations (sync.c) ---- */
 
 /* The eg-deadline header's value (decimal Unix ms) as a number; 0 (no

@@ -7,12 +7,15 @@
  *    finish is a binary search; finished entries at the head are dropped, so
  *    the head is always the lowest unfinished offset. Memory is one entry
  *    per record between that offset and the newest one;
- *  - a binary min-heap of timers (retries due), with removal by position.
+ *  - a binary min-heap of timers (retries due), with removal by position;
+ *  - the shares of the async engine: how many invocations of each function
+ *    it works on.
  * Not thread safe: each structure belongs to the engine thread.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_map.h"
 #include "invoker.h"
 
 /* ---- backoff ---- */
@@ -136,6 +139,60 @@ size_t eg__offtrack_unfinished(const eg__offtrack_t *t)
 size_t eg__offtrack_span(const eg__offtrack_t *t)
 {
     return t->len;
+}
+
+/* ---- shares ---- */
+
+/* The count of a key is the map's value itself (never 0: a key whose count
+ * drops to 0 leaves the map, which so holds only the functions being worked
+ * on). */
+struct eg__shares {
+    eg_map_t *held;
+};
+
+eg__shares_t *eg__shares_new(void)
+{
+    eg__shares_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->held = eg_map_new())) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void eg__shares_free(eg__shares_t *s)
+{
+    if (!s)
+        return;
+    eg_map_free(s->held);
+    free(s);
+}
+
+size_t eg__shares_held(const eg__shares_t *s, const char *key)
+{
+    return (size_t)(uintptr_t)eg_map_get(s->held, key);
+}
+
+int eg__shares_take(eg__shares_t *s, const char *key, size_t cap)
+{
+    size_t n = eg__shares_held(s, key);
+    if (cap && n >= cap)
+        return 0;
+    return eg_map_put(s->held, key, (void *)(uintptr_t)(n + 1), NULL) ? -1 : 1;
+}
+
+void eg__shares_put(eg__shares_t *s, const char *key)
+{
+    size_t n = eg__shares_held(s, key);
+    if (n > 1)
+        eg_map_put(s->held, key, (void *)(uintptr_t)(n - 1), NULL); /* replaces: no allocation */
+    else if (n == 1)
+        eg_map_del(s->held, key);
+}
+
+size_t eg__shares_keys(const eg__shares_t *s)
+{
+    return eg_map_size(s->held);
 }
 
 /* ---- timer heap ---- */

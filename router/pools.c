@@ -112,7 +112,8 @@ const char *eg_pools_topic(eg_pools_t *p, const char *pool, int sync, int *ready
             free(t);
             return NULL;
         }
-        eg_topics_invoke(t->name, sizeof t->name, p->rt->settings->topic_prefix, pool, sync);
+        eg_topics_invoke(t->name, sizeof t->name, p->rt->settings->topic_prefix, pool,
+                         sync ? EG_INVOKE_SYNC : EG_INVOKE_ASYNC);
         snprintf(t->pool, sizeof t->pool, "%s", pool);
         t->sync = sync;
         ensure(p, t);

@@ -495,9 +495,10 @@ class TestFunctions(ConfigAPITestBase):
         self.assertEqual(r.body, expected)
 
     def test_a_pool_whose_topics_kafka_would_refuse_is_400(self):
-        """A pool names its invocation topics (<prefix>invoke.<pool>.async);
-        one past Kafka's 249 characters could never be created, and its
-        events would wait for ever: refused, with the longest that fits."""
+        """A pool names its invocation topics (<prefix>invoke.<pool>.async,
+        .sync and .overflow, the longest); one past Kafka's 249 characters
+        could never be created, and its events would wait for ever: refused,
+        with the longest that fits."""
         r = self.call("POST", "functions", {"functionId": "longpool", "type": "http",
                                             "provider": {"url": "http://127.0.0.1:9/hook"},
                                             "pool": "p" * 240})
@@ -506,6 +507,7 @@ class TestFunctions(ConfigAPITestBase):
         self.assertIn('"pool" must be at most', msg)
         self.assertIn("249", msg)
         longest = int(re.search(r"at most (\d+) characters", msg).group(1))
+        self.assertIn("p" * longest + ".overflow", msg)
         self.assertEmpty("functions")
         self.create("functions", {"functionId": "longpool", "type": "http",
                                   "provider": {"url": "http://127.0.0.1:9/hook"}, "pool": "p" * longest})

@@ -18,7 +18,7 @@ import uuid
 
 from egtest import (REAL_KAFKA, GatewayTestCase, ce10, configure, dead_letters, gw_event,
                     kcat_consume, kcat_produce, produce_at, scaled, send_ce10, topic,
-                    wait_dead_letters)
+                    wait_dead_letters, wait_until)
 from test_ops import parse_metrics, sample
 
 CE_JSON = "application/cloudevents+json"
@@ -504,6 +504,90 @@ class TestInflightBudget(DeliveryTestBase):
         # 30 or more rounds of 4: a second, or a 200 ms commit, per round
         # would take 6 s and more
         self.assertLess(took, scaled(4.0), "120 events took %.1f s" % took)
+
+
+class TestFairness(DeliveryTestBase):
+    """Issue 23, item 5: a slow or failing function must not delay other
+    functions' deliveries. The async topic's partitions carry every tenant's
+    records and an invoker works on a window of each (here 64) within a budget
+    of calls (here 40); before, a slow function's calls filled both, and the
+    other tenants' events waited until the slow calls ended. Now, under
+    pressure, each function has a share of the budget (here 8) and of each
+    window (an eighth); its records past that go to the pool's overflow topic,
+    delivered by an engine of their own."""
+    N = 200
+    GATEWAY_ARGS = ["--max-inflight", "40", "--max-inflight-per-function", "8",
+                    "--partition-window", "64", "--function-timeout-ms", "30000",
+                    "--retry-base-ms", "15000", "--retry-max-ms", "15000", "--retry-attempts", "2"]
+
+    def fast_events_flow(self, sp, n=10, within=10.0):
+        fast = self.start_fn(name="fast-" + sp)
+        configure(self.gw, sp, eventtypes=["fast.event"], functions={"fast": fast.url},
+                  subscriptions=[{"eventType": "fast.event", "functionId": "fast"}])
+        events = [ce10("fast.event", sp, data={"i": i}) for i in range(n)]
+        t0 = time.monotonic()
+        for ev in events:
+            self.send(ev)
+        want = {e["id"] for e in events}
+        fast.wait_for(lambda calls: want <= {c.event_id() for c in calls}, timeout=scaled(within),
+                      message="another tenant's %d events delivered meanwhile" % n)
+        return time.monotonic() - t0
+
+    def overflowed(self, sp):
+        r = self.gw.request("GET", "/metrics")
+        self.assertStatus(r, 200)
+        s, _ = parse_metrics(self, r.body)
+        return sample(s, "eventgateway_invocations_overflowed_total", space=sp, function="slow") or 0
+
+    def flood(self, sp, url):
+        configure(self.gw, sp, eventtypes=["slow.event"], functions={"slow": url},
+                  subscriptions=[{"eventType": "slow.event", "functionId": "slow"}])
+        events = [ce10("slow.event", sp, data={"i": i}) for i in range(self.N)]
+        for ev in events:
+            self.send(ev)
+        wait_until(lambda: self.overflowed(sp) >= 150, timeout=scaled(20),
+                   message="the function's records past its share in the overflow topic")
+        return events
+
+    def test_a_slow_functions_backlog_moves_to_the_overflow_topic(self):
+        slow, release = self.start_held_fn(name="slow")
+        sp_slow = self.sp + "-slow"
+        events = self.flood(sp_slow, slow.url)
+        took = self.fast_events_flow(self.sp + "-fast")
+        print("\n10 events of another tenant while a slow function holds %d calls and %d of its "
+              "records wait in the overflow topic: delivered in %.2f s"
+              % (slow.count(), self.overflowed(sp_slow), took))
+        moved = kcat_consume(self.gw.brokers, topic(self.gw.brokers, "invoke.default.overflow"))
+        mine = [dict(zip(m["headers"][0::2], m["headers"][1::2])) for m in moved]
+        mine = [h for h in mine if h.get("eg-space") == sp_slow]
+        self.assertGreaterEqual(len(mine), 150, "records in the overflow topic")
+        self.assertEqual(mine[0].get("eg-function"), "slow", "moved as they were, headers included")
+        # once the function answers, every event is delivered
+        release.set()
+        want = {e["id"] for e in events}
+        slow.wait_for(lambda calls: want <= {c.event_id() for c in calls}, timeout=scaled(60),
+                      message="all %d slow events delivered" % self.N)
+
+    def test_a_failing_functions_retries_do_not_hold_the_others(self):
+        """Records waiting for a retry hold a share as calls do."""
+        failing = self.start_fn(name="failing", status=503)
+        sp_bad = self.sp + "-bad"
+        events = self.flood(sp_bad, failing.url)
+        # the first attempts are made: the records wait for their retries
+        failing.wait_calls(100, timeout=scaled(20))
+        self.fast_events_flow(self.sp + "-fast")
+        # each is tried twice, then dead-lettered by whichever engine had it
+        want = {e["id"] for e in events}
+        letters = []
+
+        def all_dead():
+            letters[:] = dead_letters(self.gw.brokers, lambda v: v.get("space") == sp_bad)
+            return want <= {v.get("eventId") for v in letters}
+        wait_until(all_dead, timeout=scaled(90), interval=0.5,
+                   message="the failing function's %d events dead-lettered" % self.N)
+        self.assertIn(topic(self.gw.brokers, "invoke.default.overflow"),
+                      {v.get("topic") for v in letters},
+                      "dead letters name the topic the record was read from")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ class TestTopicChecks(GatewayTestCase):
             b = Brokers(k.brokers, prefix)
             g = self.start_gateway("eg-ingress", brokers=b, name="ingress-" + prefix.rstrip("."), extra_args=args)
             self.assertNotIn("has replication factor 1", g.log_text())
-            for name in ["config", "events", "dlq", "invoke.default.async", "invoke.default.sync", "replays"]:
+            for name in ["config", "events", "dlq", "invoke.default.async", "invoke.default.sync",
+                         "invoke.default.overflow", "replays"]:
                 with self.subTest(prefix=prefix, topic=name):
                     isr = topic_configs(b, topic(b, name), sources=True)["min.insync.replicas"]
                     self.assertEqual((isr["value"], isr["source"]), ("2", "DYNAMIC_TOPIC_CONFIG"),

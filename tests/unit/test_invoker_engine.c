@@ -200,6 +200,50 @@ static void test_timer_heap(void **state)
     eg__timer_heap_release(&h);
 }
 
+/* ---- shares ---- */
+
+static void test_shares_cap_per_key(void **state)
+{
+    enum { CAP = 3 };
+    eg__shares_t *s = eg__shares_new();
+    assert_non_null(s);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 1);
+    /* the fourth is refused and changes nothing; another function is not held back */
+    assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 0);
+    assert_int_equal(eg__shares_held(s, "a\x1fslow"), 3);
+    assert_int_equal(eg__shares_take(s, "b\x1f" "fast", CAP), 1);
+    assert_int_equal(eg__shares_keys(s), 2);
+    /* the cap is the caller's at each take: none while there is room */
+    assert_int_equal(eg__shares_take(s, "a\x1fslow", 0), 1);
+    assert_int_equal(eg__shares_held(s, "a\x1fslow"), 4);
+    eg__shares_put(s, "a\x1fslow");
+    /* one given back: one more may be taken */
+    eg__shares_put(s, "a\x1fslow");
+    assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 1);
+    assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 0);
+    /* a key whose shares are all back leaves the map; a key holding none is left alone */
+    eg__shares_put(s, "b\x1f" "fast");
+    eg__shares_put(s, "b\x1f" "fast");
+    eg__shares_put(s, "never");
+    assert_int_equal(eg__shares_held(s, "b\x1f" "fast"), 0);
+    assert_int_equal(eg__shares_keys(s), 1);
+    for (int k = 0; k < 3; k++)
+        eg__shares_put(s, "a\x1fslow");
+    assert_int_equal(eg__shares_keys(s), 0);
+    eg__shares_free(s);
+}
+
+static void test_shares_unlimited(void **state)
+{
+    enum { CAP = 0 };
+    eg__shares_t *s = eg__shares_new();
+    for (int k = 0; k < 10000; k++)
+        assert_int_equal(eg__shares_take(s, "x", CAP), 1);
+    assert_int_equal(eg__shares_held(s, "x"), 10000);
+    eg__shares_free(s); /* with shares held: nothing leaks */
+}
+
 /* ---- classification ---- */
 
 static void test_classify_http_status(void **state)
@@ -385,6 +429,8 @@ int main(void)
         cmocka_unit_test(test_offtrack_out_of_order),
         cmocka_unit_test(test_offtrack_many),
         cmocka_unit_test(test_timer_heap),
+        cmocka_unit_test(test_shares_cap_per_key),
+        cmocka_unit_test(test_shares_unlimited),
         cmocka_unit_test(test_classify_http_status),
         cmocka_unit_test(test_classify_curl_errors),
         cmocka_unit_test(test_provider_table),
