@@ -686,6 +686,7 @@ static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *erro
 /* ---- overflow ---- */
 
 static void begin_attempt(eg_invoker_t *r, inv_t *i);
+static size_t budget(const eg_invoker_t *r);
 
 /* The overflow topic refused the invocation: it is worked on here after all,
  * past its function's share (which bounds what one function holds of the
@@ -727,6 +728,11 @@ static void overflow_send(eg_invoker_t *r, inv_t *i)
  * in-flight budget that other functions' records need. */
 static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
 {
+    if (eg_log_enabled(EG_LOG_LEVEL_DEBUG)) {
+        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, INV_FIELDS(i), 4,
+                "moved to %s: the engine holds %zu of %zu, the partition %zu unfinished",
+                r->overflow_topic, r->in.ninv, budget(r), eg__offtrack_unfinished(i->part->track));
+    }
     i->state = INV_OVERFLOW;
     r->noverflow++;
     if (!(i->headers = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(0))) {
@@ -735,8 +741,6 @@ static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
     }
     overflow_send(r, i);
 }
-
-static size_t budget(const eg_invoker_t *r);
 
 /* Takes a share of the invocation's function, of the engine and of the
  * partition's window: 0 when the function holds either whole already. A

@@ -509,15 +509,16 @@ class TestInflightBudget(DeliveryTestBase):
 class TestFairness(DeliveryTestBase):
     """Issue 23, item 5: a slow or failing function must not delay other
     functions' deliveries. The async topic's partitions carry every tenant's
-    records and an invoker works on a window of each (here 64) within a budget
+    records and an invoker works on a window of each (here 128) within a budget
     of calls (here 40); before, a slow function's calls filled both, and the
     other tenants' events waited until the slow calls ended. Now, under
-    pressure, each function has a share of the budget (here 8) and of each
-    window (an eighth); its records past that go to the pool's overflow topic,
-    delivered by an engine of their own."""
+    pressure, each function has a share of the budget (here 12) and of each
+    window (an eighth: 16); its records past that go to the pool's overflow
+    topic, delivered by an engine of their own. The other tenant's 10 events
+    may reach the invoker in one batch: they stay within its share."""
     N = 200
-    GATEWAY_ARGS = ["--max-inflight", "40", "--max-inflight-per-function", "8",
-                    "--partition-window", "64", "--function-timeout-ms", "30000",
+    GATEWAY_ARGS = ["--max-inflight", "40", "--max-inflight-per-function", "12",
+                    "--partition-window", "128", "--function-timeout-ms", "30000",
                     "--retry-base-ms", "15000", "--retry-max-ms", "15000", "--retry-attempts", "2"]
 
     def fast_events_flow(self, sp, n=10, within=10.0):
