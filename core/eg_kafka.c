@@ -170,13 +170,6 @@ int eg_kafka_check_props(const eg_settings_t *s, char *err, size_t errlen)
     return 0;
 }
 
-int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster)
-{
-    if (value >= 0)
-        return value;
-    return is_embedded ? embedded : cluster;
-}
-
 /* Errors of a partition whose leader is moving or not known yet (a topic
  * just created, a broker restarting): the same request succeeds later. */
 static int leader_moving(rd_kafka_resp_err_t e)

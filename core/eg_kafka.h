@@ -77,12 +77,6 @@ rd_kafka_t *eg_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t **conf, const cha
 int eg_kafka_conf_default(rd_kafka_conf_t *conf, const eg_settings_t *s, const char *name,
                           const char *value, char *err, size_t errlen);
 
-/* A tuning setting whose -1 means "chosen by the broker": `embedded` when
- * this process runs the embedded broker (which answers a fetch only when
- * fetch.wait.max.ms runs out), `cluster` otherwise (a real broker answers as
- * soon as data arrives). Any other value is the user's and is returned. */
-int eg_kafka_auto(int value, int is_embedded, int embedded, int cluster);
-
 /* Makes the consumer's thread for `topic` [partition] act on a pause or
  * resume now. librdkafka 2.0 serves those requests in the partition leader's
  * thread, which, with every partition paused, sleeps up to a second between

@@ -68,7 +68,7 @@ typedef struct eg_settings {
     double ingest_linger_ms;    /* --ingest-linger-ms 0.1 (ingress): linger.ms of async events */
     int events_threads;         /* --events-threads 0 (auto; ingress): Events API event loops */
     int sync_timeout_ms;        /* --sync-timeout-ms 10000 (ingress): 504 past it */
-    int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms -1 (auto, eg_kafka_auto): router and
+    int sync_fetch_wait_ms;     /* --sync-fetch-wait-ms -1 (auto, eg_embedded_auto): router and
                                    sync invoker consumers */
     int reply_fetch_wait_ms;    /* --reply-fetch-wait-ms -1 (auto): the ingress's reply consumer */
     double sync_linger_ms;      /* --sync-linger-ms 0: producers on the sync path */

@@ -19,11 +19,9 @@
 #include "eg_log.h"
 #include "eg_time.h"
 
-int eg_runtime_partitions(int value, int mock_cluster)
+int eg_runtime_partitions(int value, const eg_embedded_t *profile)
 {
-    if (value > 0)
-        return value;
-    return mock_cluster ? EG_RUNTIME_PARTITIONS_EMBEDDED : EG_RUNTIME_PARTITIONS_CLUSTER;
+    return value > 0 ? value : profile->partitions;
 }
 
 /* Not on the embedded broker (dev mode creates its topics itself): every
@@ -69,7 +67,7 @@ static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof topics / sizeof topics[0] && rc == 0; i++) {
         rc = eg_kafka_ensure_topic(rk, topics[i].topic, topics[i].partitions, s->replication_factor,
                                    topics[i].configs, 10000, err, errlen);
-        if (rc == 0 && !rt->mock_cluster)
+        if (rc == 0 && rt->embedded->topic_configs)
             rc = eg_kafka_check_topic(rk, topics[i].topic, topics[i].required, topics[i].why, 10000,
                                       err, errlen);
     }
@@ -107,7 +105,7 @@ static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
     size_t limit = 1000000;
     if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vlen) == RD_KAFKA_CONF_OK && atoll(v) > 0)
         limit = (size_t)atoll(v);
-    if (!rt->mock_cluster) {
+    if (rt->embedded->topic_configs) {
         rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &conf, "admin client", err, errlen);
         if (!rk)
             return -1;
@@ -364,8 +362,8 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         if (!(rt->mock = eg_mock_new(err, errlen)))
             goto fail;
         rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
-        rt->mock_cluster = 1;
-        rt->partitions = eg_runtime_partitions(s->partitions, 1);
+        rt->embedded = &eg_embedded_mock;
+        rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded);
         /* The embedded broker answers no CreateTopics: make them here. */
         if (eg_mock_create_topics(rt->mock, &rt->topics, rt->partitions, err, errlen))
             goto fail;
@@ -377,9 +375,9 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         rt->brokers = strdup(s->brokers);
         /* Told, never guessed: a Kafka-compatible service must not get the
          * mock's tuning because its metadata looks like the mock's. */
-        rt->mock_cluster = s->kafka_mock;
-        rt->partitions = eg_runtime_partitions(s->partitions, rt->mock_cluster);
-        if (rt->mock_cluster)
+        rt->embedded = s->kafka_mock ? &eg_embedded_mock : &eg_embedded_none;
+        rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded);
+        if (rt->embedded->mock)
             EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (--kafka-mock): tuned for it",
                         s->brokers);
     } else {
@@ -400,7 +398,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
     if (!(rt->config = eg_configlog_new(s, rt->brokers, &rt->topics, writer, err, errlen)) ||
         eg_configlog_start(rt->config, err, errlen))
         goto fail;
-    if (rt->mock_cluster && !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES,
+    if (rt->embedded->backlog_guard && !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES,
                                                                   rt->topics.events))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -427,7 +425,7 @@ int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf,
     snprintf(linger, sizeof linger, "%g", rt->settings->sync_linger_ms);
     if (eg_kafka_conf_default(conf, rt->settings, "linger.ms", linger, err, errlen))
         return -1;
-    if (rt->mock_cluster && eg_kafka_conf_default(conf, rt->settings,
+    if (rt->embedded->sync_one_in_flight && eg_kafka_conf_default(conf, rt->settings,
                                                   "max.in.flight.requests.per.connection", "1",
                                                   err, errlen))
         return -1;
@@ -473,7 +471,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     kafka = cJSON_AddObjectToObject(doc, "kafka");
     cJSON_AddStringToObject(kafka, "brokers", rt->brokers);
     cJSON_AddBoolToObject(kafka, "embedded", rt->mock != NULL);
-    cJSON_AddBoolToObject(kafka, "mock", rt->mock_cluster); /* --dev or --kafka-mock */
+    cJSON_AddBoolToObject(kafka, "mock", rt->embedded->mock); /* --dev or --kafka-mock */
     topics = cJSON_AddObjectToObject(kafka, "topics");
     cJSON_AddStringToObject(topics, "config", rt->topics.config);
     cJSON_AddStringToObject(topics, "events", rt->topics.events);

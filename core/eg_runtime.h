@@ -20,6 +20,7 @@
 
 #include "eg_backlog.h"
 #include "eg_configlog.h"
+#include "eg_embedded.h"
 #include "eg_http.h"
 #include "eg_kafka.h"
 #include "eg_metrics.h"
@@ -53,19 +54,17 @@ typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
  * start on every fetch and answers with one batch per partition, so the same
  * load over fewer partitions makes fewer, fuller batches and shorter walks
  * (bench/README.md: ingest 34k -> 52k events/s on 2 cores). */
-#define EG_RUNTIME_PARTITIONS_CLUSTER 8
-#define EG_RUNTIME_PARTITIONS_EMBEDDED 2
-
 /* A partition count setting (--partitions, --reply-partitions): value when
- * it is > 0, else the default for this kind of cluster. */
-int eg_runtime_partitions(int value, int mock_cluster);
+ * it is > 0, else the profile's. */
+int eg_runtime_partitions(int value, const eg_embedded_t *profile);
 
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */
     eg_mock_t *mock;               /* the embedded broker in dev mode, else NULL */
-    int mock_cluster;              /* the cluster is librdkafka's mock cluster: ours (mock) or
-                                      another process's, told by --kafka-mock (never guessed);
-                                      consumer waits are tuned for it */
+    const eg_embedded_t *embedded; /* what differs on the cluster (eg_embedded.h):
+                                      eg_embedded_mock on librdkafka's mock cluster, ours
+                                      (mock) or another process's, told by --kafka-mock (never
+                                      guessed); eg_embedded_none otherwise */
     int partitions;                /* of the topics it creates: eg_runtime_partitions(
                                       --partitions) */
     char *brokers;                 /* the bootstrap servers every client uses */

@@ -290,8 +290,8 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    int fast_ms = eg_kafka_auto(st->reply_fetch_wait_ms, rt->mock_cluster, 0, 100);
-    int steady_ms = eg_kafka_auto(st->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
+    int fast_ms = eg_embedded_auto(st->reply_fetch_wait_ms, rt->embedded->reply_fetch_wait_ms);
+    int steady_ms = eg_embedded_auto(st->sync_fetch_wait_ms, rt->embedded->sync_fetch_wait_ms);
     if (!(s->consumer = reply_consumer(s, fast_ms, err, errlen)) ||
         (steady_ms > fast_ms && !(s->steady = reply_consumer(s, steady_ms, err, errlen))))
         goto fail;
@@ -311,7 +311,8 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
     s->thread_started = 1;
-    if (!rt->mock_cluster && !(s->topics = eg_reply_topics_new(rt, s->topic, err, errlen)))
+    if (rt->embedded->reap_reply_topics &&
+        !(s->topics = eg_reply_topics_new(rt, s->topic, err, errlen)))
         goto fail;
     EG_LOG_INFO("sync", "sync replies come back on %s", s->topic);
     return s;

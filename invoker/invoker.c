@@ -147,11 +147,10 @@
  * in flight for them finish, but their results are dropped and never
  * committed (the new owner calls again: at least once; a sync call still
  * replies, and the ingress drops the second reply). On a lost
- * assignment nothing is committed. Async fetch.wait.max.ms is 10: the embedded
- * broker (librdkafka's mock cluster) answers a fetch only when that time
- * runs out, even when it has data, so the default of 500 ms would add half
- * a second to every delivery in dev mode; on a real cluster it only means
- * more fetch requests while idle.
+ * assignment nothing is committed. Async fetch.wait.max.ms is the profile's
+ * (eg_embedded.h): 10 ms on the embedded broker, which answers a fetch only
+ * when that time runs out, even when it has data; 100 ms on Kafka, which
+ * answers as soon as data arrives.
  *
  * Providers without HTTP (a start hook, e.g. kafka) end their attempts from
  * another thread (a producer's delivery report) through eg_call_complete:
@@ -1955,15 +1954,18 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
     static const char *const suffix[] = {"-sync", "", "-overflow"};
     snprintf(cid, sizeof cid, "eg-invoker%s-%s", suffix[r->kind],
              s->instance_id ? s->instance_id : "");
-    int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, r->rt->mock_cluster, 1, 100);
+    int wait_ms = eg_embedded_auto(s->sync_fetch_wait_ms, r->rt->embedded->sync_fetch_wait_ms);
     snprintf(wait, sizeof wait, "%d", wait_ms);
+    char async_wait[16];
+    snprintf(async_wait, sizeof async_wait, "%d", r->rt->embedded->async_fetch_wait_ms);
     /* The sync input dozes (it fetches every millisecond), and so does the
      * overflow input, idle but for a slow function's backlog: the embedded
      * broker would otherwise answer its empty fetches every 10 ms. The async
      * input's fetches wait 10 ms, and it is seldom idle for long. */
     eg_doze_init(&src->doze,
-                 r->kind != ENG_ASYNC ? eg_kafka_auto(s->idle_probe_ms, r->rt->mock_cluster, 50, 0)
-                                      : 0,
+                 r->kind != ENG_ASYNC
+                     ? eg_embedded_auto(s->idle_probe_ms, r->rt->embedded->idle_probe_ms)
+                     : 0,
                  eg_time_mono_ms());
     if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
         eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||
@@ -1989,7 +1991,7 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
                         /* the fetch windows of a dozing input close on these */
                         (src->doze.probe_ms &&
                          eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen))
-                  : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", "10", err, errlen) ||
+                  : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", async_wait, err, errlen) ||
                         eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err,
                                               errlen) ||
                         (src->doze.probe_ms &&
@@ -2124,7 +2126,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
         snprintf(err, errlen, "epoll: %s", strerror(errno));
         goto fail;
     }
-    if (r->rt->mock_cluster &&
+    if (r->rt->embedded->dedupe_fan_outs &&
         (!(r->seen = eg_map_new()) || !(r->seen_ring = calloc(SEEN_MAX, sizeof *r->seen_ring)))) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -173,7 +173,8 @@ static int txn_begin(eg_router_t *r)
 static void rewind_after_commit(eg_router_t *r)
 {
     rd_kafka_topic_partition_list_t *parts =
-        r->rt->mock_cluster || atomic_load(&r->stop) ? NULL : eg_ledger_read_from(r->ledger);
+        !r->rt->embedded->read_txn_offsets || atomic_load(&r->stop) ? NULL
+                                                                    : eg_ledger_read_from(r->ledger);
     rd_kafka_resp_err_t e = parts ? rd_kafka_committed(r->consumer, parts, OFFSETS_TIMEOUT_MS)
                                   : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (e)
@@ -231,7 +232,7 @@ static int txn_commit(eg_router_t *r)
      * Committed after the transaction, so a crash in between routes the batch
      * again, as any crash before a commit does. A real cluster keeps the
      * transaction's offsets; there this is not done. */
-    if (offs->cnt && r->rt->mock_cluster) {
+    if (offs->cnt && r->rt->embedded->commit_after_txn) {
         rd_kafka_resp_err_t ce = rd_kafka_commit(r->consumer, offs, 1 /* async */);
         if (ce)
             EG_LOG_WARN("router", "committing offsets on the embedded broker: %s",
@@ -554,7 +555,7 @@ static int64_t reset_offset(eg_router_t *r, int32_t partition)
 static void take_partitions(eg_router_t *r, rd_kafka_topic_partition_list_t *parts)
 {
     int64_t t0 = eg_time_mono_ms();
-    int real = !r->rt->mock_cluster; /* the mock keeps no transaction's offsets */
+    int real = r->rt->embedded->read_txn_offsets; /* the mock keeps no transaction's offsets */
     txn_commit(r);
     if (real && parts->cnt)
         eg_fence_departed(r->rt, r->consumer, r->group, parts, eg_txn_id(r->txn), FENCE_TIMEOUT_MS);
@@ -886,9 +887,9 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
                                 EG_METRIC_GAUGE, NULL, NULL, 0);
     eg_metric_set(r->held, NULL, 0);
     snprintf(r->group, sizeof r->group, "%srouter", s->topic_prefix);
-    int wait_ms = eg_kafka_auto(s->sync_fetch_wait_ms, rt->mock_cluster, 1, 100);
+    int wait_ms = eg_embedded_auto(s->sync_fetch_wait_ms, rt->embedded->sync_fetch_wait_ms);
     snprintf(fetch_wait, sizeof fetch_wait, "%d", wait_ms);
-    eg_doze_init(&r->doze, eg_kafka_auto(s->idle_probe_ms, rt->mock_cluster, 50, 0),
+    eg_doze_init(&r->doze, eg_embedded_auto(s->idle_probe_ms, rt->embedded->idle_probe_ms),
                  eg_time_mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
