@@ -21,7 +21,7 @@ SAN_DIR ?= build-asan
 CC ?= cc
 
 .PHONY: all deps build run dev kafka kafka-stop test test-mock test-plain test-unit test-e2e \
-	test-valgrind test-kafka test-kafka-mock bench clean format
+	test-valgrind test-kafka test-kafka-mock bench bench-kafka clean format
 
 all: build
 
@@ -97,6 +97,10 @@ test-valgrind: build
 
 bench: build
 	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh
+
+# The same on the project's Apache Kafka (one node, started for the run).
+bench-kafka: build
+	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh --kafka
 
 clean:
 	rm -rf $(BUILD_DIR) $(SAN_DIR)

@@ -11,6 +11,11 @@
 #   wait_http URL SECS    waits (bounded) for URL to answer 200
 #   config_post RES JSON  POST /v1/spaces/$SPACE/RES on the Config API
 #                         ($P_CONFIG); anything but 201 ends the run
+#   bench_kafka_start     the project's Apache Kafka (scripts/kafka.sh, one node)
+#                         in $WORK/kafka on free ports, its PID added to PIDS;
+#                         sets KAFKA_BROKERS and KAFKA_ENV (the environment
+#                         kafka.sh needs for that cluster)
+#   bench_machine         one line: CPU model, cores, memory, kernel
 #
 # The caller sets ROOT, BUILD_DIR and BIN first, and SPACE and P_CONFIG
 # before config_post.
@@ -71,4 +76,22 @@ config_post() { # RESOURCE JSON
         -H 'Content-Type: application/json' \
         "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
     [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
+}
+
+bench_kafka_start() {
+    local base out
+    base=$(python3 "$ROOT/scripts/free-ports.py" --consecutive 2)
+    KAFKA_ENV=(KAFKA_DIR="$WORK/kafka" KAFKA_PORT="$base" KAFKA_NODES=1 KAFKA_HEAP=1g)
+    out=$(env "${KAFKA_ENV[@]}" bash "$ROOT/scripts/kafka.sh" start 2>"$WORK/kafka-start.log") ||
+        { tail -20 "$WORK/kafka-start.log" >&2; die "scripts/kafka.sh start failed"; }
+    KAFKA_BROKERS=$(echo "$out" | sed -n 's/^KAFKA_BROKERS=//p')
+    PIDS+=("$(cat "$WORK/kafka/node-1/pid")")
+    log "Apache Kafka $(sed -n 's/^KAFKA_VERSION=\([^ ]*\).*/\1/p' "$ROOT/scripts/kafka.sh") on $KAFKA_BROKERS (one node, this machine)"
+}
+
+bench_machine() {
+    local cpu mem
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+    mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+    echo "${cpu:-unknown CPU}, $(nproc) cores, $mem, Linux $(uname -r)"
 }

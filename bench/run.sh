@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # bench/run.sh: the Event Gateway benchmark, in one run (see bench/README.md).
 #
+#   bench/run.sh [--mock | --kafka]
+#
+# --mock (the default): on the embedded broker (event-gateway --dev).
+# --kafka (make bench-kafka): on the project's Apache Kafka (scripts/kafka.sh,
+# one node on this machine, started in the work directory for the run and
+# stopped by its PID), with 1 KiB events; beside bare202 it also measures
+# Kafka's own producer (ProducerPerformance) on the same broker with records
+# of the same size.
+#
 #   1. builds (make build), starts a sink function (bench-sink), the gateway
-#      (event-gateway --dev) and a bare 202 server (bench-bare202);
+#      (event-gateway --dev, or on Kafka) and a bare 202 server (bench-bare202);
 #   2. registers an event type, an http function pointing at the sink and an
 #      async subscription through the Config API, checks one event end to end;
 #   3. runs the same wrk load (bench/event.lua) against bare202, against the
@@ -31,7 +40,18 @@
 #   BENCH_INGEST_ONLY (1: measure the ingress alone and the ingest-only runs; 0 skips both)
 #   BENCH_ROUNDS (3: bare202 / ingress alone / ingest-only rounds) BENCH_ROUND_DURATION (5s each run)
 #   BENCH_HUGETLB (1: the gateway's malloc on huge pages, as `make run`; 0 off)
+#   BENCH_KAFKA (0; 1 as --kafka) BENCH_DATA_BYTES defaults to 870 with --kafka
+#   (a 1 KiB event)
 set -euo pipefail
+
+KAFKA=${BENCH_KAFKA:-0}
+for arg in "$@"; do
+    case $arg in
+    --kafka) KAFKA=1 ;;
+    --mock) KAFKA=0 ;;
+    *) echo "usage: bench/run.sh [--mock | --kafka]" >&2; exit 2 ;;
+    esac
+done
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,7 +61,7 @@ THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 DURATION=${BENCH_DURATION:-10s}
 WRK_TIMEOUT=${BENCH_TIMEOUT:-6s}
-DATA_BYTES=${BENCH_DATA_BYTES:-64}
+DATA_BYTES=${BENCH_DATA_BYTES:-$([ "$KAFKA" = 1 ] && echo 870 || echo 64)}
 DRAIN_MAX_S=${BENCH_DRAIN_MAX_S:-120}
 STALL_S=${BENCH_STALL_S:-15}
 SHOW_TOP=${BENCH_TOP:-1}
@@ -59,7 +79,16 @@ SPACE=default
 bench_init bench # log, die, $WORK, PIDS stopped on exit
 bench_build event-gateway eg-ingress bench-bare202 bench-sink
 BROKER_BIN=$(dirname "$BIN")/tests/eg-fault-broker
-[ -x "$BROKER_BIN" ] || die "$BROKER_BIN missing (make build)"
+ADMIN_BIN=$(dirname "$BIN")/tests/eg-kafka-admin
+[ -x "$BROKER_BIN" ] && [ -x "$ADMIN_BIN" ] || die "$BROKER_BIN or $ADMIN_BIN missing (make build)"
+log "machine: $(bench_machine)"
+if [ "$KAFKA" = 1 ]; then
+    bench_kafka_start
+    # each process its own topics; loopback functions allowed (as --dev does)
+    GW_MODE=(--brokers "$KAFKA_BROKERS" --topic-prefix "bench$$." --function-allow-cidrs 127.0.0.0/8)
+else
+    GW_MODE=(--dev)
+fi
 now_ms() { date +%s%3N; }
 
 # ---- free ports (scripts/free-ports.py: below the ephemeral range, checked free)
@@ -76,17 +105,27 @@ PIDS+=($!)
 # about half as costly when its ~40 MB of records do not miss the TLB.
 GW_TUNABLES=${GLIBC_TUNABLES:-}
 [ "${BENCH_HUGETLB:-1}" = 1 ] && GW_TUNABLES=${GW_TUNABLES:+$GW_TUNABLES:}glibc.malloc.hugetlb=1
+# shellcheck disable=SC2086 # BENCH_GW_ARGS is a list of arguments
 GLIBC_TUNABLES=$GW_TUNABLES \
-"$BIN/event-gateway" --dev --listen 127.0.0.1 --config-port "$P_CONFIG" \
-    --events-port "$P_EVENTS" --log-level warn ${BENCH_GW_ARGS:-} >"$WORK/gateway.log" 2>&1 &
+"$BIN/event-gateway" "${GW_MODE[@]}" --listen 127.0.0.1 \
+    --config-port "$P_CONFIG" --events-port "$P_EVENTS" --log-level warn ${BENCH_GW_ARGS:-} \
+    >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
 
 # The ingress alone: eg-ingress as it is deployed (its own process, no
-# router or invoker beside it), on an embedded broker in a process of its
-# own with dev mode's 2 partitions per topic (eg-fault-broker: librdkafka's
-# mock cluster, as in --dev).
-if [ "$INGEST_ONLY" = 1 ]; then
+# router or invoker beside it), on the same Kafka with topics of its own, or
+# on an embedded broker in a process of its own with dev mode's 2 partitions
+# per topic (eg-fault-broker: librdkafka's mock cluster, as in --dev).
+if [ "$INGEST_ONLY" = 1 ] && [ "$KAFKA" = 1 ]; then
+    A_BROKERS=$KAFKA_BROKERS
+    BROKER_PID=$(cat "$WORK/kafka/node-1/pid")
+    GLIBC_TUNABLES=$GW_TUNABLES \
+    "$BIN/eg-ingress" --brokers "$KAFKA_BROKERS" --topic-prefix "alone$$." --listen 127.0.0.1 \
+        --config-port "$P_ACONFIG" --events-port "$P_AEVENTS" --log-level warn \
+        >"$WORK/ingress-alone.log" 2>&1 &
+    PIDS+=($!)
+elif [ "$INGEST_ONLY" = 1 ]; then
     coproc BROKER { GLIBC_TUNABLES=$GW_TUNABLES exec "$BROKER_BIN" --partitions 2 2>"$WORK/broker.log"; }
     PIDS+=("$BROKER_PID")
     IFS=' ' read -r -t 10 _ A_BROKERS <&"${BROKER[0]}" || die "eg-fault-broker did not start"
@@ -198,6 +237,23 @@ else
     run_wrk bare202 "$P_BARE"
     O_BARE=0
 fi
+# Kafka's own producer on the same broker, records the size of an event
+# (acks=all, as the ingress writes): what the broker takes from one client.
+K_RATE=0 K_P50=0 K_P99=0 K_SIZE=0
+if [ "$KAFKA" = 1 ]; then
+    K_SIZE=$((DATA_BYTES + 160)) # event.lua's envelope around the pad
+    "$ADMIN_BIN" -b "$KAFKA_BROKERS" create "perf$$" 8 >/dev/null 2>"$WORK/perf-topic.log" ||
+        { cat "$WORK/perf-topic.log" >&2; die "creating the producer benchmark's topic failed"; }
+    log "Kafka's producer: ProducerPerformance, 300000 records of $K_SIZE bytes, acks=all"
+    timeout 300 env "${KAFKA_ENV[@]}" bash "$ROOT/scripts/kafka.sh" perf-produce --topic "perf$$" \
+        --num-records 300000 --record-size "$K_SIZE" --throughput -1 \
+        --producer-props bootstrap.servers="$KAFKA_BROKERS" acks=all \
+        >"$WORK/perf.txt" 2>"$WORK/perf.log" || { tail -5 "$WORK/perf.log" >&2; die "ProducerPerformance failed"; }
+    # "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, P ms 50th, ..."
+    read -r K_RATE K_P50 K_P99 < <(tail -1 "$WORK/perf.txt" |
+        sed -n 's/.* \([0-9.]*\) records\/sec.* \([0-9]*\) ms 50th, [0-9]* ms 95th, \([0-9]*\) ms 99th.*/\1 \2 \3/p')
+    tail -1 "$WORK/perf.txt" | sed 's/^/  | /' >&2
+fi
 ifield() { [ "$INGEST_ONLY" = 1 ] && field ingest "$1" || echo 0; }
 afield() { [ "$INGEST_ONLY" = 1 ] && field alone "$1" || echo 0; }
 
@@ -276,6 +332,8 @@ LC_ALL=C awk \
     -v o_sockerr="$(( $(ifield connect) + $(ifield read) + $(ifield write) + $(ifield timeout) ))" \
     -v i_sockerr="$(( $(field ingress connect) + $(field ingress read) + $(field ingress write) + $(field ingress timeout) ))" \
     -v c0="$C0" -v c1="$C1" -v t0="$T0" -v ls="$LOAD_START" -v le="$LOAD_END" \
+    -v k_on="$KAFKA" -v k_rate="${K_RATE:-0}" -v k_p50="${K_P50:-0}" -v k_p99="${K_P99:-0}" -v k_size="$K_SIZE" \
+    -v machine="$(bench_machine)" -v broker="$([ "$KAFKA" = 1 ] && echo "Apache Kafka, one node on this machine" || echo "embedded broker (librdkafka mock cluster, --dev)")" \
     -v accepted="$ACCEPTED" -v delivered="$DELIVERED" -v last_ms="$LAST_MS" \
     -v ratio_target="$INGEST_RATIO" -v deliv_target="$DELIVERY_TARGET" -v dur="$DURATION" \
     -v cfg="-t$THREADS -c$CONNS -d$DURATION, ${DATA_BYTES}-byte data, $(nproc) CPUs" \
@@ -297,8 +355,11 @@ BEGIN {
     drain_rate = drain > 0 ? backlog / drain : 0
     complete = delivered >= accepted
     printf "\n==== Event Gateway benchmark (%s) ====\n", cfg
+    printf "  %s; %s\n", broker, machine
     printf "%-34s %12s %10s %10s %10s  %s\n", "", "req/s", "p50", "p90", "p99", "target"
     printf "%-34s %12.0f %10s %10s %10s\n", "bare202 (libmicrohttpd, 202 only)", b_rate, ms(b_p50), ms(b_p90), ms(b_p99)
+    if (k_on)
+        printf "%-34s %12.0f %10s %10s %10s   (records/s, %d bytes, acks=all, one client)\n", "Kafka producer (ProducerPerf.)", k_rate, k_p50 " ms", "", k_p99 " ms", k_size
     if (o_on) {
         printf "%-34s %12.0f %10s %10s %10s\n", "ingress alone (eg-ingress)", a_rate, ms(a_p50), ms(a_p90), ms(a_p99)
         printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingress alone / bare202", a_ratio, "", ratio_target, mark(a_ratio >= ratio_target && a_rate > 0)
@@ -312,7 +373,7 @@ BEGIN {
     }
     printf "%-34s %12.0f %10s %10s %10s\n", "ingress (Events API, 202 = in Kafka)", i_rate, ms(i_p50), ms(i_p90), ms(i_p99)
     if (o_on)
-        printf "%-34s %12.2f   (no target: on the embedded broker it is bounded by the delivery)\n", "ingress / bare202", ratio
+        printf "%-34s %12.2f   (no target: the delivery runs on the same cores)\n", "ingress / bare202", ratio
     else
         printf "%-34s %12.2f %32s  >= %.2f  %s\n", "ingress / bare202", ratio, "", ratio_target, mark(ratio >= ratio_target && i_rate > 0)
     if (i_bad > 0 || i_sockerr > 0)

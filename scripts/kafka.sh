@@ -7,6 +7,10 @@
 #   scripts/kafka.sh brokers   print the bootstrap list (host:port,...)
 #   scripts/kafka.sh start-node N | stop-node N | kill-node N
 #                              one node of the cluster (the fault tests use these)
+#   scripts/kafka.sh perf-produce ARGS...
+#                              Kafka's own producer benchmark (ProducerPerformance,
+#                              kafka-producer-perf-test) with ARGS, on the resolved jars
+#                              (bench/run.sh --kafka takes its baseline with it)
 #
 # Apache Kafka's broker is published on Maven Central (org.apache.kafka:kafka_2.13);
 # Maven resolves the pinned version and its dependencies once into a cache, and the
@@ -270,5 +274,17 @@ start-node)
     ;;
 stop-node) stop_node "${2:?node number}" TERM ;;
 kill-node) stop_node "${2:?node number}" KILL ;;
-*) die "unknown command $cmd (start, stop, status, brokers, start-node N, stop-node N, kill-node N)" ;;
+perf-produce)
+    resolve
+    shift
+    # warnings only, to stderr: the benchmark's own lines go to stdout
+    [ -f "$CACHE/perf-log4j2.properties" ] || printf '%s\n' \
+        'appender.err.type = Console' 'appender.err.name = ERR' 'appender.err.target = SYSTEM_ERR' \
+        'appender.err.layout.type = PatternLayout' 'appender.err.layout.pattern = %p %m%n' \
+        'rootLogger.level = WARN' 'rootLogger.appenderRef.err.ref = ERR' \
+        >"$CACHE/perf-log4j2.properties"
+    exec java -Xmx256m -cp "$(classpath)" -Dlog4j2.configurationFile="$CACHE/perf-log4j2.properties" \
+        org.apache.kafka.tools.ProducerPerformance "$@"
+    ;;
+*) die "unknown command $cmd (start, stop, status, brokers, start-node N, stop-node N, kill-node N, perf-produce ARGS)" ;;
 esac
