@@ -379,8 +379,12 @@ class TestEmbeddedBrokerBound(FaultTestBase):
         lose about half of what was accepted; the ingress holds events while
         the invoker is behind (503 with Retry-After after --ingest-timeout-ms),
         and every event answered 202 is delivered."""
+        # Without shares: the held function's records past its share would
+        # move to the overflow topic, whose consumer prefetches them all
+        # (16 MB) into the invoker, so the backlog the guard counts could
+        # stay under its bound and no event be held for its 503.
         dev = self.start_dev("--partitions", "1", "--ingest-timeout-ms", "2000",
-                             "--function-timeout-ms", "60000")
+                             "--function-timeout-ms", "60000", "--max-inflight-per-function", "0")
         fn, release = self.start_held_fn()
         configure(dev, self.sp, eventtypes=["big.event"],
                   functions={"held": {"type": "http", "provider": {"url": fn.url}}},
