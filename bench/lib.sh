@@ -11,6 +11,11 @@
 #   wait_http URL SECS    waits (bounded) for URL to answer 200
 #   config_post RES JSON  POST /v1/spaces/$SPACE/RES on the Config API
 #                         ($P_CONFIG); anything but 201 ends the run
+#   bench_mode NAME ARGS  --mock / --kafka (or BENCH_KAFKA=1): sets KAFKA (0/1)
+#   bench_broker PREFIX   on Kafka, bench_kafka_start; sets GW_MODE, the
+#                         event-gateway arguments of the broker (--dev, or
+#                         the Kafka with topics under PREFIX, loopback
+#                         functions allowed as --dev allows them)
 #   bench_kafka_start     the project's Apache Kafka (scripts/kafka.sh, one node)
 #                         in $WORK/kafka on free ports, its PID added to PIDS;
 #                         sets KAFKA_BROKERS and KAFKA_ENV (the environment
@@ -76,6 +81,28 @@ config_post() { # RESOURCE JSON
         -H 'Content-Type: application/json' \
         "http://127.0.0.1:$P_CONFIG/v1/spaces/$SPACE/$1" -d "$2" || true)
     [ "$code" = 201 ] || die "POST $1 answered $code: $(cat "$WORK/config.out" 2>/dev/null)"
+}
+
+bench_mode() {
+    local name=$1 arg
+    shift
+    KAFKA=${BENCH_KAFKA:-0}
+    for arg in "$@"; do
+        case $arg in
+        --kafka) KAFKA=1 ;;
+        --mock) KAFKA=0 ;;
+        *) echo "usage: bench/$name [--mock | --kafka]" >&2; exit 2 ;;
+        esac
+    done
+}
+
+bench_broker() {
+    if [ "$KAFKA" = 1 ]; then
+        bench_kafka_start
+        GW_MODE=(--brokers "$KAFKA_BROKERS" --topic-prefix "$1" --function-allow-cidrs 127.0.0.0/8)
+    else
+        GW_MODE=(--dev)
+    fi
 }
 
 bench_kafka_start() {

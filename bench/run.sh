@@ -44,17 +44,11 @@
 #   (a 1 KiB event)
 set -euo pipefail
 
-KAFKA=${BENCH_KAFKA:-0}
-for arg in "$@"; do
-    case $arg in
-    --kafka) KAFKA=1 ;;
-    --mock) KAFKA=0 ;;
-    *) echo "usage: bench/run.sh [--mock | --kafka]" >&2; exit 2 ;;
-    esac
-done
-
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_mode run.sh "$@"
 BUILD_DIR=${BUILD_DIR:-build}
 case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
 THREADS=${BENCH_THREADS:-2}
@@ -74,21 +68,13 @@ ROUNDS=${BENCH_ROUNDS:-3}
 ROUND_DURATION=${BENCH_ROUND_DURATION:-5s}
 SPACE=default
 
-# shellcheck source=bench/lib.sh
-. "$ROOT/bench/lib.sh"
 bench_init bench # log, die, $WORK, PIDS stopped on exit
 bench_build event-gateway eg-ingress bench-bare202 bench-sink
 BROKER_BIN=$(dirname "$BIN")/tests/eg-fault-broker
 ADMIN_BIN=$(dirname "$BIN")/tests/eg-kafka-admin
 [ -x "$BROKER_BIN" ] && [ -x "$ADMIN_BIN" ] || die "$BROKER_BIN or $ADMIN_BIN missing (make build)"
 log "machine: $(bench_machine)"
-if [ "$KAFKA" = 1 ]; then
-    bench_kafka_start
-    # each process its own topics; loopback functions allowed (as --dev does)
-    GW_MODE=(--brokers "$KAFKA_BROKERS" --topic-prefix "bench$$." --function-allow-cidrs 127.0.0.0/8)
-else
-    GW_MODE=(--dev)
-fi
+bench_broker "bench$$."
 now_ms() { date +%s%3N; }
 
 # ---- free ports (scripts/free-ports.py: below the ephemeral range, checked free)

@@ -29,17 +29,11 @@
 #   repository or absolute) BENCH_STRICT (0; 1: exit 3 when a target is missed)
 set -euo pipefail
 
-KAFKA=${BENCH_KAFKA:-0}
-for arg in "$@"; do
-    case $arg in
-    --kafka) KAFKA=1 ;;
-    --mock) KAFKA=0 ;;
-    *) echo "usage: bench/sync.sh [--mock | --kafka]" >&2; exit 2 ;;
-    esac
-done
-
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_mode sync.sh "$@"
 BUILD_DIR=${BUILD_DIR:-build}
 case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
 CONCURRENCY=${BENCH_CONCURRENCY:-1 64}
@@ -53,8 +47,6 @@ IDLE_TARGET=${BENCH_IDLE_CPU_TARGET:-$([ "$KAFKA" = 1 ] && echo 1 || echo 10)}
 SPACE=default
 PATH_=/bench
 
-# shellcheck source=bench/lib.sh
-. "$ROOT/bench/lib.sh"
 bench_init bench-sync # log, die, $WORK, PIDS stopped on exit
 bench_build event-gateway bench-sink
 
@@ -66,12 +58,7 @@ GW_URL=http://127.0.0.1:$P_EVENTS$PATH_
 "$BIN/bench-sink" "$P_SINK" >"$WORK/sink.out" 2>"$WORK/sink.log" &
 PIDS+=($!)
 log "machine: $(bench_machine)"
-if [ "$KAFKA" = 1 ]; then
-    bench_kafka_start
-    GW_MODE=(--brokers "$KAFKA_BROKERS" --topic-prefix "sync$$." --function-allow-cidrs 127.0.0.0/8)
-else
-    GW_MODE=(--dev)
-fi
+bench_broker "sync$$."
 # shellcheck disable=SC2086
 "$BIN/event-gateway" "${GW_MODE[@]}" --listen 127.0.0.1 --config-port "$P_CONFIG" \
     --events-port "$P_EVENTS" --log-level warn ${BENCH_GW_ARGS:-} >"$WORK/gateway.log" 2>&1 &
