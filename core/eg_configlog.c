@@ -474,8 +474,11 @@ static void random_hex(char *out, size_t bytes)
 }
 
 eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
-                                 const eg_topics_t *topics, int writer, char *err, size_t errlen)
+                                 const eg_topics_t *topics, int writer, int fetch_wait_ms,
+                                 char *err, size_t errlen)
 {
+    char fetch_wait[16];
+    snprintf(fetch_wait, sizeof fetch_wait, "%d", fetch_wait_ms);
     eg_configlog_t *log = calloc(1, sizeof *log);
     rd_kafka_conf_t *cc = NULL, *pc = NULL;
     if (!log) {
@@ -515,7 +518,7 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
     if (!(cc = eg_kafka_conf_new(s, brokers, err, errlen)) ||
         eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen) ||
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_default(cc, log->settings, "fetch.wait.max.ms", "20", err, errlen) ||
+        eg_kafka_conf_default(cc, log->settings, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
         eg_kafka_conf_set(cc, "group.id", "eg-config-reader", err, errlen))
         goto fail;
     if (!(log->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "config consumer", err, errlen)))

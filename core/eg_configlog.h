@@ -74,9 +74,11 @@ void eg_config_record_release(eg_config_record_t *r);
 char *eg_config_record_encode(const eg_change_t *c);
 
 /* writer: this process takes Config API writes and collects the log's
- * garbage. brokers overrides settings->brokers when not NULL. */
+ * garbage. brokers overrides settings->brokers when not NULL. fetch_wait_ms:
+ * the consumer's fetch.wait.max.ms (eg_embedded_t.idle_fetch_wait_ms). */
 eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
-                                 const eg_topics_t *topics, int writer, char *err, size_t errlen);
+                                 const eg_topics_t *topics, int writer, int fetch_wait_ms,
+                                 char *err, size_t errlen);
 
 /* Starts the consumer thread on the topic, which exists (eg_runtime creates
  * it: one partition, compacted). -1 with message on error. */

@@ -9,6 +9,7 @@ const eg_embedded_t eg_embedded_none = {
     .sync_fetch_wait_ms = 100,
     .reply_fetch_wait_ms = 100,
     .async_fetch_wait_ms = 100,
+    .idle_fetch_wait_ms = 500,
     .idle_probe_ms = 0,
     .read_txn_offsets = 1,
     .topic_configs = 1,
@@ -22,12 +23,12 @@ const eg_embedded_t eg_embedded_mock = {
     .sync_fetch_wait_ms = 1,
     .reply_fetch_wait_ms = 0,
     .async_fetch_wait_ms = 10,
+    .idle_fetch_wait_ms = 20,
     .idle_probe_ms = 50,
     .backlog_guard = 1,
     .commit_after_txn = 1,
     .read_txn_offsets = 0,
     .dedupe_fan_outs = 1,
-    .sync_one_in_flight = 1,
     .topics_by_first_record = 1,
 };
 

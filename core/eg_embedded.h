@@ -34,6 +34,10 @@ typedef struct eg_embedded {
     int async_fetch_wait_ms; /* the invoker's async and overflow inputs: 10 on the mock (the
                                 default 500 would be added to every delivery there), 100 on
                                 Kafka (it only bounds how often an idle input asks) */
+    int idle_fetch_wait_ms;  /* the consumers off the request path (the configuration log, the
+                                replays table): 20 on the mock, whose answer comes only when
+                                it runs out; 500 on Kafka (its own default: the broker answers
+                                as soon as data comes, this bounds how often an idle one asks) */
     int idle_probe_ms;       /* eg_doze: an idle input pauses its partitions but for a fetch
                                 window this often (--idle-probe-ms); 0 never (Kafka's idle
                                 fetches cost nothing) */
@@ -47,9 +51,6 @@ typedef struct eg_embedded {
                                  outcome and fences departed routers (0: the mock has neither) */
     int dedupe_fan_outs;      /* the invoker calls a (event, subscription) pair read twice once:
                                  the mock does not hide aborted fan-outs */
-    int sync_one_in_flight;   /* sync producers send one request at a time per connection, so
-                                 that what comes meanwhile makes one batch (the mock walks a
-                                 partition's batches on every fetch: fewer, bigger ones) */
     int topics_by_first_record; /* a topic the gateway cannot create is taken as created by its
                                    first record (another process's mock answers no CreateTopics) */
     int topic_configs;        /* topics have configurations: compaction is checked, and

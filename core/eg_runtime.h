@@ -101,17 +101,15 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
 
 /* The settings of the three producers on the sync path (the ingress's sync
  * events, the router's sync invocations, the invokers' replies), as
- * defaults that --kafka overrides: linger.ms --sync-linger-ms (0), and on
- * the embedded broker one request in flight per connection. That broker
- * keeps 5 MB per partition and walks a partition's batches from the oldest
- * on every fetch, so one-record batches make ~35,000-entry lists; with one
- * request in flight, what comes while it is out goes in the next batch:
- * batches grow with the load and a lone request waits for nothing (64
- * concurrent sync requests: 5,000 -> 10,000 req/s; 1 at a time: 1.3 ms, as
- * before; a linger of 0.2 ms instead cost the lone request 4 ms, librdkafka
- * waking its thread at millisecond granularity). A real broker indexes its
- * log, and its round trips are longer: there the producers keep their
- * default pipelining. 0, or -1 with a message in err. */
+ * defaults that --kafka overrides: linger.ms --sync-linger-ms (0), and one
+ * request in flight per connection. With one request in flight, what comes
+ * while it is out goes in the next batch: batches grow with the load and a
+ * lone request waits for nothing (a linger of 0.2 ms instead cost the lone
+ * request 4 ms, librdkafka waking its thread at millisecond granularity).
+ * Fewer, larger requests are what both brokers want: Apache Kafka spends its
+ * CPU per request and per batch more than per byte, and the embedded broker
+ * walks a partition's batches from the oldest on every fetch. 0, or -1 with
+ * a message in err. */
 int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf, char *err,
                                   size_t errlen);
 

@@ -163,10 +163,12 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    char fetch_wait[16];
+    snprintf(fetch_wait, sizeof fetch_wait, "%d", rt->embedded->idle_fetch_wait_ms);
     if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(cc, "group.id", "eg-replays-reader", err, errlen) ||
         eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", "20", err, errlen))
+        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen))
         goto fail;
     if (!(st->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "replays consumer", err, errlen)))
         goto fail;

@@ -87,6 +87,7 @@
 
 #define BATCH_MAX 1000
 #define BATCH_MAX_MS 20
+#define OFFSETS_ONLY_MAX_MS 1000 /* a transaction that wrote nothing: see router_main */
 #define NUDGE_TIMEOUT_MS 100
 #define HOLD_RECHECK_MS 5       /* how often a held fan-out looks again (eg_backlog.h) */
 #define INIT_TIMEOUT_MS 30000   /* the transactional producer's first initialisation */
@@ -790,7 +791,9 @@ static void *router_main(void *arg)
             txn_commit(r); /* the read positions it rewinds are the committed ones */
             read_held_again(r);
         }
-        int64_t now = eg_time_mono_ms(), due = now + (eg_txn_open(r->txn) ? 2 : 100);
+        int64_t now = eg_time_mono_ms(), due = now + 100;
+        if (eg_txn_open(r->txn)) /* the commit below is due then */
+            due = r->txn_records ? now + 2 : r->txn_started_ms + OFFSETS_ONLY_MAX_MS;
         if (atomic_exchange(&r->wake, 0))
             eg_doze_record(&r->doze, now);
         int doze = eg_doze_paused(&r->doze, now, r->dozed ? r->dozed->cnt : 0, &due);
@@ -824,8 +827,17 @@ static void *router_main(void *arg)
             }
             rd_kafka_message_destroy(m);
         }
-        if (eg_txn_open(r->txn) && (!m || r->txn_records >= BATCH_MAX ||
-                                    eg_time_mono_ms() - r->txn_started_ms >= BATCH_MAX_MS))
+        /* A transaction that wrote records is committed when the consumer
+         * has nothing more for a moment (the fan-out becomes visible then).
+         * One that wrote nothing carries only offsets (its records were sync
+         * requests, whose invocations went out at once, or held): it waits
+         * for records to write or for OFFSETS_ONLY_MAX_MS, since a commit
+         * holds this thread for several round trips to the coordinators, and
+         * a sync request read meanwhile would wait for them. */
+        int64_t open_ms = eg_time_mono_ms() - r->txn_started_ms;
+        if (eg_txn_open(r->txn) &&
+            (r->txn_records ? !m || r->txn_records >= BATCH_MAX || open_ms >= BATCH_MAX_MS
+                            : open_ms >= OFFSETS_ONLY_MAX_MS))
             txn_commit(r);
     }
     txn_commit(r);
@@ -923,7 +935,11 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
 
     if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
         eg_kafka_conf_set(pc, "transactional.id", txid, err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
+        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen) ||
+        /* A transaction's calls wait for these retries: Kafka answers
+         * CONCURRENT_TRANSACTIONS to the offsets of a transaction begun while
+         * the last one's markers are still being written, for a few ms. */
+        eg_kafka_conf_default(pc, s, "retry.backoff.ms", "10", err, errlen))
         goto fail;
     rd_kafka_conf_set_opaque(pc, r);
     if (rt->backlog)

@@ -20,7 +20,6 @@ static void test_kafka_has_no_accommodation(void **state)
     assert_int_equal(k->backlog_guard, 0);
     assert_int_equal(k->commit_after_txn, 0);
     assert_int_equal(k->dedupe_fan_outs, 0);
-    assert_int_equal(k->sync_one_in_flight, 0);
     assert_int_equal(k->topics_by_first_record, 0);
     assert_int_equal(k->idle_probe_ms, 0); /* no dozing */
     /* what Kafka has and the mock has not is used */
@@ -41,7 +40,7 @@ static void test_mock_has_each(void **state)
     const eg_embedded_t *m = &eg_embedded_mock;
     assert_int_equal(m->mock, 1);
     assert_true(m->backlog_guard && m->commit_after_txn && m->dedupe_fan_outs &&
-                m->sync_one_in_flight && m->topics_by_first_record);
+                m->topics_by_first_record);
     assert_false(m->read_txn_offsets || m->topic_configs || m->reap_reply_topics);
     assert_true(m->idle_probe_ms > 0);
     assert_true(m->sync_fetch_wait_ms < eg_embedded_none.sync_fetch_wait_ms);

@@ -36,7 +36,7 @@ static void instance_of(const char *id, char *out, size_t len)
     free(s.instance_id);
     s.instance_id = strdup(id);
     eg_topics_init(&topics, s.topic_prefix);
-    eg_configlog_t *log = eg_configlog_new(&s, "", &topics, 0, err, sizeof err);
+    eg_configlog_t *log = eg_configlog_new(&s, "", &topics, 0, 20, err, sizeof err);
     assert_non_null(log);
     snprintf(out, len, "%s", eg_configlog_instance(log));
     eg_configlog_free(log);
