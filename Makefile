@@ -102,6 +102,12 @@ bench: build
 bench-kafka: build
 	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/run.sh --kafka
 
+# Issue 18's scale figures on the same Kafka: fan-out, invoker scaling,
+# configuration scale, resources (bench/scale.sh; --mock without Kafka).
+.PHONY: bench-scale
+bench-scale: build
+	@BENCH_SKIP_BUILD=1 BUILD_DIR=$(BUILD_DIR) bash bench/scale.sh --kafka
+
 clean:
 	rm -rf $(BUILD_DIR) $(SAN_DIR)
 

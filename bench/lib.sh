@@ -11,7 +11,9 @@
 #   wait_http URL SECS    waits (bounded) for URL to answer 200
 #   config_post RES JSON  POST /v1/spaces/$SPACE/RES on the Config API
 #                         ($P_CONFIG); anything but 201 ends the run
-#   bench_mode NAME ARGS  --mock / --kafka (or BENCH_KAFKA=1): sets KAFKA (0/1)
+#   bench_mode NAME ARGS  --mock / --kafka (or BENCH_KAFKA=1): sets KAFKA (0/1);
+#                         also BUILD_DIR (default build) and BIN, its bin/
+#                         (BUILD_DIR relative to the repository or absolute)
 #   bench_broker PREFIX   on Kafka, bench_kafka_start; sets GW_MODE, the
 #                         event-gateway arguments of the broker (--dev, or
 #                         the Kafka with topics under PREFIX, loopback
@@ -22,8 +24,8 @@
 #                         kafka.sh needs for that cluster)
 #   bench_machine         one line: CPU model, cores, memory, kernel
 #
-# The caller sets ROOT, BUILD_DIR and BIN first, and SPACE and P_CONFIG
-# before config_post.
+# The caller sets ROOT first (the repository), and SPACE and P_CONFIG before
+# config_post.
 
 bench_init() {
     BENCH_NAME=$1
@@ -94,6 +96,8 @@ bench_mode() {
         *) echo "usage: bench/$name [--mock | --kafka]" >&2; exit 2 ;;
         esac
     done
+    BUILD_DIR=${BUILD_DIR:-build}
+    case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
 }
 
 bench_broker() {

@@ -37,7 +37,7 @@ int bench_body_done(void **con_cls, size_t *upload_size, enum MHD_Result *ret)
 }
 
 struct MHD_Daemon *bench_server_start(const char *name, int argc, char **argv,
-                                      MHD_AccessHandlerCallback handler)
+                                      MHD_AccessHandlerCallback handler, unsigned extra_flags)
 {
     if (argc < 2 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535) {
         fprintf(stderr, "usage: %s PORT [ADDRESS]\n", argv[0]);
@@ -59,12 +59,12 @@ struct MHD_Daemon *bench_server_start(const char *name, int argc, char **argv,
     signal(SIGPIPE, SIG_IGN);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = n > 1 ? (unsigned)(n > 8 ? 8 : n) : 1;
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-                         (uint16_t)atoi(argv[1]), NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&a4, MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_THREAD_POOL_SIZE,
-                         pool, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | extra_flags,
+        (uint16_t)atoi(argv[1]), NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&a4, MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "%s: cannot listen on %s:%s\n", name, addr, argv[1]);
         return NULL;
@@ -73,10 +73,12 @@ struct MHD_Daemon *bench_server_start(const char *name, int argc, char **argv,
     return d;
 }
 
-void bench_server_wait(struct MHD_Daemon *d)
+void bench_server_wait(struct MHD_Daemon *d, void (*before_stop)(void))
 {
     sigset_t set = stop_signals();
     int sig;
     sigwait(&set, &sig);
+    if (before_stop)
+        before_stop();
     MHD_stop_daemon(d);
 }

@@ -15,12 +15,14 @@
 int bench_body_done(void **con_cls, size_t *upload_size, enum MHD_Result *ret);
 
 /* Parses PORT [ADDRESS], blocks SIGTERM/SIGINT (taken by bench_server_wait)
- * and ignores SIGPIPE, starts the server with handler; prints where it
- * listens. NULL (after a message on stderr) on error. */
+ * and ignores SIGPIPE, starts the server with handler and MHD's flags
+ * extra_flags added to the shared ones (bench-sink: MHD_ALLOW_SUSPEND_RESUME);
+ * prints where it listens. NULL (after a message on stderr) on error. */
 struct MHD_Daemon *bench_server_start(const char *name, int argc, char **argv,
-                                      MHD_AccessHandlerCallback handler);
+                                      MHD_AccessHandlerCallback handler, unsigned extra_flags);
 
-/* Waits for SIGTERM or SIGINT, then stops the server. */
-void bench_server_wait(struct MHD_Daemon *d);
+/* Waits for SIGTERM or SIGINT, calls before_stop (unless NULL), then stops
+ * the server. */
+void bench_server_wait(struct MHD_Daemon *d, void (*before_stop)(void));
 
 #endif

@@ -34,8 +34,6 @@ ROOT=$PWD
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 bench_mode sync.sh "$@"
-BUILD_DIR=${BUILD_DIR:-build}
-case $BUILD_DIR in /*) BIN=$BUILD_DIR/bin ;; *) BIN=$ROOT/$BUILD_DIR/bin ;; esac
 CONCURRENCY=${BENCH_CONCURRENCY:-1 64}
 DURATION=${BENCH_DURATION:-10s}
 WRK_TIMEOUT=${BENCH_TIMEOUT:-5s}
