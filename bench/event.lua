@@ -5,6 +5,11 @@
 -- (run tag, wrk thread, counter), so that events spread over the events
 -- topic's partitions (the key is the id) as real traffic would.
 --
+-- The data is a string of DATA_BYTES random base64 characters, one of PADS
+-- made at the start and taken in turn: records of the same size as real
+-- events that, like them, do not compress to nothing (the router compresses
+-- its fan-out, lz4, whose 64 KiB window does not reach back PADS records).
+--
 -- Arguments (after `--`): EVENT_TYPE [DATA_BYTES] [RUN_TAG]
 -- At the end it prints one machine-readable line:
 --   BENCH requests=N duration_us=N non2xx=N connect=N read=N write=N timeout=N
@@ -21,27 +26,39 @@ function setup(thread)
 end
 
 local event_type = "bench.event"
-local pad = ""
 local tag = "run"
 local n = 0
-local prefix, suffix
+local PADS = 256
+local prefix, suffixes = nil, {}
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function random_text(bytes)
+  local t = {}
+  for i = 1, bytes do
+    local k = math.random(1, 64)
+    t[i] = B64:sub(k, k)
+  end
+  return table.concat(t)
+end
 
 function init(args)
   event_type = args[1] or event_type
   local bytes = tonumber(args[2] or "64") or 64
-  pad = string.rep("x", bytes)
   tag = args[3] or tostring(os.time())
+  math.randomseed(os.time() + (tid or 0))
   prefix = '{"specversion":"1.0","type":"' .. event_type ..
            '","source":"/bench/wrk","datacontenttype":"application/json","id":"' ..
            tag .. "-" .. tostring(tid) .. "-"
-  suffix = '","data":{"pad":"' .. pad .. '"}}'
+  for i = 1, PADS do
+    suffixes[i] = '","data":{"pad":"' .. random_text(bytes) .. '"}}'
+  end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/cloudevents+json"
 end
 
 function request()
   n = n + 1
-  return wrk.format(nil, nil, nil, prefix .. n .. suffix)
+  return wrk.format(nil, nil, nil, prefix .. n .. suffixes[n % PADS + 1])
 end
 
 function done(summary, latency, requests)
