@@ -286,6 +286,16 @@ static int path_syntax(vctx_t *v, const char *path)
     return 0;
 }
 
+/* metadata goes on the object only when it holds something: 0.9's
+ * `json:"metadata,omitempty"` left it out of every answer when empty. */
+static void add_metadata(cJSON *out, cJSON *md)
+{
+    if (md && md->child)
+        cJSON_AddItemToObject(out, "metadata", md);
+    else
+        cJSON_Delete(md);
+}
+
 /* ---- building changes per kind ---- */
 
 static int build_eventtype(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
@@ -310,7 +320,7 @@ static int build_eventtype(vctx_t *v, const cJSON *b, const char *url_id, cJSON 
     cJSON_AddStringToObject(out, "name", name);
     if (auth && *auth)
         cJSON_AddStringToObject(out, "authorizerId", auth);
-    cJSON_AddItemToObject(out, "metadata", md);
+    add_metadata(out, md);
     return 0;
 }
 
@@ -524,7 +534,7 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
         cJSON_AddStringToObject(out, "pool", pool);
     if (retry)
         cJSON_AddItemToObject(out, "retry", retry);
-    cJSON_AddItemToObject(out, "metadata", md);
+    add_metadata(out, md);
     return 0;
 fail:
     cJSON_Delete(prov);
@@ -598,7 +608,7 @@ static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJS
     cJSON_AddStringToObject(out, "functionId", fn);
     cJSON_AddStringToObject(out, "path", normpath);
     cJSON_AddStringToObject(out, "method", normmethod);
-    cJSON_AddItemToObject(out, "metadata", md);
+    add_metadata(out, md);
     free(id);
     return 0;
 }
@@ -655,7 +665,7 @@ static int build_cors(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
     cJSON_AddItemToObject(out, "allowedMethods", methods);
     cJSON_AddItemToObject(out, "allowedHeaders", headers);
     cJSON_AddBoolToObject(out, "allowCredentials", cJSON_IsTrue(cred));
-    cJSON_AddItemToObject(out, "metadata", md);
+    add_metadata(out, md);
     return 0;
 fail:
     cJSON_Delete(origins);
@@ -1366,6 +1376,9 @@ int eg_config_apply(eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
     cJSON *obj = cJSON_Duplicate(c->data, 1);
     if (!obj)
         return eg_error_set(err, 500, "out of memory");
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (md && !md->child) /* a record written with "metadata":{}: answered without it */
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "metadata");
     if (c->kind == EG_KIND_SUBSCRIPTION && c->op == EG_OP_CREATE &&
         sub_index_add(cfg, key, obj, err)) {
         cJSON_Delete(obj);

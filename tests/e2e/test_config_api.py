@@ -633,7 +633,7 @@ class TestSubscriptions(ConfigAPITestBase):
         self.assertRegex(sid, URL_SAFE, "subscriptionId must be URL-safe")
         self.assertEqual(body, {"space": self.sp, "subscriptionId": sid, "type": "async",
                                 "eventType": "user.created", "functionId": "fn1", "path": "/",
-                                "method": "POST", "metadata": {}})
+                                "method": "POST"})
         g = self.call("GET", "subscriptions/" + sid)
         self.assertStatus(g, 200)
         self.assertEqual(g.body, body)
@@ -819,7 +819,7 @@ class TestCORS(ConfigAPITestBase):
         self.assertEqual(body, {"space": self.sp, "corsId": "GET%2Fhello", "method": "GET", "path": "/hello",
                                 "allowedOrigins": ["*"], "allowedMethods": ["HEAD", "GET", "POST"],
                                 "allowedHeaders": ["Origin", "Accept", "Content-Type"],
-                                "allowCredentials": False, "metadata": {}})
+                                "allowCredentials": False})
         r = self.call("GET", "cors/GET%2Fhello")
         self.assertStatus(r, 200)
         self.assertEqual(r.body, body)

@@ -510,9 +510,11 @@ class TestKcat(ConfigLogTestBase):
         p = subprocess.run(kcat_command(a.brokers, "-P", "-t", topic(a.brokers, "config"), "-p", "0", "-K", "|"),
                            input="\n".join(lines).encode() + b"\n", capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        # a record's empty metadata is left out of the answers, as 0.9 left it out
+        without_md = lambda d: {k: v for k, v in d.items() if k != "metadata"}
         for gw in (a, b):
-            self.eventually(gw, sp, "functions/ext", 200, good_fn["data"])
-            self.eventually(gw, sp, "eventtypes/after", 200, marker["data"])
+            self.eventually(gw, sp, "functions/ext", 200, without_md(good_fn["data"]))
+            self.eventually(gw, sp, "eventtypes/after", 200, without_md(marker["data"]))
         # both processes are past the bad record: it changed nothing
         for gw in (a, b):
             self.assertEqual(self.req(gw, "GET", sp, "subscriptions", expect=200).body["subscriptions"], [])

@@ -1287,6 +1287,50 @@ static void test_cors_update_delete(void **state)
 
 /* ---- metadata and lists ---- */
 
+/* 0.9 left empty fields out of its answers (`json:"metadata,omitempty"`):
+ * a resource without metadata, or with an empty one, has no "metadata" key;
+ * so does one applied from a record that carries "metadata":{}. */
+static void test_metadata_omitted_when_empty(void **state)
+{
+    CREATE(FN, "default", HTTP_FN("fn"));
+    CREATE(ET, "default", "{'name':'ev'}");
+    static const struct {
+        eg_kind_t kind;
+        const char *body;
+    } k[] = {
+        {ET, "{'name':'e1'"},
+        {FN, "{'functionId':'f1','type':'http','provider':{'url':'http://a/'}"},
+        {SUB, "{'type':'async','eventType':'ev','functionId':'fn','path':'/p'"},
+        {CORS, "{'method':'GET','path':'/c'"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        const char *extra[] = {"", ",'metadata':{}", ",'metadata':null", ",'metadata':{'a':'1'}"};
+        for (size_t j = 0; j < 4; j++) {
+            char *body = fmt("%s%s}", k[i].body, extra[j]);
+            cJSON *o = CREATED(k[i].kind, "default", body);
+            assert_int_equal(has(o, "metadata"), j == 3);
+            const char *id = str(o, k[i].kind == SUB ? "subscriptionId" : k[i].kind == ET ? "name"
+                                    : k[i].kind == FN ? "functionId" : "corsId");
+            char *upd = fmt("%s%s}", k[i].body, j == 3 ? ",'metadata':{}" : ",'metadata':{'b':'2'}");
+            cJSON *u = UPDATED(k[i].kind, "default", id, upd);
+            assert_int_equal(has(u, "metadata"), j != 3);
+            cJSON_Delete(u);
+            DELETE(k[i].kind, "default", id);
+            cJSON_Delete(o);
+            free(upd);
+            free(body);
+        }
+    }
+    eg_change_t c = {.op = EG_OP_CREATE, .kind = ET};
+    c.space = strdup("default");
+    c.id = strdup("raw");
+    c.data = cJSON_Parse("{\"space\":\"default\",\"name\":\"raw\",\"metadata\":{}}");
+    eg_error_t err;
+    assert_int_equal(eg_config_apply(g, &c, &err), 0);
+    eg_change_release(&c);
+    assert_false(has(eg_config_peek(g, ET, "default", "raw"), "metadata"));
+}
+
 static void test_metadata_rules(void **state)
 {
     cJSON *e = CREATED(ET, "default", "{'name':'m0','metadata':null}");
@@ -1639,6 +1683,7 @@ int main(void)
         T(test_BUG_long_subscription_ids),
         T(test_cors),
         T(test_cors_update_delete),
+        T(test_metadata_omitted_when_empty),
         T(test_metadata_rules),
         T(test_lists_and_filters),
         T(test_count),
