@@ -23,6 +23,9 @@
 #                         sets KAFKA_BROKERS and KAFKA_ENV (the environment
 #                         kafka.sh needs for that cluster)
 #   bench_machine         one line: CPU model, cores, memory, kernel
+#   ticks PID             the process's CPU time so far (utime+stime, clock ticks)
+#   machine_ticks         "BUSY TOTAL" clock ticks of the machine so far (/proc/stat)
+#   cpu_share T0 T1 NS    % of one core that T1 - T0 ticks are over NS nanoseconds
 #
 # The caller sets ROOT first (the repository), and SPACE and P_CONFIG before
 # config_post.
@@ -116,7 +119,8 @@ bench_kafka_start() {
     out=$(env "${KAFKA_ENV[@]}" bash "$ROOT/scripts/kafka.sh" start 2>"$WORK/kafka-start.log") ||
         { tail -20 "$WORK/kafka-start.log" >&2; die "scripts/kafka.sh start failed"; }
     KAFKA_BROKERS=$(echo "$out" | sed -n 's/^KAFKA_BROKERS=//p')
-    PIDS+=("$(cat "$WORK/kafka/node-1/pid")")
+    KAFKA_PID=$(cat "$WORK/kafka/node-1/pid")
+    PIDS+=("$KAFKA_PID")
     log "Apache Kafka $(sed -n 's/^KAFKA_VERSION=\([^ ]*\).*/\1/p' "$ROOT/scripts/kafka.sh") on $KAFKA_BROKERS (one node, this machine)"
 }
 
@@ -126,3 +130,7 @@ bench_machine() {
     mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "${cpu:-unknown CPU}, $(nproc) cores, $mem, Linux $(uname -r)"
 }
+
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+cpu_share() { awk -v d="$(($2 - $1))" -v hz="$(getconf CLK_TCK)" -v ns="$3" 'BEGIN { printf "%.0f", (ns > 0 ? 100 * d / hz / (ns / 1e9) : 0) }'; }

@@ -180,8 +180,6 @@ stop() {
     PIDS=("${keep[@]}")
 }
 hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? a : b }'; }
 # metric PORT NAME [LABELS]: the sum of NAME's series on 127.0.0.1:PORT/metrics
 # whose labels contain LABELS (e.g. type="bench.fan10"); 0 when absent.

@@ -54,7 +54,8 @@ FN_URL=http://127.0.0.1:$P_SINK/sync
 GW_URL=http://127.0.0.1:$P_EVENTS$PATH_
 
 "$BIN/bench-sink" "$P_SINK" >"$WORK/sink.out" 2>"$WORK/sink.log" &
-PIDS+=($!)
+SINK_PID=$!
+PIDS+=("$SINK_PID")
 log "machine: $(bench_machine)"
 bench_broker "sync$$."
 # shellcheck disable=SC2086
@@ -105,11 +106,10 @@ log "warm-up: 3 s at c=8 through the gateway"
 run_wrk warmup "$GW_URL" 8 3s
 sleep 1
 HZ=$(getconf CLK_TCK)
-ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$GW_PID/stat"; }
 log "idle CPU: ${IDLE_S} s with no traffic"
-k0=$(ticks); w0=$(date +%s%N)
+k0=$(ticks "$GW_PID"); w0=$(date +%s%N)
 sleep "$IDLE_S"
-k1=$(ticks); w1=$(date +%s%N)
+k1=$(ticks "$GW_PID"); w1=$(date +%s%N)
 IDLE_CPU=$(awk -v k="$((k1 - k0))" -v hz="$HZ" -v ns="$((w1 - w0))" 'BEGIN{printf "%.1f", 100 * k / hz / (ns / 1e9)}')
 # the first request after the quiet time: idle consumers doze (README: Consumer tuning per role)
 FIRST_MS=$(curl -s -o /dev/null -m 15 -w '%{time_total}' -XPOST -H 'Content-Type: application/json' \
@@ -119,7 +119,16 @@ FIRST_MS=$(curl -s -o /dev/null -m 15 -w '%{time_total}' -XPOST -H 'Content-Type
 for c in $CONCURRENCY; do
     log "c=$c: wrk -c$c -d$DURATION against the function, then the gateway"
     run_wrk "direct-$c" "$FN_URL" "$c" "$DURATION"
+    # where the CPU goes during the gateway's run: the limit when a target is missed
+    g0=$(ticks "$GW_PID"); b0=$(ticks "${KAFKA_PID:-0}"); s0=$(ticks "$SINK_PID")
+    read -r m0 mt0 < <(machine_ticks); w0=$(date +%s%N)
     run_wrk "gateway-$c" "$GW_URL" "$c" "$DURATION"
+    g1=$(ticks "$GW_PID"); b1=$(ticks "${KAFKA_PID:-0}"); s1=$(ticks "$SINK_PID")
+    read -r m1 mt1 < <(machine_ticks); w1=$(date +%s%N)
+    echo "$c $(cpu_share "$g0" "$g1" $((w1 - w0))) $(cpu_share "$b0" "$b1" $((w1 - w0)))" \
+        "$(cpu_share "$s0" "$s1" $((w1 - w0)))" \
+        "$(awk -v m=$((m1 - m0)) -v mt=$((mt1 - mt0)) -v n="$(nproc)" 'BEGIN { printf "%.0f", (mt > 0 ? 100 * n * m / mt : 0) }')" \
+        >>"$WORK/cpu.txt"
 done
 
 # ---- summary ----
@@ -136,11 +145,12 @@ done
 } >"$WORK/results.txt"
 
 LC_ALL=C awk -v p50t="$P50_TARGET" -v p99t="$P99_TARGET" -v idle="$IDLE_CPU" -v idlet="$IDLE_TARGET" -v first="$FIRST_MS" \
-    -v kafka="$KAFKA" -v machine="$(bench_machine)" \
+    -v kafka="$KAFKA" -v machine="$(bench_machine)" -v ncores="$(nproc)" \
     -v broker="$([ "$KAFKA" = 1 ] && echo "Apache Kafka, one node on this machine" || echo "embedded broker (--dev)")" \
     -v idle_s="$IDLE_S" -v cfg="-d$DURATION, $(nproc) CPUs, gateway args: ${BENCH_GW_ARGS:-none}" '
 function ms(us) { return sprintf("%.2f", us / 1000) }
 function mark(ok) { return ok ? "PASS" : "FAIL" }
+FILENAME ~ /cpu/ { ncpu_rows++; cc[ncpu_rows] = $1; cg[ncpu_rows] = $2; cb[ncpu_rows] = kafka ? $3 : "(in the gateway)"; cs[ncpu_rows] = $4; cm[ncpu_rows] = $5; next }
 { c = $1; s = $2; req[c, s] = $3; dur[c, s] = $4; bad[c, s] = $5; err[c, s] = $6
   p50[c, s] = $7; p99[c, s] = $8; if (!(c in seen)) { seen[c] = 1; order[++nc] = c } }
 END {
@@ -170,5 +180,7 @@ END {
     if (!ok) fail = 1
     printf "%-80s target < %d %%  %s\n", sprintf("gateway idle CPU, %d s without traffic: %.1f %% of one core", idle_s, idle), idlet, mark(ok)
     printf "first request after the idle time: %s ms\n", first
+    for (i = 1; i <= ncpu_rows; i++)
+        printf "CPU while the gateway ran at c=%s, %% of one core: gateway %s, broker %s, function %s; machine %s of %d00\n", cc[i], cg[i], cb[i], cs[i], cm[i], ncores
     exit fail ? 3 : 0
-}' "$WORK/results.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
+}' "$WORK/cpu.txt" "$WORK/results.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
