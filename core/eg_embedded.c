@@ -6,6 +6,7 @@
 const eg_embedded_t eg_embedded_none = {
     .name = "Apache Kafka",
     .partitions = 8,
+    .reply_partitions = 1,
     .sync_fetch_wait_ms = 100,
     .reply_fetch_wait_ms = 100,
     .async_fetch_wait_ms = 100,
@@ -20,6 +21,7 @@ const eg_embedded_t eg_embedded_mock = {
     .name = "librdkafka mock cluster",
     .mock = 1,
     .partitions = 2,
+    .reply_partitions = 2,
     .sync_fetch_wait_ms = 1,
     .reply_fetch_wait_ms = 0,
     .async_fetch_wait_ms = 10,

@@ -24,7 +24,11 @@ typedef struct eg_embedded {
     int mock;         /* 1 on the mock cluster; read only by what reports it */
 
     /* ---- tunings (the values of the settings whose -1 means "auto") ---- */
-    int partitions;          /* of the topics the gateway creates (--partitions, --reply-partitions) */
+    int partitions;          /* of the topics the gateway creates (--partitions) */
+    int reply_partitions;    /* of an ingress's own reply topic (--reply-partitions): one
+                                consumer reads them all, so on Kafka 1, each fetch of a
+                                partition costing the broker (64 concurrent sync requests:
+                                +20 % with 1 instead of 8); 2 on the mock (shorter walks) */
     int sync_fetch_wait_ms;  /* fetch.wait.max.ms of the router, the sync inputs and the steady
                                 reply consumer (--sync-fetch-wait-ms): the mock's hop latency
                                 (1), a real broker answers as soon as data comes (100) */

@@ -165,7 +165,8 @@ static const eg__opt_t eg__opts[] = {
     {.name = "reply-partitions", .env = "EG_REPLY_PARTITIONS", .type = EG__OPT_INT, .def = "0",
      .min = 0, .max = 64, .roles = EG__HTTP, .metavar = "N",
      .help = "partitions of the reply topic an ingress creates for itself (sync replies spread "
-             "over them by correlation id); 0: 8 on a cluster, 2 on the embedded broker",
+             "over them by correlation id); 0: 1 on a cluster (one consumer reads them all), 2 on "
+             "the embedded broker",
      .offset = EG__INT(reply_partitions)},
     {.name = "reply-topic-reap-ms", .env = "EG_REPLY_TOPIC_REAP_MS", .type = EG__OPT_INT,
      .def = "3600000", .min = 0, .max = 2000000000, .roles = EG__HTTP, .metavar = "MS",

@@ -32,6 +32,7 @@ static void test_kafka_has_no_accommodation(void **state)
     assert_int_equal(k->async_fetch_wait_ms, 100);
     assert_int_equal(k->reply_fetch_wait_ms, k->sync_fetch_wait_ms);
     assert_int_equal(k->partitions, 8);
+    assert_int_equal(k->reply_partitions, 1); /* one consumer reads them all */
 }
 
 static void test_mock_has_each(void **state)
