@@ -82,7 +82,8 @@ read -r P_CONFIG P_EVENTS P_BARE P_SINK P_ACONFIG P_AEVENTS < <(python3 "$ROOT/s
 sink_stats() { curl -sf -m 2 "http://127.0.0.1:$P_SINK/stats"; }
 
 "$BIN/bench-sink" "$P_SINK" >"$WORK/sink.out" 2>"$WORK/sink.log" &
-PIDS+=($!)
+SINK_PID=$!
+PIDS+=("$SINK_PID")
 "$BIN/bench-bare202" "$P_BARE" 2>"$WORK/bare202.log" &
 PIDS+=($!)
 # malloc on huge pages (glibc >= 2.35; as `make run` does): the embedded
@@ -109,7 +110,8 @@ if [ "$INGEST_ONLY" = 1 ] && [ "$KAFKA" = 1 ]; then
     "$BIN/eg-ingress" --brokers "$KAFKA_BROKERS" --topic-prefix "alone$$." --listen 127.0.0.1 \
         --config-port "$P_ACONFIG" --events-port "$P_AEVENTS" --log-level warn \
         >"$WORK/ingress-alone.log" 2>&1 &
-    PIDS+=($!)
+    ALONE_PID=$!
+    PIDS+=("$ALONE_PID")
 elif [ "$INGEST_ONLY" = 1 ]; then
     coproc BROKER { GLIBC_TUNABLES=$GW_TUNABLES exec "$BROKER_BIN" --partitions 2 2>"$WORK/broker.log"; }
     PIDS+=("$BROKER_PID")
@@ -117,7 +119,8 @@ elif [ "$INGEST_ONLY" = 1 ]; then
     GLIBC_TUNABLES=$GW_TUNABLES \
     "$BIN/eg-ingress" --brokers "$A_BROKERS" --kafka-mock --listen 127.0.0.1 --config-port "$P_ACONFIG" \
         --events-port "$P_AEVENTS" --log-level warn >"$WORK/ingress-alone.log" 2>&1 &
-    PIDS+=($!)
+    ALONE_PID=$!
+    PIDS+=("$ALONE_PID")
 fi
 
 wait_http "http://127.0.0.1:$P_SINK/count" 10 || die "the sink did not start"
@@ -184,6 +187,27 @@ cpu_snapshot() {
     done
 }
 
+# Where the CPU went during a run, % of one core: "NAME P1 P2 ... MACHINE" in
+# cpu.txt for the processes given to cpu_begin (0: none), then the machine's.
+cpu_begin() {
+    CPU_PIDS=("$@")
+    CPU_T0=()
+    local p
+    for p in "$@"; do CPU_T0+=("$(ticks "$p")"); done
+    read -r CPU_M0 CPU_MT0 < <(machine_ticks)
+    CPU_W0=$(date +%s%N)
+}
+cpu_end() {
+    local i line=$1 w1 m1 mt1
+    w1=$(date +%s%N)
+    for i in "${!CPU_PIDS[@]}"; do
+        line+=" $(cpu_share "${CPU_T0[$i]}" "$(ticks "${CPU_PIDS[$i]}")" $((w1 - CPU_W0)))"
+    done
+    read -r m1 mt1 < <(machine_ticks)
+    line+=" $(awk -v m=$((m1 - CPU_M0)) -v mt=$((mt1 - CPU_MT0)) -v n="$(nproc)" 'BEGIN { printf "%.0f", (mt > 0 ? 100 * n * m / mt : 0) }')"
+    echo "$line" >>"$WORK/cpu.txt"
+}
+
 rate() { # NAME: accepted requests per second of a wrk run
     awk -v r="$(field "$1" requests)" -v b="$(field "$1" non2xx)" -v d="$(field "$1" duration_us)" \
         'BEGIN { printf "%.0f", (d > 0 ? (r - b) / (d / 1e6) : 0) }'
@@ -204,7 +228,9 @@ if [ "$INGEST_ONLY" = 1 ]; then
     : >"$WORK/rounds.txt"
     for k in $(seq 1 "$ROUNDS"); do
         run_wrk "bare202-$k" "$P_BARE" "$EVENT_TYPE" "$ROUND_DURATION"
+        cpu_begin "$ALONE_PID" "$BROKER_PID"
         run_wrk "alone-$k" "$P_AEVENTS" "$INGEST_TYPE" "$ROUND_DURATION"
+        cpu_end "alone-$k"
         run_wrk "ingest-$k" "$P_EVENTS" "$INGEST_TYPE" "$ROUND_DURATION"
         echo "$k $(rate "bare202-$k") $(rate "alone-$k") $(rate "ingest-$k")" >>"$WORK/rounds.txt"
     done
@@ -254,7 +280,9 @@ if [ "$SHOW_TOP" = 1 ]; then
     PIDS+=($!)
 fi
 LOAD_START=$(now_ms)
+cpu_begin "$GW_PID" "${KAFKA_PID:-0}" "$SINK_PID"
 run_wrk ingress "$P_EVENTS"
+cpu_end ingress
 LOAD_END=$(now_ms)
 kill "$SAMPLER" 2>/dev/null || true
 read -r C1 _ _ _ < <(sink_stats)
@@ -300,6 +328,11 @@ if [ -s "$WORK/samples.txt" ]; then
 fi
 
 # ---- summary ----
+# where the CPU went: the limit of the figures below (% of one core)
+if [ "$INGEST_ONLY" = 1 ]; then
+    awk -v k="alone-$MEDIAN" -v n="$(nproc)" -v kafka="$KAFKA" '$1 == k { printf "CPU, %% of one core: ingress alone (its median round): eg-ingress %s, %s %s, machine %s of %d00\n", $2, kafka ? "Kafka" : "embedded broker", $3, $4, n }' "$WORK/cpu.txt"
+fi
+awk -v n="$(nproc)" -v kafka="$KAFKA" '$1 == "ingress" { printf "CPU, %% of one core: end to end: event-gateway %s, %s, sink %s, machine %s of %d00\n", $2, kafka ? "Kafka " $3 : "its embedded broker inside it", $4, $5, n }' "$WORK/cpu.txt"
 LC_ALL=C awk \
     -v b_req="$(field bare202 requests)" -v b_dur="$(field bare202 duration_us)" \
     -v b_bad="$(field bare202 non2xx)" -v b_p50="$(field bare202 p50_us)" \
