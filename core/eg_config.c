@@ -166,18 +166,40 @@ static char *path_escape(const char *s)
 typedef struct {
     eg_kind_t kind;
     eg_error_t *err;
+    char failed[900]; /* the validator's report so far (vfail) */
 } vctx_t;
+
+/* How 0.9's validator (go-playground/validator.v9) named each kind's struct. */
+static const char *const kind_structs[EG_KIND__COUNT] = {"Type", "Function", "Subscription",
+                                                         "CORS", "AccessKey"};
+#define METHOD_TAG "eq=GET|eq=POST|eq=DELETE|eq=PUT|eq=PATCH|eq=HEAD|eq=OPTIONS"
 
 static int verr(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int verr(vctx_t *v, const char *fmt, ...)
 {
-    char msg[400];
+    char msg[sizeof ((vctx_t *)0)->failed];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return eg_error_set(v->err, 400, "%s doesn't validate. Validation error: %s",
                         kind_titles[v->kind], msg);
+}
+
+/* A field that breaks one of 0.9's validator rules (its tag): 0.9 checked
+ * every field and reported each failing one on a line of its own, in the
+ * struct's field order, word for word as here. vdone() answers them. */
+static void vfail(vctx_t *v, const char *field, const char *tag)
+{
+    size_t n = strlen(v->failed);
+    snprintf(v->failed + n, sizeof v->failed - n,
+             "%sKey: '%s.%s' Error:Field validation for '%s' failed on the '%s' tag",
+             n ? "\n" : "", kind_structs[v->kind], field, field, tag);
+}
+
+static int vdone(vctx_t *v)
+{
+    return v->failed[0] ? verr(v, "%s", v->failed) : 0;
 }
 
 /* Optional string field: 0 with *out (borrowed, NULL when absent or null),
@@ -304,17 +326,21 @@ static int build_eventtype(vctx_t *v, const cJSON *b, const char *url_id, cJSON 
     cJSON *md;
     if (url_id) {
         name = url_id;
-    } else if (req_string(v, b, "name", &name)) {
+    } else if (opt_string(v, b, "name", &name)) {
         return -1;
     }
+    if (!name || !*name)
+        vfail(v, "Name", "required");
+    if (vdone(v))
+        return -1;
     if (!name_ok(name))
         return verr(v, "\"name\" must be 1 to %d characters among letters, digits, '.', '-' and "
                        "'_'.",
                     EG_MAX_NAME);
     if (opt_string(v, b, "authorizerId", &auth))
         return -1;
-    if (auth && *auth && !name_ok(auth))
-        return verr(v, "\"authorizerId\" is not a valid function id.");
+    if (auth && *auth && !name_ok(auth)) /* no such function can exist */
+        return eg_error_set(v->err, 400, "Authorizer function doesn't exists.");
     if (string_map(v, b, "metadata", &md))
         return -1;
     cJSON_AddStringToObject(out, "name", name);
@@ -424,19 +450,13 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
 {
     const char *id, *type;
     cJSON *md = NULL, *prov = NULL;
-    if (url_id) {
-        id = url_id;
-    } else if (req_string(v, b, "functionId", &id)) {
-        return -1;
-    }
-    if (!name_ok(id))
-        return verr(v, "\"functionId\" must be 1 to %d characters among letters, digits, '.', "
-                       "'-' and '_'.",
-                    EG_MAX_NAME);
+    /* 0.9 read the type and the provider before it validated the id. */
     if (opt_string(v, b, "type", &type))
         return -1;
     if (!type || !*type)
-        return verr(v, "provider configuration not set (\"type\" is required).");
+        return verr(v, "provider configuration not set");
+    if (strcmp(type, "http") && strcmp(type, "awslambda") && strcmp(type, "kafka"))
+        return verr(v, "provider %.64s not supported", type);
     const cJSON *p = cJSON_GetObjectItem(b, "provider");
     if (!cJSON_IsObject(p))
         return verr(v, "\"provider\" must be an object.");
@@ -446,12 +466,8 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
         cJSON *headers;
         if (opt_string(v, p, "url", &url))
             goto fail;
-        if (!url || !*url) {
-            verr(v, "Missing required fields for HTTP endpoint (\"provider.url\").");
-            goto fail;
-        }
-        if (!url_ok(url)) {
-            verr(v, "\"provider.url\" must be an http or https URL.");
+        if (!url || !*url || !url_ok(url)) { /* 0.9: validate:"required,url" */
+            verr(v, "missing required fields for HTTP endpoint");
             goto fail;
         }
         if (http_headers(v, p, &headers))
@@ -468,8 +484,7 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
         if (opt_string(v, p, "arn", &arn) || opt_string(v, p, "region", &region))
             goto fail;
         if (!arn || !*arn || !region || !*region) {
-            verr(v, "Missing required fields for AWS Lambda function (\"provider.arn\" and "
-                    "\"provider.region\").");
+            verr(v, "missing required fields for AWS Lambda function");
             goto fail;
         }
         cJSON_AddStringToObject(prov, "arn", arn);
@@ -491,7 +506,8 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
         if (opt_string(v, p, "topic", &topic) || opt_string(v, p, "brokers", &brokers))
             goto fail;
         if (!topic || !*topic) {
-            verr(v, "Missing required fields for Kafka function (\"provider.topic\").");
+            /* 0.9's wording for its providers, with the field: 0.9 had no kafka */
+            verr(v, "missing required fields for Kafka function (\"provider.topic\")");
             goto fail;
         }
         if (!topic_ok(topic)) {
@@ -507,9 +523,20 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
         cJSON_AddStringToObject(prov, "topic", topic);
         if (brokers && *brokers)
             cJSON_AddStringToObject(prov, "brokers", brokers);
-    } else {
-        verr(v, "provider %.64s not supported (use \"http\", \"awslambda\" or \"kafka\").",
-             type);
+    }
+    if (url_id) {
+        id = url_id;
+    } else if (opt_string(v, b, "functionId", &id)) {
+        goto fail;
+    }
+    if (!id || !*id)
+        vfail(v, "ID", "required");
+    else if (!name_ok(id) && strlen(id) <= EG_MAX_NAME)
+        vfail(v, "ID", "functionid");
+    if (vdone(v))
+        goto fail;
+    if (!name_ok(id)) {
+        verr(v, "\"functionId\" is too long (at most %d bytes).", EG_MAX_NAME);
         goto fail;
     }
     const char *pool;
@@ -564,35 +591,36 @@ static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJS
 {
     const char *type, *event, *fn, *path, *method;
     cJSON *md;
-    if (req_string(v, b, "type", &type))
+    if (opt_string(v, b, "type", &type) || opt_string(v, b, "eventType", &event) ||
+        opt_string(v, b, "functionId", &fn) || opt_string(v, b, "path", &path) ||
+        opt_string(v, b, "method", &method))
         return -1;
-    if (strcmp(type, "async") && strcmp(type, "sync"))
-        return verr(v, "\"type\" must be \"async\" or \"sync\".");
-    if (req_string(v, b, "eventType", &event))
-        return -1;
-    if (!name_ok(event))
-        return verr(v, "\"eventType\" must be 1 to %d characters among letters, digits, '.', "
-                       "'-' and '_'.",
-                    EG_MAX_NAME);
-    if (req_string(v, b, "functionId", &fn))
-        return -1;
-    if (!name_ok(fn))
-        return verr(v, "\"functionId\" is not a valid function id.");
-    if (opt_string(v, b, "path", &path) || opt_string(v, b, "method", &method))
-        return -1;
-
+    /* 0.9's defaults (a leading '/', POST, upper case), then its rules. A
+     * functionId no function can have is left to the check: "not found". */
     char normpath[EG_MAX_PATH + 2], normmethod[16];
     snprintf(normpath, sizeof normpath, "%s%s", path && *path == '/' ? "" : "/", path ? path : "");
-    if (path_syntax(v, normpath))
-        return -1;
     if (!method || !*method)
         method = "POST";
-    if (strlen(method) >= sizeof normmethod)
-        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
     snprintf(normmethod, sizeof normmethod, "%s", method);
     upcase(normmethod);
-    if (!method_ok(normmethod))
-        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
+    if (!type || !*type)
+        vfail(v, "Type", "required");
+    else if (strcmp(type, "async") && strcmp(type, "sync"))
+        vfail(v, "Type", "eq=async|eq=sync");
+    if (!event || !*event)
+        vfail(v, "EventType", "required");
+    else if (!name_ok(event) && strlen(event) <= EG_MAX_NAME)
+        vfail(v, "EventType", "eventType");
+    if (!fn || !*fn)
+        vfail(v, "FunctionID", "required");
+    if (strlen(method) >= sizeof normmethod || !method_ok(normmethod))
+        vfail(v, "Method", METHOD_TAG);
+    if (vdone(v))
+        return -1;
+    if (!name_ok(event))
+        return verr(v, "\"eventType\" is too long (at most %d bytes).", EG_MAX_NAME);
+    if (path_syntax(v, normpath))
+        return -1;
     if (string_map(v, b, "metadata", &md))
         return -1;
 
@@ -621,16 +649,16 @@ static int build_cors(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
     const char *method, *path;
     cJSON *origins = NULL, *methods = NULL, *headers = NULL, *md = NULL;
     char normmethod[16];
-    if (req_string(v, b, "method", &method) || req_string(v, b, "path", &path))
+    if (opt_string(v, b, "method", &method) || opt_string(v, b, "path", &path))
         return -1;
-    if (strlen(method) >= sizeof normmethod)
-        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
-    snprintf(normmethod, sizeof normmethod, "%s", method);
+    snprintf(normmethod, sizeof normmethod, "%s", method ? method : "");
     upcase(normmethod);
-    if (!method_ok(normmethod))
-        return verr(v, "\"method\" must be one of GET, POST, DELETE, PUT, PATCH, HEAD, OPTIONS.");
-    if (*path != '/')
-        return verr(v, "\"path\" must start with '/'.");
+    if (!method || strlen(method) >= sizeof normmethod || !method_ok(normmethod))
+        vfail(v, "Method", METHOD_TAG);
+    if (!path || *path != '/') /* 0.9: path.IsAbs */
+        vfail(v, "Path", "path");
+    if (vdone(v))
+        return -1;
     if (path_syntax(v, path))
         return -1;
     if (string_list(v, b, "allowedOrigins", def_origins, 0, &origins) ||
@@ -702,7 +730,10 @@ int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const c
     memset(out, 0, sizeof *out);
     if (kind >= EG_KIND__COUNT)
         return eg_error_set(err, 404, "unknown resource");
-    if (eg_space_validate(space, err))
+    /* A write of 0.9's kinds reports a bad space as 0.9's validator did,
+     * with the body's other faults (below); the rest get eg_space_validate's. */
+    int v09 = op != EG_OP_DELETE && kind != EG_KIND_ACCESSKEY;
+    if ((!v09 || !space || strlen(space) > EG_MAX_NAME) && eg_space_validate(space, err))
         return -1;
     if (op != EG_OP_CREATE && (!id || !*id || strlen(id) > EG_MAX_ID))
         return eg_error_set(err, 404, "%s \"%.64s\" not found.", kind_titles[kind], id ? id : "");
@@ -717,7 +748,11 @@ int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const c
         return 0;
     }
 
-    vctx_t v = {kind, err};
+    vctx_t v = {.kind = kind, .err = err};
+    if (v09 && strlen(space) < 3)
+        vfail(&v, "Space", "min");
+    else if (v09 && !name_ok(space))
+        vfail(&v, "Space", "space");
     const char *why = NULL;
     cJSON *b = body && len ? eg_json_parse(body, len, &why) : NULL;
     if (!cJSON_IsObject(b)) {
@@ -1204,7 +1239,7 @@ int eg_config_check(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *er
         } else {
             const char *auth = str_field(c->data, "authorizerId");
             if (*auth && !eg_config_peek(cfg, EG_KIND_FUNCTION, c->space, auth))
-                return eg_error_set(err, 400, "Authorizer function \"%s\" doesn't exist.", auth);
+                return eg_error_set(err, 400, "Authorizer function doesn't exists.");
         }
         break;
     case EG_KIND_FUNCTION:

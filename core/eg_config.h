@@ -48,7 +48,7 @@ const char *eg_op_name(eg_op_t op);
 /* An error for the API: an HTTP status and a message for {"errors":[{"message":…}]}. */
 typedef struct eg_error {
     int status;
-    char message[512];
+    char message[1024]; /* room for 0.9's validator report of every field */
 } eg_error_t;
 
 /* Sets err and returns -1, so that `return eg_error_set(...)` reads well. */
@@ -81,9 +81,10 @@ void eg_change_release(eg_change_t *c);
 
 /* Builds a change from a Config API request. `id` is the item id of the URL
  * (update, delete) or NULL (create). `body` is the request body (create,
- * update), not necessarily NUL-terminated. Validates shape, types, names and
- * paths, fills defaults and generates ids. 0 with *out filled (caller
- * releases it), or -1 with err set (400). */
+ * update), not necessarily NUL-terminated. Validates the space, shape, types,
+ * names and paths, fills defaults and generates ids; where event-gateway 0.9
+ * validated a field, the message is 0.9's word for word. 0 with *out filled
+ * (caller releases it), or -1 with err set (400). */
 int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const char *space,
                            const char *id, const char *body, size_t len, eg_error_t *err);
 

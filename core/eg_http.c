@@ -58,6 +58,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eg_log.h"
@@ -82,6 +83,7 @@ typedef struct loop {
     int wakefd; /* eventfd: a resume from another thread, or the stop */
     pthread_t thread;
     int started;
+    int quiesced;        /* its listening socket closed (eg_http_server_quiesce) */
     tracker_t *trackers; /* its connections */
     int64_t next_scan;   /* when the deadline is looked at next */
 } loop_t;
@@ -105,6 +107,8 @@ struct eg_http_server {
     int nloops;
     eg_http_loop_t opts; /* the hook runs on loops[0] */
     atomic_int stop;
+    atomic_int quiesce;  /* eg_http_server_quiesce asked for */
+    atomic_int quiesced; /* loops that have closed their listening socket */
     /* EG_HTTP_WORKERS: the workers and the requests waiting for them */
     pthread_t workers[2 * EG_HTTP_MAX_WORKERS];
     struct worker_arg {
@@ -605,6 +609,14 @@ static void *loop_main(void *arg)
                 drain(evs[i].data.fd);
         if (atomic_load(&srv->stop))
             return NULL;
+        if (atomic_load(&srv->quiesce) && !l->quiesced) {
+            /* MHD wants this on the thread that runs it, in external mode */
+            MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+            if (fd != MHD_INVALID_SOCKET)
+                close(fd);
+            l->quiesced = 1;
+            atomic_fetch_add(&srv->quiesced, 1);
+        }
         wait_ms = o && o->run ? o->run(o->ctx) : -1;
         MHD_run(l->daemon);
     }
@@ -784,6 +796,21 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
 int eg_http_server_port(const eg_http_server_t *srv)
 {
     return srv->port;
+}
+
+void eg_http_server_quiesce(eg_http_server_t *srv)
+{
+    if (!srv || atomic_exchange(&srv->quiesce, 1))
+        return;
+    int n = 0;
+    for (int i = 0; i < EG_HTTP_MAX_LOOPS; i++)
+        if (srv->loops[i].started) {
+            wake(&srv->loops[i]);
+            n++;
+        }
+    for (int64_t end = eg_time_mono_ms() + 200;
+         atomic_load(&srv->quiesced) < n && eg_time_mono_ms() < end;)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 void eg_http_server_free(eg_http_server_t *srv)

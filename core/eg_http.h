@@ -82,6 +82,11 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
                                      eg_http_mode_t mode, eg_http_handler_t handler, void *ctx,
                                      const eg_http_loop_t *loop, char *err, size_t errlen);
 void eg_http_server_free(eg_http_server_t *srv);
+/* Stops accepting connections: the listening socket is closed (another
+ * process may bind the port at once) while the connections it has go on
+ * until eg_http_server_free. Returns once every loop has closed it, or after
+ * 200 ms. Any thread; NULL is ignored. */
+void eg_http_server_quiesce(eg_http_server_t *srv);
 /* The port it listens on (the one chosen when started with port 0). */
 int eg_http_server_port(const eg_http_server_t *srv);
 

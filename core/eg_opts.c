@@ -784,13 +784,17 @@ int eg_settings_parse(eg_settings_t *s, int role, int argc, char **argv, FILE *o
                 return eg__fail(&c, "unexpected argument '%s'", argv[i + 1]);
             break;
         }
-        if (!eg__is_flag(a)) {
+        /* event-gateway 0.9 (Go's flag package) took -flag as --flag: its
+         * documentation starts it with `event-gateway -dev`. */
+        int single = !eg__is_flag(a) && a[0] == '-' && a[1] &&
+                     eg__find(a + 1, strcspn(a + 1, "=")) != NULL;
+        if (!eg__is_flag(a) && !single) {
             if (a[0] == '-' && a[1])
                 return eg__fail(&c, "unknown option '%s'", a);
             return eg__fail(&c, "unexpected argument '%s' (%s takes only --options)", a,
                             c.prog);
         }
-        const char *name = a + 2;
+        const char *name = a + (single ? 1 : 2);
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         if ((nlen == 4 && memcmp(name, "help", 4) == 0) ||

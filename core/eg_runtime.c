@@ -458,7 +458,11 @@ void eg_runtime_free(eg_runtime_t *rt)
 
 cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
 {
-    int r = eg_configlog_ready(rt->config);
+    /* With its own embedded broker the process is alone in its groups at
+     * first: ready, as 0.9 was once it answered, when every route works. */
+    int caught = eg_configlog_ready(rt->config), r = caught;
+    if (r && rt->mock && !atomic_load(&rt->consumers_ready))
+        atomic_store(&rt->consumers_ready, r = eg_kafka_subscribed_assigned());
     cJSON *doc = cJSON_CreateObject(), *kafka, *topics, *cfg;
     struct eg_faults *fs = rt->faults;
     pthread_mutex_lock(&fs->mu);
@@ -490,7 +494,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     }
     cfg = cJSON_AddObjectToObject(doc, "config");
     cJSON_AddNumberToObject(cfg, "offset", (double)eg_configlog_position(rt->config));
-    cJSON_AddBoolToObject(cfg, "caughtUp", r);
+    cJSON_AddBoolToObject(cfg, "caughtUp", caught);
     if (ready)
         *ready = r && !faults;
     return doc;
@@ -564,6 +568,8 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
     rc = atomic_load(&rt->faults->failed) ? 1 : 0;
     if (!rc)
         EG_LOG_INFO("main", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (rt->stop_accepting)
+        rt->stop_accepting(rt->stop_accepting_arg);
 out:
     eg_http_server_free(status_srv);
     while (started > 0) {

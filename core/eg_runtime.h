@@ -79,6 +79,12 @@ typedef struct eg_runtime {
     eg_backlog_t *backlog;         /* on a mock cluster: what its bound per partition
                                       asks the ingress to hold (eg_backlog.h); else NULL */
     struct eg_faults *faults;      /* eg_runtime_set_fault, eg_runtime_fail */
+    /* Called first on SIGTERM/SIGINT, before any role stops: the ingress
+     * closes its listening sockets there, so that a gateway started next can
+     * bind the ports while this one drains. NULL: none. */
+    void (*stop_accepting)(void *arg);
+    void *stop_accepting_arg;
+    atomic_int consumers_ready; /* dev mode: every consumer has held partitions */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode; on any other cluster makes sure
@@ -146,7 +152,9 @@ void eg_runtime_fail(eg_runtime_t *rt, const char *role, const char *reason);
  * {"brokers","embedded","mock","topics":{…}},"config":{…}} ("mock": tuned
  * for a mock cluster, --dev or --kafka-mock; "faults":{role: reason} while a
  * role reports one). *ready is set to 1 once the configuration log has
- * caught up and no role reports a fault. Caller frees. */
+ * caught up, no role reports a fault and, in dev mode (its own embedded
+ * broker), every consumer of the process has held partitions: every route
+ * works then. Caller frees. */
 cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready);
 
 /* Answers GET /metrics: the configuration gauges are recomputed, then the

@@ -323,7 +323,8 @@ static int split_path(const char *url, char *buf, size_t buflen, char **segs, in
 int eg_config_api_quick(const eg_http_req_t *req)
 {
     return (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) &&
-           (!strcmp(req->url, "/v1/status") || !strcmp(req->url, "/metrics"));
+           (!strcmp(req->url, "/v1/status") || !strcmp(req->url, "/metrics") ||
+            !strcmp(req->url, "/v1/metrics"));
 }
 
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
@@ -338,7 +339,8 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
             return method_not_allowed(req, "GET");
         return status(rt, req->conn);
     }
-    if (n == 1 && !strcmp(seg[0], "metrics"))
+    if ((n == 1 && !strcmp(seg[0], "metrics")) ||
+        (n == 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "metrics"))) /* 0.9's path */
         return eg_runtime_metrics_answer(rt, req->conn);
     if (n < 4 || n > 5 || strcmp(seg[0], "v1") || strcmp(seg[1], "spaces"))
         return eg_http_error(req->conn, 404, "Not found. The Config API serves /v1/status and "
@@ -361,7 +363,9 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
         return eg_http_error(req->conn, 404, "Not found: unknown resource. Use eventtypes, "
                                              "functions, subscriptions, cors, replays or events.");
     eg_error_t err;
-    if (eg_space_validate(space, &err))
+    /* A create or update is validated whole, its space included, as 0.9 did. */
+    int write09 = n == 4 ? !strcmp(m, "POST") : !strcmp(m, "PUT");
+    if ((!write09 || kind == EG_KIND_ACCESSKEY) && eg_space_validate(space, &err))
         return eg_http_error(req->conn, 400, err.message);
     if (!eg_configlog_ready(rt->config))
         return eg_http_error(req->conn, 503,

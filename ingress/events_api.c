@@ -1012,6 +1012,12 @@ fail:
     return NULL;
 }
 
+void eg_events_api_quiesce(eg_events_api_t *api)
+{
+    if (api)
+        eg_http_server_quiesce(api->server);
+}
+
 void eg_events_api_free(eg_events_api_t *api)
 {
     if (!api)

@@ -18,11 +18,23 @@ static void ingress_stop(void *p)
     eg_ingress_t *in = p;
     if (!in)
         return;
+    if (in->rt->stop_accepting_arg == in)
+        in->rt->stop_accepting = NULL;
     eg_events_api_free(in->events_api);
     eg_http_server_free(in->config_api);
     eg_replay_store_free(in->rt->replays);
     in->rt->replays = NULL;
     free(in);
+}
+
+/* On SIGTERM, before any role stops: both ports are free for a successor
+ * at once (a test suite starts the next gateway on them as soon as it has
+ * signalled this one), while requests under way finish. */
+static void ingress_stop_accepting(void *p)
+{
+    eg_ingress_t *in = p;
+    eg_events_api_quiesce(in->events_api);
+    eg_http_server_quiesce(in->config_api);
 }
 
 static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
@@ -47,6 +59,8 @@ static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
         ingress_stop(in);
         return NULL;
     }
+    rt->stop_accepting = ingress_stop_accepting;
+    rt->stop_accepting_arg = in;
     return in;
 }
 

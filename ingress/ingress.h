@@ -47,6 +47,8 @@ typedef struct eg_events_api eg_events_api_t;
 eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen);
 /* Answers every request still waiting for Kafka, then stops. */
 void eg_events_api_free(eg_events_api_t *api);
+/* Takes no more connections (eg_http_server_quiesce); NULL is ignored. */
+void eg_events_api_quiesce(eg_events_api_t *api);
 enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req);
 /* The event loops --events-threads asks for: itself, or for 0 half the
  * CPUs (at least 1, at most 8). */

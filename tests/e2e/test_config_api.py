@@ -12,7 +12,8 @@ import time
 import unittest
 import urllib.parse
 
-from egtest import GatewayTestCase, ce10, configure, subscription_id_09, topic, wait_until
+from egtest import (EXTERNAL_BROKERS, GatewayTestCase, ce10, configure, gw_event, subscription_id_09,
+                    sync_answer, topic, wait_until)
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 LIST_KEYS = {"eventtypes": "eventTypes", "functions": "functions", "subscriptions": "subscriptions",
@@ -417,7 +418,7 @@ class TestEventTypes(ConfigAPITestBase):
 
     def test_unknown_authorizer_is_400(self):
         r = self.call("POST", "eventtypes", {"name": "secure", "authorizerId": "nobody"})
-        self.assertError(r, 400, "nobody")
+        self.assertError(r, 400, "Authorizer function doesn't exists.")  # 0.9's words
         self.assertEmpty("eventtypes")
 
     def test_exists_is_409(self):
@@ -454,7 +455,8 @@ class TestEventTypes(ConfigAPITestBase):
     def test_update_errors(self):
         self.eventtype("ev", metadata={"v": "1"})
         before = self.call("GET", "eventtypes/ev").body
-        self.assertError(self.call("PUT", "eventtypes/ev", {"authorizerId": "nobody"}), 400, "nobody")
+        self.assertError(self.call("PUT", "eventtypes/ev", {"authorizerId": "nobody"}), 400,
+                         "Authorizer function doesn't exists.")
         self.assertError(self.call("PUT", "eventtypes/ev", raw_body="{"), 400)
         self.assertError(self.call("PUT", "eventtypes/ev", {"metadata": [1]}), 400)
         self.assertEqual(self.call("GET", "eventtypes/ev").body, before, "a refused update changed the resource")
@@ -999,6 +1001,113 @@ class TestFiltersAndSpaces(ConfigAPITestBase):
         self.assertStatus(self.call("DELETE", "subscriptions/" + s2["subscriptionId"], space=other), 204)
         self.assertEqual(self.call("GET", "subscriptions/" + sub["subscriptionId"]).body, sub)
         self.assertEqual(self.call("GET", "functions/fn1").body["provider"]["url"], "http://127.0.0.1:9/hook")
+
+
+
+# event-gateway 0.9's validator (go-playground/validator.v9): one line per failing field
+def key09(struct, field, tag):
+    return "Key: '%s.%s' Error:Field validation for '%s' failed on the '%s' tag" % (struct, field, field, tag)
+
+
+METHODS09 = "eq=GET|eq=POST|eq=DELETE|eq=PUT|eq=PATCH|eq=HEAD|eq=OPTIONS"
+
+
+class TestShapes09(ConfigAPITestBase):
+    """What @serverless/event-gateway-sdk's own suite expects of 0.9's answers."""
+
+    def assertNoMetadata(self, kind, obj, idfield):
+        self.assertNotIn("metadata", obj, "0.9 left empty metadata out of %s" % kind)
+        got = self.call("GET", "%s/%s" % (kind, obj[idfield]))  # ids are URL-safe as they come
+        self.assertStatus(got, 200)
+        self.assertEqual(got.body, obj)
+        self.assertEqual(self.items(kind), [obj])
+
+    def test_no_metadata_key_without_metadata(self):
+        self.assertNoMetadata("eventtypes", self.eventtype(), "name")
+        self.assertNoMetadata("functions", self.create("functions", {
+            "functionId": "fn1", "type": "awslambda", "provider": {"arn": "arn::::", "region": "us-east-1"}}),
+            "functionId")
+        self.assertNoMetadata("subscriptions", self.subscription().body, "subscriptionId")
+        self.assertNoMetadata("cors", self.create("cors", {"method": "GET", "path": "/test",
+                                                           "allowedOrigins": ["http://example.com"]}), "corsId")
+
+    def test_metadata_kept_when_given_and_dropped_when_emptied(self):
+        et = self.eventtype(metadata={"team": "a"})
+        self.assertEqual(et["metadata"], {"team": "a"})
+        self.assertEqual(self.items("eventtypes"), [et])
+        upd = self.call("PUT", "eventtypes/user.created", {"metadata": {}})
+        self.assertStatus(upd, 200)
+        self.assertEqual(upd.body, {"space": self.sp, "name": "user.created"})
+        self.assertNotIn("metadata", self.create("cors", {"method": "GET", "path": "/m", "metadata": {}}))
+
+    def test_validation_messages(self):
+        self.eventtype()
+        self.function()
+        cases = [
+            ("subscriptions", {"eventType": "user.created", "functionId": "fn1"},
+             "Subscription doesn't validate. Validation error: " + key09("Subscription", "Type", "required")),
+            ("subscriptions", {"type": "later", "eventType": "user.created", "functionId": "fn1"},
+             "Subscription doesn't validate. Validation error: " + key09("Subscription", "Type", "eq=async|eq=sync")),
+            ("subscriptions", {"method": "FOO"},
+             "Subscription doesn't validate. Validation error: " + "\n".join([
+                 key09("Subscription", "Type", "required"), key09("Subscription", "EventType", "required"),
+                 key09("Subscription", "FunctionID", "required"), key09("Subscription", "Method", METHODS09)])),
+            ("subscriptions", {"type": "async", "eventType": "user created", "functionId": "fn1"},
+             "Subscription doesn't validate. Validation error: " + key09("Subscription", "EventType", "eventType")),
+            ("subscriptions", {"type": "async", "eventType": "user.created", "functionId": "no such"},
+             'Function "no such" not found.'),
+            ("eventtypes", {}, "Event Type doesn't validate. Validation error: " + key09("Type", "Name", "required")),
+            ("eventtypes", {"name": "e", "authorizerId": "nope"}, "Authorizer function doesn't exists."),
+            ("functions", {"functionId": "f"}, "Function doesn't validate. Validation error: provider configuration not set"),
+            ("functions", {"functionId": "f", "type": "gcf", "provider": {}},
+             "Function doesn't validate. Validation error: provider gcf not supported"),
+            ("functions", {"functionId": "f", "type": "http", "provider": {}},
+             "Function doesn't validate. Validation error: missing required fields for HTTP endpoint"),
+            ("functions", {"functionId": "f", "type": "awslambda", "provider": {"arn": "a"}},
+             "Function doesn't validate. Validation error: missing required fields for AWS Lambda function"),
+            ("functions", {"type": "http", "provider": {"url": "http://a/"}},
+             "Function doesn't validate. Validation error: " + key09("Function", "ID", "required")),
+            ("functions", {"functionId": "a b", "type": "http", "provider": {"url": "http://a/"}},
+             "Function doesn't validate. Validation error: " + key09("Function", "ID", "functionid")),
+            ("cors", {}, "CORS configuration doesn't validate. Validation error: " + "\n".join([
+                key09("CORS", "Method", METHODS09), key09("CORS", "Path", "path")])),
+        ]
+        for kind, body, message in cases:
+            with self.subTest(kind=kind, body=body):
+                r = self.call("POST", kind, body)
+                self.assertStatus(r, 400)
+                self.assertEqual(r.body, {"errors": [{"message": message}]})
+        r = self.call("POST", "eventtypes", {"name": "e"}, space="ab")
+        self.assertStatus(r, 400)
+        self.assertEqual(r.body, {"errors": [{"message": "Event Type doesn't validate. Validation error: " +
+                                              key09("Type", "Space", "min")}]})
+
+    def test_metrics_at_09_path(self):
+        r = self.gw.request("GET", "/v1/metrics")
+        self.assertStatus(r, 200)
+        self.assertIn("eventgateway_", r.body if isinstance(r.body, str) else str(r.body))
+
+
+@unittest.skipIf(EXTERNAL_BROKERS, "readiness on status is dev mode's, on its own embedded broker")
+class TestDevReadiness(GatewayTestCase):
+    """0.9's /v1/status answered once every route worked: so does --dev's."""
+
+    def test_every_route_works_once_status_answers_200(self):
+        fn = self.start_fn(name="ready", respond=lambda call: (200, None, sync_answer(200, body="ok")))
+        t0 = time.monotonic()
+        gw = self.start_gateway(name="ready")  # polls /v1/status until 200
+        ready = time.monotonic() - t0
+        configure(gw, "default", eventtypes=["http.request", "a.b"], functions={"f": fn.url},
+                  subscriptions=[{"type": "sync", "eventType": "http.request", "functionId": "f", "path": "/s"},
+                                 {"eventType": "a.b", "functionId": "f"}])
+        r = gw_event(gw, path="/s", body={"x": 1}, timeout=5)  # the first try, no retry
+        self.assertEqual((r.status, r.body), (200, "ok"))
+        first = time.monotonic() - t0
+        r = gw_event(gw, body={"eventType": "a.b", "eventID": "1", "cloudEventsVersion": "0.1",
+                               "source": "/t", "contentType": "application/json", "data": {}})
+        self.assertEqual(r.status, 202)
+        fn.wait_calls(2, timeout=5)
+        print("\n  --dev: /v1/status 200 after %.2f s, first sync answer %.2f s" % (ready, first))
 
 
 if __name__ == "__main__":

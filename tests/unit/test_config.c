@@ -485,7 +485,8 @@ static void test_eventtype_authorizer(void **state)
 {
     CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':'auth'}", 400, "Authorizer function");
     CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':12}", 400, "Event Type " INVALID);
-    CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':'a b'}", 400, "Event Type " INVALID);
+    CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':'a b'}", 400,
+                 "Authorizer function doesn't exists."); /* 0.9: no such function */
     CREATE(FN, "other", HTTP_FN("auth")); /* another space does not count */
     CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':'auth'}", 400, "Authorizer function");
     CREATE(FN, "default", HTTP_FN("auth"));
@@ -589,7 +590,7 @@ static void test_function_http(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CREATE_FAILS(FN, "default", bad[i], 400, "Function " INVALID);
-    CREATE_FAILS(FN, "default", bad[0], 400, "Missing required fields for HTTP endpoint");
+    CREATE_FAILS(FN, "default", bad[0], 400, "missing required fields for HTTP endpoint");
 
     /* headers: at most EG_MAX_LIST entries */
     for (int n = EG_MAX_LIST; n <= EG_MAX_LIST + 1; n++) {
@@ -649,7 +650,7 @@ static void test_function_awslambda(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CREATE_FAILS(FN, "default", bad[i], 400, "Function " INVALID);
-    CREATE_FAILS(FN, "default", bad[1], 400, "Missing required fields for AWS Lambda function");
+    CREATE_FAILS(FN, "default", bad[1], 400, "missing required fields for AWS Lambda function");
 }
 
 /* provider.headers must be valid HTTP (issue 6); kafka functions. */
@@ -695,7 +696,7 @@ static void test_function_headers_and_kafka(void **state)
     };
     for (size_t i = 0; i < sizeof badk / sizeof badk[0]; i++)
         CREATE_FAILS(FN, "default", badk[i], 400, "Function " INVALID);
-    CREATE_FAILS(FN, "default", badk[0], 400, "Missing required fields for Kafka function");
+    CREATE_FAILS(FN, "default", badk[0], 400, "missing required fields for Kafka function");
 }
 
 static void test_function_type_provider_id(void **state)
@@ -868,6 +869,73 @@ static void test_subscription_defaults_and_id(void **state)
     }
 }
 
+/* event-gateway 0.9's validation messages, word for word (its validator,
+ * go-playground/validator.v9, reported every failing field on a line). */
+#define KEY(st, f, tag)                                                                            \
+    "Key: '" st "." f "' Error:Field validation for '" f "' failed on the '" tag "' tag"
+#define METHODS "eq=GET|eq=POST|eq=DELETE|eq=PUT|eq=PATCH|eq=HEAD|eq=OPTIONS"
+#define EXACT(kind, space, body, msg) FAILS(EG_OP_CREATE, kind, space, NULL, body, 400, msg)
+static void test_validation_messages_09(void **state)
+{
+    basics("default");
+    /* subscriptions */
+    EXACT(SUB, "default", "{'eventType':'user.created','functionId':'sendEmail'}",
+          "Subscription " INVALID KEY("Subscription", "Type", "required"));
+    EXACT(SUB, "default", "{'type':'later','eventType':'user.created','functionId':'sendEmail'}",
+          "Subscription " INVALID KEY("Subscription", "Type", "eq=async|eq=sync"));
+    EXACT(SUB, "default", "{'type':'async','functionId':'sendEmail'}",
+          "Subscription " INVALID KEY("Subscription", "EventType", "required"));
+    EXACT(SUB, "default", "{'type':'async','eventType':'user created','functionId':'sendEmail'}",
+          "Subscription " INVALID KEY("Subscription", "EventType", "eventType"));
+    EXACT(SUB, "default", "{'type':'async','eventType':'user.created'}",
+          "Subscription " INVALID KEY("Subscription", "FunctionID", "required"));
+    EXACT(SUB, "default",
+          "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'FOO'}",
+          "Subscription " INVALID KEY("Subscription", "Method", METHODS));
+    EXACT(SUB, "default", "{'method':'FOO'}",
+          "Subscription " INVALID KEY("Subscription", "Type", "required") "\n"
+          KEY("Subscription", "EventType", "required") "\n"
+          KEY("Subscription", "FunctionID", "required") "\n"
+          KEY("Subscription", "Method", METHODS));
+    EXACT(SUB, "ab", "{'type':'async','eventType':'user.created','functionId':'sendEmail'}",
+          "Subscription " INVALID KEY("Subscription", "Space", "min"));
+    EXACT(SUB, "a%b", "{'eventType':'user.created','functionId':'sendEmail'}",
+          "Subscription " INVALID KEY("Subscription", "Space", "space") "\n"
+          KEY("Subscription", "Type", "required"));
+    /* event types */
+    EXACT(ET, "default", "{}", "Event Type " INVALID KEY("Type", "Name", "required"));
+    EXACT(ET, "default", "{'name':''}", "Event Type " INVALID KEY("Type", "Name", "required"));
+    EXACT(ET, "ab", "{}", "Event Type " INVALID KEY("Type", "Space", "min") "\n"
+                              KEY("Type", "Name", "required"));
+    EXACT(ET, "default", "{'name':'e','authorizerId':'nope'}",
+          "Authorizer function doesn't exists.");
+    /* functions: the type and the provider first, then the id */
+    EXACT(FN, "default", "{'functionId':'f'}",
+          "Function " INVALID "provider configuration not set");
+    EXACT(FN, "default", "{'functionId':'f','type':'gcf','provider':{}}",
+          "Function " INVALID "provider gcf not supported");
+    EXACT(FN, "default", "{'functionId':'f','type':'http','provider':{}}",
+          "Function " INVALID "missing required fields for HTTP endpoint");
+    EXACT(FN, "default", "{'functionId':'f','type':'http','provider':{'url':'not a url'}}",
+          "Function " INVALID "missing required fields for HTTP endpoint");
+    EXACT(FN, "default", "{'functionId':'f','type':'awslambda','provider':{'arn':'a'}}",
+          "Function " INVALID "missing required fields for AWS Lambda function");
+    EXACT(FN, "default", "{'type':'http','provider':{'url':'http://a/'}}",
+          "Function " INVALID KEY("Function", "ID", "required"));
+    EXACT(FN, "default", "{'functionId':'a b','type':'http','provider':{'url':'http://a/'}}",
+          "Function " INVALID KEY("Function", "ID", "functionid"));
+    EXACT(FN, "ab", "{'type':'http','provider':{'url':'http://a/'}}",
+          "Function " INVALID KEY("Function", "Space", "min") "\n"
+          KEY("Function", "ID", "required"));
+    /* CORS */
+    EXACT(CORS, "default", "{'path':'/a'}",
+          "CORS configuration " INVALID KEY("CORS", "Method", METHODS));
+    EXACT(CORS, "default", "{'method':'GET','path':'a'}",
+          "CORS configuration " INVALID KEY("CORS", "Path", "path"));
+    EXACT(CORS, "default", "{}", "CORS configuration " INVALID KEY("CORS", "Method", METHODS) "\n"
+                                     KEY("CORS", "Path", "path"));
+}
+
 static void test_subscription_validation(void **state)
 {
     basics("default");
@@ -889,7 +957,6 @@ static void test_subscription_validation(void **state)
         "{'type':'async','eventType':['user.created'],'functionId':'sendEmail'}",
         "{'type':'async','eventType':'user.created'}",
         "{'type':'async','eventType':'user.created','functionId':''}",
-        "{'type':'async','eventType':'user.created','functionId':'a b'}",
         "{'type':'async','eventType':'user.created','functionId':{}}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'FOO'}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'CONNECT'}",
@@ -907,11 +974,14 @@ static void test_subscription_validation(void **state)
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','metadata':{'a':1}}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','metadata':'x'}",
         b1,
-        b2,
         b3,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CREATE_FAILS(SUB, "default", bad[i], 400, "Subscription " INVALID);
+    /* a function id no function can have: not found, as in 0.9 */
+    CREATE_FAILS(SUB, "default", "{'type':'async','eventType':'user.created','functionId':'a b'}",
+                 400, "Function \"a b\" not found.");
+    CREATE_FAILS(SUB, "default", b2, 400, "not found.");
     free(l257);
     free(p2049);
     free(b1);
@@ -1675,6 +1745,7 @@ int main(void)
         T(test_function_delete),
         T(test_BUG_function_delete_subscribed_message),
         T(test_subscription_defaults_and_id),
+        T(test_validation_messages_09),
         T(test_subscription_validation),
         T(test_subscription_duplicates),
         T(test_BUG_sync_duplicate_trailing_slash),

@@ -197,6 +197,14 @@ static void test_equals_form_and_bools(void **state)
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.s.dev, 1);
     done(&r);
+    /* 0.9's single dash (Go's flag package), as its documentation writes it */
+    parse(&r, EG_ROLE_GATEWAY,
+          ARGV("event-gateway", "-embed-data-dir", "/home/data", "-dev", "-config-port=4101"));
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.s.dev, 1);
+    assert_string_equal(r.s.embed_data_dir, "/home/data");
+    assert_int_equal(r.s.config_port, 4101);
+    done(&r);
     /* a later flag replaces an earlier one without leaking it */
     parse(&r, EG_ROLE_ROUTER, ARGV("eg-router", "--brokers", "a:1", "--brokers=b:2", "--"));
     assert_int_equal(r.rc, 0);
