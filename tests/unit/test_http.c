@@ -370,6 +370,26 @@ static void test_port_in_use(void **state)
     stop(&f);
 }
 
+/* Once quiesced, a server holds its port no more: another can bind it at
+ * once (a gateway started while the last one drains, on SIGTERM). */
+static void test_quiesce_frees_the_port(void **state)
+{
+    (void)state;
+    static fixture_t f;
+    f = (fixture_t){.hook_wait_ms = -1};
+    eg_http_server_t *srv = start(&f, -1, 2);
+    eg_http_server_quiesce(srv);
+    eg_http_server_quiesce(srv); /* again: nothing more */
+    char err[256] = "";
+    eg_http_loop_t loop = {.threads = 2, .fd = -1};
+    eg_http_server_t *next = eg_http_server_new("next", "127.0.0.1", eg_http_server_port(srv),
+                                                1024, EG_HTTP_EVENT_LOOP, handler, &f, &loop,
+                                                err, sizeof err);
+    assert_non_null(next);
+    eg_http_server_free(next);
+    stop(&f);
+}
+
 /* EG_HTTP_WORKERS: slow answers a blocking handler on a worker ("/slow"
  * waits until released); "/quick" runs on the loop. */
 static atomic_int slow_release, slow_running;
@@ -499,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_hook_timer),    cmocka_unit_test(test_many_requests),
         cmocka_unit_test(test_several_loops), cmocka_unit_test(test_resume_bursts),
         cmocka_unit_test(test_port_in_use),   cmocka_unit_test(test_events_threads),
+        cmocka_unit_test(test_quiesce_frees_the_port),
         cmocka_unit_test(test_workers_block_quick_requests_do_not_wait),
         cmocka_unit_test(test_workers_stop_with_requests_waiting),
     };
