@@ -7,7 +7,6 @@
 #include "eg_time.h"
 #include "eg_kafka_hdr.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,37 +698,6 @@ int eg_kafka_cooperative(const eg_settings_t *s)
     return strstr(strategy, "cooperative-sticky") != NULL;
 }
 
-/* The consumers eg_kafka_subscribed_assigned looks at. */
-#define EG_KAFKA_MAX_SUBSCRIBED 64
-static struct {
-    pthread_mutex_t mu;
-    rd_kafka_t *rk[EG_KAFKA_MAX_SUBSCRIBED];
-    int n;
-} subscribed = {PTHREAD_MUTEX_INITIALIZER, {0}, 0};
-
-static void subscribed_forget(rd_kafka_t *rk)
-{
-    pthread_mutex_lock(&subscribed.mu);
-    for (int i = 0; i < subscribed.n; i++)
-        if (subscribed.rk[i] == rk)
-            subscribed.rk[i--] = subscribed.rk[--subscribed.n];
-    pthread_mutex_unlock(&subscribed.mu);
-}
-
-int eg_kafka_subscribed_assigned(void)
-{
-    pthread_mutex_lock(&subscribed.mu);
-    int all = subscribed.n > 0;
-    for (int i = 0; all && i < subscribed.n; i++) {
-        rd_kafka_topic_partition_list_t *a = NULL;
-        all = !rd_kafka_assignment(subscribed.rk[i], &a) && a && a->cnt > 0;
-        if (a)
-            rd_kafka_topic_partition_list_destroy(a);
-    }
-    pthread_mutex_unlock(&subscribed.mu);
-    return all;
-}
-
 void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
 {
     int64_t deadline = eg_time_mono_ms() + timeout_ms;
@@ -743,7 +711,6 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
         close_ms = 1000;
     if (held)
         rd_kafka_topic_partition_list_destroy(held);
-    subscribed_forget(rk);
     rd_kafka_unsubscribe(rk);
     while (eg_time_mono_ms() < deadline) {
         rd_kafka_topic_partition_list_t *a = NULL;
@@ -792,7 +759,6 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
 
 void eg_kafka_consumer_destroy(rd_kafka_t *rk)
 {
-    subscribed_forget(rk); /* left without eg_kafka_consumer_leave */
     if (rk)
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
@@ -807,10 +773,6 @@ int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, s
         snprintf(err, errlen, "subscribing to %s: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
-    pthread_mutex_lock(&subscribed.mu);
-    if (subscribed.n < EG_KAFKA_MAX_SUBSCRIBED)
-        subscribed.rk[subscribed.n++] = consumer;
-    pthread_mutex_unlock(&subscribed.mu);
     return 0;
 }
 

@@ -180,17 +180,8 @@ int eg_kafka_describe_configs(rd_kafka_t *rk, rd_kafka_ResourceType_t type, cons
 int eg_kafka_check_topic(rd_kafka_t *rk, const char *topic, const char *const *required,
                          const char *why, int timeout_ms, char *err, size_t errlen);
 
-/* Subscribes a consumer to one topic: 0, or -1 with the reason in err. The
- * consumer is then counted by eg_kafka_subscribed_assigned until
- * eg_kafka_consumer_leave. */
+/* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
-
-/* 1 when every consumer of the process subscribed with eg_kafka_subscribe_one
- * (and not left yet) holds at least one partition, and there is one; else 0.
- * Any thread. A consumer may rightly hold none when its group has more
- * members than partitions: this tells when a lone process (dev mode, whose
- * embedded broker only it has joined yet) has all its routes working. */
-int eg_kafka_subscribed_assigned(void);
 
 /* Number of partitions of an existing topic, or -1 (message in err). A
  * topic the broker asked does not know yet (just created: brokers learn it

@@ -458,11 +458,7 @@ void eg_runtime_free(eg_runtime_t *rt)
 
 cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
 {
-    /* With its own embedded broker the process is alone in its groups at
-     * first: ready, as 0.9 was once it answered, when every route works. */
-    int caught = eg_configlog_ready(rt->config), r = caught;
-    if (r && rt->mock && !atomic_load(&rt->consumers_ready))
-        atomic_store(&rt->consumers_ready, r = eg_kafka_subscribed_assigned());
+    int r = eg_configlog_ready(rt->config);
     cJSON *doc = cJSON_CreateObject(), *kafka, *topics, *cfg;
     struct eg_faults *fs = rt->faults;
     pthread_mutex_lock(&fs->mu);
@@ -494,7 +490,7 @@ cJSON *eg_runtime_status(eg_runtime_t *rt, int *ready)
     }
     cfg = cJSON_AddObjectToObject(doc, "config");
     cJSON_AddNumberToObject(cfg, "offset", (double)eg_configlog_position(rt->config));
-    cJSON_AddBoolToObject(cfg, "caughtUp", caught);
+    cJSON_AddBoolToObject(cfg, "caughtUp", r);
     if (ready)
         *ready = r && !faults;
     return doc;

@@ -84,7 +84,6 @@ typedef struct eg_runtime {
      * bind the ports while this one drains. NULL: none. */
     void (*stop_accepting)(void *arg);
     void *stop_accepting_arg;
-    atomic_int consumers_ready; /* dev mode: every consumer has held partitions */
 } eg_runtime_t;
 
 /* Starts the embedded broker in dev mode; on any other cluster makes sure

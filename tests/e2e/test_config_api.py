@@ -1088,27 +1088,5 @@ class TestShapes09(ConfigAPITestBase):
         self.assertIn("eventgateway_", r.body if isinstance(r.body, str) else str(r.body))
 
 
-@unittest.skipIf(EXTERNAL_BROKERS, "readiness on status is dev mode's, on its own embedded broker")
-class TestDevReadiness(GatewayTestCase):
-    """0.9's /v1/status answered once every route worked: so does --dev's."""
-
-    def test_every_route_works_once_status_answers_200(self):
-        fn = self.start_fn(name="ready", respond=lambda call: (200, None, sync_answer(200, body="ok")))
-        t0 = time.monotonic()
-        gw = self.start_gateway(name="ready")  # polls /v1/status until 200
-        ready = time.monotonic() - t0
-        configure(gw, "default", eventtypes=["http.request", "a.b"], functions={"f": fn.url},
-                  subscriptions=[{"type": "sync", "eventType": "http.request", "functionId": "f", "path": "/s"},
-                                 {"eventType": "a.b", "functionId": "f"}])
-        r = gw_event(gw, path="/s", body={"x": 1}, timeout=5)  # the first try, no retry
-        self.assertEqual((r.status, r.body), (200, "ok"))
-        first = time.monotonic() - t0
-        r = gw_event(gw, body={"eventType": "a.b", "eventID": "1", "cloudEventsVersion": "0.1",
-                               "source": "/t", "contentType": "application/json", "data": {}})
-        self.assertEqual(r.status, 202)
-        fn.wait_calls(2, timeout=5)
-        print("\n  --dev: /v1/status 200 after %.2f s, first sync answer %.2f s" % (ready, first))
-
-
 if __name__ == "__main__":
     unittest.main()
