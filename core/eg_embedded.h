@@ -26,9 +26,8 @@ typedef struct eg_embedded {
     /* ---- tunings (the values of the settings whose -1 means "auto") ---- */
     int partitions;          /* of the topics the gateway creates (--partitions) */
     int reply_partitions;    /* of an ingress's own reply topic (--reply-partitions): one
-                                consumer reads them all, so on Kafka 1, each fetch of a
-                                partition costing the broker (64 concurrent sync requests:
-                                +20 % with 1 instead of 8); 2 on the mock (shorter walks) */
+                                consumer reads them all, so on Kafka 1, as each partition of
+                                a fetch costs the broker; 2 on the mock (shorter walks) */
     int sync_fetch_wait_ms;  /* fetch.wait.max.ms of the router, the sync inputs and the steady
                                 reply consumer (--sync-fetch-wait-ms): the mock's hop latency
                                 (1), a real broker answers as soon as data comes (100) */

@@ -853,8 +853,8 @@ int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *
     /* The cluster's thread serves a request, then empties its wake-up pipe:
      * a request sent in between (the next one, sent as soon as the last is
      * answered) lost its wake-up and waited for the thread's 1 s tick
-     * (librdkafka 2.0's mock). Letting the thread finish its turn first made
-     * dev mode's start 2-3 s shorter. */
+     * (librdkafka 2.0's mock), several times during dev mode's start. The
+     * thread is let finish its turn first. */
     nanosleep(&(struct timespec){0, 2000000}, NULL);
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(m->cluster, topic, partitions, 1);
     if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {

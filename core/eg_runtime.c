@@ -19,9 +19,9 @@
 #include "eg_log.h"
 #include "eg_time.h"
 
-int eg_runtime_partitions(int value, const eg_embedded_t *profile)
+int eg_runtime_partitions(int value, int profile_value)
 {
-    return value > 0 ? value : profile->partitions;
+    return value > 0 ? value : profile_value;
 }
 
 /* Not on the embedded broker (dev mode creates its topics itself): every
@@ -363,7 +363,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
             goto fail;
         rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
         rt->embedded = &eg_embedded_mock;
-        rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded);
+        rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded->partitions);
         /* The embedded broker answers no CreateTopics: make them here. */
         if (eg_mock_create_topics(rt->mock, &rt->topics, rt->partitions, err, errlen))
             goto fail;
@@ -376,7 +376,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         /* Told, never guessed: a Kafka-compatible service must not get the
          * mock's tuning because its metadata looks like the mock's. */
         rt->embedded = s->kafka_mock ? &eg_embedded_mock : &eg_embedded_none;
-        rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded);
+        rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded->partitions);
         if (rt->embedded->mock)
             EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (--kafka-mock): tuned for it",
                         s->brokers);
@@ -428,10 +428,9 @@ int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf,
         return -1;
     /* One request in flight per connection: what comes while it is out
      * makes one batch, so batches grow with the load while a lone record
-     * waits for nothing. On a real broker, whose CPU a small request costs
-     * more of than its bytes, that doubles what 64 concurrent sync requests
-     * get through; on the mock, which walks a partition's batches on every
-     * fetch, fewer batches keep those walks short. */
+     * waits for nothing. A real broker spends its CPU per request more than
+     * per byte; the mock walks a partition's batches on every fetch: both
+     * want fewer, larger batches. */
     return eg_kafka_conf_default(conf, rt->settings, "max.in.flight.requests.per.connection", "1",
                                  err, errlen);
 }

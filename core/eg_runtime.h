@@ -55,8 +55,8 @@ typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
  * load over fewer partitions makes fewer, fuller batches and shorter walks
  * (bench/README.md: ingest 34k -> 52k events/s on 2 cores). */
 /* A partition count setting (--partitions, --reply-partitions): value when
- * it is > 0, else the profile's. */
-int eg_runtime_partitions(int value, const eg_embedded_t *profile);
+ * it is > 0, else the profile's (eg_embedded_t.partitions, .reply_partitions). */
+int eg_runtime_partitions(int value, int profile_value);
 
 typedef struct eg_runtime {
     const eg_settings_t *settings; /* borrowed */

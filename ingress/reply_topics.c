@@ -91,8 +91,7 @@ int eg_reply_topic_create(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, c
                                           "max.message.bytes", EG_REPLY_MAX_RECORD,
                                           NULL};
     /* clang-format on */
-    int n = rt->settings->reply_partitions > 0 ? rt->settings->reply_partitions
-                                               : rt->embedded->reply_partitions;
+    int n = eg_runtime_partitions(rt->settings->reply_partitions, rt->embedded->reply_partitions);
     if (rt->mock)
         return eg_mock_topic_create(rt->mock, topic, n, err, errlen);
     return eg_kafka_ensure_topic(rk, topic, n, rt->settings->replication_factor, configs, CALL_MS,

@@ -921,9 +921,8 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
          * the 15 s the contract promises. */
         eg_kafka_conf_default(cc, s, "session.timeout.ms", "6000", err, errlen) ||
         eg_kafka_conf_default(cc, s, "heartbeat.interval.ms", "1000", err, errlen) ||
-        /* What it reads ahead: librdkafka's default, 64 MiB, only grows the
-         * router's memory on a backlog (fan-out of 30,000 events in a row:
-         * the same rate with 16). */
+        /* What it reads ahead, 16 MiB: librdkafka's 64 MiB only grows the
+         * router's memory on a backlog, not its rate. */
         eg_kafka_conf_default(cc, s, "queued.max.messages.kbytes", "16384", err, errlen) ||
         /* The events topic is on the sync path: the embedded broker answers a
          * fetch only when this runs out, so it is that hop's latency there
