@@ -6,6 +6,7 @@
 #include "eg_kafka.h"
 #include "eg_time.h"
 #include "eg_kafka_hdr.h"
+#include "eg_log.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -757,10 +758,16 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
     rd_kafka_queue_destroy(q);
 }
 
-void eg_kafka_consumer_destroy(rd_kafka_t *rk)
+void eg_kafka_consumer_destroy(rd_kafka_t *rk, int cooperative, int ever_assigned)
 {
-    if (rk)
-        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    if (!rk)
+        return;
+    if (cooperative && !ever_assigned && rd_kafka_version() < 0x020300ff) {
+        EG_LOG_DEBUG("kafka", "consumer %s closed but not destroyed (librdkafka#4312)",
+                     rd_kafka_name(rk));
+        return;
+    }
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen)

@@ -153,8 +153,14 @@ int eg_kafka_cooperative(const eg_settings_t *s);
 void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms);
 
 /* Destroys a consumer eg_kafka_consumer_leave left, without closing it again
- * (a close given up on must not be retried without a bound). */
-void eg_kafka_consumer_destroy(rd_kafka_t *rk);
+ * (a close given up on must not be retried without a bound). librdkafka
+ * before 2.3.0 asserts in rd_kafka_destroy when a cooperative-sticky consumer
+ * joined its group but never received an assignment (confluentinc/librdkafka
+ * #4312: a SIGTERM during the first join aborted the process); such a handle,
+ * already closed, is left to the process's exit instead. cooperative is
+ * eg_kafka_cooperative of its settings, ever_assigned whether its rebalance
+ * callback ever saw an assignment, even an empty one. */
+void eg_kafka_consumer_destroy(rd_kafka_t *rk, int cooperative, int ever_assigned);
 #define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
 #define EG_KAFKA_CLOSE_MS 10000 /* eg_kafka_consumer_leave's bound on the close */
 

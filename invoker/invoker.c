@@ -1883,12 +1883,6 @@ static void engine_free(eg_invoker_t *r)
     /* Leaves the group; the revoke callback commits once more. */
     if (in->consumer)
         eg_kafka_consumer_leave(in->consumer, EG_KAFKA_LEAVE_MS);
-    /* librdkafka before 2.3.0 asserts in rd_kafka_destroy when a
-     * cooperative-sticky consumer joined but never received an assignment
-     * (confluentinc/librdkafka#4312): then the closed handle is left to the
-     * process's exit instead. */
-    int keep_consumer = in->consumer && !in->ever_assigned && in->coop_sticky &&
-                        rd_kafka_version() < 0x020300ff;
     if (in->cq) {
         rd_kafka_queue_io_event_enable(in->cq, -1, NULL, 0);
         rd_kafka_queue_destroy(in->cq);
@@ -1913,11 +1907,7 @@ static void engine_free(eg_invoker_t *r)
         doneq_release(r->doneq, last);
         r->doneq = NULL;
     }
-    if (keep_consumer)
-        EG_LOG_DEBUG(COMP, "consumer of %s closed but not destroyed (librdkafka#4312)",
-                     in->topic);
-    else if (in->consumer)
-        eg_kafka_consumer_destroy(in->consumer);
+    eg_kafka_consumer_destroy(in->consumer, in->coop_sticky, in->ever_assigned);
     while (r->easy_free)
         curl_easy_cleanup(r->easy_pool[--r->easy_free]);
     if (r->multi)

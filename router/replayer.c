@@ -85,6 +85,7 @@ struct eg_replayer {
     eg_runtime_t *rt;
     rd_kafka_t *consumer; /* group <prefix>replayer on the replays topic */
     int coop;             /* its rebalance protocol is cooperative */
+    int ever_assigned;    /* an assignment (even an empty one) came */
     rd_kafka_t *producer; /* idempotent: invocations and replay records */
     pthread_t thread;
     int thread_started;
@@ -221,6 +222,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int coop = rp->coop;
     rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rp->ever_assigned = 1;
         for (int i = 0; i < parts->cnt; i++) {
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* the whole state */
             if (!owned_find(rp, parts->elems[i].partition) && rp->nowned < MAX_OWNED)
@@ -502,7 +504,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
         pthread_join(rp->thread, NULL);
     if (rp->consumer) {
         eg_kafka_consumer_leave(rp->consumer, EG_KAFKA_LEAVE_MS);
-        eg_kafka_consumer_destroy(rp->consumer);
+        eg_kafka_consumer_destroy(rp->consumer, rp->coop, rp->ever_assigned);
     }
     if (rp->producer) {
         rd_kafka_flush(rp->producer, 5000);

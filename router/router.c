@@ -102,6 +102,7 @@ typedef struct eg_router {
     eg_runtime_t *rt;
     rd_kafka_t *consumer;
     int coop;                  /* the consumer's rebalance protocol is cooperative */
+    int ever_assigned;         /* an assignment (even an empty one) came */
     eg_txn_t *txn;             /* transactional: the async fan-out */
     rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */
     pthread_t thread;
@@ -607,6 +608,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     eg_router_t *r = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        r->ever_assigned = 1;
         EG_LOG_INFO("router", "assigned %d partition(s)", parts->cnt);
         take_partitions(r, parts);
         eg_backlog_consumer_assigned(r->rt->backlog, rk, r->rt->topics.events);
@@ -865,7 +867,7 @@ static void router_stop(void *p)
     eg_runtime_doze_state(r->rt, &r->dozing, 0);
     if (r->consumer) {
         eg_kafka_consumer_leave(r->consumer, EG_KAFKA_LEAVE_MS);
-        eg_kafka_consumer_destroy(r->consumer);
+        eg_kafka_consumer_destroy(r->consumer, r->coop, r->ever_assigned);
     }
     eg_txn_free(r->txn);
     if (r->sync_producer) {

@@ -6,7 +6,11 @@
  * (NULL) through with its message untouched. And the table of properties
  * the gateway fixes: --kafka may repeat a fixed value but not change it
  * (eg_kafka_check_props, refused at start-up), and a role can force only
- * what the table lists (eg_kafka_conf_set). No broker is contacted.
+ * what the table lists (eg_kafka_conf_set). No broker is contacted, but by
+ * the last test: a cooperative-sticky consumer that joined its group and
+ * never got an assignment leaves and is put away without the abort
+ * librdkafka before 2.3.0 has there (eg_kafka_consumer_destroy), on a mock
+ * cluster whose SyncGroup answer is held back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +22,8 @@
 #include <cmocka.h>
 
 #include "eg_kafka.h"
+#include "eg_time.h"
+#include <librdkafka/rdkafka_mock.h>
 
 static void test_new_takes_the_conf(void **state)
 {
@@ -139,6 +145,52 @@ static void test_forced_only_from_the_table(void **state)
     rd_kafka_conf_destroy(conf);
 }
 
+#define API_SYNC_GROUP 14 /* Kafka's ApiKey of SyncGroup */
+
+static void test_destroy_spares_a_joined_consumer_never_assigned(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "g", err, sizeof err), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "partition.assignment.strategy",
+                                       "cooperative-sticky", err, sizeof err),
+                     0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(rk);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "t", 1, 1), 0);
+    /* The group's first SyncGroup is answered after 30 s: the consumer joins
+     * (its assignor is chosen) and is given nothing while the test runs. */
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                         mc, 1, API_SYNC_GROUP, 1, RD_KAFKA_RESP_ERR_NO_ERROR, 30000),
+                     0);
+    rd_kafka_poll_set_consumer(rk);
+    assert_int_equal(eg_kafka_subscribe_one(rk, "t", err, sizeof err), 0);
+    const char *proto = NULL;
+    for (int64_t end = eg_time_mono_ms() + 15000; eg_time_mono_ms() < end;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+        proto = rd_kafka_rebalance_protocol(rk);
+        if (proto && !strcmp(proto, "COOPERATIVE"))
+            break;
+    }
+    assert_non_null(proto);
+    assert_string_equal(proto, "COOPERATIVE"); /* joined */
+    rd_kafka_topic_partition_list_t *held = NULL;
+    assert_int_equal(rd_kafka_assignment(rk, &held), 0);
+    assert_int_equal(held->cnt, 0); /* and never assigned */
+    rd_kafka_topic_partition_list_destroy(held);
+    eg_kafka_consumer_leave(rk, 1000);
+    /* librdkafka 2.0.2's rd_kafka_destroy aborts here (rdkafka_sticky_assignor.c:
+     * "Assertion `assignor_state' failed"); this returns, the handle left to
+     * the process's exit. */
+    eg_kafka_consumer_destroy(rk, 1, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_fixed_properties_refused),
         cmocka_unit_test(test_fixed_values_repeated_and_others_pass),
         cmocka_unit_test(test_forced_only_from_the_table),
+        cmocka_unit_test(test_destroy_spares_a_joined_consumer_never_assigned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
