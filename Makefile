@@ -9,6 +9,7 @@
 #               message sets; see "The embedded broker" in README.md)
 #   make kafka / make kafka-stop  the project's Apache Kafka (KAFKA_NODES=3: three nodes)
 #   make build  builds into build/bin/
+#   make format / make format-check  clang-format the C sources / check them (make test does)
 #   make test-valgrind  unit and end-to-end tests under valgrind (slow; not part of make test)
 #   make test-kafka     the end-to-end tests on a real Kafka: EG_TEST_BROKERS, or a
 #                       cluster of the project's started for the run
@@ -20,7 +21,7 @@ TEST_JOBS ?= 2
 SAN_DIR ?= build-asan
 CC ?= cc
 
-.PHONY: all deps build run dev kafka kafka-stop test test-mock test-plain test-unit test-e2e \
+.PHONY: all deps build run dev kafka kafka-stop format format-check test test-mock test-plain test-unit test-e2e \
 	test-valgrind test-kafka test-kafka-mock bench bench-kafka clean format
 
 all: build
@@ -58,7 +59,7 @@ kafka-stop:
 # The whole suite runs on a build with AddressSanitizer and UBSan (any report
 # fails the test that caused it), two tests at a time: first everything on the
 # embedded broker, then the end-to-end tests on a real Kafka of the project's.
-test: test-mock
+test: format-check test-mock
 	@BUILD_DIR=$(SAN_DIR) TEST_JOBS=$(TEST_JOBS) CTEST_ARGS="$(CTEST_ARGS)" bash scripts/test-kafka.sh
 
 test-mock: build $(SAN_DIR)/CMakeCache.txt
@@ -115,5 +116,17 @@ bench-scale: build
 clean:
 	rm -rf $(BUILD_DIR) $(SAN_DIR)
 
+# The C sources clang-format keeps (.clang-format): make format rewrites them,
+# make format-check (the first step of make test) fails on any difference and
+# on a line longer than the column limit that clang-format could not break.
+C_SOURCES = $(wildcard core/*.[ch] ingress/*.[ch] router/*.[ch] invoker/*.[ch] gateway/*.c \
+	tests/unit/*.c tests/fuzz/*.[ch] tests/tools/*.c bench/*.c)
+
 format:
-	@clang-format -i core/*.[ch] ingress/*.[ch] router/*.[ch] invoker/*.[ch] gateway/*.c tests/unit/*.c
+	@clang-format -i $(C_SOURCES)
+
+format-check: deps
+	@clang-format --dry-run -Werror $(C_SOURCES)
+	@limit=$$(sed -n 's/^ColumnLimit: *//p' .clang-format); \
+	 awk -v n="$$limit" 'length($$0) > n { print FILENAME ":" FNR ": longer than " n " columns"; bad = 1 } \
+	     END { exit bad }' $(C_SOURCES)

@@ -31,7 +31,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 int main(int argc, char **argv)
 {
     accepted = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    struct MHD_Daemon *d = accepted ? bench_server_start("bare202", argc, argv, on_request, 0) : NULL;
+    struct MHD_Daemon *d =
+        accepted ? bench_server_start("bare202", argc, argv, on_request, 0) : NULL;
     if (!d)
         return 2;
     bench_server_wait(d, NULL);

@@ -30,8 +30,8 @@ int eg_accesskey_hash(const char *data, size_t len, char out[EG_ACCESSKEY_HASH_L
     return eg_sha256_hex(data, len, out);
 }
 
-int eg_accesskey_new(const char *space, eg_change_t *out,
-                     char secret[EG_ACCESSKEY_SECRET_LEN + 1], eg_error_t *err)
+int eg_accesskey_new(const char *space, eg_change_t *out, char secret[EG_ACCESSKEY_SECRET_LEN + 1],
+                     eg_error_t *err)
 {
     unsigned char rnd[EG_ACCESSKEY_SECRET_LEN / 2 + 8];
     char id[EG_ACCESSKEY_ID_LEN + 1] = "ak-";
@@ -107,7 +107,8 @@ int eg_accesskey_check_admin(const char *authorization, const char *admin_key)
 }
 
 /* 1 when the token's digest is the hash of one of the space's keys. */
-static int space_key_matches(const eg_config_t *cfg, const char *space, const unsigned char md[EG_SHA256_LEN])
+static int space_key_matches(const eg_config_t *cfg, const char *space,
+                             const unsigned char md[EG_SHA256_LEN])
 {
     char hex[EG_ACCESSKEY_HASH_LEN + 1];
     int found = 0;

@@ -36,8 +36,8 @@ int eg_accesskey_hash(const char *data, size_t len, char out[EG_ACCESSKEY_HASH_L
  * and forgets it) and *out, the create change holding the id and the hash
  * (caller releases it with eg_change_release). 0, or -1 with err (400 bad
  * space, 500 no randomness / out of memory). */
-int eg_accesskey_new(const char *space, eg_change_t *out,
-                     char secret[EG_ACCESSKEY_SECRET_LEN + 1], eg_error_t *err);
+int eg_accesskey_new(const char *space, eg_change_t *out, char secret[EG_ACCESSKEY_SECRET_LEN + 1],
+                     eg_error_t *err);
 
 /* The token of an "Authorization: bearer TOKEN" header value (borrowed from
  * header, *len its length, surrounding blanks excluded), or NULL when header

@@ -80,8 +80,7 @@ static topic_t *topic_get(eg_backlog_t *bl, const char *name)
         return t;
     pthread_mutex_lock(&bl->mu);
     int n = atomic_load(&bl->ntopics);
-    if (!(t = topic_find(bl, name)) && n < EG_BACKLOG_MAX_TOPICS &&
-        (t = calloc(1, sizeof *t))) {
+    if (!(t = topic_find(bl, name)) && n < EG_BACKLOG_MAX_TOPICS && (t = calloc(1, sizeof *t))) {
         strcpy(t->name, name);
         for (int i = 0; i < EG_BACKLOG_MAX_PARTITIONS; i++)
             atomic_init(&t->parts[i].taken, TAKEN_NONE);

@@ -45,10 +45,10 @@
 #include <librdkafka/rdkafka.h>
 
 #define EG_BACKLOG_PARTITION_BYTES (5 * 1024 * 1024) /* the mock's bound per partition */
-#define EG_BACKLOG_HIGH_PERCENT 70 /* of the bound: the full state on */
-#define EG_BACKLOG_LOW_PERCENT 50  /* and off again */
-#define EG_BACKLOG_MAX_TOPICS 64      /* more topics are not counted */
-#define EG_BACKLOG_MAX_PARTITIONS 256 /* nor partitions past this */
+#define EG_BACKLOG_HIGH_PERCENT 70                   /* of the bound: the full state on */
+#define EG_BACKLOG_LOW_PERCENT 50                    /* and off again */
+#define EG_BACKLOG_MAX_TOPICS 64                     /* more topics are not counted */
+#define EG_BACKLOG_MAX_PARTITIONS 256                /* nor partitions past this */
 
 typedef struct eg_backlog eg_backlog_t;
 

@@ -123,7 +123,7 @@ int eg_space_validate(const char *space, eg_error_t *err)
     return 0;
 }
 
-static const char *const http_methods[] = {"GET",  "POST", "DELETE", "PUT",
+static const char *const http_methods[] = {"GET",   "POST", "DELETE",  "PUT",
                                            "PATCH", "HEAD", "OPTIONS", NULL};
 
 static int method_ok(const char *m)
@@ -170,14 +170,14 @@ typedef struct {
 } vctx_t;
 
 /* How 0.9's validator (go-playground/validator.v9) named each kind's struct. */
-static const char *const kind_structs[EG_KIND__COUNT] = {"Type", "Function", "Subscription",
-                                                         "CORS", "AccessKey"};
+static const char *const kind_structs[EG_KIND__COUNT] = {"Type", "Function", "Subscription", "CORS",
+                                                         "AccessKey"};
 #define METHOD_TAG "eq=GET|eq=POST|eq=DELETE|eq=PUT|eq=PATCH|eq=HEAD|eq=OPTIONS"
 
 static int verr(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int verr(vctx_t *v, const char *fmt, ...)
 {
-    char msg[sizeof ((vctx_t *)0)->failed];
+    char msg[sizeof((vctx_t *)0)->failed];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -193,8 +193,8 @@ static void vfail(vctx_t *v, const char *field, const char *tag)
 {
     size_t n = strlen(v->failed);
     snprintf(v->failed + n, sizeof v->failed - n,
-             "%sKey: '%s.%s' Error:Field validation for '%s' failed on the '%s' tag",
-             n ? "\n" : "", kind_structs[v->kind], field, field, tag);
+             "%sKey: '%s.%s' Error:Field validation for '%s' failed on the '%s' tag", n ? "\n" : "",
+             kind_structs[v->kind], field, field, tag);
 }
 
 static int vdone(vctx_t *v)
@@ -247,8 +247,9 @@ static int string_map(vctx_t *v, const cJSON *o, const char *name, cJSON **out)
             strlen(e->valuestring) > EG_MAX_PATH) {
             cJSON_Delete(*out);
             *out = NULL;
-            return verr(v, "\"%s\" is too large (at most %d entries, keys of %d bytes, values of "
-                           "%d bytes).",
+            return verr(v,
+                        "\"%s\" is too large (at most %d entries, keys of %d bytes, values of "
+                        "%d bytes).",
                         name, EG_MAX_METADATA, EG_MAX_NAME, EG_MAX_PATH);
         }
         cJSON_DeleteItemFromObjectCaseSensitive(*out, e->string);
@@ -300,8 +301,9 @@ static int path_syntax(vctx_t *v, const char *path)
     char perr[256];
     for (const char *p = path; *p; p++)
         if (*p == '?' || *p == '#' || (unsigned char)*p < ' ' || *p == 0x7f)
-            return verr(v, "invalid path \"%.128s\": it may not hold '?', '#' or control "
-                           "characters (a request's query never takes part in matching).",
+            return verr(v,
+                        "invalid path \"%.128s\": it may not hold '?', '#' or control "
+                        "characters (a request's query never takes part in matching).",
                         path);
     if (eg_pathtree_validate(path, perr, sizeof perr))
         return verr(v, "invalid path \"%.128s\": %s", path, perr);
@@ -334,8 +336,9 @@ static int build_eventtype(vctx_t *v, const cJSON *b, const char *url_id, cJSON 
     if (vdone(v))
         return -1;
     if (!name_ok(name))
-        return verr(v, "\"name\" must be 1 to %d characters among letters, digits, '.', '-' and "
-                       "'_'.",
+        return verr(v,
+                    "\"name\" must be 1 to %d characters among letters, digits, '.', '-' and "
+                    "'_'.",
                     EG_MAX_NAME);
     if (opt_string(v, b, "authorizerId", &auth))
         return -1;
@@ -390,9 +393,10 @@ static int http_headers(vctx_t *v, const cJSON *p, cJSON **out)
     if (string_map(v, p, "headers", out))
         return -1;
     for (const cJSON *h = (*out)->child; h; h = h->next) {
-        const char *why = !header_name_ok(h->string)     ? "is not a valid HTTP header name"
-                          : !header_value_ok(h->valuestring) ? "has a value with control characters (CR, LF...)"
-                                                             : NULL;
+        const char *why = !header_name_ok(h->string) ? "is not a valid HTTP header name"
+                          : !header_value_ok(h->valuestring)
+                              ? "has a value with control characters (CR, LF...)"
+                              : NULL;
         if (why) {
             verr(v, "\"provider.headers\": \"%.64s\" %s.", h->string, why);
             cJSON_Delete(*out);
@@ -478,8 +482,8 @@ static int build_function(vctx_t *v, const cJSON *b, const char *url_id, cJSON *
         else
             cJSON_Delete(headers);
     } else if (!strcmp(type, "awslambda")) {
-        static const char *const opt[] = {"awsAccessKeyId", "awsSecretAccessKey",
-                                          "awsSessionToken", "endpoint", NULL};
+        static const char *const opt[] = {"awsAccessKeyId", "awsSecretAccessKey", "awsSessionToken",
+                                          "endpoint", NULL};
         const char *arn, *region, *s;
         if (opt_string(v, p, "arn", &arn) || opt_string(v, p, "region", &region))
             goto fail;
@@ -714,8 +718,9 @@ static int build_accesskey(vctx_t *v, const cJSON *b, const char *url_id, cJSON 
     if (req_string(v, b, "accessKeyId", &id) || req_string(v, b, "hash", &hash))
         return -1;
     if (!name_ok(id))
-        return verr(v, "\"accessKeyId\" must be 1 to %d characters among letters, digits, '.', "
-                       "'-' and '_'.",
+        return verr(v,
+                    "\"accessKeyId\" must be 1 to %d characters among letters, digits, '.', "
+                    "'-' and '_'.",
                     EG_MAX_NAME);
     if (strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64)
         return verr(v, "\"hash\" must be a SHA-256 digest in lower-case hex.");
@@ -1129,8 +1134,7 @@ static int same_route(const char *a, const char *b)
     return la == lb && !memcmp(a, b, la);
 }
 
-static int check_subscription_create(const eg_config_t *cfg, const eg_change_t *c,
-                                     eg_error_t *err)
+static int check_subscription_create(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
 {
     const cJSON *d = c->data;
     const char *type = str_field(d, "type"), *event = str_field(d, "eventType"),
@@ -1209,8 +1213,7 @@ static int check_immutable(const cJSON *old, const cJSON *new_, const char *cons
 {
     for (int i = 0; fields[i]; i++)
         if (strcmp(str_field(old, fields[i]), str_field(new_, fields[i])))
-            return eg_error_set(err, 400,
-                                "Invalid update. '%s' of existing %s cannot be updated.",
+            return eg_error_set(err, 400, "Invalid update. '%s' of existing %s cannot be updated.",
                                 titles[i], what);
     return 0;
 }
@@ -1234,8 +1237,9 @@ int eg_config_check(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *er
     case EG_KIND_EVENTTYPE:
         if (c->op == EG_OP_DELETE) {
             if (find_sub_using(cfg, c->space, "eventType", c->id))
-                return eg_error_set(err, 400, "Event type cannot be deleted because there are "
-                                              "subscriptions using it.");
+                return eg_error_set(err, 400,
+                                    "Event type cannot be deleted because there are "
+                                    "subscriptions using it.");
         } else {
             const char *auth = str_field(c->data, "authorizerId");
             if (*auth && !eg_config_peek(cfg, EG_KIND_FUNCTION, c->space, auth))
@@ -1246,8 +1250,9 @@ int eg_config_check(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *er
         if (c->op == EG_OP_DELETE) {
             const cJSON *et;
             if (find_sub_using(cfg, c->space, "functionId", c->id))
-                return eg_error_set(err, 400, "Function cannot be deleted because it's subscribed "
-                                              "to a least one event.");
+                return eg_error_set(err, 400,
+                                    "Function cannot be deleted because it's subscribed "
+                                    "to a least one event.");
             if ((et = find_authorized_type(cfg, c->space, c->id)))
                 return eg_error_set(err, 400,
                                     "Function %s cannot be deleted because is used as an "
@@ -1259,8 +1264,8 @@ int eg_config_check(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *er
         if (c->op == EG_OP_CREATE)
             return check_subscription_create(cfg, c, err);
         if (c->op == EG_OP_UPDATE) {
-            static const char *const f[] = {"type", "eventType", "functionId", "path", "method",
-                                            NULL};
+            static const char *const f[] = {"type", "eventType", "functionId",
+                                            "path", "method",    NULL};
             static const char *const t[] = {"Type", "EventType", "FunctionID", "Path", "Method"};
             return check_immutable(cur, c->data, f, t, "subscription", err);
         }

@@ -59,10 +59,10 @@ int eg_error_set(eg_error_t *err, int status, const char *fmt, ...)
 #define EG_KAFKA_TOPIC_MAX 249
 
 /* Upper bounds on what outside parties control. */
-#define EG_MAX_NAME 256      /* space, event type name, function id, ids */
-#define EG_MAX_PATH 2048     /* subscription / cors path */
-#define EG_MAX_METADATA 64   /* entries in metadata */
-#define EG_MAX_LIST 64       /* entries in allowedOrigins / Methods / Headers, provider.headers */
+#define EG_MAX_NAME 256    /* space, event type name, function id, ids */
+#define EG_MAX_PATH 2048   /* subscription / cors path */
+#define EG_MAX_METADATA 64 /* entries in metadata */
+#define EG_MAX_LIST 64     /* entries in allowedOrigins / Methods / Headers, provider.headers */
 /* The longest id: a subscription id is base64 of up to 3 names and a path
  * escaped up to three times its length. */
 #define EG_MAX_ID ((EG_MAX_PATH * 3 + 3 * EG_MAX_NAME + 32) / 3 * 4 + 8)

@@ -86,8 +86,8 @@ struct eg_configlog {
     int64_t position;
 
     /* consumer thread only */
-    eg_map_t *keys;    /* "kind/space/id" -> keylist_t* */
-    eg_map_t *garbage; /* record key -> garbage_t*, the entries of: */
+    eg_map_t *keys;               /* "kind/space/id" -> keylist_t* */
+    eg_map_t *garbage;            /* record key -> garbage_t*, the entries of: */
     garbage_t *gc_head, *gc_tail; /* oldest garbage first */
 };
 
@@ -546,8 +546,7 @@ fail:
 int eg_configlog_start(eg_configlog_t *log, char *err, size_t errlen)
 {
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e =
-        eg_kafka_watermarks(log->consumer, log->topic, 0, &lo, &hi, 10000);
+    rd_kafka_resp_err_t e = eg_kafka_watermarks(log->consumer, log->topic, 0, &lo, &hi, 10000);
     if (e) {
         snprintf(err, errlen, "reading the end of %s: %s", log->topic, rd_kafka_err2str(e));
         return -1;

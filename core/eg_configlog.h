@@ -94,8 +94,7 @@ int eg_configlog_wait_ready(eg_configlog_t *log, int timeout_ms);
  * the resource as stored (caller frees); on failure returns -1 with err
  * (4xx from the rules, 503 when Kafka did not take or return the record in
  * time). Nothing is written when the change fails the rules up front. */
-int eg_configlog_write(eg_configlog_t *log, const eg_change_t *c, cJSON **result,
-                       eg_error_t *err);
+int eg_configlog_write(eg_configlog_t *log, const eg_change_t *c, cJSON **result, eg_error_t *err);
 
 /* Read access to the model: hold it briefly, never across I/O. */
 const eg_config_t *eg_configlog_read_begin(eg_configlog_t *log);

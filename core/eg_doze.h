@@ -34,13 +34,13 @@
 #define EG_DOZE_IDLE_AFTER_MS 1000 /* quiet time before a consumer dozes */
 
 typedef struct eg_doze {
-    int probe_ms;          /* period of the fetch windows; 0: never dozes */
-    int64_t last_record;   /* when the last record came (or the start) */
-    int dozing;            /* quiet: paused between windows */
-    int window;            /* a fetch window is open */
-    int64_t next_window;   /* when the next one opens (dozing, no window) */
-    int eofs, want_eofs;   /* ends reported in the open window, and needed */
-    int paused;            /* the caller's: the verdict it applied last */
+    int probe_ms;        /* period of the fetch windows; 0: never dozes */
+    int64_t last_record; /* when the last record came (or the start) */
+    int dozing;          /* quiet: paused between windows */
+    int window;          /* a fetch window is open */
+    int64_t next_window; /* when the next one opens (dozing, no window) */
+    int eofs, want_eofs; /* ends reported in the open window, and needed */
+    int paused;          /* the caller's: the verdict it applied last */
 } eg_doze_t;
 
 /* probe_ms 0 turns dozing off. */

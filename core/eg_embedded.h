@@ -46,20 +46,20 @@ typedef struct eg_embedded {
                                 fetches cost nothing) */
 
     /* ---- accommodations ---- */
-    int backlog_guard;        /* eg_backlog: the ingress holds events and the router its fan-out
-                                 while a partition nears the mock's 5 MiB */
-    int commit_after_txn;     /* the router commits offsets plainly after each transaction: the
-                                 mock keeps none of a transaction's */
-    int read_txn_offsets;     /* the router reads committed offsets back after an unknown commit
-                                 outcome and fences departed routers (0: the mock has neither) */
-    int dedupe_fan_outs;      /* the invoker calls a (event, subscription) pair read twice once:
-                                 the mock does not hide aborted fan-outs */
+    int backlog_guard;          /* eg_backlog: the ingress holds events and the router its fan-out
+                                   while a partition nears the mock's 5 MiB */
+    int commit_after_txn;       /* the router commits offsets plainly after each transaction: the
+                                   mock keeps none of a transaction's */
+    int read_txn_offsets;       /* the router reads committed offsets back after an unknown commit
+                                   outcome and fences departed routers (0: the mock has neither) */
+    int dedupe_fan_outs;        /* the invoker calls a (event, subscription) pair read twice once:
+                                   the mock does not hide aborted fan-outs */
     int topics_by_first_record; /* a topic the gateway cannot create is taken as created by its
                                    first record (another process's mock answers no CreateTopics) */
-    int topic_configs;        /* topics have configurations: compaction is checked, and
-                                 max.message.bytes read (0: the mock has none) */
-    int reap_reply_topics;    /* the ingress deletes the reply topics of ingresses that are gone
-                                 (reply_topics.c; 0: the mock's topics end with its process) */
+    int topic_configs;          /* topics have configurations: compaction is checked, and
+                                   max.message.bytes read (0: the mock has none) */
+    int reap_reply_topics;      /* the ingress deletes the reply topics of ingresses that are gone
+                                   (reply_topics.c; 0: the mock's topics end with its process) */
 } eg_embedded_t;
 
 extern const eg_embedded_t eg_embedded_none; /* Apache Kafka (or any real broker) */

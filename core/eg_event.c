@@ -182,8 +182,7 @@ static cJSON *jstr(const char *s, size_t n)
     return j;
 }
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Standard base64 with padding, as a JSON string. NULL when out of memory. */
 static cJSON *b64_json(const char *s, size_t n)
@@ -249,11 +248,11 @@ static int rfc3339_ok(const char *s)
 {
     if (strlen(s) < 20)
         return 0;
-    int mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
-        mi = digits(s + 14, 2), se = digits(s + 17, 2);
-    if (digits(s, 4) < 0 || s[4] != '-' || mo < 1 || mo > 12 || s[7] != '-' || d < 1 ||
-        d > 31 || (s[10] != 'T' && s[10] != 't') || h < 0 || h > 23 || s[13] != ':' ||
-        mi < 0 || mi > 59 || s[16] != ':' || se < 0 || se > 60)
+    int mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2), mi = digits(s + 14, 2),
+        se = digits(s + 17, 2);
+    if (digits(s, 4) < 0 || s[4] != '-' || mo < 1 || mo > 12 || s[7] != '-' || d < 1 || d > 31 ||
+        (s[10] != 'T' && s[10] != 't') || h < 0 || h > 23 || s[13] != ':' || mi < 0 || mi > 59 ||
+        s[16] != ':' || se < 0 || se > 60)
         return 0;
     const char *p = s + 19;
     if (*p == '.') {
@@ -383,9 +382,9 @@ static cJSON *get(const cJSON *o, const char *k)
 
 /* ------------------------------------------------------------- validation */
 
-static const char *const v10_core[] = {"specversion", "id",   "source",          "type",
-                                       "time",        "subject", "dataschema", "datacontenttype",
-                                       "data",        "data_base64", NULL};
+static const char *const v10_core[] = {
+    "specversion",     "id",   "source",      "type", "time", "subject", "dataschema",
+    "datacontenttype", "data", "data_base64", NULL};
 
 /* The index of a 1.0 core attribute in v10_core (its order: enum v10_attr),
  * or -1. */
@@ -551,8 +550,7 @@ static int validate_v10(const cJSON *o, int trusted, eg_error_t *err)
             return eg_error_set(err, 400, "attribute \"%s\" must be a finite number.",
                                 shown(a->string, b));
         } else if (!cJSON_IsNumber(a) && !cJSON_IsBool(a) && !(trusted && strchr(a->string, '.')))
-            return eg_error_set(err, 400,
-                                "attribute \"%s\" must be a string, number or boolean.",
+            return eg_error_set(err, 400, "attribute \"%s\" must be a string, number or boolean.",
                                 shown(a->string, b));
     }
     if (check_space(space, "egspace", err))
@@ -587,8 +585,7 @@ static int validate_v01(const cJSON *o, eg_error_t *err)
     for (int i = 0; i < 3; i++)
         if (check_string(get(o, req[i]), req[i], 1, err))
             return -1;
-    static const char *const opt[] = {"eventTypeVersion", "schemaURL", "contentType",
-                                      "eventTime"};
+    static const char *const opt[] = {"eventTypeVersion", "schemaURL", "contentType", "eventTime"};
     for (int i = 0; i < 4; i++)
         if (check_string(get(o, opt[i]), opt[i], 0, err))
             return -1;
@@ -713,8 +710,7 @@ static size_t attr_pass(const char *n)
 /* 1.0 binary mode data: JSON types parsed (invalid: 400), text types as a
  * string when UTF-8, else data_base64. No content type: JSON if it parses,
  * else data_base64. */
-static int add_data_v10(cJSON *o, const char *body, size_t len, const char *mt,
-                        eg_error_t *err)
+static int add_data_v10(cJSON *o, const char *body, size_t len, const char *mt, eg_error_t *err)
 {
     if (len == 0)
         return 0;
@@ -1006,8 +1002,8 @@ static int http_binary_v01(const eg_http_input_t *in, const char *ct, const char
 }
 
 /* (d) legacy mode: "Event: <type>" and any body. */
-static int http_legacy(const eg_http_input_t *in, const char *type, const char *mt,
-                       eg_error_t *err, eg_event_t *out)
+static int http_legacy(const eg_http_input_t *in, const char *type, const char *mt, eg_error_t *err,
+                       eg_event_t *out)
 {
     if (strlen(type) > EG_EVENT_MAX_ATTR_LEN)
         return eg_error_set(err, 400, "the Event header is too long.");
@@ -1170,8 +1166,7 @@ static cJSON *request_query(const char *q, int *too_many)
 }
 
 /* (e) an http.request event. */
-static int http_request(const eg_http_input_t *in, const char *mt, eg_error_t *err,
-                        eg_event_t *out)
+static int http_request(const eg_http_input_t *in, const char *mt, eg_error_t *err, eg_event_t *out)
 {
     int too_many = 0;
     cJSON *o = transformed_v01(EG_EVENT_TYPE_HTTP_REQUEST), *d = cJSON_CreateObject();
@@ -1211,8 +1206,9 @@ static int http_request(const eg_http_input_t *in, const char *mt, eg_error_t *e
     cJSON_Delete(d);
     if (bad) {
         cJSON_Delete(o);
-        return too_many ? eg_error_set(err, 400, "the query string has too many parameters "
-                                                 "(more than %d).",
+        return too_many ? eg_error_set(err, 400,
+                                       "the query string has too many parameters "
+                                       "(more than %d).",
                                        EG_EVENT_MAX_QUERY)
                         : oom(err);
     }
@@ -1354,8 +1350,8 @@ static int kafka_binary(const void *value, size_t len, rd_kafka_headers_t *hdrs,
     return event_init(out, o, EG_EVENT_V10, 0, err);
 }
 
-static int kafka_decode(const void *value, size_t len, rd_kafka_headers_t *hdrs,
-                        eg_event_t *out, eg_error_t *err)
+static int kafka_decode(const void *value, size_t len, rd_kafka_headers_t *hdrs, eg_event_t *out,
+                        eg_error_t *err)
 {
     const char *hn;
     const void *hv;
@@ -1411,8 +1407,8 @@ static int kafka_decode(const void *value, size_t len, rd_kafka_headers_t *hdrs,
     return rc;
 }
 
-int eg_event_from_kafka(const void *value, size_t len, rd_kafka_headers_t *hdrs,
-                        eg_event_t *out, eg_error_t *err)
+int eg_event_from_kafka(const void *value, size_t len, rd_kafka_headers_t *hdrs, eg_event_t *out,
+                        eg_error_t *err)
 {
     if (!out)
         return eg_error_set(err, 400, "not a CloudEvent: no event to fill.");

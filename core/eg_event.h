@@ -109,8 +109,8 @@ int eg_event_from_http(const eg_http_input_t *in, eg_event_t *out, eg_error_t *e
  * value/len and hdrs are borrowed; hdrs may be NULL. Gateway-owned
  * extensions (eventgateway.*) are accepted here. 0 with *out filled, or -1
  * with err set to a reason fit for a dead-letter record ("not a CloudEvent: …"). */
-int eg_event_from_kafka(const void *value, size_t len, rd_kafka_headers_t *hdrs,
-                        eg_event_t *out, eg_error_t *err);
+int eg_event_from_kafka(const void *value, size_t len, rd_kafka_headers_t *hdrs, eg_event_t *out,
+                        eg_error_t *err);
 
 /* Parses the structured JSON of a 1.0 or 0.1 event back (what
  * eg_event_serialize wrote: the invoker's input), with the same validation as

@@ -21,8 +21,8 @@
  *    their own: a few read workers, since building and printing a large
  *    list is CPU and memory that the rest of the process (the configuration
  *    log a write waits on) needs too, and more write workers, since a write
- *    mostly waits for Kafka and must not wait behind lists. Past EG_HTTP_QUEUE_MAX waiting requests (of a
- *    queue): 503 at once.
+ *    mostly waits for Kafka and must not wait behind lists. Past EG_HTTP_QUEUE_MAX waiting requests
+ * (of a queue): 503 at once.
  *  - EG_HTTP_EVENT_LOOP (the Events API): handlers run on the loops and never
  *    block. The first loop also runs the owner's hook (a descriptor to watch
  *    and a function to run each turn). The Events API answers a request from

@@ -226,8 +226,8 @@ rd_kafka_resp_err_t eg_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32
                                         int64_t *lo, int64_t *hi, int timeout_ms)
 {
     int64_t deadline = eg_time_mono_ms() + timeout_ms;
-    rd_kafka_resp_err_t e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, lo,
-                                        timeout_ms);
+    rd_kafka_resp_err_t e =
+        list_offset(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, lo, timeout_ms);
     if (e)
         return e;
     int64_t left = deadline - eg_time_mono_ms();
@@ -583,7 +583,8 @@ static int wait_topic_ready(rd_kafka_t *rk, const char *topic, int timeout_ms, c
         if (ready)
             return 0;
         if (eg_time_mono_ms() >= deadline) {
-            snprintf(err, errlen, "topic %s was created but has no leader for every partition after %d ms",
+            snprintf(err, errlen,
+                     "topic %s was created but has no leader for every partition after %d ms",
                      topic, timeout_ms);
             return -1;
         }
@@ -614,15 +615,15 @@ int eg_kafka_ensure_topic(rd_kafka_t *rk, const char *topic, int partitions, int
      * topics of this process fail at once (a controller that comes back is
      * asked again after that). */
     if (eg_time_mono_ms() < atomic_load(&no_controller_until)) {
-        snprintf(err, errlen, "creating topic %s: the cluster did not answer an earlier CreateTopics",
-                 topic);
+        snprintf(err, errlen,
+                 "creating topic %s: the cluster did not answer an earlier CreateTopics", topic);
         return -1;
     }
 
     char kerr[512];
     int rc = -1;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication_factor, kerr,
-                                                    sizeof kerr);
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(topic, partitions, replication_factor, kerr, sizeof kerr);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_event_t *ev = NULL;
@@ -751,8 +752,9 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
             rd_kafka_event_destroy(ev);
         }
         if (!rd_kafka_consumer_closed(rk))
-            EG_LOG_WARN("kafka", "a consumer did not close within %d ms (is Kafka reachable?): "
-                                 "left without closing",
+            EG_LOG_WARN("kafka",
+                        "a consumer did not close within %d ms (is Kafka reachable?): "
+                        "left without closing",
                         close_ms);
     }
     rd_kafka_queue_destroy(q);

@@ -30,13 +30,13 @@
 
 /* Names of every topic the gateway owns; fixed-size buffers, filled once. */
 typedef struct eg_topics {
-    char config[256];       /* <prefix>config: 1 partition, compacted */
-    char events[256];       /* <prefix>events */
-    char dlq[256];          /* <prefix>dlq */
-    char invoke_async[256]; /* <prefix>invoke.default.async: the default pool's */
-    char invoke_sync[256];  /* <prefix>invoke.default.sync */
+    char config[256];          /* <prefix>config: 1 partition, compacted */
+    char events[256];          /* <prefix>events */
+    char dlq[256];             /* <prefix>dlq */
+    char invoke_async[256];    /* <prefix>invoke.default.async: the default pool's */
+    char invoke_sync[256];     /* <prefix>invoke.default.sync */
     char invoke_overflow[256]; /* <prefix>invoke.default.overflow */
-    char replays[256];      /* <prefix>replays: compacted, one record per replay */
+    char replays[256];         /* <prefix>replays: compacted, one record per replay */
 } eg_topics_t;
 
 void eg_topics_init(eg_topics_t *t, const char *prefix);

@@ -210,14 +210,36 @@ static void eg__put_json_str(eg__buf_t *b, const char *str)
     while (*s) {
         unsigned char c = *s;
         switch (c) {
-        case '"': eg__buf_puts(b, "\\\""); s++; continue;
-        case '\\': eg__buf_puts(b, "\\\\"); s++; continue;
-        case '\n': eg__buf_puts(b, "\\n"); s++; continue;
-        case '\r': eg__buf_puts(b, "\\r"); s++; continue;
-        case '\t': eg__buf_puts(b, "\\t"); s++; continue;
-        case '\b': eg__buf_puts(b, "\\b"); s++; continue;
-        case '\f': eg__buf_puts(b, "\\f"); s++; continue;
-        default: break;
+        case '"':
+            eg__buf_puts(b, "\\\"");
+            s++;
+            continue;
+        case '\\':
+            eg__buf_puts(b, "\\\\");
+            s++;
+            continue;
+        case '\n':
+            eg__buf_puts(b, "\\n");
+            s++;
+            continue;
+        case '\r':
+            eg__buf_puts(b, "\\r");
+            s++;
+            continue;
+        case '\t':
+            eg__buf_puts(b, "\\t");
+            s++;
+            continue;
+        case '\b':
+            eg__buf_puts(b, "\\b");
+            s++;
+            continue;
+        case '\f':
+            eg__buf_puts(b, "\\f");
+            s++;
+            continue;
+        default:
+            break;
         }
         if (c < 0x20 || c == 0x7f) {
             eg__buf_hex(b, "\\u", c, 4);

@@ -33,9 +33,9 @@ const size_t eg_metrics_default_nbuckets =
 
 typedef struct series {
     char *values[EG_METRICS_MAX_LABELS];
-    double value;       /* counter, gauge; histogram: the sum */
-    uint64_t count;     /* histogram: observations */
-    uint64_t *buckets;  /* histogram: per-bucket (not cumulative) counts */
+    double value;      /* counter, gauge; histogram: the sum */
+    uint64_t count;    /* histogram: observations */
+    uint64_t *buckets; /* histogram: per-bucket (not cumulative) counts */
     struct series *next;
 } series_t;
 
@@ -242,8 +242,8 @@ static series_t *series_get(eg_metric_t *f, const char *const *values)
     s = calloc(1, sizeof *s);
     int ok = s != NULL;
     for (size_t i = 0; ok && i < f->nlabels; i++)
-        ok = (s->values[i] = strndup(values && values[i] ? values[i] : "",
-                                     EG_METRICS_MAX_VALUE)) != NULL;
+        ok = (s->values[i] = strndup(values && values[i] ? values[i] : "", EG_METRICS_MAX_VALUE)) !=
+             NULL;
     if (ok && f->nbounds)
         ok = (s->buckets = calloc(f->nbounds, sizeof *s->buckets)) != NULL;
     if (!ok || eg_map_put(f->index, key, s, NULL)) {

@@ -48,17 +48,17 @@ typedef enum eg__opt_type {
 } eg__opt_type_t;
 
 typedef struct eg__opt {
-    const char *name;          /* long flag without "--" */
-    const char *env;           /* environment variable, or NULL */
+    const char *name; /* long flag without "--" */
+    const char *env;  /* environment variable, or NULL */
     eg__opt_type_t type;
-    const char *def;           /* default as text; NULL: none (zero / NULL) */
-    long min, max;             /* INT, LONG, DOUBLE */
-    const char *const *values; /* ENUM: NULL-terminated, index = stored value */
-    int roles;                 /* EG_ROLE_* bits; event-gateway takes all rows anyway */
-    const char *metavar;       /* value placeholder in --help */
-    const char *help;          /* one line */
-    size_t offset;             /* field in eg_settings_t */
-    size_t count_offset;       /* LIST: its size_t count field */
+    const char *def;            /* default as text; NULL: none (zero / NULL) */
+    long min, max;              /* INT, LONG, DOUBLE */
+    const char *const *values;  /* ENUM: NULL-terminated, index = stored value */
+    int roles;                  /* EG_ROLE_* bits; event-gateway takes all rows anyway */
+    const char *metavar;        /* value placeholder in --help */
+    const char *help;           /* one line */
+    size_t offset;              /* field in eg_settings_t */
+    size_t count_offset;        /* LIST: its size_t count field */
     int (*check)(const char *); /* STRING: 0 when the value is valid (optional) */
     const char *accepts;        /* STRING with check: what is accepted, for error messages */
 } eg__opt_t;
@@ -66,13 +66,13 @@ typedef struct eg__opt {
 /* Field offsets, with a compile-time check of the field's type. */
 #define EG__AT(f) offsetof(eg_settings_t, f)
 #define EG__FIELD(f) (((eg_settings_t *)0)->f)
-#define EG__BOOL(f) _Generic(EG__FIELD(f), int: EG__AT(f))
-#define EG__INT(f) _Generic(EG__FIELD(f), int: EG__AT(f))
-#define EG__LONG(f) _Generic(EG__FIELD(f), long: EG__AT(f))
-#define EG__DOUBLE(f) _Generic(EG__FIELD(f), double: EG__AT(f))
-#define EG__STR(f) _Generic(EG__FIELD(f), char *: EG__AT(f))
-#define EG__LIST(f) _Generic(EG__FIELD(f), char **: EG__AT(f))
-#define EG__COUNT(f) _Generic(EG__FIELD(f), size_t: EG__AT(f))
+#define EG__BOOL(f) _Generic(EG__FIELD(f), int : EG__AT(f))
+#define EG__INT(f) _Generic(EG__FIELD(f), int : EG__AT(f))
+#define EG__LONG(f) _Generic(EG__FIELD(f), long : EG__AT(f))
+#define EG__DOUBLE(f) _Generic(EG__FIELD(f), double : EG__AT(f))
+#define EG__STR(f) _Generic(EG__FIELD(f), char * : EG__AT(f))
+#define EG__LIST(f) _Generic(EG__FIELD(f), char ** : EG__AT(f))
+#define EG__COUNT(f) _Generic(EG__FIELD(f), size_t : EG__AT(f))
 #define EG__ENUM(f) (EG__AT(f) + 0 * sizeof(char[sizeof(EG__FIELD(f)) == sizeof(int) ? 1 : -1]))
 
 #define EG__HTTP (EG_ROLE_INGRESS | EG_ROLE_GATEWAY)
@@ -86,6 +86,8 @@ _Static_assert(EG_LOG_LEVEL_DEBUG == 0 && EG_LOG_LEVEL_INFO == 1 && EG_LOG_LEVEL
 _Static_assert(EG_LOG_FORMAT_TEXT == 0 && EG_LOG_FORMAT_JSON == 1,
                "eg__log_formats[] must follow eg_log_format_t");
 
+/* One option per paragraph, its fields packed as one reads them. */
+/* clang-format off */
 static const eg__opt_t eg__opts[] = {
     {.name = "dev", .env = "EG_DEV", .type = EG__OPT_BOOL, .def = "false",
      .roles = EG_ROLE_GATEWAY,
@@ -154,7 +156,8 @@ static const eg__opt_t eg__opts[] = {
      .offset = EG__INT(max_functions)},
     {.name = "max-subscriptions-per-space", .env = "EG_MAX_SUBSCRIPTIONS_PER_SPACE",
      .type = EG__OPT_INT, .def = "10000", .min = 0, .max = 100000000, .roles = EG__HTTP,
-     .metavar = "N", .help = "subscriptions a space may hold; a create past it gets 429 (0: no limit)",
+     .metavar = "N",
+     .help = "subscriptions a space may hold; a create past it gets 429 (0: no limit)",
      .offset = EG__INT(max_subscriptions)},
     {.name = "partitions", .env = "EG_PARTITIONS", .type = EG__OPT_INT, .def = "0", .min = 0,
      .max = 10000, .roles = EG_ROLE_ALL, .metavar = "N",
@@ -205,7 +208,8 @@ static const eg__opt_t eg__opts[] = {
     {.name = "reply-fetch-wait-ms", .env = "EG_REPLY_FETCH_WAIT_MS", .type = EG__OPT_INT,
      .def = "-1", .min = -1, .max = 500, .roles = EG__HTTP, .metavar = "MS",
      .help = "fetch.wait.max.ms of the ingress's reply consumer while at most 4 sync requests "
-             "wait (more: --sync-fetch-wait-ms); -1: 0 on the embedded broker, 100 on a real cluster",
+             "wait (more: --sync-fetch-wait-ms); -1: 0 on the embedded broker, 100 on a real "
+             "cluster",
      .offset = EG__INT(reply_fetch_wait_ms)},
     {.name = "sync-linger-ms", .env = "EG_SYNC_LINGER_MS", .type = EG__OPT_DOUBLE,
      .def = "0", .min = 0, .max = 1000, .roles = EG_ROLE_ALL, .metavar = "MS",
@@ -213,8 +217,8 @@ static const eg__opt_t eg__opts[] = {
              "router's sync invocations, the invokers' replies)",
      .offset = EG__DOUBLE(sync_linger_ms)},
     {.name = "idle-probe-ms", .env = "EG_IDLE_PROBE_MS", .type = EG__OPT_INT,
-     .def = "-1", .min = -1, .max = 10000, .roles = EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY,
-     .metavar = "MS",
+     .def = "-1", .min = -1, .max = 10000,
+     .roles = EG_ROLE_ROUTER | EG_ROLE_INVOKER | EG_ROLE_GATEWAY, .metavar = "MS",
      .help = "after a second without records, the router's and the sync invoker's consumers "
              "fetch only once every MS until a record comes; 0: never; -1: 50 on the embedded "
              "broker, 0 on a real cluster",
@@ -306,6 +310,7 @@ static const eg__opt_t eg__opts[] = {
      .help = "events per second a replay re-delivers at most (0: unlimited)",
      .offset = EG__INT(replay_max_rate)},
 };
+/* clang-format on */
 
 #define EG__NOPTS (sizeof eg__opts / sizeof eg__opts[0])
 
@@ -652,8 +657,7 @@ void eg_settings_usage(int role, const char *prog, FILE *out)
         fprintf(out, "  %-*s  %-*s  %s\n", wflag, flag, wenv, o->env ? o->env : "", help);
     }
     fprintf(out, "  %-*s  %-*s  %s\n", wflag, "-h, --help", wenv, "", "print this help and exit");
-    fprintf(out, "  %-*s  %-*s  %s\n", wflag, "--version", wenv, "",
-            "print the version and exit");
+    fprintf(out, "  %-*s  %-*s  %s\n", wflag, "--version", wenv, "", "print the version and exit");
 }
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -663,8 +667,7 @@ typedef struct eg__ctx {
     FILE *err;
 } eg__ctx_t;
 
-__attribute__((format(printf, 2, 3))) static int eg__fail(const eg__ctx_t *c, const char *fmt,
-                                                           ...)
+__attribute__((format(printf, 2, 3))) static int eg__fail(const eg__ctx_t *c, const char *fmt, ...)
 {
     va_list ap;
     fprintf(c->err, "%s: ", c->prog);
@@ -786,13 +789,12 @@ int eg_settings_parse(eg_settings_t *s, int role, int argc, char **argv, FILE *o
         }
         /* event-gateway 0.9 (Go's flag package) took -flag as --flag: its
          * documentation starts it with `event-gateway -dev`. */
-        int single = !eg__is_flag(a) && a[0] == '-' && a[1] &&
-                     eg__find(a + 1, strcspn(a + 1, "=")) != NULL;
+        int single =
+            !eg__is_flag(a) && a[0] == '-' && a[1] && eg__find(a + 1, strcspn(a + 1, "=")) != NULL;
         if (!eg__is_flag(a) && !single) {
             if (a[0] == '-' && a[1])
                 return eg__fail(&c, "unknown option '%s'", a);
-            return eg__fail(&c, "unexpected argument '%s' (%s takes only --options)", a,
-                            c.prog);
+            return eg__fail(&c, "unexpected argument '%s' (%s takes only --options)", a, c.prog);
         }
         const char *name = a + (single ? 1 : 2);
         const char *eq = strchr(name, '=');
@@ -806,8 +808,8 @@ int eg_settings_parse(eg_settings_t *s, int role, int argc, char **argv, FILE *o
         if (!eg__applies(o, role)) {
             char owners[128];
             eg__owners(o, owners, sizeof owners);
-            return eg__fail(&c, "option '--%s' is not accepted by %s (only by %s)", o->name,
-                            c.prog, owners);
+            return eg__fail(&c, "option '--%s' is not accepted by %s (only by %s)", o->name, c.prog,
+                            owners);
         }
         const char *v;
         if (eq)

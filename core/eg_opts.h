@@ -80,8 +80,8 @@ typedef struct eg_settings {
     int function_timeout_ms;    /* --function-timeout-ms 10000 (invoker) */
     int max_inflight;           /* --max-inflight 2048 (invoker) */
     int max_inflight_per_function; /* --max-inflight-per-function 256 (invoker); 0 no limit */
-    int partition_window;       /* --partition-window 512 (invoker) */
-    int partitions;             /* --partitions 0 (auto): of topics the gateway creates */
+    int partition_window;          /* --partition-window 512 (invoker) */
+    int partitions;                /* --partitions 0 (auto): of topics the gateway creates */
     int reply_partitions;       /* --reply-partitions 0 (auto; ingress): of its own reply topic */
     int reply_topic_reap_ms;    /* --reply-topic-reap-ms 3600000 (ingress): idle time after which
                                    another ingress's reply topic is deleted; 0: never */

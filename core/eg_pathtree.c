@@ -100,7 +100,8 @@ typedef struct {
 
 /* ---- helpers ----------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void eg_pt_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void eg_pt_err(char *err, size_t errlen,
+                                                            const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -154,7 +155,8 @@ static int eg_pt_name_char(unsigned char c)
 
 /* Validates path and splits it into segs (room for EG_PATHTREE_MAX_SEGMENTS).
  * 0 ok, -1 with a message. */
-static int eg_pt_split_route(const char *path, eg_pt_seg_t *segs, size_t *nsegs, char *err, size_t errlen)
+static int eg_pt_split_route(const char *path, eg_pt_seg_t *segs, size_t *nsegs, char *err,
+                             size_t errlen)
 {
     *nsegs = 0;
     if (path == NULL) {
@@ -205,9 +207,10 @@ static int eg_pt_split_route(const char *path, eg_pt_seg_t *segs, size_t *nsegs,
                 return -1;
             }
             for (size_t k = 0; k < n; k++) {
-                if (segs[k].kind != EG_PT_STATIC && eg_pt_cmp(segs[k].p, segs[k].len, s->p, s->len) == 0) {
-                    eg_pt_err(err, errlen, "parameter name (\"%.*s\") used twice for route: %s", (int)s->len,
-                              s->p, path);
+                if (segs[k].kind != EG_PT_STATIC &&
+                    eg_pt_cmp(segs[k].p, segs[k].len, s->p, s->len) == 0) {
+                    eg_pt_err(err, errlen, "parameter name (\"%.*s\") used twice for route: %s",
+                              (int)s->len, s->p, path);
                     return -1;
                 }
             }
@@ -224,8 +227,9 @@ static int eg_pt_split_route(const char *path, eg_pt_seg_t *segs, size_t *nsegs,
  * (stack[0] = root) and returns k, the number of segments found. With
  * check, reports in err and returns -1 when segs[k] conflicts with the
  * children of stack[k]. */
-static int eg_pt_walk(const eg_pt_node_t *root, const eg_pt_seg_t *segs, size_t n, const char *path, int check,
-                      const eg_pt_node_t **stack, size_t *depth, char *err, size_t errlen)
+static int eg_pt_walk(const eg_pt_node_t *root, const eg_pt_seg_t *segs, size_t n, const char *path,
+                      int check, const eg_pt_node_t **stack, size_t *depth, char *err,
+                      size_t errlen)
 {
     const eg_pt_node_t *cur = root;
     size_t k;
@@ -248,14 +252,19 @@ static int eg_pt_walk(const eg_pt_node_t *root, const eg_pt_seg_t *segs, size_t 
                             (s->kind == EG_PT_WILD && cur->wild != NULL)))
                 break;
             /* Same order of tests as event-gateway 0.9. */
-            if (cur->wild != NULL || (s->kind == EG_PT_WILD && (cur->param != NULL || cur->nstatics > 0))) {
-                const char *other = cur->wild ? cur->wild->name : cur->param ? cur->param->name : "";
-                eg_pt_err(err, errlen, "wildcard with different name (\"%s\") already defined: for route: %s", other,
-                          path);
+            if (cur->wild != NULL ||
+                (s->kind == EG_PT_WILD && (cur->param != NULL || cur->nstatics > 0))) {
+                const char *other = cur->wild    ? cur->wild->name
+                                    : cur->param ? cur->param->name
+                                                 : "";
+                eg_pt_err(err, errlen,
+                          "wildcard with different name (\"%s\") already defined: for route: %s",
+                          other, path);
                 return -1;
             }
             if (cur->param != NULL) {
-                eg_pt_err(err, errlen, "parameter with different name (\"%s\") already defined: for route: %s",
+                eg_pt_err(err, errlen,
+                          "parameter with different name (\"%s\") already defined: for route: %s",
                           cur->param->name, path);
                 return -1;
             }
@@ -367,7 +376,8 @@ static void eg_pt_unlink(eg_pt_node_t *p, const eg_pt_node_t *c)
     }
 }
 
-static int eg_pt_insert(eg_pathtree_t *t, const char *path, void *value, int check, char *err, size_t errlen)
+static int eg_pt_insert(eg_pathtree_t *t, const char *path, void *value, int check, char *err,
+                        size_t errlen)
 {
     eg_pt_seg_t segs[EG_PATHTREE_MAX_SEGMENTS];
     const eg_pt_node_t *stack[EG_PATHTREE_MAX_SEGMENTS + 1];
@@ -401,8 +411,7 @@ static int eg_pt_insert(eg_pathtree_t *t, const char *path, void *value, int che
         if (tail == NULL) {
             head = c;
         } else {
-            if (c->kind == EG_PT_STATIC &&
-                eg_pt_reserve_statics(tail) != 0) {
+            if (c->kind == EG_PT_STATIC && eg_pt_reserve_statics(tail) != 0) {
                 eg_pt_node_free(c, 1);
                 goto oom_chain;
             }
@@ -412,8 +421,7 @@ static int eg_pt_insert(eg_pathtree_t *t, const char *path, void *value, int che
     }
     if (eg_pt_reserve_values(tail) != 0)
         goto oom_chain;
-    if (head->kind == EG_PT_STATIC &&
-        eg_pt_reserve_statics(parent) != 0)
+    if (head->kind == EG_PT_STATIC && eg_pt_reserve_statics(parent) != 0)
         goto oom_chain;
     tail->values[tail->nvalues++] = value;
     eg_pt_link(parent, head);

@@ -19,8 +19,8 @@
 
 #include <stddef.h>
 
-#define EG_PATHTREE_MAX_LEN 2048     /* bytes, not counting the NUL */
-#define EG_PATHTREE_MAX_SEGMENTS 64  /* "/" has 0 segments, "/a/b/" has 2 */
+#define EG_PATHTREE_MAX_LEN 2048    /* bytes, not counting the NUL */
+#define EG_PATHTREE_MAX_SEGMENTS 64 /* "/" has 0 segments, "/a/b/" has 2 */
 
 typedef struct eg_pathtree eg_pathtree_t;
 

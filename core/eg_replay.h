@@ -42,8 +42,8 @@ typedef enum eg_replay_status {
 /* "running", "done", "failed", "cancelled". */
 const char *eg_replay_status_name(eg_replay_status_t s);
 
-#define EG_REPLAY_ID_MAX 64        /* replay ids: generated UUIDs */
-#define EG_REPLAY_MAX_PARTS 4096   /* partitions of the events topic a record may list */
+#define EG_REPLAY_ID_MAX 64      /* replay ids: generated UUIDs */
+#define EG_REPLAY_MAX_PARTS 4096 /* partitions of the events topic a record may list */
 #define EG_REPLAY_RECORD_MAX (1 << 20)
 
 /* Where a replay stands in one partition of the events topic. */
@@ -61,9 +61,9 @@ typedef struct eg_replay {
     int64_t from_ms, to_ms;
     int64_t created_ms, updated_ms;
     eg_replay_status_t status;
-    int64_t scanned;   /* events of the window read */
-    int64_t delivered; /* invocations written for the subscription */
-    char error[256];   /* why it failed, or "" */
+    int64_t scanned;         /* events of the window read */
+    int64_t delivered;       /* invocations written for the subscription */
+    char error[256];         /* why it failed, or "" */
     eg_replay_part_t *parts; /* NULL until the replayer first saves it */
     size_t nparts;
 } eg_replay_t;

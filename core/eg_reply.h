@@ -43,9 +43,9 @@ void eg_reply_release(eg_reply_t *r);
 
 /* A sync function's answer, as event-gateway 0.9 read it. */
 typedef struct eg_sync_answer {
-    int status;       /* statusCode, 200 when absent or 0 */
-    cJSON *headers;   /* owned object of strings, may be NULL */
-    char *body;       /* owned, NUL-terminated */
+    int status;     /* statusCode, 200 when absent or 0 */
+    cJSON *headers; /* owned object of strings, may be NULL */
+    char *body;     /* owned, NUL-terminated */
     size_t body_len;
 } eg_sync_answer_t;
 

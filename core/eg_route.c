@@ -97,8 +97,7 @@ void eg_route_add_header(rd_kafka_headers_t *h, const char *name, const char *va
 }
 
 rd_kafka_headers_t *eg_route_invocation_headers(const eg_route_input_t *in, const char *source,
-                                                const char *ctype, const char *sub,
-                                                const char *fn)
+                                                const char *ctype, const char *sub, const char *fn)
 {
     rd_kafka_headers_t *h = rd_kafka_headers_new(8);
     eg_route_add_header(h, EG_HDR_SOURCE, source);

@@ -68,8 +68,7 @@ void eg_route_source(char *buf, size_t len, const rd_kafka_message_t *m, const c
 size_t eg_route_headers_size(const rd_kafka_headers_t *h);
 
 rd_kafka_headers_t *eg_route_invocation_headers(const eg_route_input_t *in, const char *source,
-                                                const char *ctype, const char *sub,
-                                                const char *fn);
+                                                const char *ctype, const char *sub, const char *fn);
 
 /* Adds header name: value unless value is NULL. */
 void eg_route_add_header(rd_kafka_headers_t *h, const char *name, const char *value);

@@ -115,8 +115,9 @@ static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
          * without --kafka-mock names no controller) costs one wait, not one
          * per topic. */
         for (size_t i = 0; i < EG_TOPICS_DATA; i++)
-            if (eg_kafka_describe_configs(rk, RD_KAFKA_RESOURCE_TOPIC, eg_topics_data(&rt->topics, i),
-                                          on_max_message, &topics_min, 5000, why, sizeof why)) {
+            if (eg_kafka_describe_configs(rk, RD_KAFKA_RESOURCE_TOPIC,
+                                          eg_topics_data(&rt->topics, i), on_max_message,
+                                          &topics_min, 5000, why, sizeof why)) {
                 EG_LOG_WARN("kafka", "max.message.bytes of %s unknown (%s): taking %zu",
                             eg_topics_data(&rt->topics, i), why, limit);
                 break;
@@ -144,10 +145,9 @@ static int eg_runtime_metrics_init(eg_runtime_t *rt)
     eg_runtime_metrics_t *x = &rt->mx;
     if (!m)
         return -1;
-    x->events_received =
-        eg_metrics_family(m, "eventgateway_events_received_total",
-                          "Events accepted by the Events API and stored in Kafka.",
-                          EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
+    x->events_received = eg_metrics_family(m, "eventgateway_events_received_total",
+                                           "Events accepted by the Events API and stored in Kafka.",
+                                           EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
     x->events_processed = eg_metrics_family(m, "eventgateway_events_processed_total",
                                             "Events routed to their subscriptions.",
                                             EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
@@ -168,9 +168,9 @@ static int eg_runtime_metrics_init(eg_runtime_t *rt)
     x->invocations = eg_metrics_family(
         m, "eventgateway_invocations_total", "Function calls by result (success or failure).",
         EG_METRIC_COUNTER, EG__L("space", "function", "result"), NULL, 0);
-    x->invocation_duration = eg_metrics_family(
-        m, "eventgateway_invocation_duration_seconds", "Duration of function calls.",
-        EG_METRIC_HISTOGRAM, EG__L("space", "function"), NULL, 0);
+    x->invocation_duration = eg_metrics_family(m, "eventgateway_invocation_duration_seconds",
+                                               "Duration of function calls.", EG_METRIC_HISTOGRAM,
+                                               EG__L("space", "function"), NULL, 0);
     x->retries = eg_metrics_family(m, "eventgateway_retries_total",
                                    "Failed calls of async invocations scheduled for a retry.",
                                    EG_METRIC_COUNTER, EG__L("space", "function"), NULL, 0);
@@ -381,8 +381,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
             EG_LOG_INFO("kafka", "%s is librdkafka's mock cluster (--kafka-mock): tuned for it",
                         s->brokers);
     } else {
-        snprintf(err, errlen,
-                 "no Kafka cluster: give --brokers HOST:PORT (or EG_KAFKA_BROKERS)%s",
+        snprintf(err, errlen, "no Kafka cluster: give --brokers HOST:PORT (or EG_KAFKA_BROKERS)%s",
                  s->dev ? "" : ", or run event-gateway --dev");
         goto fail;
     }
@@ -399,8 +398,8 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
                                         rt->embedded->idle_fetch_wait_ms, err, errlen)) ||
         eg_configlog_start(rt->config, err, errlen))
         goto fail;
-    if (rt->embedded->backlog_guard && !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES,
-                                                                  rt->topics.events))) {
+    if (rt->embedded->backlog_guard &&
+        !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES, rt->topics.events))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -415,8 +414,8 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
 {
     if (rt->mock)
         return eg_mock_topic_create(rt->mock, topic, rt->partitions, err, errlen);
-    return eg_kafka_ensure_topic(rk, topic, rt->partitions,
-                                 rt->settings->replication_factor, NULL, timeout_ms, err, errlen);
+    return eg_kafka_ensure_topic(rk, topic, rt->partitions, rt->settings->replication_factor, NULL,
+                                 timeout_ms, err, errlen);
 }
 
 int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf, char *err,
@@ -537,8 +536,8 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
     void *state[8] = {0};
     size_t started = 0;
     rc = 1;
-    eg_runtime_t *rt = eg_runtime_new(&s, (role & (EG_ROLE_INGRESS | EG_ROLE_GATEWAY)) != 0, err,
-                                      sizeof err);
+    eg_runtime_t *rt =
+        eg_runtime_new(&s, (role & (EG_ROLE_INGRESS | EG_ROLE_GATEWAY)) != 0, err, sizeof err);
     if (!rt) {
         EG_LOG_ERROR("main", "%s", err);
         goto out;
@@ -550,9 +549,9 @@ int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *
         }
     }
     if (s.status_port && !(role & (EG_ROLE_INGRESS | EG_ROLE_GATEWAY)) &&
-        !(status_srv = eg_http_server_new("status", s.listen, s.status_port, 1024,
-                                          EG_HTTP_EVENT_LOOP, status_only, rt, NULL, err,
-                                          sizeof err))) {
+        !(status_srv =
+              eg_http_server_new("status", s.listen, s.status_port, 1024, EG_HTTP_EVENT_LOOP,
+                                 status_only, rt, NULL, err, sizeof err))) {
         EG_LOG_ERROR("main", "%s", err);
         goto out;
     }

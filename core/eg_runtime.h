@@ -30,12 +30,12 @@
  * eg_runtime_new; every role of the process updates the same ones. NULL
  * members are ignored by the eg_metric_* calls. */
 typedef struct eg_runtime_metrics {
-    eg_metric_t *events_received;     /* counter {space,type}: events stored in Kafka (ingress) */
-    eg_metric_t *events_processed;    /* counter {space,type}: events routed (router) */
-    eg_metric_t *loops_refused;       /* counter {space}: 508s past --max-hops (ingress) */
-    eg_metric_t *config_requests;     /* counter {space,resource,operation} (Config API) */
-    eg_metric_t *eventtypes;          /* gauge {space}: objects in the configuration, */
-    eg_metric_t *functions;           /*   computed when /metrics is read */
+    eg_metric_t *events_received;  /* counter {space,type}: events stored in Kafka (ingress) */
+    eg_metric_t *events_processed; /* counter {space,type}: events routed (router) */
+    eg_metric_t *loops_refused;    /* counter {space}: 508s past --max-hops (ingress) */
+    eg_metric_t *config_requests;  /* counter {space,resource,operation} (Config API) */
+    eg_metric_t *eventtypes;       /* gauge {space}: objects in the configuration, */
+    eg_metric_t *functions;        /*   computed when /metrics is read */
     eg_metric_t *subscriptions;
     eg_metric_t *invocations;         /* counter {space,function,result}: function calls,
                                          result "success" or "failure" (invoker) */
@@ -74,11 +74,11 @@ typedef struct eg_runtime {
     eg_configlog_t *config;
     eg_metrics_t *metrics; /* the process's registry */
     eg_runtime_metrics_t mx;
-    eg_replay_store_t *replays;    /* the ingress role's (history and replays), else NULL */
-    struct eg_wakers *wakers;      /* eg_runtime_wake's callbacks */
-    eg_backlog_t *backlog;         /* on a mock cluster: what its bound per partition
-                                      asks the ingress to hold (eg_backlog.h); else NULL */
-    struct eg_faults *faults;      /* eg_runtime_set_fault, eg_runtime_fail */
+    eg_replay_store_t *replays; /* the ingress role's (history and replays), else NULL */
+    struct eg_wakers *wakers;   /* eg_runtime_wake's callbacks */
+    eg_backlog_t *backlog;      /* on a mock cluster: what its bound per partition
+                                   asks the ingress to hold (eg_backlog.h); else NULL */
+    struct eg_faults *faults;   /* eg_runtime_set_fault, eg_runtime_fail */
     /* Called first on SIGTERM/SIGINT, before any role stops: the ingress
      * closes its listening sockets there, so that a gateway started next can
      * bind the ports while this one drains. NULL: none. */

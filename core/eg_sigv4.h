@@ -34,20 +34,21 @@ typedef struct eg_sigv4_header {
 
 /* One request to sign; every string is borrowed. */
 typedef struct eg_sigv4_request {
-    const char *method;                /* "POST" */
-    const char *host;                  /* the Host header as sent: host[:port] */
-    const char *path;                  /* as sent (encoded once), without the query; "" means "/" */
-    const char *query;                 /* as sent, without '?'; NULL or "" for none */
-    const eg_sigv4_header_t *headers;  /* other headers to sign, as sent (not host, not x-amz-date) */
+    const char *method; /* "POST" */
+    const char *host;   /* the Host header as sent: host[:port] */
+    const char *path;   /* as sent (encoded once), without the query; "" means "/" */
+    const char *query;  /* as sent, without '?'; NULL or "" for none */
+    const eg_sigv4_header_t
+        *headers; /* other headers to sign, as sent (not host, not x-amz-date) */
     size_t nheaders;
-    const void *body;                  /* may be NULL when body_len is 0 */
+    const void *body; /* may be NULL when body_len is 0 */
     size_t body_len;
-    const char *region;                /* "us-east-1" */
-    const char *service;               /* "lambda" */
+    const char *region;  /* "us-east-1" */
+    const char *service; /* "lambda" */
     const char *access_key;
     const char *secret_key;
-    const char *session_token;         /* NULL or "" for none */
-    time_t when;                       /* signing time (UTC) */
+    const char *session_token; /* NULL or "" for none */
+    time_t when;               /* signing time (UTC) */
 } eg_sigv4_request_t;
 
 /* Signs r: returns the Authorization header's value (new string, the caller

@@ -71,8 +71,8 @@ int eg_time_parse(const char *s, size_t len, int64_t *ms)
 {
     size_t i = 0;
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, frac = 0;
-    if (!s || digits(s, len, &i, 4, &y) || expect(s, len, &i, '-') ||
-        digits(s, len, &i, 2, &mo) || expect(s, len, &i, '-') || digits(s, len, &i, 2, &d))
+    if (!s || digits(s, len, &i, 4, &y) || expect(s, len, &i, '-') || digits(s, len, &i, 2, &mo) ||
+        expect(s, len, &i, '-') || digits(s, len, &i, 2, &d))
         return -1;
     if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
         return -1;

@@ -83,8 +83,8 @@ static int locate(eg_window_t *w, int timeout_ms, char *err, size_t errlen)
     }
     for (size_t i = 0; i < w->nparts; i++) {
         int64_t hi = 0;
-        rd_kafka_resp_err_t e = eg_kafka_watermarks(
-            w->rk, w->topic, w->parts[i].pos.partition, &lo[i], &hi, timeout_ms);
+        rd_kafka_resp_err_t e = eg_kafka_watermarks(w->rk, w->topic, w->parts[i].pos.partition,
+                                                    &lo[i], &hi, timeout_ms);
         if (e) {
             snprintf(err, errlen, "reading the offsets of %s: %s", w->topic, rd_kafka_err2str(e));
             goto out;

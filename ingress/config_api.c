@@ -131,8 +131,7 @@ static int page_args(eg_http_req_t *req, size_t *limit, char **after, char *msg,
     return 0;
 }
 
-static enum MHD_Result list(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t kind,
-                            const char *space)
+static enum MHD_Result list(eg_runtime_t *rt, eg_http_req_t *req, eg_kind_t kind, const char *space)
 {
     filters_t f = {.n = 0};
     size_t limit;
@@ -217,8 +216,8 @@ static int over_quota(eg_runtime_t *rt, eg_kind_t kind, const char *space, eg_er
     eg_configlog_read_end(rt->config);
     if (n < (size_t)max)
         return 0;
-    eg_error_set(err, 429, "Space \"%s\" holds %zu %s, its limit (--max-%s-per-space %d).",
-                 space, n, eg_kind_name(kind), eg_kind_name(kind), max);
+    eg_error_set(err, 429, "Space \"%s\" holds %zu %s, its limit (--max-%s-per-space %d).", space,
+                 n, eg_kind_name(kind), eg_kind_name(kind), max);
     return 1;
 }
 
@@ -286,9 +285,11 @@ static enum MHD_Result write_change(eg_runtime_t *rt, eg_http_req_t *req, eg_op_
 static enum MHD_Result method_not_allowed(eg_http_req_t *req, const char *allow)
 {
     char msg[128];
-    snprintf(msg, sizeof msg, "{\"errors\":[{\"message\":\"Method %.16s is not allowed here; use %s.\"}]}",
+    snprintf(msg, sizeof msg,
+             "{\"errors\":[{\"message\":\"Method %.16s is not allowed here; use %s.\"}]}",
              req->method, allow);
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
@@ -343,9 +344,10 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
         (n == 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "metrics"))) /* 0.9's path */
         return eg_runtime_metrics_answer(rt, req->conn);
     if (n < 4 || n > 5 || strcmp(seg[0], "v1") || strcmp(seg[1], "spaces"))
-        return eg_http_error(req->conn, 404, "Not found. The Config API serves /v1/status and "
-                                             "/v1/spaces/{space}/{eventtypes|functions|"
-                                             "subscriptions|cors}[/{id}].");
+        return eg_http_error(req->conn, 404,
+                             "Not found. The Config API serves /v1/status and "
+                             "/v1/spaces/{space}/{eventtypes|functions|"
+                             "subscriptions|cors}[/{id}].");
     char *space = seg[2];
     eg_kind_t kind;
     int bad_space = eg_http_unescape(space, 0) < 0;
@@ -353,15 +355,17 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
     if (!bad_space && eg_replay_api_serves(seg[3])) {
         /* History and replays are the space's data too: same keys. */
         if (!eg_configlog_ready(rt->config))
-            return eg_http_error(req->conn, 503, "The configuration log is still being read. "
-                                                 "Try again shortly.");
+            return eg_http_error(req->conn, 503,
+                                 "The configuration log is still being read. "
+                                 "Try again shortly.");
         if (eg_config_api_gate_other(rt, req, space, seg[3], n == 5 ? seg[4] : NULL, &gated))
             return gated;
         return eg_replay_api_handle(rt, req, space, seg + 3, n - 3);
     }
     if (bad_space || eg_kind_parse(seg[3], strlen(seg[3]), &kind))
-        return eg_http_error(req->conn, 404, "Not found: unknown resource. Use eventtypes, "
-                                             "functions, subscriptions, cors, replays or events.");
+        return eg_http_error(req->conn, 404,
+                             "Not found: unknown resource. Use eventtypes, "
+                             "functions, subscriptions, cors, replays or events.");
     eg_error_t err;
     /* A create or update is validated whole, its space included, as 0.9 did. */
     int write09 = n == 4 ? !strcmp(m, "POST") : !strcmp(m, "PUT");

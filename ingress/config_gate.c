@@ -82,8 +82,7 @@ static enum MHD_Result create_key(eg_runtime_t *rt, eg_http_req_t *req, const ch
         return eg_http_error(req->conn, (unsigned)err.status, err.message);
     }
     EG_LOGF(EG_LOG_LEVEL_INFO, "config-api",
-            ((eg_log_field_t[]){{"space", space}, {"accessKeyId", c.id}}), 2,
-            "access key created");
+            ((eg_log_field_t[]){{"space", space}, {"accessKeyId", c.id}}), 2, "access key created");
     cJSON *doc = key_view(result);
     cJSON_AddStringToObject(doc, "accessKey", secret);
     OPENSSL_cleanse(secret, sizeof secret);
@@ -96,14 +95,14 @@ static enum MHD_Result refuse(eg_http_req_t *req, int verdict, const char *space
 {
     char msg[512];
     if (verdict == 401)
-        snprintf(msg, sizeof msg,
-                 "%s: send \"Authorization: bearer KEY\" with %s.",
+        snprintf(msg, sizeof msg, "%s: send \"Authorization: bearer KEY\" with %s.",
                  admin_only ? "Creating access keys needs the admin key"
                             : "This space needs an access key",
                  admin_only ? "the admin key" : "an access key of the space or the admin key");
     else if (admin_only)
-        snprintf(msg, sizeof msg, "Creating access keys needs the admin key; the key given is "
-                                  "not it (or this gateway has no --admin-key).");
+        snprintf(msg, sizeof msg,
+                 "Creating access keys needs the admin key; the key given is "
+                 "not it (or this gateway has no --admin-key).");
     else
         snprintf(msg, sizeof msg, "The access key given does not open space \"%.256s\".", space);
     EG_LOGF(EG_LOG_LEVEL_INFO, "config-api",

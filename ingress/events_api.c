@@ -88,7 +88,9 @@
 #define MAX_HEADERS 128
 #define HOLD_MAX 8192 /* held events: the server's connection limit */
 #define HOLD_CHECK_MS 10
-#define HOLD_FULL "The gateway's embedded Kafka is full: its consumers are too far behind to take more events now. Try again."
+#define HOLD_FULL                                                                                  \
+    "The gateway's embedded Kafka is full: its consumers are too far behind to take more events "  \
+    "now. Try again."
 #define MAX_PARAMS 64
 #define FUNCTION_FAILED "Function call failed. Please check logs."
 #define TOO_LARGE "The function's answer is too large to carry back through Kafka."
@@ -118,8 +120,8 @@ struct eg_events_api {
     producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
     producer_t sync;   /* sync events and authorizer calls: sends at once */
     eg_sync_t *waits;
-    int wakefd;         /* eventfd: the producers' delivery reports wake the loop */
-    atomic_int closing; /* shutting down: nothing is held any more */
+    int wakefd;           /* eventfd: the producers' delivery reports wake the loop */
+    atomic_int closing;   /* shutting down: nothing is held any more */
     atomic_int suspended; /* requests suspended and not yet ended (MHD must not stop before) */
     eg_http_server_t *server;
     hold_t hold;
@@ -138,15 +140,15 @@ struct pending {
     eg_event_t ev;
     char method[16];
     char *path;
-    char *sync_sub;               /* owned; NULL: async */
-    char corr[EG_SYNC_ID_LEN];    /* the registered wait, if any */
+    char *sync_sub;            /* owned; NULL: async */
+    char corr[EG_SYNC_ID_LEN]; /* the registered wait, if any */
     /* the answer */
     int status;
     char *body;
     size_t body_len;
     const char *ctype;
-    cJSON *headers; /* object of strings, or NULL */
-    cJSON *cors;    /* the CORS headers of every answer: object of strings, or NULL */
+    cJSON *headers;  /* object of strings, or NULL */
+    cJSON *cors;     /* the CORS headers of every answer: object of strings, or NULL */
     int64_t held_at; /* monotonic ms it was held at (hold_t) */
     long hops;       /* the request's Eg-Hops (0 when none): kept on the records */
     int key_used;    /* its Authorization header was the space's key: not passed on */
@@ -384,7 +386,7 @@ static void produce(pending_t *p)
     rd_kafka_resp_err_t e =
         rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(api->rt->topics.events),
                           RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, vlen),
-                          RD_KAFKA_V_MSGFLAGS(owned ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_MSGFLAGS((owned ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY)),
                           RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
     if (e) {
         pending_unref(p); /* the producer's */
@@ -427,8 +429,7 @@ static void hold(pending_t *p)
 static void submit(pending_t *p)
 {
     eg_events_api_t *api = p->api;
-    if (api->rt->backlog &&
-        (eg_backlog_full(api->rt->backlog) || atomic_load(&api->hold.count)))
+    if (api->rt->backlog && (eg_backlog_full(api->rt->backlog) || atomic_load(&api->hold.count)))
         hold(p); /* behind those held already, in order */
     else
         produce(p);
@@ -666,8 +667,8 @@ static enum MHD_Result answer(eg_http_req_t *req, pending_t *p)
 static int preflight(eg_events_api_t *api, eg_http_req_t *req, const char *path,
                      enum MHD_Result *ret)
 {
-    const char *acrm = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                                   "Access-Control-Request-Method");
+    const char *acrm =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
     if (!eg_cors_is_preflight(req->method, acrm))
         return 0;
     eg_cors_header_t hs[EG_CORS_MAX_HEADERS];
@@ -675,10 +676,11 @@ static int preflight(eg_events_api_t *api, eg_http_req_t *req, const char *path,
     const eg_config_t *cfg = eg_configlog_read_begin(api->rt->config);
     const cJSON *cors = eg_config_cors_match(cfg, "default", acrm, path);
     if (cors)
-        eg_cors_preflight(
-            cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"), acrm,
-            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Access-Control-Request-Headers"),
-            hs, EG_CORS_MAX_HEADERS, &n);
+        eg_cors_preflight(cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"),
+                          acrm,
+                          MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                      "Access-Control-Request-Headers"),
+                          hs, EG_CORS_MAX_HEADERS, &n);
     eg_configlog_read_end(api->rt->config);
     if (!cors)
         return 0;
@@ -853,8 +855,8 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     const eg_sub_t *subs[16];
     eg_path_param_t params[MAX_PARAMS];
     size_t np = 0;
-    eg_config_match(cfg, "default", "http.request", req->method, path, subs, 1, params,
-                    MAX_PARAMS, &np);
+    eg_config_match(cfg, "default", "http.request", req->method, path, subs, 1, params, MAX_PARAMS,
+                    &np);
     in.params = params;
     in.nparams = np;
     int rc = eg_event_from_http(&in, &p->ev, &err);

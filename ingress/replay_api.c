@@ -273,8 +273,9 @@ static enum MHD_Result replay_create(eg_runtime_t *rt, eg_http_req_t *req, const
     enum MHD_Result ret;
     int64_t now = eg_time_now_ms();
     if (!cJSON_IsObject(o)) {
-        ret = eg_http_error(req->conn, 400, "The body must be a JSON object with "
-                                            "\"subscriptionId\", \"from\" and optionally \"to\".");
+        ret = eg_http_error(req->conn, 400,
+                            "The body must be a JSON object with "
+                            "\"subscriptionId\", \"from\" and optionally \"to\".");
         goto out;
     }
     const cJSON *sub = cJSON_GetObjectItemCaseSensitive(o, "subscriptionId");
@@ -282,20 +283,23 @@ static enum MHD_Result replay_create(eg_runtime_t *rt, eg_http_req_t *req, const
         ret = eg_http_error(req->conn, 400, "\"subscriptionId\" is required (a string).");
         goto out;
     }
-    int fr = body_time(o, "from", &r.from_ms, &err), tr = fr < 0 ? 0 : body_time(o, "to", &r.to_ms, &err);
+    int fr = body_time(o, "from", &r.from_ms, &err),
+        tr = fr < 0 ? 0 : body_time(o, "to", &r.to_ms, &err);
     if (fr < 0 || tr < 0) {
         ret = eg_http_error(req->conn, 400, err.message);
         goto out;
     }
     if (fr == 1) {
-        ret = eg_http_error(req->conn, 400, "\"from\" is required: the start of the window, "
-                                            "an RFC 3339 time such as 2024-05-01T12:00:00Z.");
+        ret = eg_http_error(req->conn, 400,
+                            "\"from\" is required: the start of the window, "
+                            "an RFC 3339 time such as 2024-05-01T12:00:00Z.");
         goto out;
     }
     if (tr == 1)
         r.to_ms = now;
     if (r.from_ms > now) {
-        ret = eg_http_error(req->conn, 400, "\"from\" is in the future: there is nothing to replay.");
+        ret =
+            eg_http_error(req->conn, 400, "\"from\" is in the future: there is nothing to replay.");
         goto out;
     }
     if (r.from_ms > r.to_ms) {
@@ -314,8 +318,9 @@ static enum MHD_Result replay_create(eg_runtime_t *rt, eg_http_req_t *req, const
         goto out;
     }
     if (sync) {
-        ret = eg_http_error(req->conn, 400, "A sync subscription cannot be replayed: no client "
-                                            "waits for its answers. Replay an async one.");
+        ret = eg_http_error(req->conn, 400,
+                            "A sync subscription cannot be replayed: no client "
+                            "waits for its answers. Replay an async one.");
         goto out;
     }
     char uuid[37];
@@ -444,7 +449,8 @@ static enum MHD_Result history(eg_runtime_t *rt, eg_http_req_t *req, const char 
     int64_t from = 0, to = 0, now = eg_time_now_ms();
     long limit = HISTORY_DEFAULT_LIMIT;
     const char *type = query(req, "type"), *lim = query(req, "limit");
-    int fr = query_time(req, "from", &from, &err), tr = fr < 0 ? 0 : query_time(req, "to", &to, &err);
+    int fr = query_time(req, "from", &from, &err),
+        tr = fr < 0 ? 0 : query_time(req, "to", &to, &err);
     if (fr < 0 || tr < 0)
         return eg_http_error(req->conn, 400, err.message);
     if (fr == 1)
@@ -464,8 +470,8 @@ static enum MHD_Result history(eg_runtime_t *rt, eg_http_req_t *req, const char 
 
     char werr[512];
     int64_t deadline = eg_time_mono_ms() + HISTORY_MS;
-    eg_window_t *w = eg_window_open(rt->settings, rt->brokers, rt->topics.events, from, to, NULL,
-                                    0, 5000, werr, sizeof werr);
+    eg_window_t *w = eg_window_open(rt->settings, rt->brokers, rt->topics.events, from, to, NULL, 0,
+                                    5000, werr, sizeof werr);
     if (!w) {
         EG_LOG_WARN("config-api", "history of %s: %s", space, werr);
         return eg_http_error(req->conn, 503, "The event history cannot be read now. Try again.");
@@ -484,7 +490,8 @@ static enum MHD_Result history(eg_runtime_t *rt, eg_http_req_t *req, const char 
         if (!m)
             continue;
         rd_kafka_timestamp_type_t tt;
-        hist_event_t h = {.ts = rd_kafka_message_timestamp(m, &tt), .partition = m->partition,
+        hist_event_t h = {.ts = rd_kafka_message_timestamp(m, &tt),
+                          .partition = m->partition,
                           .offset = m->offset};
         eg_route_input_t in;
         eg_error_t rerr;
@@ -547,7 +554,8 @@ enum MHD_Result eg_replay_api_handle(eg_runtime_t *rt, eg_http_req_t *req, const
         return eg_http_error(req->conn, 404, "Not found.");
     if (!strcmp(seg[0], "events")) {
         if (n != 1)
-            return eg_http_error(req->conn, 404, "Not found. History is /v1/spaces/{space}/events.");
+            return eg_http_error(req->conn, 404,
+                                 "Not found. History is /v1/spaces/{space}/events.");
         if (!get)
             return eg_http_error(req->conn, 405, "Method not allowed here; use GET.");
         return history(rt, req, space);

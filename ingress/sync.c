@@ -85,8 +85,8 @@ struct eg_sync {
 };
 
 #define PAUSE_AFTER_MS 1000
-#define FAST_MAX 4  /* more waiters than this: the steady consumer fetches */
-#define FAST_BACK 2 /* ... until they are this few again */
+#define FAST_MAX 4      /* more waiters than this: the steady consumer fetches */
+#define FAST_BACK 2     /* ... until they are this few again */
 #define POLL_IDLE_MS 20 /* wait of the reply thread while nobody waits */
 
 static void unlink_waiter(eg_sync_t *s, waiter_t *w)
@@ -257,8 +257,7 @@ static rd_kafka_topic_partition_list_t *reply_partitions(eg_sync_t *s, char *err
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e =
-            eg_kafka_watermarks(s->consumer, s->topic, i, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e = eg_kafka_watermarks(s->consumer, s->topic, i, &lo, &hi, 10000);
         if (e) {
             snprintf(err, errlen, "reading the end of %s [%d]: %s", s->topic, i,
                      rd_kafka_err2str(e));

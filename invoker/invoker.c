@@ -204,25 +204,25 @@
 #define DLQ_RESEND_MS 1000      /* a dead letter Kafka refused is sent again after this */
 #define DRAIN_EXTRA_MS 5000     /* shutdown: function timeout + this, at most */
 #define SPAN_PER_WINDOW 2048    /* tracker entries per window before a partition pauses */
-#define TOPIC_TIMEOUT_MS 5000  /* making sure the topics exist */
+#define TOPIC_TIMEOUT_MS 5000   /* making sure the topics exist */
 #define MAX_HEADER 1024         /* longest eg-* header value taken */
-#define REPLY_RESEND_MS 10      /* a reply the producer's full queue refused is sent again after this */
+#define REPLY_RESEND_MS 10      /* a reply a full producer queue refused is sent again */
 #define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
-#define EPOLL_BATCH 256         /* socket events taken per wait */
-#define NUDGE_TIMEOUT_MS 100    /* longest wait of eg_kafka_nudge */
+#define EPOLL_BATCH 256                     /* socket events taken per wait */
+#define NUDGE_TIMEOUT_MS 100                /* longest wait of eg_kafka_nudge */
 
 typedef struct part part_t;
 typedef struct inv inv_t;
 
 typedef enum inv_state {
-    INV_NEW,     /* just read, no attempt yet */
-    INV_QUEUED,  /* its next attempt waits for the in-flight budget (FIFO) */
-    INV_CALLING, /* an attempt is in the multi handle */
-    INV_WAITING, /* on the timer heap for its next attempt */
-    INV_DLQ,     /* dead letter produced (or to be re-sent), waiting for its report */
+    INV_NEW,      /* just read, no attempt yet */
+    INV_QUEUED,   /* its next attempt waits for the in-flight budget (FIFO) */
+    INV_CALLING,  /* an attempt is in the multi handle */
+    INV_WAITING,  /* on the timer heap for its next attempt */
+    INV_DLQ,      /* dead letter produced (or to be re-sent), waiting for its report */
     INV_OVERFLOW, /* written to the overflow topic (or to be re-sent), waiting for its report */
-    INV_PARKED,  /* shutting down: a retry that will not be made here */
-    INV_REPLY,   /* sync: reply produced (or to be re-sent), waiting for its report */
+    INV_PARKED,   /* shutting down: a retry that will not be made here */
+    INV_REPLY,    /* sync: reply produced (or to be re-sent), waiting for its report */
 } inv_state_t;
 
 typedef enum timer_kind { TK_ATTEMPT, TK_DLQ, TK_REPLY, TK_OVERFLOW } timer_kind_t;
@@ -239,8 +239,8 @@ typedef struct src src_t;
 typedef struct doneq {
     pthread_mutex_t mu;
     size_t refs;
-    int closed;      /* the engine is gone: completions are dropped */
-    int wake_fd;     /* the engine's wake-up pipe (write end) */
+    int closed;  /* the engine is gone: completions are dropped */
+    int wake_fd; /* the engine's wake-up pipe (write end) */
     eg_call_done_t *head, *tail;
 } doneq_t;
 
@@ -271,21 +271,21 @@ struct inv {
     int fn_grace; /* the missing-function re-check was used */
     long last_status;
     char last_error[512];
-    char *dlq_value;     /* the dead letter, kept for re-sends */
-    char *share;         /* the key of the engine's share it holds ("space\x1ffunction"), or NULL */
+    char *dlq_value; /* the dead letter, kept for re-sends */
+    char *share;     /* the key of the engine's share it holds ("space\x1ffunction"), or NULL */
     rd_kafka_headers_t *headers; /* INV_OVERFLOW: the record's headers, kept for re-sends */
-    size_t response_cap; /* bytes allocated at call.response */
+    size_t response_cap;         /* bytes allocated at call.response */
     int64_t attempt_start;
     eg_netpolicy_guard_t guard; /* what the address policy refused during the attempt */
-    size_t response_max; /* bytes of the answer kept: EG_REPLY_MAX_BODY (sync) or
-                            EG_CALL_MAX_RESPONSE */
+    size_t response_max;        /* bytes of the answer kept: EG_REPLY_MAX_BODY (sync) or
+                                   EG_CALL_MAX_RESPONSE */
     /* Sync invocations only. */
     int sync;
     char *reply_to, *correlation;
-    int64_t deadline_ms; /* eg-deadline, Unix ms; 0 when none */
-    char *reply_value;   /* the reply until the producer takes it */
-    int reply_small;     /* the reply was replaced by an "answer too large" one */
-    inv_t *prev, *next;  /* every live invocation */
+    int64_t deadline_ms;  /* eg-deadline, Unix ms; 0 when none */
+    char *reply_value;    /* the reply until the producer takes it */
+    int reply_small;      /* the reply was replaced by an "answer too large" one */
+    inv_t *prev, *next;   /* every live invocation */
     inv_t *qprev, *qnext; /* INV_QUEUED: the engine's queue */
 };
 
@@ -296,7 +296,7 @@ struct part {
     int32_t partition;
     eg__offtrack_t *track;
     eg__shares_t *shares; /* each function's share of the window (async engine) */
-    int64_t committed; /* last offset sent in a commit, -1 none */
+    int64_t committed;    /* last offset sent in a commit, -1 none */
     int paused;
     int revoked;
     size_t refs;  /* invocations pointing here */
@@ -341,7 +341,7 @@ typedef struct eg_invoker {
     CURLM *multi;
     doneq_t *doneq;
     int pipefd[2];
-    int epfd;        /* libcurl's sockets and the wake-up pipe */
+    int epfd;         /* libcurl's sockets and the wake-up pipe */
     int64_t curl_due; /* when libcurl wants curl_multi_socket_action(TIMEOUT), -1 never */
     pthread_t thread;
     int thread_started;
@@ -753,8 +753,7 @@ static int share_take(eg_invoker_t *r, inv_t *i)
     if (!key)
         return 1; /* worked on without a share rather than lost */
     snprintf(key, n, "%s\x1f%s", i->space, i->fn);
-    size_t engine_cap =
-        r->in.ninv >= budget(r) / 4 ? (size_t)r->s->max_inflight_per_function : 0;
+    size_t engine_cap = r->in.ninv >= budget(r) / 4 ? (size_t)r->s->max_inflight_per_function : 0;
     size_t part_cap =
         eg__offtrack_unfinished(i->part->track) >= window(r) / 4 ? window_share(r) : 0;
     int engine = eg__shares_take(r->shares, key, engine_cap);
@@ -800,14 +799,14 @@ static int reply_shrink(inv_t *i)
 static void reply_send(eg_invoker_t *r, inv_t *i)
 {
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            r->replier, RD_KAFKA_V_TOPIC(i->reply_to),
-            RD_KAFKA_V_KEY(i->correlation, strlen(i->correlation)),
-            RD_KAFKA_V_VALUE(i->reply_value, strlen(i->reply_value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-            RD_KAFKA_V_HEADER(EG_HDR_CORRELATION, i->correlation, -1),
-            RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, "application/json", -1), RD_KAFKA_V_OPAQUE(i),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(r->replier, RD_KAFKA_V_TOPIC(i->reply_to),
+                              RD_KAFKA_V_KEY(i->correlation, strlen(i->correlation)),
+                              RD_KAFKA_V_VALUE(i->reply_value, strlen(i->reply_value)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                              RD_KAFKA_V_HEADER(EG_HDR_CORRELATION, i->correlation, -1),
+                              RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, "application/json", -1),
+                              RD_KAFKA_V_OPAQUE(i), RD_KAFKA_V_END);
         if (!e) {
             i->reply_value = NULL; /* the producer frees it */
             return;
@@ -838,7 +837,9 @@ static void sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call
     int too_large = call && call->response_truncated;
     if (v != EG_CALL_OK || too_large)
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, st), 6, "sync call failed: %s",
-                too_large ? EG__INVOKER_TOO_LARGE : err && *err ? err : "call failed");
+                too_large     ? EG__INVOKER_TOO_LARGE
+                : err && *err ? err
+                              : "call failed");
     else if (eg_log_enabled(EG_LOG_LEVEL_DEBUG))
         EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
                 "sync call answered in %" PRId64 " ms", eg_time_mono_ms() - i->attempt_start);
@@ -1264,8 +1265,7 @@ static int seen_before(eg_invoker_t *r, rd_kafka_headers_t *h, const char *sub)
         free(old);
     }
     r->seen_ring[r->seen_head] = strdup(key);
-    if (r->seen_ring[r->seen_head] &&
-        eg_map_put(r->seen, key, r->seen_ring[r->seen_head], NULL)) {
+    if (r->seen_ring[r->seen_head] && eg_map_put(r->seen, key, r->seen_ring[r->seen_head], NULL)) {
         free(r->seen_ring[r->seen_head]);
         r->seen_ring[r->seen_head] = NULL;
     }
@@ -1394,8 +1394,9 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
         return;
     }
     if (seen_before(r, h, i->sub)) {
-        EG_LOG_DEBUG(COMP, "%s[%" PRId32 "]@%" PRId64 ": event %s for subscription %s was routed "
-                           "twice; calling once",
+        EG_LOG_DEBUG(COMP,
+                     "%s[%" PRId32 "]@%" PRId64 ": event %s for subscription %s was routed "
+                     "twice; calling once",
                      topic, m->partition, m->offset, i->event_id, i->sub);
         inv_finish(r, i);
         return;
@@ -1784,9 +1785,9 @@ static void *loop(void *arg)
                         "left for the next owner",
                         in->topic, r->ncalling, r->ndlq, r->noverflow, r->nreply, r->nqueued);
         }
-        if (r->draining && ((r->ncalling == 0 && r->ndlq == 0 && r->noverflow == 0 &&
-                             r->nreply == 0) ||
-                            now >= r->drain_deadline))
+        if (r->draining &&
+            ((r->ncalling == 0 && r->ndlq == 0 && r->noverflow == 0 && r->nreply == 0) ||
+             now >= r->drain_deadline))
             break;
         drain_pipe(r);
         int more = consume(r, in, POLL_BATCH);
@@ -1970,22 +1971,20 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
         rd_kafka_conf_destroy(c);
         return NULL;
     }
-    int bad = src->sync
-                  ? eg_kafka_conf_default(c, s, "fetch.wait.max.ms", wait, err, errlen) ||
-                        eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "2048", err,
-                                              errlen) ||
-                        eg_kafka_conf_default(c, s, "max.partition.fetch.bytes", "262144", err,
-                                              errlen) ||
-                        eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
-                        eg_kafka_conf_default(c, s, "isolation.level", "read_uncommitted", err, errlen) ||
-                        /* the fetch windows of a dozing input close on these */
-                        (src->doze.probe_ms &&
-                         eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen))
-                  : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", async_wait, err, errlen) ||
-                        eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err,
-                                              errlen) ||
-                        (src->doze.probe_ms &&
-                         eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen));
+    int bad =
+        src->sync
+            ? eg_kafka_conf_default(c, s, "fetch.wait.max.ms", wait, err, errlen) ||
+                  eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "2048", err, errlen) ||
+                  eg_kafka_conf_default(c, s, "max.partition.fetch.bytes", "262144", err, errlen) ||
+                  eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
+                  eg_kafka_conf_default(c, s, "isolation.level", "read_uncommitted", err, errlen) ||
+                  /* the fetch windows of a dozing input close on these */
+                  (src->doze.probe_ms &&
+                   eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen))
+            : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", async_wait, err, errlen) ||
+                  eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err, errlen) ||
+                  (src->doze.probe_ms &&
+                   eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen));
     if (bad) {
         rd_kafka_conf_destroy(c);
         return NULL;
@@ -2013,7 +2012,8 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
     snprintf(cid, sizeof cid, "eg-invoker-dlq-%s", s->instance_id ? s->instance_id : "");
     if (eg_kafka_conf_set(c, "enable.idempotence", "true", err, errlen) ||
         eg_kafka_conf_set(c, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) || eg_kafka_conf_default(c, s, "linger.ms", "5", err, errlen)) {
+        eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
+        eg_kafka_conf_default(c, s, "linger.ms", "5", err, errlen)) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }
@@ -2093,8 +2093,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
     r->kind = kind;
     eg_topics_invoke(in->topic, sizeof in->topic, prefix, pool, topic_kind[kind]);
     snprintf(in->group, sizeof in->group, "%sinvoker.%s%s", prefix, pool, group_suffix[kind]);
-    eg_topics_invoke(r->overflow_topic, sizeof r->overflow_topic, prefix, pool,
-                     EG_INVOKE_OVERFLOW);
+    eg_topics_invoke(r->overflow_topic, sizeof r->overflow_topic, prefix, pool, EG_INVOKE_OVERFLOW);
     r->rng = (uint64_t)eg_time_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uintptr_t)r;
     if (!r->rng)
         r->rng = 1;

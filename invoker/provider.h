@@ -59,14 +59,15 @@ typedef struct eg_call {
     const char *content_type; /* of body; never NULL */
     const char *body;         /* the record value, sent as is; may be NULL when body_len is 0 */
     size_t body_len;
-    const char *key; /* the record's key: the event's partition key; may be NULL when key_len is 0 */
+    const char
+        *key; /* the record's key: the event's partition key; may be NULL when key_len is 0 */
     size_t key_len;
-    int sync;                 /* a caller waits for the answer (one attempt, no retry) */
+    int sync;  /* a caller waits for the answer (one attempt, no retry) */
     long hops; /* the hop count the call carries (the record's eg-hops + 1): http sends it as
                   the Eg-Hops header, kafka as the eg-hops header (eg_kafka_hdr.h) */
-    const eg_runtime_t *rt;   /* the role's runtime: settings, the gateway's brokers */
-    int attempt; /* 1-based number of the attempt being made */
-    eg_call_done_t *done; /* (engine) start hook only: ends the attempt, see eg_call_complete */
+    const eg_runtime_t *rt; /* the role's runtime: settings, the gateway's brokers */
+    int attempt;            /* 1-based number of the attempt being made */
+    eg_call_done_t *done;   /* (engine) start hook only: ends the attempt, see eg_call_complete */
 
     /* One attempt. */
     CURL *easy;                    /* (engine) created for the attempt, cleaned up after it */

@@ -198,8 +198,8 @@ static int kafka_start(eg_call_t *call, const cJSON *function, char *err, size_t
     }
     char hops[24];
     snprintf(hops, sizeof hops, "%ld", call->hops);
-    rd_kafka_t *rk = sink_get(call, cJSON_IsString(brokers) ? brokers->valuestring : "", err,
-                              errlen);
+    rd_kafka_t *rk =
+        sink_get(call, cJSON_IsString(brokers) ? brokers->valuestring : "", err, errlen);
     if (!rk)
         return -1;
     kmsg_t *k = malloc(sizeof *k);
@@ -240,7 +240,8 @@ static void kafka_shutdown(void)
         pthread_join(s->poller, NULL);
         if (rd_kafka_flush(s->rk, FLUSH_MS)) {
             EG_LOG_WARN(COMP, "kafka functions: %d record(s) for %s not delivered at shutdown",
-                        rd_kafka_outq_len(s->rk), *s->brokers ? s->brokers : "the gateway's cluster");
+                        rd_kafka_outq_len(s->rk),
+                        *s->brokers ? s->brokers : "the gateway's cluster");
             /* Their reports (purged) free what they carry. */
             rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             rd_kafka_flush(s->rk, 1000);

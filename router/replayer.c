@@ -107,8 +107,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     eg_replayer_t *rp = opaque;
     if (m->err && m->_private == &invocation_mark) {
         if (!rp->lost++)
-            EG_LOG_WARN("replayer", "an invocation to %s was not stored: %s (the replay goes back "
-                                    "to its last save)",
+            EG_LOG_WARN("replayer",
+                        "an invocation to %s was not stored: %s (the replay goes back "
+                        "to its last save)",
                         rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     }
 }
@@ -149,7 +150,8 @@ static void save(eg_replayer_t *rp, run_t *run)
     /* Positions may be saved only once what was read before them is in
      * Kafka: the invocations first. */
     if (rd_kafka_flush(rp->producer, FLUSH_MS)) {
-        EG_LOG_WARN("replayer", "replay %s/%s: invocations not yet acknowledged; progress not saved",
+        EG_LOG_WARN("replayer",
+                    "replay %s/%s: invocations not yet acknowledged; progress not saved",
                     run->r.space, run->r.id);
         return;
     }
@@ -163,11 +165,11 @@ static void save(eg_replayer_t *rp, run_t *run)
     char key[EG_MAX_NAME + EG_REPLAY_ID_MAX + 4];
     char *v = eg_replay_encode(&run->r);
     if (v && !eg_replay_key(&run->r, key, sizeof key)) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rp->producer, RD_KAFKA_V_TOPIC(rp->rt->topics.replays),
-            RD_KAFKA_V_PARTITION(run->partition), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(v, strlen(v)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(rp->producer, RD_KAFKA_V_TOPIC(rp->rt->topics.replays),
+                              RD_KAFKA_V_PARTITION(run->partition),
+                              RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(v, strlen(v)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e)
             EG_LOG_WARN("replayer", "saving replay %s/%s: %s", run->r.space, run->r.id,
                         rd_kafka_err2str(e));
@@ -322,16 +324,17 @@ static void run_start(eg_replayer_t *rp)
     run->started_ms = run->saved_ms = eg_time_mono_ms();
     char err[512];
     const eg_config_t *cfg = eg_configlog_read_begin(rp->rt->config);
-    int exists = eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, run->r.space, run->r.subscription) != NULL;
+    int exists =
+        eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, run->r.space, run->r.subscription) != NULL;
     eg_configlog_read_end(rp->rt->config);
     if (!exists) {
         run_end(rp, EG_REPLAY_FAILED, "the subscription no longer exists");
         return;
     }
     int resumed = run->r.nparts > 0;
-    run->w = eg_window_open(rp->rt->settings, rp->rt->brokers, rp->rt->topics.events,
-                            run->r.from_ms, run->r.to_ms, run->r.parts, run->r.nparts, 5000, err,
-                            sizeof err);
+    run->w =
+        eg_window_open(rp->rt->settings, rp->rt->brokers, rp->rt->topics.events, run->r.from_ms,
+                       run->r.to_ms, run->r.parts, run->r.nparts, 5000, err, sizeof err);
     if (!run->w) {
         EG_LOG_WARN("replayer", "replay %s/%s: %s; trying again", run->r.space, run->r.id, err);
         eg_replay_release(&run->r);
@@ -342,7 +345,7 @@ static void run_start(eg_replayer_t *rp)
     }
     EG_LOG_INFO("replayer", "replay %s/%s of subscription %s %s (%s)", run->r.space, run->r.id,
                 run->r.subscription, resumed ? "resumed" : "started",
-                resumed ? "from its saved positions"
+                resumed                       ? "from its saved positions"
                 : eg_window_looked_up(run->w) ? "offsets by time"
                                               : "scanning by timestamp");
     if (!resumed)
@@ -467,8 +470,7 @@ static void *replayer_main(void *arg)
     while (!atomic_load(&rp->stop) && eg_configlog_wait_ready(rp->rt->config, 200))
         ;
     while (!atomic_load(&rp->stop)) {
-        rd_kafka_message_t *m =
-            rd_kafka_consumer_poll(rp->consumer, rp->run.active ? wait : 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rp->consumer, rp->run.active ? wait : 100);
         for (int i = 0; m && i < 100; i++) {
             if (!m->err) {
                 on_record(rp, m);

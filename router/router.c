@@ -179,8 +179,9 @@ static int txn_begin(eg_router_t *r)
 static void rewind_after_commit(eg_router_t *r)
 {
     rd_kafka_topic_partition_list_t *parts =
-        !r->rt->embedded->read_txn_offsets || atomic_load(&r->stop) ? NULL
-                                                                    : eg_ledger_read_from(r->ledger);
+        !r->rt->embedded->read_txn_offsets || atomic_load(&r->stop)
+            ? NULL
+            : eg_ledger_read_from(r->ledger);
     rd_kafka_resp_err_t e = parts ? rd_kafka_committed(r->consumer, parts, OFFSETS_TIMEOUT_MS)
                                   : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (e)
@@ -404,9 +405,9 @@ static int route(eg_router_t *r, const rd_kafka_message_t *m)
      * spaces and types would crowd the series cap. */
     int known_space = eg_config_space_known(cfg, space);
     const char *label_space = known_space ? space : EG_METRICS_OTHER_SPACE;
-    const char *label_type =
-        known_space && eg_config_peek(cfg, EG_KIND_EVENTTYPE, space, type) ? type
-                                                                           : EG_METRICS_OTHER_SPACE;
+    const char *label_type = known_space && eg_config_peek(cfg, EG_KIND_EVENTTYPE, space, type)
+                                 ? type
+                                 : EG_METRICS_OTHER_SPACE;
     if (n > EG_ROUTE_MAX_FANOUT) {
         EG_LOG_WARN("router", "event %s matches %zu subscriptions; routing the first %d", eid, n,
                     EG_ROUTE_MAX_FANOUT);

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config clang libclang-rt-dev
+  build-essential cmake pkg-config clang clang-format libclang-rt-dev
   librdkafka-dev libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libcmocka-dev libssl-dev
   kcat curl python3 python3-botocore openssl wrk maven
 )

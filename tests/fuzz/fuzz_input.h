@@ -18,7 +18,7 @@
 #define FUZZ_MAX_LINES 64
 
 typedef struct {
-    char *head;                 /* owned copy of the head, lines NUL-split in place */
+    char *head;                  /* owned copy of the head, lines NUL-split in place */
     char *lines[FUZZ_MAX_LINES]; /* into head */
     size_t nlines;
     char *body; /* owned, NUL-terminated copy of the body */

@@ -96,8 +96,10 @@ static void test_invalid_records(void **state)
     static const char *const bodies[] = {
         "{\"accessKeyId\":\"ak-1\"}",
         "{\"accessKeyId\":\"ak-1\",\"hash\":\"abc\"}",
-        "{\"accessKeyId\":\"a/b\",\"hash\":\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}",
-        "{\"accessKeyId\":\"ak-1\",\"hash\":\"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\"}",
+        "{\"accessKeyId\":\"a/"
+        "b\",\"hash\":\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}",
+        "{\"accessKeyId\":\"ak-1\",\"hash\":"
+        "\"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\"}",
         "{\"hash\":\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
@@ -113,8 +115,8 @@ static void test_invalid_records(void **state)
     eg_error_t err = {0};
     const char *ok = "{\"accessKeyId\":\"ak-1\",\"hash\":"
                      "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"}";
-    assert_int_equal(eg_change_from_request(&c, EG_OP_UPDATE, EG_KIND_ACCESSKEY, "default",
-                                            "ak-1", ok, strlen(ok), &err),
+    assert_int_equal(eg_change_from_request(&c, EG_OP_UPDATE, EG_KIND_ACCESSKEY, "default", "ak-1",
+                                            ok, strlen(ok), &err),
                      -1);
     assert_int_equal(err.status, 400);
 }
@@ -200,10 +202,8 @@ static void test_verdicts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hash_vector),
-        cmocka_unit_test(test_new_keys_differ),
-        cmocka_unit_test(test_invalid_records),
-        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_hash_vector),     cmocka_unit_test(test_new_keys_differ),
+        cmocka_unit_test(test_invalid_records), cmocka_unit_test(test_bearer),
         cmocka_unit_test(test_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 
 #include "eg_backlog.h"
 
-#define LIMIT 100000 /* bytes */
+#define LIMIT 100000                                            /* bytes */
 #define HIGH_RECS (LIMIT * EG_BACKLOG_HIGH_PERCENT / 100 / 100) /* of 100 bytes */
 #define LOW_RECS (LIMIT * EG_BACKLOG_LOW_PERCENT / 100 / 100)
 

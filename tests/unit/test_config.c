@@ -88,7 +88,8 @@ static char *snapshot(void)
     for (int k = 0; k < EG_KIND__COUNT; k++) {
         for (int s = 0; spaces[s]; s++)
             cJSON_AddItemToArray(all, eg_config_list(g, (eg_kind_t)k, spaces[s], NULL, 0));
-        cJSON_AddItemToArray(all, cJSON_CreateNumber((double)eg_config_count(g, (eg_kind_t)k, NULL)));
+        cJSON_AddItemToArray(all,
+                             cJSON_CreateNumber((double)eg_config_count(g, (eg_kind_t)k, NULL)));
     }
     char *out = cJSON_PrintUnformatted(all);
     cJSON_Delete(all);
@@ -126,8 +127,8 @@ static int run(int line, eg_op_t op, eg_kind_t kind, const char *space, const ch
     char *key = fmt("%s/%s/%s/%s", c.space, eg_kind_name(kind), c.id, rid);
     eg_config_record_t rec;
     if (eg_config_record_decode(key, strlen(key), val, strlen(val), &rec, &de) != 0)
-        fail_msg("line %d: an accepted change does not decode from its record: %d %s\n%.300s",
-                 line, de.status, de.message, val);
+        fail_msg("line %d: an accepted change does not decode from its record: %d %s\n%.300s", line,
+                 de.status, de.message, val);
     int same = rec.change.op == c.op && rec.change.kind == c.kind &&
                !strcmp(rec.change.space, c.space) && !strcmp(rec.change.id, c.id) &&
                !strcmp(rec.rid, rid) &&
@@ -186,8 +187,7 @@ static cJSON *do_ok(int line, eg_op_t op, eg_kind_t kind, const char *space, con
 /* Expects a refusal with status and message (exact, or a substring), the
  * model left unchanged. body is raw (no ' conversion) when raw. */
 static void do_fail(int line, eg_op_t op, eg_kind_t kind, const char *space, const char *id,
-                    const char *body, size_t len, int raw, int status, const char *msg,
-                    int exact)
+                    const char *body, size_t len, int raw, int status, const char *msg, int exact)
 {
     char *b = body && !raw ? q(body) : NULL;
     const char *use = b ? b : body;
@@ -343,8 +343,8 @@ static char *sub_at(int line, const char *space, const char *type, const char *e
 {
     char *pp = path ? fmt(",'path':'%s'", path) : strdup("");
     char *mm = method ? fmt(",'method':'%s'", method) : strdup("");
-    char *body = fmt("{'type':'%s','eventType':'%s','functionId':'%s'%s%s}", type, event, fn, pp,
-                     mm);
+    char *body =
+        fmt("{'type':'%s','eventType':'%s','functionId':'%s'%s%s}", type, event, fn, pp, mm);
     cJSON *s = do_ok(line, EG_OP_CREATE, SUB, space, NULL, body);
     char *id = strdup(str(s, "subscriptionId"));
     cJSON_Delete(s);
@@ -487,7 +487,7 @@ static void test_eventtype_authorizer(void **state)
     CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':12}", 400, "Event Type " INVALID);
     CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':'a b'}", 400,
                  "Authorizer function doesn't exists."); /* 0.9: no such function */
-    CREATE(FN, "other", HTTP_FN("auth")); /* another space does not count */
+    CREATE(FN, "other", HTTP_FN("auth"));                /* another space does not count */
     CREATE_FAILS(ET, "default", "{'name':'e','authorizerId':'auth'}", 400, "Authorizer function");
     CREATE(FN, "default", HTTP_FN("auth"));
     cJSON *et = CREATED(ET, "default", "{'name':'e','authorizerId':'auth'}");
@@ -556,9 +556,10 @@ static void test_eventtype_delete(void **state)
 
 static void test_function_http(void **state)
 {
-    cJSON *f = CREATED(FN, "default",
-                       "{'functionId':'f1','type':'http','provider':{'url':'https://example.com/"
-                       "hook?x=1','headers':{'X-Api-Key':'k','Accept':'*/*'}},'metadata':{'m':'v'}}");
+    cJSON *f =
+        CREATED(FN, "default",
+                "{'functionId':'f1','type':'http','provider':{'url':'https://example.com/"
+                "hook?x=1','headers':{'X-Api-Key':'k','Accept':'*/*'}},'metadata':{'m':'v'}}");
     assert_string_equal(str(f, "space"), "default");
     assert_string_equal(str(f, "functionId"), "f1");
     assert_string_equal(str(f, "type"), "http");
@@ -569,7 +570,8 @@ static void test_function_http(void **state)
     assert_string_equal(str(h, "Accept"), "*/*");
     assert_string_equal(md(f, "m"), "v");
     cJSON_Delete(f);
-    CREATE(FN, "default", "{'functionId':'f2','type':'http','provider':{'url':'http://10.0.0.1:8080'}}");
+    CREATE(FN, "default",
+           "{'functionId':'f2','type':'http','provider':{'url':'http://10.0.0.1:8080'}}");
 
     const char *bad[] = {
         "{'functionId':'x','type':'http','provider':{}}",
@@ -644,8 +646,10 @@ static void test_function_awslambda(void **state)
         "{'functionId':'x','type':'awslambda','provider':{'region':'r'}}",
         "{'functionId':'x','type':'awslambda','provider':{'arn':'','region':'r'}}",
         "{'functionId':'x','type':'awslambda','provider':{'arn':'a','region':5}}",
-        "{'functionId':'x','type':'awslambda','provider':{'arn':'a','region':'r','awsAccessKeyId':1}}",
-        "{'functionId':'x','type':'awslambda','provider':{'arn':'a','region':'r','endpoint':'ftp://x'}}",
+        "{'functionId':'x','type':'awslambda','provider':{'arn':'a','region':'r','awsAccessKeyId':"
+        "1}}",
+        "{'functionId':'x','type':'awslambda','provider':{'arn':'a','region':'r','endpoint':'ftp://"
+        "x'}}",
         "{'functionId':'x','type':'awslambda','provider':{'arn':'a','region':'r','endpoint':7}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -666,7 +670,8 @@ static void test_function_headers_and_kafka(void **state)
          "not a valid HTTP header name"},
         {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a\\nb':'v'}}}",
          "not a valid HTTP header name"},
-        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a':'v\\r\\nX: y'}}}",
+        {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a':'v\\r\\nX: "
+         "y'}}}",
          "control characters"},
         {"{'functionId':'x','type':'http','provider':{'url':'http://h/','headers':{'a':'v\\n'}}}",
          "control characters"},
@@ -681,7 +686,8 @@ static void test_function_headers_and_kafka(void **state)
     assert_false(has(p, "brokers"));
     cJSON_Delete(f);
     f = CREATED(FN, "default",
-                "{'functionId':'k2','type':'kafka','provider':{'topic':'t_1-x','brokers':'a:9092,b:9092'}}");
+                "{'functionId':'k2','type':'kafka','provider':{'topic':'t_1-x','brokers':'a:9092,b:"
+                "9092'}}");
     assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(f, "provider"), "brokers"),
                         "a:9092,b:9092");
     cJSON_Delete(f);
@@ -810,7 +816,8 @@ static void test_subscription_defaults_and_id(void **state)
                        "{'type':'async','eventType':'user.created','functionId':'sendEmail',"
                        "'subscriptionId':'mine'}");
     /* base64url, no padding, of "async,user.created,sendEmail,%2F,POST" */
-    assert_string_equal(str(s, "subscriptionId"), "YXN5bmMsdXNlci5jcmVhdGVkLHNlbmRFbWFpbCwlMkYsUE9TVA");
+    assert_string_equal(str(s, "subscriptionId"),
+                        "YXN5bmMsdXNlci5jcmVhdGVkLHNlbmRFbWFpbCwlMkYsUE9TVA");
     assert_string_equal(str(s, "space"), "default");
     assert_string_equal(str(s, "type"), "async");
     assert_string_equal(str(s, "eventType"), "user.created");
@@ -847,8 +854,8 @@ static void test_subscription_defaults_and_id(void **state)
     eg_error_t err;
     const char *b = "{\"type\":\"async\",\"eventType\":\"user.created\",\"functionId\":"
                     "\"sendEmail\",\"path\":\"/users/:id\",\"method\":\"GET\"}";
-    assert_int_equal(eg_change_from_request(&c, EG_OP_CREATE, SUB, "third", NULL, b, strlen(b), &err),
-                     0);
+    assert_int_equal(
+        eg_change_from_request(&c, EG_OP_CREATE, SUB, "third", NULL, b, strlen(b), &err), 0);
     assert_string_equal(c.id, "YXN5bmMsdXNlci5jcmVhdGVkLHNlbmRFbWFpbCwlMkZ1c2VycyUyRjppZCxHRVQ");
     eg_change_release(&c);
     assert_null(c.id);
@@ -856,10 +863,11 @@ static void test_subscription_defaults_and_id(void **state)
 
     /* PathEscape of unusual characters, against the reference */
     const char *paths[] = {"/a$&+=@~-_.:b", "/caf\xc3\xa9", "/a b/c,d;e", "/files/*rest",
-                           "/x%41", "/q=x=1", "/:p/s/"};
+                           "/x%41",         "/q=x=1",       "/:p/s/"};
     const char *methods[] = {"PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "GET", "POST"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        char *got = SUBSCRIBE("default", "async", "user.created", "sendEmail", paths[i], methods[i]);
+        char *got =
+            SUBSCRIBE("default", "async", "user.created", "sendEmail", paths[i], methods[i]);
         char *want = ref_sub_id("async", "user.created", "sendEmail", paths[i], methods[i]);
         assert_string_equal(got, want);
         for (const char *p = got; *p; p++)
@@ -893,20 +901,20 @@ static void test_validation_messages_09(void **state)
           "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'FOO'}",
           "Subscription " INVALID KEY("Subscription", "Method", METHODS));
     EXACT(SUB, "default", "{'method':'FOO'}",
-          "Subscription " INVALID KEY("Subscription", "Type", "required") "\n"
-          KEY("Subscription", "EventType", "required") "\n"
-          KEY("Subscription", "FunctionID", "required") "\n"
-          KEY("Subscription", "Method", METHODS));
+          "Subscription " INVALID KEY("Subscription", "Type", "required") "\n" KEY(
+              "Subscription", "EventType",
+              "required") "\n" KEY("Subscription", "FunctionID",
+                                   "required") "\n" KEY("Subscription", "Method", METHODS));
     EXACT(SUB, "ab", "{'type':'async','eventType':'user.created','functionId':'sendEmail'}",
           "Subscription " INVALID KEY("Subscription", "Space", "min"));
     EXACT(SUB, "a%b", "{'eventType':'user.created','functionId':'sendEmail'}",
-          "Subscription " INVALID KEY("Subscription", "Space", "space") "\n"
-          KEY("Subscription", "Type", "required"));
+          "Subscription " INVALID KEY("Subscription", "Space",
+                                      "space") "\n" KEY("Subscription", "Type", "required"));
     /* event types */
     EXACT(ET, "default", "{}", "Event Type " INVALID KEY("Type", "Name", "required"));
     EXACT(ET, "default", "{'name':''}", "Event Type " INVALID KEY("Type", "Name", "required"));
-    EXACT(ET, "ab", "{}", "Event Type " INVALID KEY("Type", "Space", "min") "\n"
-                              KEY("Type", "Name", "required"));
+    EXACT(ET, "ab", "{}",
+          "Event Type " INVALID KEY("Type", "Space", "min") "\n" KEY("Type", "Name", "required"));
     EXACT(ET, "default", "{'name':'e','authorizerId':'nope'}",
           "Authorizer function doesn't exists.");
     /* functions: the type and the provider first, then the id */
@@ -924,16 +932,17 @@ static void test_validation_messages_09(void **state)
           "Function " INVALID KEY("Function", "ID", "required"));
     EXACT(FN, "default", "{'functionId':'a b','type':'http','provider':{'url':'http://a/'}}",
           "Function " INVALID KEY("Function", "ID", "functionid"));
-    EXACT(FN, "ab", "{'type':'http','provider':{'url':'http://a/'}}",
-          "Function " INVALID KEY("Function", "Space", "min") "\n"
-          KEY("Function", "ID", "required"));
+    EXACT(
+        FN, "ab", "{'type':'http','provider':{'url':'http://a/'}}",
+        "Function " INVALID KEY("Function", "Space", "min") "\n" KEY("Function", "ID", "required"));
     /* CORS */
     EXACT(CORS, "default", "{'path':'/a'}",
           "CORS configuration " INVALID KEY("CORS", "Method", METHODS));
     EXACT(CORS, "default", "{'method':'GET','path':'a'}",
           "CORS configuration " INVALID KEY("CORS", "Path", "path"));
-    EXACT(CORS, "default", "{}", "CORS configuration " INVALID KEY("CORS", "Method", METHODS) "\n"
-                                     KEY("CORS", "Path", "path"));
+    EXACT(CORS, "default", "{}",
+          "CORS configuration " INVALID KEY("CORS", "Method", METHODS) "\n" KEY("CORS", "Path",
+                                                                                "path"));
 }
 
 static void test_subscription_validation(void **state)
@@ -942,8 +951,8 @@ static void test_subscription_validation(void **state)
     char *l257 = rep('e', EG_MAX_NAME + 1), *p2049 = rep('p', EG_MAX_PATH);
     char *b1 = fmt("{'type':'async','eventType':'%s','functionId':'sendEmail'}", l257);
     char *b2 = fmt("{'type':'async','eventType':'user.created','functionId':'%s'}", l257);
-    char *b3 = fmt("{'type':'async','eventType':'user.created','functionId':'sendEmail','path':'/%s'}",
-                   p2049);
+    char *b3 = fmt(
+        "{'type':'async','eventType':'user.created','functionId':'sendEmail','path':'/%s'}", p2049);
     const char *bad[] = {
         "{'eventType':'user.created','functionId':'sendEmail'}",
         "{'type':'','eventType':'user.created','functionId':'sendEmail'}",
@@ -961,7 +970,8 @@ static void test_subscription_validation(void **state)
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'FOO'}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'CONNECT'}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'TRACE'}",
-        "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'GETGETGETGETGETGETGET'}",
+        "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'"
+        "GETGETGETGETGETGETGET'}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':'GE T'}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','method':2}",
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','path':5}",
@@ -1022,7 +1032,8 @@ static void test_subscription_duplicates(void **state)
           msg);
     /* the same spelled differently: missing slash, method case */
     FAILS(EG_OP_CREATE, SUB, "default", NULL,
-          "{'type':'async','eventType':'user.created','functionId':'sendEmail','path':'a','method':'post'}",
+          "{'type':'async','eventType':'user.created','functionId':'sendEmail','path':'a','method':"
+          "'post'}",
           409, msg);
     free(msg);
     /* the same tuple under the other type */
@@ -1136,7 +1147,8 @@ static void test_subscription_update(void **state)
 #define BODY(type, et, fn, path, method)                                                           \
     "{'type':'" type "','eventType':'" et "','functionId':'" fn "','path':'" path                  \
     "','method':'" method "','metadata':{'a':'2','b':'3'}}"
-    s = UPDATED(SUB, "default", id, BODY("async", "user.created", "sendEmail", "/users/:id", "GET"));
+    s = UPDATED(SUB, "default", id,
+                BODY("async", "user.created", "sendEmail", "/users/:id", "GET"));
     assert_string_equal(str(s, "subscriptionId"), id);
     assert_string_equal(md(s, "a"), "2");
     assert_string_equal(md(s, "b"), "3");
@@ -1150,22 +1162,23 @@ static void test_subscription_update(void **state)
     assert_int_equal(md_count(s), 0);
     cJSON_Delete(s);
 #define IU(f) "Invalid update. '" f "' of existing subscription cannot be updated."
-    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("sync", "user.created", "sendEmail", "/users/:id", "GET"),
-          400, IU("Type"));
-    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "e2", "sendEmail", "/users/:id", "GET"), 400,
-          IU("EventType"));
-    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "user.created", "f2", "/users/:id", "GET"),
-          400, IU("FunctionID"));
-    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "user.created", "sendEmail", "/users/:name", "GET"),
-          400, IU("Path"));
-    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "user.created", "sendEmail", "/users/:id/", "GET"),
-          400, IU("Path"));
-    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "user.created", "sendEmail", "/users/:id", "POST"),
-          400, IU("Method"));
-    /* defaults apply to what is omitted: POST is not GET */
     FAILS(EG_OP_UPDATE, SUB, "default", id,
-          "{'type':'async','eventType':'user.created','functionId':'sendEmail','path':'/users/:id'}",
-          400, IU("Method"));
+          BODY("sync", "user.created", "sendEmail", "/users/:id", "GET"), 400, IU("Type"));
+    FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "e2", "sendEmail", "/users/:id", "GET"),
+          400, IU("EventType"));
+    FAILS(EG_OP_UPDATE, SUB, "default", id,
+          BODY("async", "user.created", "f2", "/users/:id", "GET"), 400, IU("FunctionID"));
+    FAILS(EG_OP_UPDATE, SUB, "default", id,
+          BODY("async", "user.created", "sendEmail", "/users/:name", "GET"), 400, IU("Path"));
+    FAILS(EG_OP_UPDATE, SUB, "default", id,
+          BODY("async", "user.created", "sendEmail", "/users/:id/", "GET"), 400, IU("Path"));
+    FAILS(EG_OP_UPDATE, SUB, "default", id,
+          BODY("async", "user.created", "sendEmail", "/users/:id", "POST"), 400, IU("Method"));
+    /* defaults apply to what is omitted: POST is not GET */
+    FAILS(
+        EG_OP_UPDATE, SUB, "default", id,
+        "{'type':'async','eventType':'user.created','functionId':'sendEmail','path':'/users/:id'}",
+        400, IU("Method"));
     /* the first difference in 0.9's order is reported */
     FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("sync", "e2", "f2", "/x", "PUT"), 400, IU("Type"));
     FAILS(EG_OP_UPDATE, SUB, "default", id, BODY("async", "user.created", "f2", "/x", "PUT"), 400,
@@ -1268,7 +1281,8 @@ static void test_cors(void **state)
     assert_string_equal(md(c, "k"), "v");
     cJSON_Delete(c);
     /* empty arrays take the defaults */
-    c = CREATED(CORS, "default", "{'method':'GET','path':'/d','allowedOrigins':[],'allowedMethods':null}");
+    c = CREATED(CORS, "default",
+                "{'method':'GET','path':'/d','allowedOrigins':[],'allowedMethods':null}");
     assert_strings(cJSON_GetObjectItemCaseSensitive(c, "allowedOrigins"), o);
     assert_strings(cJSON_GetObjectItemCaseSensitive(c, "allowedMethods"), m);
     cJSON_Delete(c);
@@ -1379,9 +1393,12 @@ static void test_metadata_omitted_when_empty(void **state)
             char *body = fmt("%s%s}", k[i].body, extra[j]);
             cJSON *o = CREATED(k[i].kind, "default", body);
             assert_int_equal(has(o, "metadata"), j == 3);
-            const char *id = str(o, k[i].kind == SUB ? "subscriptionId" : k[i].kind == ET ? "name"
-                                    : k[i].kind == FN ? "functionId" : "corsId");
-            char *upd = fmt("%s%s}", k[i].body, j == 3 ? ",'metadata':{}" : ",'metadata':{'b':'2'}");
+            const char *id = str(o, k[i].kind == SUB  ? "subscriptionId"
+                                    : k[i].kind == ET ? "name"
+                                    : k[i].kind == FN ? "functionId"
+                                                      : "corsId");
+            char *upd =
+                fmt("%s%s}", k[i].body, j == 3 ? ",'metadata':{}" : ",'metadata':{'b':'2'}");
             cJSON *u = UPDATED(k[i].kind, "default", id, upd);
             assert_int_equal(has(u, "metadata"), j != 3);
             cJSON_Delete(u);
@@ -1412,11 +1429,16 @@ static void test_metadata_rules(void **state)
     assert_string_equal(md(e, "B"), "");
     assert_string_equal(md(e, "c d"), "x y");
     cJSON_Delete(e);
-    const char *bad[] = {"{'name':'x','metadata':'a=1'}",     "{'name':'x','metadata':['a']}",
-                         "{'name':'x','metadata':1}",         "{'name':'x','metadata':true}",
-                         "{'name':'x','metadata':{'a':1}}",   "{'name':'x','metadata':{'a':true}}",
-                         "{'name':'x','metadata':{'a':null}}", "{'name':'x','metadata':{'a':['1']}}",
-                         "{'name':'x','metadata':{'a':{'b':'c'}}}", "{'name':'x','metadata':{'':'v'}}"};
+    const char *bad[] = {"{'name':'x','metadata':'a=1'}",
+                         "{'name':'x','metadata':['a']}",
+                         "{'name':'x','metadata':1}",
+                         "{'name':'x','metadata':true}",
+                         "{'name':'x','metadata':{'a':1}}",
+                         "{'name':'x','metadata':{'a':true}}",
+                         "{'name':'x','metadata':{'a':null}}",
+                         "{'name':'x','metadata':{'a':['1']}}",
+                         "{'name':'x','metadata':{'a':{'b':'c'}}}",
+                         "{'name':'x','metadata':{'':'v'}}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CREATE_FAILS(ET, "default", bad[i], 400, "Event Type " INVALID);
 
@@ -1453,12 +1475,14 @@ static void test_metadata_rules(void **state)
     free(bad2);
     /* the same metadata rules on every kind */
     basics("default");
-    CREATE_FAILS(FN, "default",
-                 "{'functionId':'x','type':'http','provider':{'url':'http://h/'},'metadata':{'a':2}}",
-                 400, "Function " INVALID);
-    CREATE_FAILS(SUB, "default",
-                 "{'type':'async','eventType':'user.created','functionId':'sendEmail','metadata':[]}",
-                 400, "Subscription " INVALID);
+    CREATE_FAILS(
+        FN, "default",
+        "{'functionId':'x','type':'http','provider':{'url':'http://h/'},'metadata':{'a':2}}", 400,
+        "Function " INVALID);
+    CREATE_FAILS(
+        SUB, "default",
+        "{'type':'async','eventType':'user.created','functionId':'sendEmail','metadata':[]}", 400,
+        "Subscription " INVALID);
     CREATE_FAILS(CORS, "default", "{'method':'GET','path':'/x','metadata':'x'}", 400,
                  "CORS configuration " INVALID);
 }
@@ -1488,8 +1512,8 @@ static void check_list(int line, eg_kind_t kind, const char *space, const char *
     char *got = names_of(eg_config_list(g, kind, space, f, n), idfield);
     int same = !strcmp(got, want);
     if (!same) {
-        fail_msg("line %d: list %s in %s: expected [%s], got [%s]", line, eg_kind_name(kind),
-                 space, want, got);
+        fail_msg("line %d: list %s in %s: expected [%s], got [%s]", line, eg_kind_name(kind), space,
+                 want, got);
     }
     free(got);
 }
@@ -1519,9 +1543,11 @@ static void test_lists_and_filters(void **state)
     LIST(ET, "third", "name", "", 0);
     LIST(ET, "nospace", "name", "", 0);
 
-    CREATE(FN, "default", "{'functionId':'zz','type':'http','provider':{'url':'http://h/'},'metadata':{'m':'1'}}");
+    CREATE(FN, "default",
+           "{'functionId':'zz','type':'http','provider':{'url':'http://h/'},'metadata':{'m':'1'}}");
     CREATE(FN, "default", HTTP_FN("Aa"));
-    CREATE(FN, "default", "{'functionId':'mm','type':'http','provider':{'url':'http://h/'},'metadata':{'m':'1'}}");
+    CREATE(FN, "default",
+           "{'functionId':'mm','type':'http','provider':{'url':'http://h/'},'metadata':{'m':'1'}}");
     LIST(FN, "default", "functionId", "Aa,mm,zz", 0);
     LIST(FN, "default", "functionId", "mm,zz", 1, "m=1");
     LIST(FN, "other", "functionId", "", 0);
@@ -1531,7 +1557,8 @@ static void test_lists_and_filters(void **state)
     CREATE(SUB, "default", "{'type':'sync','eventType':'b','functionId':'zz','path':'/2'}");
     CREATE(SUB, "default",
            "{'type':'async','eventType':'c','functionId':'mm','path':'/3','metadata':{'s':'1'}}");
-    char *i1 = ref_sub_id("async", "a", "zz", "/1", "POST"), *i2 = ref_sub_id("sync", "b", "", "/2", "POST"),
+    char *i1 = ref_sub_id("async", "a", "zz", "/1", "POST"),
+         *i2 = ref_sub_id("sync", "b", "", "/2", "POST"),
          *i3 = ref_sub_id("async", "c", "mm", "/3", "POST");
     const char *sorted[3] = {i1, i2, i3};
     for (int i = 0; i < 3; i++) /* sort the expectation */
@@ -1593,15 +1620,25 @@ static void test_count(void **state)
 
 static void test_bodies_not_objects(void **state)
 {
-    static const char *const bodies[] = {"",    "[]",  "[{}]", "1",     "\"x\"", "null",
-                                         "true", "{",  "{\"name\":", "{\"name\" \"x\"}",
-                                         "{'name':'x'}", "\xff\xfe{}", " "};
+    static const char *const bodies[] = {"",
+                                         "[]",
+                                         "[{}]",
+                                         "1",
+                                         "\"x\"",
+                                         "null",
+                                         "true",
+                                         "{",
+                                         "{\"name\":",
+                                         "{\"name\" \"x\"}",
+                                         "{'name':'x'}",
+                                         "\xff\xfe{}",
+                                         " "};
     for (int k = 0; k < EG_KIND__COUNT; k++) {
         for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
             FAILS_RAW(EG_OP_CREATE, (eg_kind_t)k, "default", NULL, bodies[i], strlen(bodies[i]),
                       400, "doesn't validate");
-            FAILS_RAW(EG_OP_UPDATE, (eg_kind_t)k, "default", "x", bodies[i], strlen(bodies[i]),
-                      400, "doesn't validate");
+            FAILS_RAW(EG_OP_UPDATE, (eg_kind_t)k, "default", "x", bodies[i], strlen(bodies[i]), 400,
+                      "doesn't validate");
         }
         FAILS_RAW(EG_OP_CREATE, (eg_kind_t)k, "default", NULL, NULL, 0, 400, "doesn't validate");
         /* the length bounds the body: a valid object cut short */
@@ -1614,9 +1651,8 @@ static void test_bodies_not_objects(void **state)
     memcpy(nt, src, sizeof src - 1);
     eg_change_t c;
     eg_error_t err;
-    assert_int_equal(eg_change_from_request(&c, EG_OP_CREATE, ET, "default", NULL, nt,
-                                            sizeof src - 1, &err),
-                     0);
+    assert_int_equal(
+        eg_change_from_request(&c, EG_OP_CREATE, ET, "default", NULL, nt, sizeof src - 1, &err), 0);
     assert_string_equal(c.id, "nt");
     eg_change_release(&c);
     free(nt);
@@ -1631,9 +1667,9 @@ static void test_bodies_not_objects(void **state)
     free(deep);
     /* an unknown kind */
     memset(&err, 0, sizeof err);
-    assert_int_equal(eg_change_from_request(&c, EG_OP_CREATE, EG_KIND__COUNT, "default", NULL,
-                                            "{}", 2, &err),
-                     -1);
+    assert_int_equal(
+        eg_change_from_request(&c, EG_OP_CREATE, EG_KIND__COUNT, "default", NULL, "{}", 2, &err),
+        -1);
     assert_int_equal(err.status, 404);
 }
 
@@ -1646,7 +1682,8 @@ static void test_huge_arrays(void **state)
     for (size_t i = 0; i < n; i++)
         p += sprintf(p, "%s\"h\"", i ? "," : "");
     strcpy(p, "]}");
-    FAILS_RAW(EG_OP_CREATE, CORS, "default", NULL, b, strlen(b), 400, "CORS configuration " INVALID);
+    FAILS_RAW(EG_OP_CREATE, CORS, "default", NULL, b, strlen(b), 400,
+              "CORS configuration " INVALID);
     p = b + sprintf(b, "{\"name\":\"x\",\"metadata\":{");
     for (size_t i = 0; i < 1000; i++)
         p += sprintf(p, "%s\"k%zu\":\"v\"", i ? "," : "", i);
@@ -1664,25 +1701,29 @@ static void test_case_insensitive_fields(void **state)
     assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(f, "provider"), "url"), "http://h/");
     cJSON_Delete(f);
     CREATE(FN, "default",
-           "{'functionid':'l1','type':'awslambda','provider':{'ARN':'a','Region':'r','awsaccesskeyid':'k'}}");
+           "{'functionid':'l1','type':'awslambda','provider':{'ARN':'a','Region':'r','"
+           "awsaccesskeyid':'k'}}");
     f = eg_config_get(g, FN, "default", "l1");
     assert_non_null(f);
-    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(f, "provider"), "awsAccessKeyId"), "k");
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(f, "provider"), "awsAccessKeyId"),
+                        "k");
     cJSON_Delete(f);
     cJSON *e = CREATED(ET, "default", "{'NAME':'e','AuthorizerID':'f1','MetaData':{'Key':'v'}}");
     assert_string_equal(str(e, "name"), "e");
     assert_string_equal(str(e, "authorizerId"), "f1");
     assert_string_equal(md(e, "Key"), "v"); /* metadata keys keep their case */
     cJSON_Delete(e);
-    cJSON *s = CREATED(SUB, "default",
-                       "{'Type':'async','EventType':'e','FUNCTIONID':'f1','Path':'/x','Method':'get'}");
+    cJSON *s =
+        CREATED(SUB, "default",
+                "{'Type':'async','EventType':'e','FUNCTIONID':'f1','Path':'/x','Method':'get'}");
     assert_string_equal(str(s, "functionId"), "f1");
     assert_string_equal(str(s, "eventType"), "e");
     assert_string_equal(str(s, "path"), "/x");
     assert_string_equal(str(s, "method"), "GET");
     cJSON_Delete(s);
-    cJSON *c = CREATED(CORS, "default",
-                       "{'METHOD':'GET','PATH':'/c','AllowCredentials':true,'ALLOWEDORIGINS':['http://o']}");
+    cJSON *c = CREATED(
+        CORS, "default",
+        "{'METHOD':'GET','PATH':'/c','AllowCredentials':true,'ALLOWEDORIGINS':['http://o']}");
     assert_string_equal(str(c, "corsId"), "GET%2Fc");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "allowCredentials")));
     const char *o[] = {"http://o", NULL};
@@ -1706,16 +1747,21 @@ static void test_refusals_leave_model_unchanged(void **state)
     FAILS_LIKE(EG_OP_DELETE, FN, "default", "auth", NULL, 400, NULL);
     FAILS_LIKE(EG_OP_DELETE, FN, "default", "sendEmail", NULL, 400, NULL);
     FAILS_LIKE(EG_OP_CREATE, FN, "default", NULL, HTTP_FN("auth"), 409, NULL);
-    FAILS_LIKE(EG_OP_UPDATE, FN, "default", "auth", "{'type':'http','provider':{'url':'x'}}", 400, NULL);
+    FAILS_LIKE(EG_OP_UPDATE, FN, "default", "auth", "{'type':'http','provider':{'url':'x'}}", 400,
+               NULL);
     SUBSCRIBE_FAILS("default", "sync", "user.created", "auth", "/users/:name", "GET", 409, NULL);
     SUBSCRIBE_FAILS("default", "sync", "user.created", "auth", "/users/:id", "GET", 409, NULL);
-    SUBSCRIBE_FAILS("default", "async", "user.created", "sendEmail", "/users/:id", "GET", 409, NULL);
+    SUBSCRIBE_FAILS("default", "async", "user.created", "sendEmail", "/users/:id", "GET", 409,
+                    NULL);
     SUBSCRIBE_FAILS("default", "async", "ghost", "sendEmail", "/g", NULL, 400, NULL);
     FAILS_LIKE(EG_OP_UPDATE, SUB, "default", s1,
-               "{'type':'sync','eventType':'user.created','functionId':'sendEmail','path':'/users/:id','method':'PUT'}",
+               "{'type':'sync','eventType':'user.created','functionId':'sendEmail','path':'/users/"
+               ":id','method':'PUT'}",
                400, NULL);
-    FAILS_LIKE(EG_OP_CREATE, CORS, "default", NULL, "{'method':'GET','path':'/users/:id'}", 409, NULL);
-    FAILS_LIKE(EG_OP_UPDATE, CORS, "default", "GET%2Fusers%2F:id", "{'method':'GET','path':'/u'}", 400, NULL);
+    FAILS_LIKE(EG_OP_CREATE, CORS, "default", NULL, "{'method':'GET','path':'/users/:id'}", 409,
+               NULL);
+    FAILS_LIKE(EG_OP_UPDATE, CORS, "default", "GET%2Fusers%2F:id", "{'method':'GET','path':'/u'}",
+               400, NULL);
     FAILS_LIKE(EG_OP_DELETE, CORS, "default", "GET%2Fnope", NULL, 404, NULL);
     /* the resources that were there are intact */
     cJSON *s = eg_config_get(g, SUB, "default", s1);

@@ -93,7 +93,8 @@ static const sample_t samples[] = {
     {EG_OP_UPDATE, EG_KIND_EVENTTYPE, "default", "user.created", "{'metadata':{'b':'2'}}"},
     {EG_OP_DELETE, EG_KIND_EVENTTYPE, "default", "user.created", NULL},
     {EG_OP_CREATE, EG_KIND_FUNCTION, "my-space", NULL,
-     "{'functionId':'sendEmail','type':'http','provider':{'url':'http://h:8/x','headers':{'K':'v'}}}"},
+     "{'functionId':'sendEmail','type':'http','provider':{'url':'http://h:8/"
+     "x','headers':{'K':'v'}}}"},
     {EG_OP_UPDATE, EG_KIND_FUNCTION, "my-space", "sendEmail",
      "{'type':'awslambda','provider':{'arn':'arn:x','region':'eu-west-1','awsAccessKeyId':'k',"
      "'endpoint':'http://localhost:4566'},'metadata':{'m':'n'}}"},
@@ -110,7 +111,8 @@ static const sample_t samples[] = {
     {EG_OP_CREATE, EG_KIND_SUBSCRIPTION, "default", NULL,
      "{'type':'sync','eventType':'e','functionId':'f','path':'/files/*rest'}"},
     {EG_OP_CREATE, EG_KIND_CORS, "default", NULL,
-     "{'method':'GET','path':'/hello','allowedOrigins':['https://*.x.com'],'allowCredentials':true}"},
+     "{'method':'GET','path':'/hello','allowedOrigins':['https://"
+     "*.x.com'],'allowCredentials':true}"},
     {EG_OP_UPDATE, EG_KIND_CORS, "default", "GET%2Fhello",
      "{'method':'GET','path':'/hello','allowedHeaders':['H']}"},
     {EG_OP_DELETE, EG_KIND_CORS, "default", "GET%2Fhello", NULL},
@@ -129,7 +131,8 @@ static void test_round_trip(void **state)
         /* the value is the documented object */
         cJSON *o = cJSON_Parse(val);
         assert_true(cJSON_IsObject(o));
-        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "op")->valuestring, eg_op_name(s->op));
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "op")->valuestring,
+                            eg_op_name(s->op));
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "space")->valuestring, s->space);
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "kind")->valuestring,
                             eg_kind_name(s->kind));
@@ -195,16 +198,16 @@ static int decode_str(const char *key, const char *value, eg_error_t *err)
     do {                                                                                           \
         eg_error_t e_;                                                                             \
         if (decode_str(key, value, &e_) == 0)                                                      \
-            fail_msg("line %d: record accepted: %s", __LINE__, (value) ? (value) : "(null)");     \
+            fail_msg("line %d: record accepted: %s", __LINE__, (value) ? (value) : "(null)");      \
         if ((msg) && !strstr(e_.message, (msg) ? (msg) : ""))                                      \
-            fail_msg("line %d: expected \"%s\" in \"%s\"", __LINE__, (msg) ? (msg) : "",          \
+            fail_msg("line %d: expected \"%s\" in \"%s\"", __LINE__, (msg) ? (msg) : "",           \
                      e_.message);                                                                  \
     } while (0)
 #define ACCEPTED(key, value)                                                                       \
     do {                                                                                           \
         eg_error_t e_;                                                                             \
         if (decode_str(key, value, &e_) != 0)                                                      \
-            fail_msg("line %d: record refused: %d %s", __LINE__, e_.status, e_.message);          \
+            fail_msg("line %d: record refused: %d %s", __LINE__, e_.status, e_.message);           \
     } while (0)
 
 #define ET_OK "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}"
@@ -246,70 +249,144 @@ static void test_refuses_bad_keys(void **state)
 
 static void test_refuses_bad_values(void **state)
 {
-    const char *notobj[] = {"", " ", "[]", "[{}]", "1", "'x'", "null", "true", "{", "{'op':",
-                            "{'op':'create'", "\x01\x02", "{'op' 'create'}"};
+    const char *notobj[] = {"",
+                            " ",
+                            "[]",
+                            "[{}]",
+                            "1",
+                            "'x'",
+                            "null",
+                            "true",
+                            "{",
+                            "{'op':",
+                            "{'op':'create'",
+                            "\x01\x02",
+                            "{'op' 'create'}"};
     for (size_t i = 0; i < sizeof notobj / sizeof notobj[0]; i++)
         REFUSED(KEY, notobj[i], NULL);
     REFUSED(KEY, NULL, NULL);
     REFUSED(KEY, "[]", "not a JSON object");
 
     /* each of op, space, kind, id is required and a string */
-    REFUSED(KEY, "{'space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}", "op, space, kind and id");
-    REFUSED(KEY, "{'op':'create','kind':'eventtypes','id':'e','data':{'name':'e'}}", "op, space, kind and id");
-    REFUSED(KEY, "{'op':'create','space':'default','id':'e','data':{'name':'e'}}", "op, space, kind and id");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','data':{'name':'e'}}", "op, space, kind and id");
-    REFUSED(KEY, "{'op':1,'space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}", NULL);
-    REFUSED(KEY, "{'op':'create','space':null,'kind':'eventtypes','id':'e','data':{'name':'e'}}", NULL);
-    REFUSED(KEY, "{'op':'create','space':'default','kind':['eventtypes'],'id':'e','data':{'name':'e'}}", NULL);
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':{},'data':{'name':'e'}}", NULL);
+    REFUSED(KEY, "{'space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            "op, space, kind and id");
+    REFUSED(KEY, "{'op':'create','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            "op, space, kind and id");
+    REFUSED(KEY, "{'op':'create','space':'default','id':'e','data':{'name':'e'}}",
+            "op, space, kind and id");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','data':{'name':'e'}}",
+            "op, space, kind and id");
+    REFUSED(KEY, "{'op':1,'space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            NULL);
+    REFUSED(KEY, "{'op':'create','space':null,'kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            NULL);
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':['eventtypes'],'id':'e','data':{'name':'e'}}",
+            NULL);
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'eventtypes','id':{},'data':{'name':'e'}}",
+            NULL);
     /* field names of records are exact */
-    REFUSED(KEY, "{'OP':'create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}", NULL);
+    REFUSED(KEY,
+            "{'OP':'create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            NULL);
 
     /* unknown kind or op */
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'widgets','id':'e','data':{'name':'e'}}", "unknown kind");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'EventTypes','id':'e','data':{'name':'e'}}", "unknown kind");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'','id':'e','data':{'name':'e'}}", "unknown kind");
-    REFUSED(KEY, "{'op':'upsert','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}", "unknown op");
-    REFUSED(KEY, "{'op':'Create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}", "unknown op");
-    REFUSED(KEY, "{'op':'','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}", "unknown op");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'widgets','id':'e','data':{'name':'e'}}",
+            "unknown kind");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'EventTypes','id':'e','data':{'name':'e'}}",
+            "unknown kind");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'','id':'e','data':{'name':'e'}}",
+            "unknown kind");
+    REFUSED(KEY,
+            "{'op':'upsert','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            "unknown op");
+    REFUSED(KEY,
+            "{'op':'Create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            "unknown op");
+    REFUSED(KEY, "{'op':'','space':'default','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            "unknown op");
 
     /* create and update need object data; delete does not */
     REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e'}", "without data");
     REFUSED(KEY, "{'op':'update','space':'default','kind':'eventtypes','id':'e'}", "without data");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':'x'}", "without data");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':[]}", "without data");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':null}", "without data");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':'x'}",
+            "without data");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':[]}",
+            "without data");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':null}",
+            "without data");
     ACCEPTED(KEY, "{'op':'delete','space':'default','kind':'eventtypes','id':'e'}");
-    ACCEPTED(KEY, "{'op':'delete','space':'default','kind':'eventtypes','id':'e','data':'ignored'}");
+    ACCEPTED(KEY,
+             "{'op':'delete','space':'default','kind':'eventtypes','id':'e','data':'ignored'}");
     REFUSED(KEY, "{'op':'delete','space':'default','kind':'eventtypes','id':''}", NULL);
 }
 
 static void test_refuses_invalid_data(void **state)
 {
     /* the data gets every rule of the API */
-    REFUSED(KEY, "{'op':'create','space':'ab','kind':'eventtypes','id':'e','data':{'name':'e'}}", NULL);
-    REFUSED(KEY, "{'op':'create','space':'a b','kind':'eventtypes','id':'e','data':{'name':'e'}}", NULL);
+    REFUSED(KEY, "{'op':'create','space':'ab','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            NULL);
+    REFUSED(KEY, "{'op':'create','space':'a b','kind':'eventtypes','id':'e','data':{'name':'e'}}",
+            NULL);
     REFUSED(KEY, "{'op':'delete','space':'ab','kind':'eventtypes','id':'e'}", NULL);
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'a b','data':{'name':'a b'}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':{}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e','metadata':{'a':1}}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'functions','id':'f','data':{'functionId':'f','type':'http','provider':{'url':'ftp://x'}}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'functions','id':'f','data':{'functionId':'f','type':'gcf','provider':{}}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'functions','id':'f','data':{'functionId':'f','type':'awslambda','provider':{'arn':'a'}}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'update','space':'default','kind':'functions','id':'f','data':{'type':'http'}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'subscriptions','id':'x','data':{'type':'both','eventType':'e','functionId':'f'}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'subscriptions','id':'x','data':{'type':'sync','eventType':'e','functionId':'f','path':'/a//b'}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'subscriptions','id':'x','data':{'type':'sync','eventType':'e','functionId':'f','method':'FETCH'}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'cors','id':'GET%2Fx','data':{'method':'GET','path':'x'}}", "doesn't validate");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'cors','id':'GET%2Fx','data':{'method':'GET','path':'/x','allowCredentials':'yes'}}", "doesn't validate");
-    ACCEPTED(KEY, "{'op':'create','space':'default','kind':'cors','id':'GET%2Fx','data':{'method':'GET','path':'/x'}}");
+    REFUSED(
+        KEY,
+        "{'op':'create','space':'default','kind':'eventtypes','id':'a b','data':{'name':'a b'}}",
+        "doesn't validate");
+    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':{}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'eventtypes','id':'e','data':{'name':'e','"
+            "metadata':{'a':1}}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'functions','id':'f','data':{'functionId':'f',"
+            "'type':'http','provider':{'url':'ftp://x'}}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'functions','id':'f','data':{'functionId':'f',"
+            "'type':'gcf','provider':{}}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'functions','id':'f','data':{'functionId':'f',"
+            "'type':'awslambda','provider':{'arn':'a'}}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'update','space':'default','kind':'functions','id':'f','data':{'type':'http'}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'subscriptions','id':'x','data':{'type':'both'"
+            ",'eventType':'e','functionId':'f'}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'subscriptions','id':'x','data':{'type':'sync'"
+            ",'eventType':'e','functionId':'f','path':'/a//b'}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'subscriptions','id':'x','data':{'type':'sync'"
+            ",'eventType':'e','functionId':'f','method':'FETCH'}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'cors','id':'GET%2Fx','data':{'method':'GET','"
+            "path':'x'}}",
+            "doesn't validate");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'cors','id':'GET%2Fx','data':{'method':'GET','"
+            "path':'/x','allowCredentials':'yes'}}",
+            "doesn't validate");
+    ACCEPTED(KEY, "{'op':'create','space':'default','kind':'cors','id':'GET%2Fx','data':{'method':'"
+                  "GET','path':'/x'}}");
     /* the space of the record wins over any space in data */
     eg_config_record_t r;
     eg_error_t err;
-    char *v = q("{'op':'create','space':'other','kind':'eventtypes','id':'e','data':{'space':'default','name':'e'}}");
+    char *v = q("{'op':'create','space':'other','kind':'eventtypes','id':'e','data':{'space':'"
+                "default','name':'e'}}");
     assert_int_equal(decode(KEY, strlen(KEY), v, strlen(v), &r, &err), 0);
     assert_string_equal(r.change.space, "other");
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(r.change.data, "space")->valuestring, "other");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(r.change.data, "space")->valuestring,
+                        "other");
     eg_config_record_release(&r);
     free(v);
 }
@@ -317,14 +394,26 @@ static void test_refuses_invalid_data(void **state)
 static void test_refuses_mismatched_ids(void **state)
 {
     /* a create's id must be the one its data gives */
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'eventtypes','id':'x','data':{'name':'e'}}", "does not match");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'functions','id':'g','data':{'functionId':'f','type':'http','provider':{'url':'http://h/'}}}", "does not match");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'cors','id':'GET%2Fy','data':{'method':'GET','path':'/x'}}", "does not match");
-    REFUSED(KEY, "{'op':'create','space':'default','kind':'cors','id':'POST%2Fx','data':{'method':'GET','path':'/x'}}", "does not match");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'eventtypes','id':'x','data':{'name':'e'}}",
+            "does not match");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'functions','id':'g','data':{'functionId':'f',"
+            "'type':'http','provider':{'url':'http://h/'}}}",
+            "does not match");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'cors','id':'GET%2Fy','data':{'method':'GET','"
+            "path':'/x'}}",
+            "does not match");
+    REFUSED(KEY,
+            "{'op':'create','space':'default','kind':'cors','id':'POST%2Fx','data':{'method':'GET',"
+            "'path':'/x'}}",
+            "does not match");
     /* a subscription id is computed from its content, whatever data says */
     const char *good = "YXN5bmMsdXNlci5jcmVhdGVkLHNlbmRFbWFpbCwlMkYsUE9TVA";
     char *ok = fmt("{'op':'create','space':'default','kind':'subscriptions','id':'%s','data':{"
-                   "'type':'async','eventType':'user.created','functionId':'sendEmail'}}", good);
+                   "'type':'async','eventType':'user.created','functionId':'sendEmail'}}",
+                   good);
     ACCEPTED(KEY, ok);
     free(ok);
     const char *bad[] = {
@@ -335,22 +424,24 @@ static void test_refuses_mismatched_ids(void **state)
         "{'type':'async','eventType':'user.created','functionId':'sendEmail','subscriptionId':'x'}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *v = fmt("{'op':'create','space':'default','kind':'subscriptions','id':'%s','data':%s}",
-                      i == 4 ? "x" : good, bad[i]);
+        char *v =
+            fmt("{'op':'create','space':'default','kind':'subscriptions','id':'%s','data':%s}",
+                i == 4 ? "x" : good, bad[i]);
         REFUSED(KEY, v, "does not match");
         free(v);
     }
     /* an update keeps the id of the record */
     char *u = fmt("{'op':'update','space':'default','kind':'subscriptions','id':'%s','data':{"
                   "'subscriptionId':'other','type':'async','eventType':'user.created','functionId':"
-                  "'sendEmail'}}", good);
+                  "'sendEmail'}}",
+                  good);
     eg_config_record_t r;
     eg_error_t err;
     char *v = q(u);
     assert_int_equal(decode(KEY, strlen(KEY), v, strlen(v), &r, &err), 0);
     assert_string_equal(r.change.id, good);
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(r.change.data, "subscriptionId")->valuestring,
-                        good);
+    assert_string_equal(
+        cJSON_GetObjectItemCaseSensitive(r.change.data, "subscriptionId")->valuestring, good);
     eg_config_record_release(&r);
     free(v);
     free(u);
@@ -390,14 +481,16 @@ static void test_random_input(void **state)
     char *keys[NSAMPLES];
     for (size_t i = 0; i < NSAMPLES; i++) {
         eg_change_t c;
-        change(&c, samples[i].op, samples[i].kind, samples[i].space, samples[i].id, samples[i].body);
+        change(&c, samples[i].op, samples[i].kind, samples[i].space, samples[i].id,
+               samples[i].body);
         seeds[i] = eg_config_record_encode(&c);
         keys[i] = fmt("%s/%s/%s/r-%zu", c.space, eg_kind_name(c.kind), c.id, i);
         eg_change_release(&c);
     }
-    static const char tokens[][12] = {"{", "}", "[", "]", ",", ":", "\"", "\\", "\\u0000",
-                                      "null", "true", "1e999", "-0", "\"op\"", "\"data\"",
-                                      "\"create\"", "\"delete\"", "\"/\"", "\xff", "\xc3"};
+    static const char tokens[][12] = {"{",          "}",          "[",     "]",       ",",
+                                      ":",          "\"",         "\\",    "\\u0000", "null",
+                                      "true",       "1e999",      "-0",    "\"op\"",  "\"data\"",
+                                      "\"create\"", "\"delete\"", "\"/\"", "\xff",    "\xc3"};
     eg_config_t *cfg = eg_config_new();
     assert_non_null(cfg);
     int accepted = 0, applied = 0;

@@ -155,17 +155,16 @@ static void roundtrip(const eg_event_t *e)
 
 /* ------------------------------------------------- 1.0 structured (HTTP) */
 
-static const char *ce10 =
-    "{\"specversion\":\"1.0\",\"id\":\"abc-1\",\"source\":\"/my/source\","
-    "\"type\":\"user.created\",\"time\":\"2024-05-06T07:08:09.123Z\","
-    "\"datacontenttype\":\"application/json\",\"egspace\":\"team-a\","
-    "\"partitionkey\":\"user42\",\"myext\":\"v\",\"num\":7,\"flag\":true,"
-    "\"data\":{\"name\":\"x\",\"list\":[1,2]}}";
+static const char *ce10 = "{\"specversion\":\"1.0\",\"id\":\"abc-1\",\"source\":\"/my/source\","
+                          "\"type\":\"user.created\",\"time\":\"2024-05-06T07:08:09.123Z\","
+                          "\"datacontenttype\":\"application/json\",\"egspace\":\"team-a\","
+                          "\"partitionkey\":\"user42\",\"myext\":\"v\",\"num\":7,\"flag\":true,"
+                          "\"data\":{\"name\":\"x\",\"list\":[1,2]}}";
 
 static void test_http_structured_v10(void **state)
 {
-    eg_http_input_t in = input(HDRS({"content-type", "application/cloudevents+json; charset=utf-8"}),
-                               1, ce10);
+    eg_http_input_t in =
+        input(HDRS({"content-type", "application/cloudevents+json; charset=utf-8"}), 1, ce10);
     eg_event_t e;
     eg_error_t err;
     assert_int_equal(http(&in, &e, &err), 0);
@@ -320,8 +319,11 @@ static void test_http_binary_v10_data_kinds(void **state)
     eg_event_t e;
     eg_error_t err;
     /* text */
-    const eg_header_t t[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                             {"ce-type", "t"}, {"content-type", "text/plain"}};
+    const eg_header_t t[] = {{"ce-specversion", "1.0"},
+                             {"ce-id", "1"},
+                             {"ce-source", "s"},
+                             {"ce-type", "t"},
+                             {"content-type", "text/plain"}};
     eg_http_input_t in = input(t, NH(t), "hello world");
     assert_int_equal(http(&in, &e, &err), 0);
     expect_json(e.json, "data", "\"hello world\"");
@@ -336,8 +338,11 @@ static void test_http_binary_v10_data_kinds(void **state)
     expect_absent(e.json, "data");
     eg_event_release(&e);
     /* binary */
-    const eg_header_t b[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                             {"ce-type", "t"}, {"content-type", "application/octet-stream"}};
+    const eg_header_t b[] = {{"ce-specversion", "1.0"},
+                             {"ce-id", "1"},
+                             {"ce-source", "s"},
+                             {"ce-type", "t"},
+                             {"content-type", "application/octet-stream"}};
     static const char bin[] = {0x00, 0x01, 0x02, (char)0xff, 'a'};
     in = input(b, NH(b), NULL);
     in.body = bin;
@@ -348,15 +353,18 @@ static void test_http_binary_v10_data_kinds(void **state)
     roundtrip(&e);
     eg_event_release(&e);
     /* +json type */
-    const eg_header_t pj[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                              {"ce-type", "t"}, {"content-type", "application/vnd.x+json"}};
+    const eg_header_t pj[] = {{"ce-specversion", "1.0"},
+                              {"ce-id", "1"},
+                              {"ce-source", "s"},
+                              {"ce-type", "t"},
+                              {"content-type", "application/vnd.x+json"}};
     in = input(pj, NH(pj), "[1,\"two\"]");
     assert_int_equal(http(&in, &e, &err), 0);
     expect_json(e.json, "data", "[1,\"two\"]");
     eg_event_release(&e);
     /* no content type: JSON when it parses, else data_base64; empty: no data */
-    const eg_header_t n[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                             {"ce-type", "t"}};
+    const eg_header_t n[] = {
+        {"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"}, {"ce-type", "t"}};
     in = input(n, NH(n), "{\"a\":1}");
     assert_int_equal(http(&in, &e, &err), 0);
     expect_json(e.json, "data", "{\"a\":1}");
@@ -372,15 +380,21 @@ static void test_http_binary_v10_data_kinds(void **state)
     expect_absent(e.json, "data_base64");
     eg_event_release(&e);
     /* ce-datacontenttype without Content-Type is used; Content-Type wins over it */
-    const eg_header_t dct[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                               {"ce-type", "t"}, {"ce-datacontenttype", "text/csv"}};
+    const eg_header_t dct[] = {{"ce-specversion", "1.0"},
+                               {"ce-id", "1"},
+                               {"ce-source", "s"},
+                               {"ce-type", "t"},
+                               {"ce-datacontenttype", "text/csv"}};
     in = input(dct, NH(dct), "a,b");
     assert_int_equal(http(&in, &e, &err), 0);
     expect_json(e.json, "datacontenttype", "\"text/csv\"");
     expect_json(e.json, "data", "\"a,b\"");
     eg_event_release(&e);
-    const eg_header_t dct2[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                                {"ce-type", "t"}, {"ce-datacontenttype", "text/csv"},
+    const eg_header_t dct2[] = {{"ce-specversion", "1.0"},
+                                {"ce-id", "1"},
+                                {"ce-source", "s"},
+                                {"ce-type", "t"},
+                                {"ce-datacontenttype", "text/csv"},
                                 {"Content-Type", "application/json"}};
     in = input(dct2, NH(dct2), "[true]");
     assert_int_equal(http(&in, &e, &err), 0);
@@ -388,8 +402,11 @@ static void test_http_binary_v10_data_kinds(void **state)
     expect_json(e.json, "data", "[true]");
     eg_event_release(&e);
     /* invalid JSON under a JSON type: 400 */
-    const eg_header_t j[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                             {"ce-type", "t"}, {"content-type", "application/json"}};
+    const eg_header_t j[] = {{"ce-specversion", "1.0"},
+                             {"ce-id", "1"},
+                             {"ce-source", "s"},
+                             {"ce-type", "t"},
+                             {"content-type", "application/json"}};
     expect_http_400(j, NH(j), "{not json", "data is not valid JSON");
 }
 
@@ -401,35 +418,53 @@ static void test_http_binary_v10_invalid(void **state)
     expect_http_400(nosrc, NH(nosrc), "{}", "attribute \"source\" is missing");
     const eg_header_t notype[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"}};
     expect_http_400(notype, NH(notype), "{}", "attribute \"type\" is missing");
-    const eg_header_t v03[] = {{"ce-specversion", "0.3"}, {"ce-id", "1"}, {"ce-source", "s"},
-                               {"ce-type", "t"}};
+    const eg_header_t v03[] = {
+        {"ce-specversion", "0.3"}, {"ce-id", "1"}, {"ce-source", "s"}, {"ce-type", "t"}};
     expect_http_400(v03, NH(v03), "{}", "specversion \"0.3\"");
-    const eg_header_t badname[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                                   {"ce-type", "t"}, {"ce-my_ext", "x"}};
+    const eg_header_t badname[] = {{"ce-specversion", "1.0"},
+                                   {"ce-id", "1"},
+                                   {"ce-source", "s"},
+                                   {"ce-type", "t"},
+                                   {"ce-my_ext", "x"}};
     expect_http_400(badname, NH(badname), "{}", "ce-my_ext");
-    const eg_header_t longname[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                                    {"ce-type", "t"}, {"ce-abcdefghijklmnopqrstuvwxyz", "x"}};
+    const eg_header_t longname[] = {{"ce-specversion", "1.0"},
+                                    {"ce-id", "1"},
+                                    {"ce-source", "s"},
+                                    {"ce-type", "t"},
+                                    {"ce-abcdefghijklmnopqrstuvwxyz", "x"}};
     expect_http_400(longname, NH(longname), "{}", "invalid header");
-    const eg_header_t dup[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"CE-ID", "2"},
-                               {"ce-source", "s"}, {"ce-type", "t"}};
+    const eg_header_t dup[] = {{"ce-specversion", "1.0"},
+                               {"ce-id", "1"},
+                               {"CE-ID", "2"},
+                               {"ce-source", "s"},
+                               {"ce-type", "t"}};
     expect_http_400(dup, NH(dup), "{}", "ce-id appears twice");
-    const eg_header_t pct[] = {{"ce-specversion", "1.0"}, {"ce-id", "1%zz"}, {"ce-source", "s"},
-                               {"ce-type", "t"}};
+    const eg_header_t pct[] = {
+        {"ce-specversion", "1.0"}, {"ce-id", "1%zz"}, {"ce-source", "s"}, {"ce-type", "t"}};
     expect_http_400(pct, NH(pct), "{}", "ce-id");
-    const eg_header_t overlong[] = {{"ce-specversion", "1.0"}, {"ce-id", "%C0%A0"},
-                                    {"ce-source", "s"}, {"ce-type", "t"}};
+    const eg_header_t overlong[] = {
+        {"ce-specversion", "1.0"}, {"ce-id", "%C0%A0"}, {"ce-source", "s"}, {"ce-type", "t"}};
     expect_http_400(overlong, NH(overlong), "{}", "not a valid percent-encoded UTF-8");
-    const eg_header_t ctl[] = {{"ce-specversion", "1.0"}, {"ce-id", "a%0Ab"}, {"ce-source", "s"},
-                               {"ce-type", "t"}};
+    const eg_header_t ctl[] = {
+        {"ce-specversion", "1.0"}, {"ce-id", "a%0Ab"}, {"ce-source", "s"}, {"ce-type", "t"}};
     expect_http_400(ctl, NH(ctl), "{}", "ce-id");
-    const eg_header_t data[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                                {"ce-type", "t"}, {"ce-data", "x"}};
+    const eg_header_t data[] = {{"ce-specversion", "1.0"},
+                                {"ce-id", "1"},
+                                {"ce-source", "s"},
+                                {"ce-type", "t"},
+                                {"ce-data", "x"}};
     expect_http_400(data, NH(data), "{}", "ce-data");
-    const eg_header_t sp[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                              {"ce-type", "t"}, {"ce-egspace", "no space"}};
+    const eg_header_t sp[] = {{"ce-specversion", "1.0"},
+                              {"ce-id", "1"},
+                              {"ce-source", "s"},
+                              {"ce-type", "t"},
+                              {"ce-egspace", "no space"}};
     expect_http_400(sp, NH(sp), "{}", "\"egspace\"");
-    const eg_header_t tm[] = {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"},
-                              {"ce-type", "t"}, {"ce-time", "2018-04-05"}};
+    const eg_header_t tm[] = {{"ce-specversion", "1.0"},
+                              {"ce-id", "1"},
+                              {"ce-source", "s"},
+                              {"ce-type", "t"},
+                              {"ce-time", "2018-04-05"}};
     expect_http_400(tm, NH(tm), "{}", "\"time\"");
 }
 
@@ -612,10 +647,12 @@ static void test_http_v01_structured_and_json(void **state)
                     "{\"cloudEventsVersion\":\"0.2\",\"eventType\":\"t\",\"eventID\":\"1\","
                     "\"source\":\"s\"}",
                     "cloudEventsVersion \"0.2\"");
-    expect_http_400(h, 1, E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\",\"eventTime\":\"x\""),
-                    "\"eventTime\"");
-    expect_http_400(h, 1, E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\",\"extensions\":[]"),
-                    "\"extensions\" must be an object");
+    expect_http_400(
+        h, 1, E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\",\"eventTime\":\"x\""),
+        "\"eventTime\"");
+    expect_http_400(
+        h, 1, E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\",\"extensions\":[]"),
+        "\"extensions\" must be an object");
     expect_http_400(h, 1,
                     E01(",\"eventType\":\"t\",\"eventID\":\"1\",\"source\":\"s\","
                         "\"extensions\":{\"egspace\":\"x\"}"),
@@ -647,10 +684,14 @@ static void test_http_v01_structured_and_json(void **state)
 static void test_http_v01_binary(void **state)
 {
     const eg_header_t h[] = {
-        {"CE-EventType", "myapp.user.created"}, {"CE-EventTypeVersion", "1.0"},
-        {"CE-CloudEventsVersion", "0.1"},       {"CE-Source", "/myapp"},
-        {"CE-EventID", "e-1"},                  {"CE-EventTime", "2018-01-01T00:00:00Z"},
-        {"CE-X-My-Ext", "val"},                 {"Content-Type", "application/json"},
+        {"CE-EventType", "myapp.user.created"},
+        {"CE-EventTypeVersion", "1.0"},
+        {"CE-CloudEventsVersion", "0.1"},
+        {"CE-Source", "/myapp"},
+        {"CE-EventID", "e-1"},
+        {"CE-EventTime", "2018-01-01T00:00:00Z"},
+        {"CE-X-My-Ext", "val"},
+        {"Content-Type", "application/json"},
     };
     eg_http_input_t in = input(h, NH(h), "{\"a\":1}");
     eg_event_t e;
@@ -666,8 +707,10 @@ static void test_http_v01_binary(void **state)
     free(s);
     roundtrip(&e);
     eg_event_release(&e);
-    const eg_header_t bad[] = {{"CE-EventType", "t"}, {"CE-CloudEventsVersion", "0.1"},
-                               {"CE-Source", "/s"}, {"CE-EventID", "1"},
+    const eg_header_t bad[] = {{"CE-EventType", "t"},
+                               {"CE-CloudEventsVersion", "0.1"},
+                               {"CE-Source", "/s"},
+                               {"CE-EventID", "1"},
                                {"CE-EventTime", "not a time"}};
     expect_http_400(bad, NH(bad), "", "\"eventTime\"");
 }
@@ -729,9 +772,12 @@ static void test_http_legacy(void **state)
 static void test_http_request(void **state)
 {
     const eg_header_t h[] = {
-        {"host", "example.com:4000"},  {"content-type", "application/json"},
-        {"x-forwarded-for", "1.2.3.4"}, {"X-Multi", "a"},
-        {"x-multi", "b"},               {"user-agent", "curl/8"},
+        {"host", "example.com:4000"},
+        {"content-type", "application/json"},
+        {"x-forwarded-for", "1.2.3.4"},
+        {"X-Multi", "a"},
+        {"x-multi", "b"},
+        {"user-agent", "curl/8"},
         {"bad header", "kept as is"},
     };
     eg_path_param_t params[] = {{"id", 2, "42abc", 2}, {"rest", 4, "x/y", 3}};
@@ -930,10 +976,22 @@ static void test_kafka_binary(void **state)
 {
     eg_event_t e;
     eg_error_t err;
-    const char *h[] = {"ce_specversion", "1.0",  "ce_id",        "k-1",
-                       "ce_source",      "/k",   "ce_type",      "k.t",
-                       "ce_egspace",     "kspace", "ce_partitionkey", "pk",
-                       "ce_note",        "caf\xC3\xA9 %20", "content-type", "application/json",
+    const char *h[] = {"ce_specversion",
+                       "1.0",
+                       "ce_id",
+                       "k-1",
+                       "ce_source",
+                       "/k",
+                       "ce_type",
+                       "k.t",
+                       "ce_egspace",
+                       "kspace",
+                       "ce_partitionkey",
+                       "pk",
+                       "ce_note",
+                       "caf\xC3\xA9 %20",
+                       "content-type",
+                       "application/json",
                        NULL};
     assert_int_equal(kafka("{\"x\":[1]}", h, &e, &err), 0);
     assert_int_equal(e.version, EG_EVENT_V10);
@@ -949,13 +1007,22 @@ static void test_kafka_binary(void **state)
     roundtrip(&e);
     eg_event_release(&e);
 
-    const char *text[] = {"ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_type",
-                          "t", "content-type", "text/plain", NULL};
+    const char *text[] = {"ce_specversion", "1.0", "ce_id",        "1",          "ce_source", "s",
+                          "ce_type",        "t",   "content-type", "text/plain", NULL};
     assert_int_equal(kafka("plain text", text, &e, &err), 0);
     expect_json(e.json, "data", "\"plain text\"");
     eg_event_release(&e);
-    const char *bin[] = {"ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_type",
-                         "t", "content-type", "application/octet-stream", NULL};
+    const char *bin[] = {"ce_specversion",
+                         "1.0",
+                         "ce_id",
+                         "1",
+                         "ce_source",
+                         "s",
+                         "ce_type",
+                         "t",
+                         "content-type",
+                         "application/octet-stream",
+                         NULL};
     assert_int_equal(kafka("abc", bin, &e, &err), 0);
     expect_json(e.json, "data_base64", "\"YWJj\"");
     eg_event_release(&e);
@@ -967,25 +1034,26 @@ static void test_kafka_binary(void **state)
 
     const char *noid[] = {"ce_specversion", "1.0", "ce_source", "s", "ce_type", "t", NULL};
     expect_kafka_reject("{}", noid, "attribute \"id\" is missing");
-    const char *v03[] = {"ce_specversion", "0.3", "ce_id", "1", "ce_source", "s", "ce_type", "t",
-                         NULL};
+    const char *v03[] = {"ce_specversion", "0.3", "ce_id", "1", "ce_source", "s",
+                         "ce_type",        "t",   NULL};
     expect_kafka_reject("{}", v03, "specversion \"0.3\"");
     const char *nosv[] = {"ce_id", "1", "ce_source", "s", "ce_type", "t", NULL};
     expect_kafka_reject(ce10, nosv, "ce_specversion");
-    const char *badjson[] = {"ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_type",
-                             "t", "content-type", "application/json", NULL};
+    const char *badjson[] = {
+        "ce_specversion",   "1.0", "ce_id", "1", "ce_source", "s", "ce_type", "t", "content-type",
+        "application/json", NULL};
     expect_kafka_reject("{oops", badjson, "not valid JSON");
-    const char *nullv[] = {"ce_specversion", "1.0", "ce_id", NULL, "ce_source", "s", "ce_type",
-                           "t", NULL};
+    const char *nullv[] = {"ce_specversion", "1.0", "ce_id", NULL, "ce_source", "s",
+                           "ce_type",        "t",   NULL};
     expect_kafka_reject("{}", nullv, "ce_id");
-    const char *badname[] = {"ce_specversion", "1.0", "ce_id", "1", "ce_source", "s", "ce_type",
-                             "t", "ce_Bad-Name", "x", NULL};
+    const char *badname[] = {"ce_specversion", "1.0", "ce_id",       "1", "ce_source", "s",
+                             "ce_type",        "t",   "ce_Bad-Name", "x", NULL};
     expect_kafka_reject("{}", badname, "ce_Bad-Name");
-    const char *dup[] = {"ce_specversion", "1.0", "ce_id", "1", "ce_id", "2", "ce_source", "s",
-                         "ce_type", "t", NULL};
+    const char *dup[] = {"ce_specversion", "1.0", "ce_id",   "1", "ce_id", "2",
+                         "ce_source",      "s",   "ce_type", "t", NULL};
     expect_kafka_reject("{}", dup, "appears twice");
     const char *badutf[] = {"ce_specversion", "1.0", "ce_id", "\xff", "ce_source", "s",
-                            "ce_type", "t", NULL};
+                            "ce_type",        "t",   NULL};
     expect_kafka_reject("{}", badutf, "ce_id");
 }
 
@@ -1126,10 +1194,12 @@ static uint32_t rnd(void)
 
 static const char *const seeds[] = {
     "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\",\"data\":{\"a\":[1,2]}}",
-    "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\",\"data_base64\":\"AA==\","
+    "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\",\"data_base64\":\"AA=="
+    "\","
     "\"egspace\":\"abc\",\"partitionkey\":\"k\",\"time\":\"2020-01-01T00:00:00Z\"}",
     "{\"eventType\":\"t\",\"cloudEventsVersion\":\"0.1\",\"source\":\"s\",\"eventID\":\"1\","
-    "\"extensions\":{\"egspace\":\"abc\"},\"eventTime\":\"2020-01-01T00:00:00.5+01:00\",\"data\":\"x\"}",
+    "\"extensions\":{\"egspace\":\"abc\"},\"eventTime\":\"2020-01-01T00:00:00.5+01:00\",\"data\":"
+    "\"x\"}",
     "{\"eventType\":\"t\",\"cloudEventsVersion\":\"0.1\",\"source\":\"s\",\"eventID\":\"1\"}",
     "{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\\ud83d\\ude00\"}",
     "hello world",
@@ -1138,16 +1208,52 @@ static const char *const seeds[] = {
 };
 
 static const char *const names[] = {
-    "content-type", "Content-Type", "ce-specversion", "ce-id", "ce-source", "ce-type",
-    "ce-time", "ce-egspace", "ce-partitionkey", "ce-x", "ce-data", "Event", "CE-EventType",
-    "CE-CloudEventsVersion", "CE-Source", "CE-EventID", "CE-EventTime", "CE-X-Foo", "Host",
-    "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_egspace", "x-any",
+    "content-type",
+    "Content-Type",
+    "ce-specversion",
+    "ce-id",
+    "ce-source",
+    "ce-type",
+    "ce-time",
+    "ce-egspace",
+    "ce-partitionkey",
+    "ce-x",
+    "ce-data",
+    "Event",
+    "CE-EventType",
+    "CE-CloudEventsVersion",
+    "CE-Source",
+    "CE-EventID",
+    "CE-EventTime",
+    "CE-X-Foo",
+    "Host",
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_time",
+    "ce_egspace",
+    "x-any",
 };
 
 static const char *const values[] = {
-    "1.0", "0.1", "0.3", "application/cloudevents+json", "application/json", "text/plain",
-    "application/octet-stream", "multipart/form-data; boundary=x", "", "abc", "%20%zz",
-    "\"quo\\\"ted\"", "2020-01-01T00:00:00Z", "my.event", "\xff\xfe", "a%C0%A0b", "%E2%82%AC",
+    "1.0",
+    "0.1",
+    "0.3",
+    "application/cloudevents+json",
+    "application/json",
+    "text/plain",
+    "application/octet-stream",
+    "multipart/form-data; boundary=x",
+    "",
+    "abc",
+    "%20%zz",
+    "\"quo\\\"ted\"",
+    "2020-01-01T00:00:00Z",
+    "my.event",
+    "\xff\xfe",
+    "a%C0%A0b",
+    "%E2%82%AC",
     "application/vnd.a+json; x=y",
 };
 
@@ -1221,8 +1327,8 @@ static void test_http_request_non_utf8_names(void **state)
     assert_int_equal(eg_event_parse(json, len, &back, &err), 0);
     const cJSON *hd = obj(obj(back.json, "data"), "headers");
     assert_non_null(cJSON_GetObjectItemCaseSensitive(hd, "acce\xEF\xBF\xBDt"));
-    assert_non_null(cJSON_GetObjectItemCaseSensitive(obj(obj(back.json, "data"), "query"),
-                                                     "k\xEF\xBF\xBD"));
+    assert_non_null(
+        cJSON_GetObjectItemCaseSensitive(obj(obj(back.json, "data"), "query"), "k\xEF\xBF\xBD"));
     free(json);
     eg_event_release(&back);
     eg_event_release(&e);

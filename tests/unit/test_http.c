@@ -382,9 +382,9 @@ static void test_quiesce_frees_the_port(void **state)
     eg_http_server_quiesce(srv); /* again: nothing more */
     char err[256] = "";
     eg_http_loop_t loop = {.threads = 2, .fd = -1};
-    eg_http_server_t *next = eg_http_server_new("next", "127.0.0.1", eg_http_server_port(srv),
-                                                1024, EG_HTTP_EVENT_LOOP, handler, &f, &loop,
-                                                err, sizeof err);
+    eg_http_server_t *next =
+        eg_http_server_new("next", "127.0.0.1", eg_http_server_port(srv), 1024, EG_HTTP_EVENT_LOOP,
+                           handler, &f, &loop, err, sizeof err);
     assert_non_null(next);
     eg_http_server_free(next);
     stop(&f);
@@ -515,10 +515,14 @@ static void test_events_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hook_resumes),  cmocka_unit_test(test_resume_from_another_thread),
-        cmocka_unit_test(test_hook_timer),    cmocka_unit_test(test_many_requests),
-        cmocka_unit_test(test_several_loops), cmocka_unit_test(test_resume_bursts),
-        cmocka_unit_test(test_port_in_use),   cmocka_unit_test(test_events_threads),
+        cmocka_unit_test(test_hook_resumes),
+        cmocka_unit_test(test_resume_from_another_thread),
+        cmocka_unit_test(test_hook_timer),
+        cmocka_unit_test(test_many_requests),
+        cmocka_unit_test(test_several_loops),
+        cmocka_unit_test(test_resume_bursts),
+        cmocka_unit_test(test_port_in_use),
+        cmocka_unit_test(test_events_threads),
         cmocka_unit_test(test_quiesce_frees_the_port),
         cmocka_unit_test(test_workers_block_quick_requests_do_not_wait),
         cmocka_unit_test(test_workers_stop_with_requests_waiting),

@@ -212,7 +212,11 @@ static void test_shares_cap_per_key(void **state)
     /* the fourth is refused and changes nothing; another function is not held back */
     assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 0);
     assert_int_equal(eg__shares_held(s, "a\x1fslow"), 3);
-    assert_int_equal(eg__shares_take(s, "b\x1f" "fast", CAP), 1);
+    assert_int_equal(eg__shares_take(s,
+                                     "b\x1f"
+                                     "fast",
+                                     CAP),
+                     1);
     assert_int_equal(eg__shares_keys(s), 2);
     /* the cap is the caller's at each take: none while there is room */
     assert_int_equal(eg__shares_take(s, "a\x1fslow", 0), 1);
@@ -223,10 +227,14 @@ static void test_shares_cap_per_key(void **state)
     assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 1);
     assert_int_equal(eg__shares_take(s, "a\x1fslow", CAP), 0);
     /* a key whose shares are all back leaves the map; a key holding none is left alone */
-    eg__shares_put(s, "b\x1f" "fast");
-    eg__shares_put(s, "b\x1f" "fast");
+    eg__shares_put(s, "b\x1f"
+                      "fast");
+    eg__shares_put(s, "b\x1f"
+                      "fast");
     eg__shares_put(s, "never");
-    assert_int_equal(eg__shares_held(s, "b\x1f" "fast"), 0);
+    assert_int_equal(eg__shares_held(s, "b\x1f"
+                                        "fast"),
+                     0);
     assert_int_equal(eg__shares_keys(s), 1);
     for (int k = 0; k < 3; k++)
         eg__shares_put(s, "a\x1fslow");
@@ -361,19 +369,19 @@ static void test_http_prepare(void **state)
 static void test_dead_letter_json(void **state)
 {
     eg_deadletter_t d = {.space = "default",
-                           .subscription = "s1",
-                           .function = "f1",
-                           .event_id = "e1",
-                           .event_type = "t",
-                           .attempts = 5,
-                           .last_status = 503,
-                           .last_error = "HTTP 503",
-                           .failed_at_ms = 1700000000123LL,
-                           .topic = "eg.invoke.default.async",
-                           .partition = 3,
-                           .offset = 42,
-                           .event = "{\"a\":1} ",
-                           .event_len = 8};
+                         .subscription = "s1",
+                         .function = "f1",
+                         .event_id = "e1",
+                         .event_type = "t",
+                         .attempts = 5,
+                         .last_status = 503,
+                         .last_error = "HTTP 503",
+                         .failed_at_ms = 1700000000123LL,
+                         .topic = "eg.invoke.default.async",
+                         .partition = 3,
+                         .offset = 42,
+                         .event = "{\"a\":1} ",
+                         .event_len = 8};
     char *s = eg_deadletter_json(&d);
     assert_non_null(s);
     cJSON *o = cJSON_Parse(s);

@@ -35,14 +35,14 @@ static void test_refused(void **state)
 {
     (void)state;
     assert_non_null(PROBLEM("{\"a\":\"x\\u0000y\"}"));
-    assert_non_null(PROBLEM("{\"a\":\"x\0y\"}"));          /* a NUL byte in a string */
-    assert_non_null(PROBLEM("{\"a\":1}\0"));                /* and outside */
-    assert_non_null(PROBLEM("{\"a\":\"x\ny\"}"));           /* a raw newline in a string */
-    assert_non_null(PROBLEM("{\"a\":\"\xff\"}"));           /* not UTF-8 */
-    assert_non_null(PROBLEM("{\"a\":\"\xc0\xaf\"}"));       /* overlong */
-    assert_non_null(PROBLEM("{\"a\":\"\xed\xa0\x80\"}"));   /* a surrogate */
+    assert_non_null(PROBLEM("{\"a\":\"x\0y\"}"));             /* a NUL byte in a string */
+    assert_non_null(PROBLEM("{\"a\":1}\0"));                  /* and outside */
+    assert_non_null(PROBLEM("{\"a\":\"x\ny\"}"));             /* a raw newline in a string */
+    assert_non_null(PROBLEM("{\"a\":\"\xff\"}"));             /* not UTF-8 */
+    assert_non_null(PROBLEM("{\"a\":\"\xc0\xaf\"}"));         /* overlong */
+    assert_non_null(PROBLEM("{\"a\":\"\xed\xa0\x80\"}"));     /* a surrogate */
     assert_non_null(PROBLEM("{\"a\":\"\xf4\x90\x80\x80\"}")); /* past U+10FFFF */
-    assert_non_null(PROBLEM("{\"a\":\"\xe2\x82\"}"));       /* cut short */
+    assert_non_null(PROBLEM("{\"a\":\"\xe2\x82\"}"));         /* cut short */
     const char *why = NULL;
     assert_null(eg_json_parse("{\"a\":\"\xff\"}", 8, &why));
     assert_string_equal(why, "the body is not valid UTF-8");

@@ -154,8 +154,8 @@ static void test_destroy_spares_a_joined_consumer_never_assigned(void **state)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err), 0);
     assert_int_equal(rd_kafka_conf_set(conf, "group.id", "g", err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "partition.assignment.strategy",
-                                       "cooperative-sticky", err, sizeof err),
+    assert_int_equal(rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
+                                       err, sizeof err),
                      0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     assert_non_null(rk);

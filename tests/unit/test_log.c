@@ -200,8 +200,7 @@ static void test_json_format(void **state)
     assert_int_equal(strlen(t->valuestring), 24);
     assert_int_equal(t->valuestring[23], 'Z');
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "level")->valuestring, "warn");
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "component")->valuestring,
-                        "in\"gress");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "component")->valuestring, "in\"gress");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "msg")->valuestring, msg);
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "event")->valuestring, "id \"1\"\r\n");
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "subscription")));
@@ -229,9 +228,9 @@ static void test_fields_in_json_and_text(void **state)
 {
     capture_t c;
     eg_log_field_t fields[] = {
-        {"event", "e-1"},         {"subscription", "c3luYw"}, {"function", "fn\"x"},
-        {"space", "default"},     {"msg", "shadow"},          {"Authorization", "bearer s3cr3t"},
-        {"accessKey", "s3cr3t"},  {"accessKeyId", "ak-1"},
+        {"event", "e-1"},        {"subscription", "c3luYw"}, {"function", "fn\"x"},
+        {"space", "default"},    {"msg", "shadow"},          {"Authorization", "bearer s3cr3t"},
+        {"accessKey", "s3cr3t"}, {"accessKeyId", "ak-1"},
     };
     capture_start(&c, EG_LOG_LEVEL_INFO, EG_LOG_FORMAT_JSON);
     EG_LOGF(EG_LOG_LEVEL_WARN, "invoker", fields, 8, "attempt %d of %d failed", 1, 5);

@@ -77,9 +77,16 @@ static void test_basic(void **state)
     big[sizeof big - 1] = '\0';
     assert_int_equal(eg_map_put(m, big, V(7), NULL), 0);
     assert_ptr_equal(eg_map_get(m, big), V(7));
-    assert_int_equal(eg_map_put(m, "a\x1f" "b", V(8), NULL), 0);
-    assert_ptr_equal(eg_map_get(m, "a\x1f" "b"), V(8));
-    assert_null(eg_map_get(m, "a"  "b"));
+    assert_int_equal(eg_map_put(m,
+                                "a\x1f"
+                                "b",
+                                V(8), NULL),
+                     0);
+    assert_ptr_equal(eg_map_get(m, "a\x1f"
+                                   "b"),
+                     V(8));
+    assert_null(eg_map_get(m, "a"
+                              "b"));
     eg_map_free(m);
     eg_map_free(NULL);
 }
@@ -273,10 +280,8 @@ static void test_owned_values(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_growth),
-        cmocka_unit_test(test_iteration),
-        cmocka_unit_test(test_delete_while_iterating),
+        cmocka_unit_test(test_basic),        cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_iteration),    cmocka_unit_test(test_delete_while_iterating),
         cmocka_unit_test(test_owned_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

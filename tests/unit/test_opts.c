@@ -22,10 +22,20 @@
 #include "eg_opts.h"
 
 static const char *const env_vars[] = {
-    "EG_DEV",          "EG_EVENTS_PORT",    "EG_CONFIG_PORT",      "EG_LISTEN",
-    "EG_EMBED_DATA_DIR", "EG_KAFKA_BROKERS", "EG_KAFKA",           "EG_TOPIC_PREFIX",
-    "EG_LOG_LEVEL",    "EG_LOG_FORMAT",     "EG_MAX_BODY_BYTES",   "EG_WRITE_TIMEOUT_MS",
-    "EG_REPLICATION_FACTOR", "EG_INSTANCE_ID",
+    "EG_DEV",
+    "EG_EVENTS_PORT",
+    "EG_CONFIG_PORT",
+    "EG_LISTEN",
+    "EG_EMBED_DATA_DIR",
+    "EG_KAFKA_BROKERS",
+    "EG_KAFKA",
+    "EG_TOPIC_PREFIX",
+    "EG_LOG_LEVEL",
+    "EG_LOG_FORMAT",
+    "EG_MAX_BODY_BYTES",
+    "EG_WRITE_TIMEOUT_MS",
+    "EG_REPLICATION_FACTOR",
+    "EG_INSTANCE_ID",
 };
 
 static int clear_env(void **state)
@@ -91,7 +101,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.s.max_body_bytes, 1048576L);
     assert_int_equal(r.s.write_timeout_ms, 10000);
     assert_int_equal(r.s.replication_factor, -1);
-    assert_int_equal(r.s.partitions, 0); /* per kind of cluster: eg_runtime */
+    assert_int_equal(r.s.partitions, 0);     /* per kind of cluster: eg_runtime */
     assert_int_equal(r.s.events_threads, 0); /* half the CPUs: eg_events_api_threads */
     assert_true(r.s.ingest_linger_ms > 0.099 && r.s.ingest_linger_ms < 0.101);
     assert_true(r.s.sync_linger_ms == 0);
@@ -235,8 +245,8 @@ static void test_kafka_props(void **state)
     const char *v = NULL;
     setenv("EG_KAFKA", " security.protocol=SSL ;; ssl.ca.location=/etc/ca.pem;", 1);
     parse(&r, EG_ROLE_INVOKER,
-          ARGV("eg-invoker", "--kafka", "linger.ms=5", "--kafka=sasl.jaas.config=a=b c",
-               "--kafka", "security.protocol=SASL_SSL"));
+          ARGV("eg-invoker", "--kafka", "linger.ms=5", "--kafka=sasl.jaas.config=a=b c", "--kafka",
+               "security.protocol=SASL_SSL"));
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.s.kafka_props_count, 5);
     assert_string_equal(r.s.kafka_props[0], "security.protocol=SSL");
@@ -275,21 +285,31 @@ static void test_errors(void **state)
         {EG_ROLE_INGRESS, {"eg-ingress", "--dev"}, {"--dev", "event-gateway"}},
         {EG_ROLE_ROUTER, {"eg-router", "--embed-data-dir", "/x"}, {"--embed-data-dir"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--brokers"}, {"--brokers", "needs a value"}},
-        {EG_ROLE_INGRESS, {"eg-ingress", "--events-port", "--log-level", "info"},
+        {EG_ROLE_INGRESS,
+         {"eg-ingress", "--events-port", "--log-level", "info"},
          {"--events-port", "needs a value", "1..65535"}},
-        {EG_ROLE_INGRESS, {"eg-ingress", "--events-port", "abc"}, {"--events-port", "'abc'", "1..65535"}},
+        {EG_ROLE_INGRESS,
+         {"eg-ingress", "--events-port", "abc"},
+         {"--events-port", "'abc'", "1..65535"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--events-port=12x"}, {"--events-port", "'12x'"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--events-port", ""}, {"--events-port"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--events-port", "70000"}, {"--events-port", "1..65535"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--config-port=0"}, {"--config-port", "1..65535"}},
-        {EG_ROLE_INGRESS, {"eg-ingress", "--events-port", "99999999999999999999999"}, {"--events-port"}},
-        {EG_ROLE_INGRESS, {"eg-ingress", "--max-body-bytes", "1073741825"},
+        {EG_ROLE_INGRESS,
+         {"eg-ingress", "--events-port", "99999999999999999999999"},
+         {"--events-port"}},
+        {EG_ROLE_INGRESS,
+         {"eg-ingress", "--max-body-bytes", "1073741825"},
          {"--max-body-bytes", "1..1073741824"}},
-        {EG_ROLE_INGRESS, {"eg-ingress", "--write-timeout-ms", "99"},
+        {EG_ROLE_INGRESS,
+         {"eg-ingress", "--write-timeout-ms", "99"},
          {"--write-timeout-ms", "100..600000"}},
-        {EG_ROLE_ROUTER, {"eg-router", "--replication-factor", "-2"}, {"--replication-factor", "-1..32"}},
+        {EG_ROLE_ROUTER,
+         {"eg-router", "--replication-factor", "-2"},
+         {"--replication-factor", "-1..32"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--events-threads", "17"}, {"--events-threads", "0..16"}},
-        {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "1e3"},
+        {EG_ROLE_INGRESS,
+         {"eg-ingress", "--ingest-linger-ms", "1e3"},
          {"--ingest-linger-ms", "'1e3'", "a number in 0..1000"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "-0.5"}, {"--ingest-linger-ms"}},
         {EG_ROLE_INGRESS, {"eg-ingress", "--ingest-linger-ms", "1000.5"}, {"--ingest-linger-ms"}},
@@ -299,7 +319,8 @@ static void test_errors(void **state)
         {EG_ROLE_ROUTER, {"eg-router", "--sync-linger-ms", "-1"}, {"--sync-linger-ms", "0..1000"}},
         {EG_ROLE_ROUTER, {"eg-router", "--sync-linger-ms", "0-1"}, {"--sync-linger-ms"}},
         {EG_ROLE_ROUTER, {"eg-router", "--partitions", "-1"}, {"--partitions", "0..10000"}},
-        {EG_ROLE_ROUTER, {"eg-router", "--log-level", "loud"},
+        {EG_ROLE_ROUTER,
+         {"eg-router", "--log-level", "loud"},
          {"--log-level", "'loud'", "debug, info, warn, error"}},
         {EG_ROLE_ROUTER, {"eg-router", "--log-format=xml"}, {"--log-format", "text, json"}},
         {EG_ROLE_ROUTER, {"eg-router", "--kafka", "linger.ms"}, {"--kafka", "PROP=VALUE"}},

@@ -112,11 +112,11 @@ static void test_static(void **state)
         snprintf(p, sizeof(p), "/s%d/x", i);
         assert_ptr_equal(match1(t, p), V(100 + i));
     }
-    assert_null(match1(t, "/d/e"));      /* node without values */
+    assert_null(match1(t, "/d/e")); /* node without values */
     assert_null(match1(t, "/d"));
     assert_null(match1(t, "/c"));
     assert_null(match1(t, "/a/b/c"));
-    assert_null(match1(t, "/a//b"));     /* empty interior segment */
+    assert_null(match1(t, "/a//b")); /* empty interior segment */
     assert_null(match1(t, "/ab"));
     assert_null(match1(t, "/s4"));
 }
@@ -303,8 +303,10 @@ static void test_conflict_param_static(void **state)
 {
     eg_pathtree_t *t = *state;
     add_ok(t, "/:foo", V(1));
-    add_conflict(t, "/bar", "parameter with different name (\"foo\") already defined: for route: /bar");
-    add_conflict(t, "/:bar", "parameter with different name (\"foo\") already defined: for route: /:bar");
+    add_conflict(t, "/bar",
+                 "parameter with different name (\"foo\") already defined: for route: /bar");
+    add_conflict(t, "/:bar",
+                 "parameter with different name (\"foo\") already defined: for route: /:bar");
     add_ok(t, "/:foo", V(2)); /* same route: another value, no conflict */
     add_ok(t, "/:foo/x", V(3));
 
@@ -324,8 +326,10 @@ static void test_conflict_deeper(void **state)
 {
     eg_pathtree_t *t = *state;
     add_ok(t, "/:foo/:bar", V(1));
-    add_conflict(t, "/baz", "parameter with different name (\"foo\") already defined: for route: /baz");
-    add_conflict(t, "/:foo/x", "parameter with different name (\"bar\") already defined: for route: /:foo/x");
+    add_conflict(t, "/baz",
+                 "parameter with different name (\"foo\") already defined: for route: /baz");
+    add_conflict(t, "/:foo/x",
+                 "parameter with different name (\"bar\") already defined: for route: /:foo/x");
     add_ok(t, "/:foo/:bar/x", V(2));
 }
 
@@ -333,8 +337,10 @@ static void test_conflict_deeper2(void **state)
 {
     eg_pathtree_t *t = *state;
     add_ok(t, "/a/:x/b", V(1));
-    add_conflict(t, "/a/c", "parameter with different name (\"x\") already defined: for route: /a/c");
-    add_conflict(t, "/a/:y/b", "parameter with different name (\"x\") already defined: for route: /a/:y/b");
+    add_conflict(t, "/a/c",
+                 "parameter with different name (\"x\") already defined: for route: /a/c");
+    add_conflict(t, "/a/:y/b",
+                 "parameter with different name (\"x\") already defined: for route: /a/:y/b");
     /* no conflict: different branches, or the same parameter */
     add_ok(t, "/b/:y", V(2));
     add_ok(t, "/a/:x/c", V(3));
@@ -347,20 +353,25 @@ static void test_conflict_wildcard(void **state)
 {
     eg_pathtree_t *t = *state;
     add_ok(t, "/*foo", V(1));
-    add_conflict(t, "/bar", "wildcard with different name (\"foo\") already defined: for route: /bar");
-    add_conflict(t, "/:baz", "wildcard with different name (\"foo\") already defined: for route: /:baz");
-    add_conflict(t, "/*bar", "wildcard with different name (\"foo\") already defined: for route: /*bar");
+    add_conflict(t, "/bar",
+                 "wildcard with different name (\"foo\") already defined: for route: /bar");
+    add_conflict(t, "/:baz",
+                 "wildcard with different name (\"foo\") already defined: for route: /:baz");
+    add_conflict(t, "/*bar",
+                 "wildcard with different name (\"foo\") already defined: for route: /*bar");
     add_ok(t, "/*foo", V(2)); /* same route */
     add_ok(t, "/", V(3));     /* the root is not a sibling of the wildcard */
 
     eg_pathtree_t *t2 = eg_pathtree_new();
     add_ok(t2, "/:foo", V(1));
-    add_conflict(t2, "/*bar", "wildcard with different name (\"foo\") already defined: for route: /*bar");
+    add_conflict(t2, "/*bar",
+                 "wildcard with different name (\"foo\") already defined: for route: /*bar");
     eg_pathtree_free(t2);
 
     eg_pathtree_t *t3 = eg_pathtree_new();
     add_ok(t3, "/a/bar", V(1));
-    add_conflict(t3, "/a/*w", "wildcard with different name (\"\") already defined: for route: /a/*w");
+    add_conflict(t3, "/a/*w",
+                 "wildcard with different name (\"\") already defined: for route: /a/*w");
     eg_pathtree_free(t3);
 }
 
@@ -433,7 +444,8 @@ static void test_remove_prunes(void **state)
     assert_ptr_equal(match1(t, "/a"), V(2));
 
     add_ok(t, "/b/:x/c/d", V(3));
-    add_conflict(t, "/b/e", "parameter with different name (\"x\") already defined: for route: /b/e");
+    add_conflict(t, "/b/e",
+                 "parameter with different name (\"x\") already defined: for route: /b/e");
     assert_int_equal(eg_pathtree_remove(t, "/b/:x/c/d", V(3)), 0);
     add_ok(t, "/b/e", V(4));
     assert_ptr_equal(match1(t, "/b/e"), V(4));
@@ -494,8 +506,8 @@ static void test_remove_not_found(void **state)
 static void test_validate(void **state)
 {
     (void)state;
-    static const char *good[] = {"/", "/a", "/a/", "/a/:b/*c", "/:a/:b/:c", "/a:b", "/a*b/c", "/_/:A_9",
-                                 "/*rest", "/a.b/~x/%20"};
+    static const char *good[] = {"/",    "/a",     "/a/",     "/a/:b/*c", "/:a/:b/:c",
+                                 "/a:b", "/a*b/c", "/_/:A_9", "/*rest",   "/a.b/~x/%20"};
     static const struct {
         const char *path, *msg;
     } bad[] = {
@@ -711,7 +723,8 @@ static void test_randomized(void **state)
                 want = model_conflicts(&r, &live[i]);
             int got = eg_pathtree_check(t, path, err, sizeof(err));
             if (got != -want)
-                fail_msg("seed %u step %d: check %s = %d (%s), model says %d", seed, step, path, got, err, want);
+                fail_msg("seed %u step %d: check %s = %d (%s), model says %d", seed, step, path,
+                         got, err, want);
             int rc = eg_pathtree_add(t, path, V(next_val), err, sizeof(err));
             assert_int_equal(rc, got);
             if (rc == 0) {

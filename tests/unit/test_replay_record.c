@@ -90,11 +90,12 @@ static void test_api_object(void **state)
     r.delivered = 3;
     cJSON *o = eg_replay_to_api(&r);
     char *s = cJSON_PrintUnformatted(o);
-    assert_string_equal(s, "{\"replayId\":\"id1\",\"space\":\"sp\",\"subscriptionId\":"
-                           "\"YXN5bmMsdXNlci5jcmVhdGVkLGYsJTJGLFBPU1Q\",\"from\":"
-                           "\"2024-05-01T12:00:00.000Z\",\"to\":\"2024-05-01T12:01:00.250Z\","
-                           "\"status\":\"running\",\"scanned\":7,\"delivered\":3,\"createdAt\":"
-                           "\"1970-01-01T00:00:00.000Z\",\"updatedAt\":\"1970-01-01T00:00:00.005Z\"}");
+    assert_string_equal(s,
+                        "{\"replayId\":\"id1\",\"space\":\"sp\",\"subscriptionId\":"
+                        "\"YXN5bmMsdXNlci5jcmVhdGVkLGYsJTJGLFBPU1Q\",\"from\":"
+                        "\"2024-05-01T12:00:00.000Z\",\"to\":\"2024-05-01T12:01:00.250Z\","
+                        "\"status\":\"running\",\"scanned\":7,\"delivered\":3,\"createdAt\":"
+                        "\"1970-01-01T00:00:00.000Z\",\"updatedAt\":\"1970-01-01T00:00:00.005Z\"}");
     free(s);
     cJSON_Delete(o);
     eg_replay_release(&r);
@@ -103,7 +104,11 @@ static void test_api_object(void **state)
 static void test_malformed(void **state)
 {
     static const char *const bad[] = {
-        "", "[]", "not json", "{}", "null",
+        "",
+        "[]",
+        "not json",
+        "{}",
+        "null",
         "{\"replayId\":\"a\",\"space\":\"s\",\"subscriptionId\":\"x\",\"status\":\"running\","
         "\"from\":\"2024-05-01T12:00:00Z\"}",
         "{\"replayId\":\"a\",\"space\":\"s\",\"subscriptionId\":\"x\",\"status\":\"paused\","
@@ -174,8 +179,10 @@ static void test_table(void **state)
 
     cJSON *l = eg_replay_table_list(t, "s1");
     assert_int_equal(cJSON_GetArraySize(l), 2);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "replayId")->valuestring, "b");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 1), "replayId")->valuestring, "a");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "replayId")->valuestring,
+                        "b");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 1), "replayId")->valuestring,
+                        "a");
     cJSON_Delete(l);
     l = eg_replay_table_list(t, "none");
     assert_int_equal(cJSON_GetArraySize(l), 0);

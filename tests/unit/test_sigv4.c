@@ -23,12 +23,16 @@
 #define SUITE_AK "AKIDEXAMPLE"
 #define SUITE_SK "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define SUITE_WHEN ((time_t)1440938160) /* 2015-08-30T12:36:00Z */
-#define SUITE_CRED "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+#define SUITE_CRED                                                                                 \
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
 #define SUITE_TOKEN                                                                                \
     "AQoDYXdzEPT//////////"                                                                        \
-    "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx" \
-    "7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8" \
-    "Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvK" \
+    "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwth" \
+    "Ax"                                                                                           \
+    "7mSEI/qkPpKPi/"                                                                               \
+    "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8"             \
+    "Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+"                                 \
+    "scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvK"                                                          \
     "Tr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="
 
 static void check(eg_sigv4_request_t r, const char *expected)
@@ -75,9 +79,10 @@ static void test_post_vanilla(void **state)
 static void test_query_order(void **state)
 {
     /* get-vanilla-query-order-key-case */
-    check((eg_sigv4_request_t){.method = "GET", .path = "/", .query = "Param2=value2&Param1=value1"},
-          SUITE_CRED "SignedHeaders=host;x-amz-date, "
-                     "Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
+    check(
+        (eg_sigv4_request_t){.method = "GET", .path = "/", .query = "Param2=value2&Param1=value1"},
+        SUITE_CRED "SignedHeaders=host;x-amz-date, "
+                   "Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
     /* post-vanilla-query */
     check((eg_sigv4_request_t){.method = "POST", .path = "/", .query = "Param1=value1"},
           SUITE_CRED "SignedHeaders=host;x-amz-date, "
@@ -143,16 +148,16 @@ static void test_paths(void **state)
     check((eg_sigv4_request_t){.method = "GET", .path = "/example space/"},
           SUITE_CRED "SignedHeaders=host;x-amz-date, "
                      "Signature=652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741");
-    check((eg_sigv4_request_t){
-              .method = "GET",
-              .path = "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"},
-          SUITE_CRED "SignedHeaders=host;x-amz-date, "
-                     "Signature=07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f");
+    check(
+        (eg_sigv4_request_t){
+            .method = "GET",
+            .path = "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"},
+        SUITE_CRED "SignedHeaders=host;x-amz-date, "
+                   "Signature=07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f");
     /* normalize-path: get-relative, get-relative-relative, get-slash-dot-slash */
     const char *same_as_root[] = {"/example/..", "/example1/example2/../..", "/./", "", "/"};
     for (size_t i = 0; i < sizeof same_as_root / sizeof *same_as_root; i++)
-        check((eg_sigv4_request_t){.method = "GET", .path = same_as_root[i]},
-              SUITE_CRED
+        check((eg_sigv4_request_t){.method = "GET", .path = same_as_root[i]}, SUITE_CRED
               "SignedHeaders=host;x-amz-date, "
               "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
 }
@@ -163,9 +168,9 @@ static void test_lambda_arn(void **state)
 {
     static const eg_sigv4_header_t h[] = {{"Content-Type", "application/json"},
                                           {"X-Amz-Invocation-Type", "RequestResponse"}};
-    char *fn = eg_sigv4_uri_encode("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:prod",
-                                   strlen("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:prod"),
-                                   0);
+    char *fn =
+        eg_sigv4_uri_encode("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:prod",
+                            strlen("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:prod"), 0);
     char path[256];
     assert_non_null(fn);
     snprintf(path, sizeof path, "/2015-03-31/functions/%s/invocations", fn);
@@ -210,8 +215,12 @@ static void test_uri_encode_and_errors(void **state)
     assert_string_equal(e, "a%2Fb");
     free(e);
     char date[EG_SIGV4_DATE_LEN], err[256] = "";
-    eg_sigv4_request_t r = {.method = "GET", .host = "h", .region = "r", .service = "s",
-                            .access_key = "", .secret_key = "x"};
+    eg_sigv4_request_t r = {.method = "GET",
+                            .host = "h",
+                            .region = "r",
+                            .service = "s",
+                            .access_key = "",
+                            .secret_key = "x"};
     assert_null(eg_sigv4_sign(&r, date, err, sizeof err));
     assert_true(strstr(err, "credentials") != NULL);
 }
@@ -219,10 +228,14 @@ static void test_uri_encode_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_vanilla),          cmocka_unit_test(test_post_vanilla),
-        cmocka_unit_test(test_query_order),          cmocka_unit_test(test_post_form_urlencoded),
-        cmocka_unit_test(test_headers),              cmocka_unit_test(test_session_token),
-        cmocka_unit_test(test_paths),                cmocka_unit_test(test_lambda_arn),
+        cmocka_unit_test(test_get_vanilla),
+        cmocka_unit_test(test_post_vanilla),
+        cmocka_unit_test(test_query_order),
+        cmocka_unit_test(test_post_form_urlencoded),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_session_token),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_lambda_arn),
         cmocka_unit_test(test_uri_encode_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
