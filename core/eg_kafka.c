@@ -772,6 +772,28 @@ void eg_kafka_consumer_destroy(rd_kafka_t *rk, int cooperative, int ever_assigne
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
+const char *eg_kafka_partitions_str(const rd_kafka_topic_partition_list_t *l, char *buf, size_t len)
+{
+    size_t n = 0, keep = 0; /* keep: after the last number that leaves room for "..." */
+    if (len < 4) {
+        if (len)
+            buf[0] = '\0';
+        return buf;
+    }
+    buf[0] = '\0';
+    for (int k = 0; l && k < l->cnt; k++) {
+        int w = snprintf(buf + n, len - n, "%s%d", k ? "," : "", (int)l->elems[k].partition);
+        if (w < 0 || (size_t)w >= len - n) {
+            memcpy(buf + keep, "...", 4);
+            break;
+        }
+        n += (size_t)w;
+        if (n + 3 < len)
+            keep = n;
+    }
+    return buf;
+}
+
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);

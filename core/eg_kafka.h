@@ -186,6 +186,11 @@ int eg_kafka_describe_configs(rd_kafka_t *rk, rd_kafka_ResourceType_t type, cons
 int eg_kafka_check_topic(rd_kafka_t *rk, const char *topic, const char *const *required,
                          const char *why, int timeout_ms, char *err, size_t errlen);
 
+/* Writes the partition numbers of l into buf as "0,2,5" (for logs), ending
+ * in "..." when they do not fit; returns buf. */
+const char *eg_kafka_partitions_str(const rd_kafka_topic_partition_list_t *l, char *buf,
+                                    size_t len);
+
 /* Subscribes a consumer to one topic: 0, or -1 with the reason in err. */
 int eg_kafka_subscribe_one(rd_kafka_t *consumer, const char *topic, char *err, size_t errlen);
 

@@ -1533,8 +1533,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 EG_LOG_ERROR(COMP, "out of memory on assignment");
                 abort();
             }
-        EG_LOG_INFO(COMP, "assigned %d partition(s) of %s (%s)", parts->cnt, s->topic,
-                    coop ? "incremental" : "eager");
+        char nums[256];
+        EG_LOG_INFO(COMP, "assigned %d partition(s) of %s (%s): [%s]", parts->cnt, s->topic,
+                    coop ? "incremental" : "eager",
+                    eg_kafka_partitions_str(parts, nums, sizeof nums));
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
@@ -1544,8 +1546,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !lost)
             commit(s, coop ? parts : NULL, 1);
         forget(r, s, coop ? parts : NULL);
-        EG_LOG_INFO(COMP, "%s %d partition(s) of %s", lost ? "lost" : "revoked", parts->cnt,
-                    s->topic);
+        char nums[256];
+        EG_LOG_INFO(COMP, "%s %d partition(s) of %s: [%s]", lost ? "lost" : "revoked", parts->cnt,
+                    s->topic, eg_kafka_partitions_str(parts, nums, sizeof nums));
         if (coop)
             e = rd_kafka_incremental_unassign(rk, parts);
         else

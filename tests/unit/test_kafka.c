@@ -145,6 +145,25 @@ static void test_forced_only_from_the_table(void **state)
     rd_kafka_conf_destroy(conf);
 }
 
+static void test_partitions_str_lists_and_truncates(void **state)
+{
+    (void)state;
+    char buf[16];
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    assert_string_equal(eg_kafka_partitions_str(l, buf, sizeof buf), "");
+    rd_kafka_topic_partition_list_add(l, "t", 0);
+    rd_kafka_topic_partition_list_add(l, "t", 12);
+    rd_kafka_topic_partition_list_add(l, "t", 7);
+    assert_string_equal(eg_kafka_partitions_str(l, buf, sizeof buf), "0,12,7");
+    for (int p = 100; p < 105; p++)
+        rd_kafka_topic_partition_list_add(l, "t", p);
+    /* "0,12,7,100,101,102,..." does not fit in 16: whole numbers, then "..." */
+    assert_string_equal(eg_kafka_partitions_str(l, buf, sizeof buf), "0,12,7,100...");
+    char tiny[4];
+    assert_string_equal(eg_kafka_partitions_str(l, tiny, sizeof tiny), "...");
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 #define API_SYNC_GROUP 14 /* Kafka's ApiKey of SyncGroup */
 
 static void test_destroy_spares_a_joined_consumer_never_assigned(void **state)
@@ -200,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_fixed_properties_refused),
         cmocka_unit_test(test_fixed_values_repeated_and_others_pass),
         cmocka_unit_test(test_forced_only_from_the_table),
+        cmocka_unit_test(test_partitions_str_lists_and_truncates),
         cmocka_unit_test(test_destroy_spares_a_joined_consumer_never_assigned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
