@@ -134,3 +134,21 @@ bench_machine() {
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 cpu_share() { awk -v d="$(($2 - $1))" -v hz="$(getconf CLK_TCK)" -v ns="$3" 'BEGIN { printf "%.0f", (ns > 0 ? 100 * d / hz / (ns / 1e9) : 0) }'; }
+# thread_ns PID: one line per thread of PID, "TID NAME NS", NS its time on a CPU so far
+# (schedstat: nanoseconds, where /proc's ticks count hundredths of a second)
+thread_ns() {
+    local t name
+    for t in /proc/"$1"/task/*; do
+        name=$(tr ' ' _ <"$t/comm" 2>/dev/null) || continue
+        echo "${t##*/} $name $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null || echo 0)"
+    done
+}
+# thread_split BEFORE AFTER NS: between two thread_ns snapshots NS nanoseconds apart, the % of
+# one core each kind of thread took, "KIND PERCENT THREADS" most first; the kind is the name
+# without librdkafka's broker number (rdk:broker1 and rdk:broker-1 are rdk:broker)
+thread_split() {
+    awk -v ns="$3" 'FNR == NR { t0[$1] = $3; next }
+        { k = $2; sub(/-?[0-9]+$/, "", k); d[k] += $3 - ($1 in t0 ? t0[$1] : 0); n[k]++ }
+        END { for (k in d) printf "%s %.2f %d\n", k, (ns > 0 ? 100 * d[k] / ns : 0), n[k] }' \
+        "$1" "$2" | sort -k2,2gr
+}

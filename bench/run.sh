@@ -33,6 +33,8 @@
 #   BENCH_DRAIN_MAX_S (120: longest wait for the backlog)
 #   BENCH_STALL_S (15: give up when the sink gets nothing for that long)
 #   BENCH_TOP (1: print per-thread CPU of the gateway during its load; 0 off)
+#   BENCH_PROFILE (0; 1: perf record -a over the end-to-end load, then where the
+#   gateway's and the broker's time went, by thread, library and symbol)
 #   BENCH_GW_ARGS (none: extra event-gateway flags, e.g. "--partitions 1")
 #   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0: keep the work directory)
 #   BUILD_DIR (build) BENCH_INGEST_RATIO (0.5) BENCH_DELIVERY_TARGET (10000; 20000 with --kafka,
@@ -58,6 +60,7 @@ DATA_BYTES=${BENCH_DATA_BYTES:-$([ "$KAFKA" = 1 ] && echo 870 || echo 64)}
 DRAIN_MAX_S=${BENCH_DRAIN_MAX_S:-120}
 STALL_S=${BENCH_STALL_S:-15}
 SHOW_TOP=${BENCH_TOP:-1}
+PROFILE=${BENCH_PROFILE:-0}
 INGEST_RATIO=${BENCH_INGEST_RATIO:-0.5}
 DELIVERY_TARGET=${BENCH_DELIVERY_TARGET:-$([ "$KAFKA" = 1 ] && echo 20000 || echo 10000)}
 EVENT_TYPE=bench.event
@@ -279,10 +282,27 @@ if [ "$SHOW_TOP" = 1 ]; then
     ( sleep 1; cpu_snapshot >"$WORK/cpu1.txt"; sleep "$secs"; cpu_snapshot >"$WORK/cpu2.txt" ) &
     PIDS+=($!)
 fi
+if [ "$PROFILE" = 1 ]; then
+    secs=$(awk -v d="$DURATION" 'BEGIN{n=d+0; if(d~/m$/)n*=60; print (n>2)?int(n-1):1}')
+    perf record -q -a -F 499 -o "$WORK/e2e.perf" -- sleep "$secs" >/dev/null 2>&1 &
+    PERF_PID=$!
+    PIDS+=("$PERF_PID")
+fi
 LOAD_START=$(now_ms)
 cpu_begin "$GW_PID" "${KAFKA_PID:-0}" "$SINK_PID"
 run_wrk ingress "$P_EVENTS"
 cpu_end ingress
+if [ "$PROFILE" = 1 ]; then
+    wait "$PERF_PID" || log "perf record failed"
+    # the gateway by thread and library, then by symbol; the broker by library
+    perf_top() { # FILE PID SORT LINES
+        perf report -i "$WORK/e2e.perf" --pid "$2" --sort "$3" --percentage relative --stdio >"$WORK/$1.full" 2>/dev/null || true
+        grep -E '^ +[0-9.]+%' "$WORK/$1.full" | head -"$4" >"$WORK/$1" || true
+    }
+    perf_top e2e-perf-dso.txt "$GW_PID" comm,dso 15
+    perf_top e2e-perf-gw.txt "$GW_PID" dso,sym 25
+    perf_top e2e-perf-broker.txt "${KAFKA_PID:-0}" dso 5
+fi
 LOAD_END=$(now_ms)
 kill "$SAMPLER" 2>/dev/null || true
 read -r C1 _ _ _ < <(sink_stats)
@@ -403,3 +423,12 @@ BEGIN {
     ingest_ok = o_on ? (a_ratio >= ratio_target && a_rate > 0) : (ratio >= ratio_target && i_rate > 0)
     exit ((ingest_ok && e2e >= deliv_target && complete) ? 0 : 3)
 }' || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
+if [ "$PROFILE" = 1 ]; then
+    echo "profile of the end-to-end load (perf record -a; each process's share is the CPU line above)"
+    echo "the gateway by thread and library, % of the gateway's samples:"
+    cat "$WORK/e2e-perf-dso.txt"
+    echo "the gateway by library and symbol, % of the gateway's samples:"
+    cat "$WORK/e2e-perf-gw.txt"
+    echo "the broker by library, % of the broker's samples (JIT: compiled Java):"
+    cat "$WORK/e2e-perf-broker.txt"
+fi

@@ -350,8 +350,8 @@ if part 2; then
     # held LOG: the partitions of the async invocation topic an invoker holds
     # now, from its log (info: "assigned N partition(s) of T", "revoked N ...", "lost N ...")
     held() {
-        sed -En "s/.* assigned ([0-9]+) partition\(s\) of ${ASYNC_TOPIC//./\\.}( .*|$)/+\1/p
-            s/.* (revoked|lost) ([0-9]+) partition\(s\) of ${ASYNC_TOPIC//./\\.}( .*|$)/-\2/p" "$1" |
+        sed -En "s/.* assigned ([0-9]+) partition\(s\) of ${ASYNC_TOPIC//./\\.}([: ].*|$)/+\1/p
+            s/.* (revoked|lost) ([0-9]+) partition\(s\) of ${ASYNC_TOPIC//./\\.}([: ].*|$)/-\2/p" "$1" |
             awk '{ s += $1 } END { print s + 0 }'
     }
     : >"$WORK/invokers.txt"

@@ -14,7 +14,9 @@
 #      http.request, path /bench, method POST; waits until one request comes
 #      back 200 "ok" through the gateway (BENCH_READY_S, retrying on 504);
 #   3. warm-up, then the gateway's idle CPU over BENCH_IDLE_S with no traffic
-#      (utime+stime from /proc/PID/stat, % of one core);
+#      (utime+stime from /proc/PID/stat, % of one core), split by kind of
+#      thread (schedstat); with BENCH_PROFILE=1 then perf record over as
+#      long again, its top symbols printed;
 #   4. for each concurrency (1 and 64): the same wrk load (bench/sync.lua)
 #      against the function, then against the gateway; prints p50/p99 of
 #      both, the overhead (gateway - direct) and PASS/FAIL against targets.
@@ -25,6 +27,7 @@
 #   BENCH_GW_ARGS (none: extra event-gateway flags, e.g. "--sync-fetch-wait-ms 2")
 #   BENCH_P50_TARGET_MS (4) BENCH_P99_TARGET_MS (10) BENCH_IDLE_CPU_TARGET (10, %)
 #   (with --kafka, targets per concurrency: c=1 2 and 5 ms, c=64 5 and 15 ms, idle 1 %)
+#   BENCH_PROFILE (0; 1: perf profile of the idle gateway, as step 3 says)
 #   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0) BUILD_DIR (build; relative to the
 #   repository or absolute) BENCH_STRICT (0; 1: exit 3 when a target is missed)
 set -euo pipefail
@@ -38,6 +41,7 @@ CONCURRENCY=${BENCH_CONCURRENCY:-1 64}
 DURATION=${BENCH_DURATION:-10s}
 WRK_TIMEOUT=${BENCH_TIMEOUT:-5s}
 IDLE_S=${BENCH_IDLE_S:-10}
+PROFILE=${BENCH_PROFILE:-0}
 READY_S=${BENCH_READY_S:-60}
 P50_TARGET=${BENCH_P50_TARGET_MS:-4}
 P99_TARGET=${BENCH_P99_TARGET_MS:-10}
@@ -107,10 +111,25 @@ run_wrk warmup "$GW_URL" 8 3s
 sleep 1
 HZ=$(getconf CLK_TCK)
 log "idle CPU: ${IDLE_S} s with no traffic"
+thread_ns "$GW_PID" >"$WORK/idle-threads-0.txt"
 k0=$(ticks "$GW_PID"); w0=$(date +%s%N)
 sleep "$IDLE_S"
 k1=$(ticks "$GW_PID"); w1=$(date +%s%N)
+thread_ns "$GW_PID" >"$WORK/idle-threads-1.txt"
 IDLE_CPU=$(awk -v k="$((k1 - k0))" -v hz="$HZ" -v ns="$((w1 - w0))" 'BEGIN{printf "%.1f", 100 * k / hz / (ns / 1e9)}')
+# where the idle time goes, by kind of thread (each librdkafka client has one rdk:main)
+thread_split "$WORK/idle-threads-0.txt" "$WORK/idle-threads-1.txt" $((w1 - w0)) >"$WORK/idle-split.txt"
+if [ "$PROFILE" = 1 ]; then
+    log "idle profile: perf record for ${IDLE_S} s with no traffic"
+    # (-F: at perf's default rate, or with -g, this machine's perf samples nothing)
+    if perf record -q -F 999 -p "$GW_PID" -o "$WORK/idle.perf" -- sleep "$IDLE_S" >/dev/null 2>&1; then
+        perf report -i "$WORK/idle.perf" --no-children --sort comm,dso,sym --stdio \
+            >"$WORK/idle-perf-report.txt" 2>/dev/null || true
+        grep -E '^ +[0-9.]+%' "$WORK/idle-perf-report.txt" | head -15 >"$WORK/idle-perf.txt" || true
+    else
+        echo "(perf record failed: see perf_event_paranoid)" >"$WORK/idle-perf.txt"
+    fi
+fi
 # the first request after the quiet time: idle consumers doze (README: Consumer tuning per role)
 FIRST_MS=$(curl -s -o /dev/null -m 15 -w '%{time_total}' -XPOST -H 'Content-Type: application/json' \
     "$GW_URL" -d '{"bench":"sync"}' | awk '{printf "%.1f", $1 * 1000}')
@@ -147,7 +166,7 @@ done
 LC_ALL=C awk -v p50t="$P50_TARGET" -v p99t="$P99_TARGET" -v idle="$IDLE_CPU" -v idlet="$IDLE_TARGET" -v first="$FIRST_MS" \
     -v kafka="$KAFKA" -v machine="$(bench_machine)" -v ncores="$(nproc)" \
     -v broker="$([ "$KAFKA" = 1 ] && echo "Apache Kafka, one node on this machine" || echo "embedded broker (--dev)")" \
-    -v idle_s="$IDLE_S" -v cfg="-d$DURATION, $(nproc) CPUs, gateway args: ${BENCH_GW_ARGS:-none}" '
+    -v split_file="$WORK/idle-split.txt" -v idle_s="$IDLE_S" -v cfg="-d$DURATION, $(nproc) CPUs, gateway args: ${BENCH_GW_ARGS:-none}" '
 function ms(us) { return sprintf("%.2f", us / 1000) }
 function mark(ok) { return ok ? "PASS" : "FAIL" }
 FILENAME ~ /cpu/ { ncpu_rows++; cc[ncpu_rows] = $1; cg[ncpu_rows] = $2; cb[ncpu_rows] = kafka ? $3 : "(in the gateway)"; cs[ncpu_rows] = $4; cm[ncpu_rows] = $5; next }
@@ -180,7 +199,14 @@ END {
     if (!ok) fail = 1
     printf "%-80s target < %d %%  %s\n", sprintf("gateway idle CPU, %d s without traffic: %.1f %% of one core", idle_s, idle), idlet, mark(ok)
     printf "first request after the idle time: %s ms\n", first
+    printf "idle CPU by thread, %% of one core (threads):"
+    while ((getline l < split_file) > 0) { split(l, f, " "); printf " %s %s (%s)", f[1], f[2], f[3] }
+    printf "\n"
     for (i = 1; i <= ncpu_rows; i++)
         printf "CPU while the gateway ran at c=%s, %% of one core: gateway %s, broker %s, function %s; machine %s of %d00\n", cc[i], cg[i], cb[i], cs[i], cm[i], ncores
     exit fail ? 3 : 0
 }' "$WORK/cpu.txt" "$WORK/results.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
+if [ -s "$WORK/idle-perf.txt" ]; then
+    echo "idle profile (perf, self time; thread, library, symbol):"
+    cat "$WORK/idle-perf.txt"
+fi
