@@ -6,7 +6,7 @@
 #               embedded broker, then the end-to-end tests on a real Kafka
 #   make dev    event-gateway --dev: the embedded broker, nothing else needed
 #               (malloc on huge pages: the embedded broker walks its lists of
-#               message sets; see "The embedded broker" in README.md)
+#               message sets; see docs/dev-mode.md)
 #   make kafka / make kafka-stop  the project's Apache Kafka (KAFKA_NODES=3: three nodes)
 #   make build  builds into build/bin/
 #   make format / make format-check  clang-format the C sources / check them (make test does)
@@ -79,7 +79,7 @@ test-unit: build
 test-e2e: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
 
-# The end-to-end suite on a real Kafka (README: Testing against a real Kafka):
+# The end-to-end suite on a real Kafka (docs/testing.md: The real-Kafka suite):
 # EG_TEST_BROKERS when set, else a cluster of the project's (scripts/kafka.sh)
 # started for the run in $(BUILD_DIR)/kafka-test and stopped after it. Every
 # test runs on a topic prefix of its own; EG_TEST_KAFKA_ARGS adds --kafka

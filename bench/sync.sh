@@ -130,7 +130,7 @@ if [ "$PROFILE" = 1 ]; then
         echo "(perf record failed: see perf_event_paranoid)" >"$WORK/idle-perf.txt"
     fi
 fi
-# the first request after the quiet time: idle consumers doze (README: Consumer tuning per role)
+# the first request after the quiet time: idle consumers doze (docs/operations.md: Consumer tuning per role)
 FIRST_MS=$(curl -s -o /dev/null -m 15 -w '%{time_total}' -XPOST -H 'Content-Type: application/json' \
     "$GW_URL" -d '{"bench":"sync"}' | awk '{printf "%.1f", $1 * 1000}')
 

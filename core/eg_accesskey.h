@@ -1,6 +1,6 @@
 /*
  * eg_accesskey: per-space access keys and the admin key of the Config API
- * (CONTRACT section 8).
+ * (docs/contract.md section 8).
  *
  * Rules of this module:
  *  - A key is an id ("ak-" + 16 hex digits) and a secret (64 hex digits, 32

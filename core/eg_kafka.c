@@ -64,8 +64,8 @@ void eg_topics_invoke(char *buf, size_t len, const char *prefix, const char *poo
  * ("a|b") it is fixed to wherever it is fixed, which --kafka may repeat
  * (that changes nothing there, and makes it the value of the clients that
  * only default it); NULL when clients fix it to different values, or the
- * gateway derives it: then --kafka may not name it at all. README's --kafka
- * row lists the same properties. */
+ * gateway derives it: then --kafka may not name it at all. docs/operations.md's
+ * "Properties the gateway fixes" lists the same properties. */
 typedef struct fixed_prop {
     const char *name;
     const char *alias; /* librdkafka's other name for it, or NULL */

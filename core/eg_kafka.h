@@ -97,7 +97,7 @@ rd_kafka_resp_err_t eg_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32
  * otherwise: eg_kafka_check_props). name must be a row of the table of fixed
  * properties in eg_kafka.c and value one its row accepts, when it names any:
  * else -1 with a message saying so (a new forced property goes in the table,
- * with its reason, and so in README). -1 with message on librdkafka's
+ * with its reason, and so in docs/operations.md). -1 with message on librdkafka's
  * refusal too. */
 int eg_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                       size_t errlen);

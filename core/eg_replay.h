@@ -1,7 +1,7 @@
 /*
  * eg_replay: the replay record and the table of replays, shared by the
  * Config API (which creates, reads and cancels replays) and the replayer of
- * the routers (which runs them). CONTRACT section 6.
+ * the routers (which runs them). docs/contract.md section 6.
  *
  * A replay lives in the compacted topic <prefix>replays, one record per
  * replay keyed "<space>/<replayId>" (schemas/replay-record.schema.json):

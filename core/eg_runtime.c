@@ -138,7 +138,7 @@ static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
 #define EG__L(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* The families of eg_runtime_metrics_t: names of event-gateway 0.9 plus the
- * Kafka-era ones (CONTRACT section 8). */
+ * Kafka-era ones (docs/contract.md section 8). */
 static int eg_runtime_metrics_init(eg_runtime_t *rt)
 {
     eg_metrics_t *m = rt->metrics = eg_metrics_new();

@@ -53,7 +53,7 @@ typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
  * embedded broker's 2. The mock walks a partition's list of batches from its
  * start on every fetch and answers with one batch per partition, so the same
  * load over fewer partitions makes fewer, fuller batches and shorter walks
- * (bench/README.md: ingest 34k -> 52k events/s on 2 cores). */
+ * (bench/README.md). */
 /* A partition count setting (--partitions, --reply-partitions): value when
  * it is > 0, else the profile's (eg_embedded_t.partitions, .reply_partitions). */
 int eg_runtime_partitions(int value, int profile_value);

@@ -1,6 +1,6 @@
 /*
  * config_gate.c: what the Config API does for every request on a space
- * before its resource handlers run (CONTRACT section 8):
+ * before its resource handlers run (docs/contract.md section 8):
  *
  *  - eventgateway_config_requests_total{space,resource,operation} counts it
  *    (operation: create, list, get, update, delete, other);

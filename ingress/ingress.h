@@ -1,6 +1,6 @@
 /*
- * The ingress role: the Config API (port 4001) and, in later versions, the
- * Events API (port 4000), both served by libmicrohttpd.
+ * The ingress role: the Config API (port 4001) and the Events API (port
+ * 4000), both served by libmicrohttpd.
  */
 #ifndef EG_INGRESS_H
 #define EG_INGRESS_H

@@ -1,5 +1,5 @@
 /*
- * replay_api.c: history and replays on the Config API (CONTRACT section 6).
+ * replay_api.c: history and replays on the Config API (docs/contract.md section 6).
  *
  *   POST   /v1/spaces/{space}/replays        {"subscriptionId","from","to"?}: 201
  *   GET    /v1/spaces/{space}/replays        {"replays":[…]}, oldest first
@@ -17,7 +17,7 @@
  * replayers run the replays (router/replayer.c).
  *
  * History reads the events topic with an eg_window per request, on the
- * request's own thread (the Config API runs a thread per connection), and
+ * Config API's read worker that serves the request (core/eg_http.c), and
  * is bounded: at most HISTORY_MS of reading, `limit` events and
  * HISTORY_MAX_BYTES kept.
  *

@@ -2,7 +2,7 @@
  * sync.c: waiting for sync replies.
  *
  * Each ingress instance reads only its own reply topic,
- * <prefix>replies.<instance> (--reply-partitions, 8; every partition it has,
+ * <prefix>replies.<instance> (--reply-partitions; every partition it has,
  * whatever their number), from the offsets that were its end when the
  * process started: replies to an earlier process of the same name are of no
  * use, since its clients' connections died with it. Invokers spread replies

@@ -1,5 +1,5 @@
 /*
- * The replayer: runs replays (CONTRACT section 6) in a router process.
+ * The replayer: runs replays (docs/contract.md section 6) in a router process.
  * See replayer.c.
  */
 #ifndef EG_REPLAYER_H

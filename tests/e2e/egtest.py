@@ -1279,7 +1279,7 @@ GatewayTestCase.start_held_fn = _start_held_fn
 
 
 # ---------------------------------------------------------------------------
-# Sync helpers (CONTRACT section 4: sync subscriptions, authorizers, CORS)
+# Sync helpers (docs/contract.md section 4: sync subscriptions, authorizers, CORS)
 
 FUNCTION_FAILED = "Function call failed. Please check logs."
 

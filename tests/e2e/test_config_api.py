@@ -1,4 +1,4 @@
-"""Config API over HTTP: every row of CONTRACT section 3, statuses and bodies.
+"""Config API over HTTP: every row of docs/contract.md section 3, statuses and bodies.
 
 One dev gateway serves the whole class; every test works in a space of its
 own, so tests are independent. The body-limit test starts its own gateway.

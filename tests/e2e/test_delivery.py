@@ -1,4 +1,4 @@
-"""Async delivery end to end (CONTRACT sections 2, 4, 5): real binaries, real
+"""Async delivery end to end (docs/contract.md sections 2, 4, 5): real binaries, real
 local HTTP servers as functions (fnserver.FnServer).
 
 TestDelivery shares one `event-gateway --dev` for the whole class; every test
@@ -435,7 +435,7 @@ class TestDelivery(DeliveryTestBase):
 
 
 class TestLatency(DeliveryTestBase):
-    """CONTRACT 5: on an idle gateway an async event reaches a healthy function
+    """docs/contract.md section 5: on an idle gateway an async event reaches a healthy function
     within 50 ms (median), embedded Kafka included."""
 
     def test_idle_latency_median_under_50ms(self):

@@ -1,4 +1,4 @@
-"""Async delivery under faults (CONTRACT sections 4 and 5): Kafka gone, an
+"""Async delivery under faults (docs/contract.md sections 4 and 5): Kafka gone, an
 invoker killed, a router restarted or killed, each mid-load; routers that
 share a transactional id.
 

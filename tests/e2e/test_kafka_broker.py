@@ -2,7 +2,7 @@
 egtest.KafkaCluster): stopped, killed with SIGKILL or frozen with SIGSTOP
 under load, and a SIGTERM to the gateway while it is down.
 
-What must hold (CONTRACT section 4): while Kafka cannot take an event the
+What must hold (docs/contract.md section 4): while Kafka cannot take an event the
 ingress answers 503 (or 504 when the event may have been stored), never 202;
 no event answered 503 is delivered; every 202 is delivered at least once,
 without restarting any role.
@@ -45,7 +45,7 @@ class TestBrokerFaults(RealKafkaTest):
                    message="20 events accepted after the broker came back")
         results = load.stop()
         # 504: the request reached a broker that did not answer in time, so the
-        # event may or may not be stored (README, Events API); it is neither
+        # event may or may not be stored (docs/contract.md section 4); it is neither
         # promised nor refused
         odd = [(st, round(t1 - t0, 2)) for _, st, t0, t1, _ in results if st not in (202, 503, 504)]
         self.assertEqual(odd, [], "every answer is 202, 503 or 504")
@@ -69,7 +69,7 @@ class TestBrokerFaults(RealKafkaTest):
         self.assert_clean_exit()
 
     def test_broker_stopped_under_load(self):
-        # Known gap (README, Events API): a broker stopped in order (SIGTERM)
+        # Known gap (docs/contract.md section 4): a broker stopped in order (SIGTERM)
         # can write an event whose produce request librdkafka 2.0.2 then
         # reports as never persisted; that event's 503 is wrong (seen once in
         # several runs). Counted and printed here, asserted for the others.

@@ -3,7 +3,7 @@ egtest.KafkaCluster) of which the broker that leads the events topic, or the
 router's transaction coordinator, is killed with SIGKILL under a paced load
 of sync and async events; and a backlog kept, not held, on one node.
 
-What must hold (CONTRACT section 4): every 202 is delivered at least once; a
+What must hold (docs/contract.md section 4): every 202 is delivered at least once; a
 sync answer belongs to its own event; no (event, subscription) pair is fanned
 out twice (the invocation topics read with read_committed); no role is
 restarted. Run in `make test-kafka`; skipped on the embedded broker's half.

@@ -2,7 +2,7 @@
 (librdkafka's mock cluster, rdkafka_mock.h), driven through eg-fault-broker:
 the broker goes down and comes back, requests fail, answers are delayed.
 
-What must hold (issue 7, CONTRACT section 4): while Kafka cannot take an event
+What must hold (issue 7, docs/contract.md section 4): while Kafka cannot take an event
 the ingress answers 503 and never 202; every event that got a 202 is
 delivered once Kafka is back; the router and the invoker resume on their own,
 nobody restarts them.

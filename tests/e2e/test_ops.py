@@ -1,4 +1,4 @@
-"""Operability end to end (CONTRACT section 8, issue 7): access keys on the
+"""Operability end to end (docs/contract.md section 8, issue 7): access keys on the
 Config API, GET /metrics in the Prometheus text format, and JSON logs.
 
 TestAccessKeys shares one `event-gateway --dev` started with an admin key

@@ -1,4 +1,4 @@
-"""Function providers end to end (CONTRACT section 7, issue 6): awslambda,
+"""Function providers end to end (docs/contract.md section 7, issue 6): awslambda,
 http headers and TLS verification, kafka sinks. Real binaries.
 
 The Lambda stand-in is a local HTTP server (fnserver.FnServer) that plays

@@ -1,4 +1,4 @@
-"""History and replay end to end (CONTRACT section 6): real binaries on the
+"""History and replay end to end (docs/contract.md section 6): real binaries on the
 embedded Kafka, real local HTTP servers as functions.
 
 TestReplay shares one `event-gateway --dev` (replays at most RATE events/s,

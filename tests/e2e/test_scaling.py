@@ -1,4 +1,4 @@
-"""Invoker pools and scaling (issue 5, CONTRACT sections 1, 2 and 5).
+"""Invoker pools and scaling (issue 5, docs/contract.md sections 1, 2 and 5).
 
 - A function record may name a pool; its invocations go to that pool's own
   topics (<prefix>invoke.<pool>.async) and only `eg-invoker --pool NAME`

@@ -1,4 +1,4 @@
-"""Sync subscriptions, authorizers and CORS end to end (CONTRACT section 4):
+"""Sync subscriptions, authorizers and CORS end to end (docs/contract.md section 4):
 real binaries, real local HTTP servers as functions (fnserver.FnServer).
 
 TestSync shares one `event-gateway --dev --sync-timeout-ms 1000` for the

@@ -1,4 +1,4 @@
-"""Sync calls under load (CONTRACT section 4): latency at concurrency 1, 200
+"""Sync calls under load (docs/contract.md section 4): latency at concurrency 1, 200
 concurrent sync requests, two ingress processes sharing one cluster, and a
 sync request behind an async backlog of 10,000 events.
 
