@@ -708,7 +708,7 @@ fail:
 }
 
 /* An access key as stored: its id and the SHA-256 of its secret (64 lower-case
- * hex digits); the secret itself never reaches the model (eg_accesskey.h).
+ * hex digits); the secret itself never reaches the model (ingress/accesskey.h).
  * Keys are not updated: a new key replaces an old one. */
 static int build_accesskey(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
 {

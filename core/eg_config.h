@@ -29,7 +29,7 @@ typedef enum eg_kind {
     EG_KIND_FUNCTION,
     EG_KIND_SUBSCRIPTION,
     EG_KIND_CORS,
-    EG_KIND_ACCESSKEY, /* id + SHA-256 of the secret only (eg_accesskey.h) */
+    EG_KIND_ACCESSKEY, /* id + SHA-256 of the secret only (ingress/accesskey.h) */
     EG_KIND__COUNT
 } eg_kind_t;
 

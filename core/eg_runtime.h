@@ -47,7 +47,6 @@ typedef struct eg_runtime_metrics {
     eg_metric_t *in_flight;           /* gauge: function calls in progress */
     eg_metric_t *queued;              /* gauge: calls waiting for --max-inflight */
 } eg_runtime_metrics_t;
-typedef struct eg_replay_store eg_replay_store_t; /* ingress/replay_api.c */
 
 /* --partitions 0 (and --reply-partitions 0): a cluster's topics get 8, the
  * embedded broker's 2. The mock walks a partition's list of batches from its
@@ -74,11 +73,10 @@ typedef struct eg_runtime {
     eg_configlog_t *config;
     eg_metrics_t *metrics; /* the process's registry */
     eg_runtime_metrics_t mx;
-    eg_replay_store_t *replays; /* the ingress role's (history and replays), else NULL */
-    struct eg_wakers *wakers;   /* eg_runtime_wake's callbacks */
-    eg_backlog_t *backlog;      /* on a mock cluster: what its bound per partition
-                                   asks the ingress to hold (eg_backlog.h); else NULL */
-    struct eg_faults *faults;   /* eg_runtime_set_fault, eg_runtime_fail */
+    struct eg_wakers *wakers; /* eg_runtime_wake's callbacks */
+    eg_backlog_t *backlog;    /* on a mock cluster: what its bound per partition
+                                 asks the ingress to hold (eg_backlog.h); else NULL */
+    struct eg_faults *faults; /* eg_runtime_set_fault, eg_runtime_fail */
     /* Called first on SIGTERM/SIGINT, before any role stops: the ingress
      * closes its listening sockets there, so that a gateway started next can
      * bind the ports while this one drains. NULL: none. */

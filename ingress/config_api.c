@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "eg_base64.h"
-#include "eg_cors.h"
+#include "cors.h"
 #include "eg_log.h"
 
 #define MAX_FILTERS 16
@@ -330,7 +330,8 @@ int eg_config_api_quick(const eg_http_req_t *req)
 
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
 {
-    eg_runtime_t *rt = ctx;
+    eg_config_api_ctx_t *api = ctx;
+    eg_runtime_t *rt = api->rt;
     const char *m = req->method;
     char buf[8192], *seg[6];
     int n = split_path(req->url, buf, sizeof buf, seg, 6);
@@ -360,7 +361,7 @@ enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req)
                                  "Try again shortly.");
         if (eg_config_api_gate_other(rt, req, space, seg[3], n == 5 ? seg[4] : NULL, &gated))
             return gated;
-        return eg_replay_api_handle(rt, req, space, seg + 3, n - 3);
+        return eg_replay_api_handle(api->replays, req, space, seg + 3, n - 3);
     }
     if (bad_space || eg_kind_parse(seg[3], strlen(seg[3]), &kind))
         return eg_http_error(req->conn, 404,

@@ -25,7 +25,7 @@
 
 #include <openssl/crypto.h>
 
-#include "eg_accesskey.h"
+#include "accesskey.h"
 #include "eg_log.h"
 
 static cJSON *key_view(const cJSON *stored)

@@ -77,8 +77,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eg_accesskey.h"
-#include "eg_cors.h"
+#include "accesskey.h"
+#include "cors.h"
 #include "eg_event.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"

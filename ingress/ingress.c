@@ -9,6 +9,7 @@
 
 typedef struct eg_ingress {
     eg_runtime_t *rt;
+    eg_config_api_ctx_t api; /* what the Config API's handler is given */
     eg_http_server_t *config_api;
     eg_events_api_t *events_api;
 } eg_ingress_t;
@@ -22,8 +23,7 @@ static void ingress_stop(void *p)
         in->rt->stop_accepting = NULL;
     eg_events_api_free(in->events_api);
     eg_http_server_free(in->config_api);
-    eg_replay_store_free(in->rt->replays);
-    in->rt->replays = NULL;
+    eg_replay_store_free(in->api.replays);
     free(in);
 }
 
@@ -46,16 +46,17 @@ static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
         return NULL;
     }
     in->rt = rt;
+    in->api.rt = rt;
     /* The Events API first: /v1/status (on the Config API) answers only once
      * both are up. Config API writes wait for Kafka: its handlers run on
      * worker threads, but for /v1/status and /metrics. */
     eg_http_loop_t how = {
         .fd = -1, .quick = eg_config_api_quick, .deadline_ms = s->request_deadline_ms};
-    if (!(rt->replays = eg_replay_store_new(rt, err, errlen)) ||
+    if (!(in->api.replays = eg_replay_store_new(rt, err, errlen)) ||
         !(in->events_api = eg_events_api_new(rt, err, errlen)) ||
-        !(in->config_api =
-              eg_http_server_new("Config API", s->listen, s->config_port, s->max_body_bytes,
-                                 EG_HTTP_WORKERS, eg_config_api_handle, rt, &how, err, errlen))) {
+        !(in->config_api = eg_http_server_new("Config API", s->listen, s->config_port,
+                                              s->max_body_bytes, EG_HTTP_WORKERS,
+                                              eg_config_api_handle, &in->api, &how, err, errlen))) {
         ingress_stop(in);
         return NULL;
     }

@@ -54,6 +54,13 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req);
 int eg_events_api_threads(int setting);
 
 /* ---- the Config API (config_api.c) ---- */
+typedef struct eg_replay_store eg_replay_store_t; /* replay_api.c */
+/* What the Config API's handler is given (its ctx): the runtime, and the
+ * ingress's replay store (history and replays), NULL while there is none. */
+typedef struct eg_config_api_ctx {
+    eg_runtime_t *rt;
+    eg_replay_store_t *replays;
+} eg_config_api_ctx_t;
 enum MHD_Result eg_config_api_handle(void *ctx, eg_http_req_t *req);
 /* Requests that never block (GET /v1/status, /metrics): run on the loop. */
 int eg_config_api_quick(const eg_http_req_t *req);
@@ -68,15 +75,15 @@ int eg_config_api_gate_other(eg_runtime_t *rt, eg_http_req_t *req, const char *s
                              const char *resource, const char *id, enum MHD_Result *ret);
 
 /* ---- history and replays on the Config API (replay_api.c) ---- */
-/* The replay store: follows the replays topic, writes replay records. It is
- * rt->replays while the ingress runs. */
+/* The replay store: follows the replays topic, writes replay records; the
+ * ingress owns it and hands it to the Config API (eg_config_api_ctx_t). */
 eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errlen);
 void eg_replay_store_free(eg_replay_store_t *st);
 /* 1 when /v1/spaces/{space}/<resource>… is served by eg_replay_api_handle. */
 int eg_replay_api_serves(const char *resource);
 /* seg[0] is the resource ("replays" or "events"), n >= 1 segments; space
  * is percent-decoded, not yet validated. */
-enum MHD_Result eg_replay_api_handle(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+enum MHD_Result eg_replay_api_handle(eg_replay_store_t *st, eg_http_req_t *req, const char *space,
                                      char **seg, int n);
 
 #endif

@@ -263,8 +263,9 @@ static int body_time(const cJSON *o, const char *name, int64_t *ms, eg_error_t *
     return 0;
 }
 
-static enum MHD_Result replay_create(eg_runtime_t *rt, eg_http_req_t *req, const char *space)
+static enum MHD_Result replay_create(eg_replay_store_t *st, eg_http_req_t *req, const char *space)
 {
+    eg_runtime_t *rt = st->rt;
     eg_error_t err = {0};
     eg_replay_t r;
     memset(&r, 0, sizeof r);
@@ -333,7 +334,7 @@ static enum MHD_Result replay_create(eg_runtime_t *rt, eg_http_req_t *req, const
         ret = eg_http_error(req->conn, 500, "out of memory");
         goto out;
     }
-    if (store_write(rt->replays, &r, RD_KAFKA_PARTITION_UA, &err)) {
+    if (store_write(st, &r, RD_KAFKA_PARTITION_UA, &err)) {
         ret = eg_http_error(req->conn, (unsigned)err.status, err.message);
         goto out;
     }
@@ -354,10 +355,9 @@ static enum MHD_Result replay_not_found(eg_http_req_t *req, const char *id)
     return eg_http_error(req->conn, 404, msg);
 }
 
-static enum MHD_Result replay_get(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+static enum MHD_Result replay_get(eg_replay_store_t *st, eg_http_req_t *req, const char *space,
                                   const char *id)
 {
-    eg_replay_store_t *st = rt->replays;
     pthread_mutex_lock(&st->mu);
     const eg_replay_t *r = eg_replay_table_get(st->table, space, id, NULL);
     cJSON *doc = r ? eg_replay_to_api(r) : NULL;
@@ -365,9 +365,8 @@ static enum MHD_Result replay_get(eg_runtime_t *rt, eg_http_req_t *req, const ch
     return doc ? eg_http_json(req->conn, 200, doc) : replay_not_found(req, id);
 }
 
-static enum MHD_Result replay_list(eg_runtime_t *rt, eg_http_req_t *req, const char *space)
+static enum MHD_Result replay_list(eg_replay_store_t *st, eg_http_req_t *req, const char *space)
 {
-    eg_replay_store_t *st = rt->replays;
     cJSON *doc = cJSON_CreateObject();
     pthread_mutex_lock(&st->mu);
     cJSON_AddItemToObject(doc, "replays", eg_replay_table_list(st->table, space));
@@ -378,10 +377,9 @@ static enum MHD_Result replay_list(eg_runtime_t *rt, eg_http_req_t *req, const c
 /* A running replay gets a "cancelled" record; the replayer running it stops
  * at its next look at the topic and writes its final counts. An ended one
  * stays as it is. 204 either way. */
-static enum MHD_Result replay_cancel(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+static enum MHD_Result replay_cancel(eg_replay_store_t *st, eg_http_req_t *req, const char *space,
                                      const char *id)
 {
-    eg_replay_store_t *st = rt->replays;
     eg_replay_t r;
     int32_t partition = RD_KAFKA_PARTITION_UA;
     int found = 0, copied = -1;
@@ -542,7 +540,7 @@ int eg_replay_api_serves(const char *resource)
     return !strcmp(resource, "replays") || !strcmp(resource, "events");
 }
 
-enum MHD_Result eg_replay_api_handle(eg_runtime_t *rt, eg_http_req_t *req, const char *space,
+enum MHD_Result eg_replay_api_handle(eg_replay_store_t *st, eg_http_req_t *req, const char *space,
                                      char **seg, int n)
 {
     const char *m = req->method;
@@ -550,8 +548,9 @@ enum MHD_Result eg_replay_api_handle(eg_runtime_t *rt, eg_http_req_t *req, const
     eg_error_t err;
     if (eg_space_validate(space, &err))
         return eg_http_error(req->conn, 400, err.message);
-    if (!rt->replays)
+    if (!st)
         return eg_http_error(req->conn, 404, "Not found.");
+    eg_runtime_t *rt = st->rt;
     if (!strcmp(seg[0], "events")) {
         if (n != 1)
             return eg_http_error(req->conn, 404,
@@ -565,17 +564,17 @@ enum MHD_Result eg_replay_api_handle(eg_runtime_t *rt, eg_http_req_t *req, const
                              "The configuration log is still being read. Try again shortly.");
     if (n == 1) {
         if (get)
-            return replay_list(rt, req, space);
+            return replay_list(st, req, space);
         if (!strcmp(m, "POST"))
-            return replay_create(rt, req, space);
+            return replay_create(st, req, space);
         return eg_http_error(req->conn, 405, "Method not allowed here; use GET or POST.");
     }
     char *id = seg[1];
     if (eg_http_unescape(id, 0) < 0 || !*id)
         return eg_http_error(req->conn, 404, "Not found.");
     if (get)
-        return replay_get(rt, req, space, id);
+        return replay_get(st, req, space, id);
     if (!strcmp(m, "DELETE"))
-        return replay_cancel(rt, req, space, id);
+        return replay_cancel(st, req, space, id);
     return eg_http_error(req->conn, 405, "Method not allowed here; use GET or DELETE.");
 }

@@ -5,13 +5,13 @@
  *   POST {endpoint}/2015-03-31/functions/{provider.arn, URI-encoded}/invocations
  *   X-Amz-Invocation-Type: RequestResponse
  *   Content-Type: the invocation's; body: the invocation's, as is
- *   signed with SigV4 (core/eg_sigv4) for service "lambda" in provider.region
+ *   signed with SigV4 (invoker/sigv4.c) for service "lambda" in provider.region
  *
  * provider.arn is anything the Invoke API takes as FunctionName: a name
  * ("my-fn"), a name with a qualifier ("my-fn:prod"), a partial ARN
  * ("123456789012:function:my-fn") or a full ARN, of this account or
  * another. It travels encoded once in the path ("arn%3Aaws%3A...") and is
- * signed encoded twice, as AWS wants (see eg_sigv4.h).
+ * signed encoded twice, as AWS wants (see sigv4.h).
  *
  * Credentials: provider.awsAccessKeyId + awsSecretAccessKey (+ optional
  * awsSessionToken) from the record, else the invoker's AWS_ACCESS_KEY_ID,
@@ -39,7 +39,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "eg_sigv4.h"
+#include "sigv4.h"
 #include "provider.h"
 
 #define INVOKE_PATH "/2015-03-31/functions/"

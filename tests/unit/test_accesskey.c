@@ -1,5 +1,5 @@
 /*
- * Unit tests of core/eg_accesskey: SHA-256 against a known vector, new keys
+ * Unit tests of ingress/accesskey.c: SHA-256 against a known vector, new keys
  * (fresh secrets and ids, only the hash in the change, the change valid as a
  * configuration record), the bearer header parser, and the verdicts of
  * eg_accesskey_check / eg_accesskey_check_admin for open, keyed and
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eg_accesskey.h"
+#include "accesskey.h"
 #include "eg_configlog.h"
 
 static void test_hash_vector(void **state)

@@ -1,7 +1,7 @@
 /*
  * Unit tests of CORS: the CORS index of core/eg_config (eg_config_cors_match,
  * kept up to date by create / update / delete, per space and method, path
- * conflicts) and core/eg_cors (origin wildcards, actual-response headers,
+ * conflicts) and ingress/cors.c (origin wildcards, actual-response headers,
  * preflight verdicts and answers, as event-gateway 0.9 gave them through
  * rs/cors v1.x).
  *
@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "eg_config.h"
-#include "eg_cors.h"
+#include "cors.h"
 
 static eg_config_t *g;
 

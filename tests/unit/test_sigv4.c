@@ -1,5 +1,5 @@
 /*
- * Unit tests of core/eg_sigv4 against AWS's published SigV4 test suite
+ * Unit tests of invoker/sigv4.c against AWS's published SigV4 test suite
  * (aws-sig-v4-test-suite: credentials AKIDEXAMPLE, region us-east-1,
  * service "service", 2015-08-30T12:36:00Z; each case's expected signature
  * as published, and recomputed independently with botocore's SigV4Auth),
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eg_sigv4.h"
+#include "sigv4.h"
 
 #define SUITE_AK "AKIDEXAMPLE"
 #define SUITE_SK "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

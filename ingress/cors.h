@@ -1,5 +1,5 @@
 /*
- * eg_cors: the CORS answers of the Events API, from a CORS configuration
+ * cors.h: the CORS answers of the Events API, from a CORS configuration
  * (the API object of the Config API's `cors` resource: allowedOrigins,
  * allowedMethods, allowedHeaders, allowCredentials, method, path). Knows
  * nothing of HTTP libraries: it returns the headers to send.

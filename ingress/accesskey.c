@@ -1,5 +1,5 @@
 /*
- * eg_accesskey: access keys of the Config API; see eg_accesskey.h.
+ * accesskey.c: access keys of the Config API; see accesskey.h.
  *
  * Design
  *  - Hashing is OpenSSL's EVP SHA-256, randomness RAND_bytes (a CSPRNG fed
@@ -13,7 +13,7 @@
  *    way.
  *  - Nothing here logs: callers log ids, never secrets or headers.
  */
-#include "eg_accesskey.h"
+#include "accesskey.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * eg_sigv4: AWS Signature Version 4 (header form), on OpenSSL's libcrypto.
+ * sigv4.h: AWS Signature Version 4 (header form), on OpenSSL's libcrypto.
  *
  * Follows AWS's canonical-request rules
  * (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):

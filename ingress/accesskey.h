@@ -1,5 +1,5 @@
 /*
- * eg_accesskey: per-space access keys and the admin key of the Config API
+ * accesskey.h: per-space access keys and the admin key of the Config API
  * (docs/contract.md section 8).
  *
  * Rules of this module:

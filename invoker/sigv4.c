@@ -1,12 +1,12 @@
 /*
- * eg_sigv4.c: AWS Signature Version 4, see eg_sigv4.h for the rules.
+ * sigv4.c: AWS Signature Version 4, see sigv4.h for the rules.
  *
  * Every piece of the canonical request goes through one growable buffer
  * (sb_t) whose first allocation failure sticks, so the steps need no error
  * checks of their own; the result is checked once at the end. libcrypto
  * provides SHA-256 and HMAC-SHA256 (one-shot calls, no shared state).
  */
-#include "eg_sigv4.h"
+#include "sigv4.h"
 
 #include "eg_digest.h"
 

@@ -1,6 +1,6 @@
 /*
- * eg_cors: CORS answers from a CORS configuration, as event-gateway 0.9 gave
- * them through rs/cors v1.x (see eg_cors.h for the rules and where they come
+ * cors.c: CORS answers from a CORS configuration, as event-gateway 0.9 gave
+ * them through rs/cors v1.x (see cors.h for the rules and where they come
  * from). Everything here reads the configuration object and the request's
  * header values and writes into caller storage: no allocation, no state.
  *
@@ -9,7 +9,7 @@
  * origin patterns match with a greedy segment search (no backtracking), and
  * every requested header is compared with each allowed header once.
  */
-#include "eg_cors.h"
+#include "cors.h"
 
 #include <ctype.h>
 #include <stdarg.h>
