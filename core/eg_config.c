@@ -80,18 +80,6 @@ const char *eg_op_name(eg_op_t op)
     return "?";
 }
 
-int eg_error_set(eg_error_t *err, int status, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->status = status;
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 void eg_change_release(eg_change_t *c)
 {
     free(c->space);

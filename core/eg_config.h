@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
+#include "eg_error.h"
 #include "eg_pathtree.h"
 
 typedef enum eg_kind {
@@ -44,16 +45,6 @@ int eg_kind_parse(const char *s, size_t len, eg_kind_t *k);
 
 typedef enum eg_op { EG_OP_CREATE = 1, EG_OP_UPDATE, EG_OP_DELETE } eg_op_t;
 const char *eg_op_name(eg_op_t op);
-
-/* An error for the API: an HTTP status and a message for {"errors":[{"message":…}]}. */
-typedef struct eg_error {
-    int status;
-    char message[1024]; /* room for 0.9's validator report of every field */
-} eg_error_t;
-
-/* Sets err and returns -1, so that `return eg_error_set(...)` reads well. */
-int eg_error_set(eg_error_t *err, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* Kafka's longest topic name (a kafka function's topic, a pool's topics). */
 #define EG_KAFKA_TOPIC_MAX 249

@@ -25,7 +25,7 @@
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
 
-#include "eg_config.h"   /* eg_error_t */
+#include "eg_error.h"
 #include "eg_pathtree.h" /* eg_path_param_t */
 
 #define EG_EVENT_MAX_BYTES (16u * 1024u * 1024u) /* body / record value */

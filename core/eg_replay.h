@@ -30,7 +30,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-#include "eg_config.h" /* eg_error_t, EG_MAX_NAME */
+#include "eg_config.h" /* EG_MAX_NAME */
+#include "eg_error.h"
 
 typedef enum eg_replay_status {
     EG_REPLAY_RUNNING = 0,
