@@ -24,7 +24,9 @@
  * keeps (producers) are released by its `shutdown` when the role stops.
  *
  * Adding a provider: a file provider_<type>.c defining one eg_provider_t,
- * and its line in the table of provider.c. Nothing else changes.
+ * its line in the table of provider.c, and the validation of its fields,
+ * a row of the providers table in core/eg_config_request.c (the ingress
+ * validates functions and does not link the invoker).
  */
 #ifndef EG_PROVIDER_H
 #define EG_PROVIDER_H
