@@ -58,9 +58,12 @@
  * there the router commits offsets a second time, plainly, and does not
  * fence nor claim.
  *
+ * Files: this one is the role (consumer, transactions, partitions, held
+ * events); fanout.c routes one record; router_int.h holds their state.
+ *
  * Thread: one, the role's own; it owns the consumer and the producers.
  */
-#include "router.h"
+#include "router_int.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -97,35 +100,6 @@
 #define INIT_TIMEOUT_MS 30000   /* the transactional producer's first initialisation */
 #define FENCE_TIMEOUT_MS 10000  /* fencing departed committers, in all */
 #define OFFSETS_TIMEOUT_MS 5000 /* one attempt at reading committed offsets */
-
-typedef struct eg_router {
-    eg_runtime_t *rt;
-    rd_kafka_t *consumer;
-    int coop;                  /* the consumer's rebalance protocol is cooperative */
-    int ever_assigned;         /* an assignment (even an empty one) came */
-    eg_txn_t *txn;             /* transactional: the async fan-out */
-    rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */
-    pthread_t thread;
-    int thread_started;
-    atomic_int stop;
-    size_t txn_records;
-    int64_t txn_started_ms;
-    char group[300];
-    eg_ledger_t *ledger;     /* per partition: read position, held records */
-    int64_t *sync_sent;      /* per partition: the last offset whose sync invocation went out */
-    int32_t sync_sent_n;     /* partitions in sync_sent */
-    eg_pools_t *pools;       /* the pools' invocation topics */
-    eg_metric_t *held;       /* gauge: events held for their pool's topic */
-    int64_t config_seen;     /* the configuration log's position held events were read at */
-    int64_t reread_ms;       /* when they were read again last */
-    eg_replayer_t *replayer; /* --run-replays, else NULL */
-    eg_doze_t doze;          /* idle duty cycle of the consumer (router thread) */
-    rd_kafka_topic_partition_list_t *dozed; /* the partitions it paused, or NULL */
-    rd_kafka_queue_t *cq;                   /* the consumer's queue: router_wake yields it */
-    atomic_int dozing;                      /* doze.dozing, for router_wake (other threads) */
-    atomic_int wake;                        /* router_wake asked: end the doze */
-    int waker;                              /* registered with eg_runtime_add_waker */
-} eg_router_t;
 
 /* ---- transactions ---- */
 
@@ -250,272 +224,6 @@ static int txn_commit(eg_router_t *r)
     r->txn_records = 0;
     eg_metric_set(r->held, NULL, (double)eg_ledger_held(r->ledger));
     return 0;
-}
-
-/* ---- routing one record ---- */
-
-/* Produces to the open transaction, or (sync) through the sync producer. */
-static int produce(eg_router_t *r, int sync, const char *topic, const void *key, size_t klen,
-                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs)
-{
-    if (!sync) {
-        if (eg_txn_produce(r->txn, topic, key, klen, val, vlen, hdrs))
-            return -1;
-        r->txn_records++;
-        return 0;
-    }
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        r->sync_producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-    if (e) {
-        rd_kafka_headers_destroy(hdrs);
-        EG_LOG_ERROR("router", "producing to %s: %s", topic, rd_kafka_err2str(e));
-        return -1;
-    }
-    return 0;
-}
-
-static void on_sync_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    eg_router_t *r = opaque;
-    if (m->err)
-        EG_LOG_WARN("router", "a sync invocation to %s was not stored: %s (its client gets 504)",
-                    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-    else
-        eg_backlog_produced(r->rt->backlog, m);
-}
-
-/* The fan-out's delivery reports, on a mock cluster only: the invokers'
- * backlog is counted from them (eg_backlog.h). */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    eg_router_t *r = opaque;
-    if (!m->err)
-        eg_backlog_produced(r->rt->backlog, m);
-}
-
-/* Was the sync invocation (or error reply) of record m sent already, by this
- * process, before an abort made the router read it again? */
-static int sync_sent_before(const eg_router_t *r, const rd_kafka_message_t *m)
-{
-    return m->partition >= 0 && m->partition < r->sync_sent_n &&
-           m->offset <= r->sync_sent[m->partition];
-}
-
-/* Remembers that the sync invocation (or error reply) of m went out. */
-static void sync_sent_mark(eg_router_t *r, const rd_kafka_message_t *m)
-{
-    if (m->partition < 0)
-        return;
-    if (m->partition >= r->sync_sent_n) {
-        int32_t n = m->partition + 1 > 2 * r->sync_sent_n ? m->partition + 1 : 2 * r->sync_sent_n;
-        int64_t *a = realloc(r->sync_sent, (size_t)n * sizeof *a);
-        if (!a)
-            return; /* an abort may then send it again, as a crash would */
-        for (int32_t i = r->sync_sent_n; i < n; i++)
-            a[i] = -1;
-        r->sync_sent = a;
-        r->sync_sent_n = n;
-    }
-    if (m->offset > r->sync_sent[m->partition])
-        r->sync_sent[m->partition] = m->offset;
-}
-
-/* A dead letter for record m; with_event: the record's value in it. */
-static int dead_letter_of(eg_router_t *r, const rd_kafka_message_t *m, const char *reason,
-                          int with_event)
-{
-    eg_deadletter_t d = {
-        .last_error = reason,
-        .failed_at_ms = eg_time_now_ms(),
-        .topic = rd_kafka_topic_name(m->rkt),
-        .partition = m->partition,
-        .offset = m->offset,
-        .event = with_event ? m->payload : NULL,
-        .event_len = with_event && m->payload ? m->len : 0,
-    };
-    char *s = eg_deadletter_json(&d);
-    if (!s)
-        return -1;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    eg_route_add_header(h, EG_HDR_CONTENT_TYPE, "application/json");
-    int rc = produce(r, 0, r->rt->topics.dlq, m->key, m->key_len, s, strlen(s), h);
-    free(s);
-    EG_LOG_WARN("router", "record %s[%" PRId32 "]@%" PRId64 " dead-lettered: %s",
-                rd_kafka_topic_name(m->rkt), m->partition, m->offset, reason);
-    eg_metric_add(r->rt->mx.dead_letters, (const char *const[]){"", ""}, 1);
-    return rc;
-}
-
-static int dead_letter(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
-{
-    return dead_letter_of(r, m, reason, 1);
-}
-
-static int dead_letter_bare(eg_router_t *r, const rd_kafka_message_t *m, const char *reason)
-{
-    return dead_letter_of(r, m, reason, 0);
-}
-
-#define ROUTE_HELD 1 /* route(): the event waits for its pool's topic */
-
-/* Routes record m: 0 routed (or dead-lettered), ROUTE_HELD, -1 failed (the
- * transaction must be aborted). */
-static int route(eg_router_t *r, const rd_kafka_message_t *m)
-{
-    eg_route_input_t in;
-    eg_error_t err = {0};
-    int rd = eg_route_input_read(&in, m, &err);
-    if (rd == -1)
-        return dead_letter(r, m, err.message);
-    if (rd)
-        return -1;
-    rd_kafka_headers_t *hin = in.hdrs;
-    const char *space = in.space, *type = in.type, *eid = in.eid;
-
-    /* Most events match a few subscriptions: their targets stay on the
-     * stack; a larger fan-out takes the heap. */
-    struct target {
-        const char *topic; /* a pool's topic name, interned below */
-        char sub[EG_MAX_ID + 1];
-        char fn[EG_MAX_NAME + 1];
-        int sync;
-    } stack_targets[4], *targets = stack_targets;
-    size_t nt = 0;
-
-    /* A sync request: the ingress named the subscription that answers it
-     * and where the answer goes. Past its deadline nobody waits. */
-    char sync_sub[EG_MAX_ID + 1] = "", reply_to[512] = "", corr[128] = "", deadline[32] = "";
-    if (eg_kafka_header(hin, EG_HDR_SYNC_SUBSCRIPTION, sync_sub, sizeof sync_sub) > 0 &&
-        (eg_kafka_header(hin, EG_HDR_REPLY_TO, reply_to, sizeof reply_to) <= 0 ||
-         eg_kafka_header(hin, EG_HDR_CORRELATION, corr, sizeof corr) <= 0 ||
-         eg_kafka_header(hin, EG_HDR_DEADLINE, deadline, sizeof deadline) <= 0 ||
-         strtoll(deadline, NULL, 10) <= eg_time_now_ms() || sync_sent_before(r, m)))
-        sync_sub[0] = '\0';
-    const char *sync_error = NULL;
-    int held = 0, oom = 0;
-    const eg_sub_t *subs[EG_ROUTE_MAX_FANOUT];
-    eg_path_param_t params[64];
-    size_t np = 0;
-    const eg_config_t *cfg = eg_configlog_read_begin(r->rt->config);
-    size_t n = eg_config_match(cfg, space, type, in.method, in.path, subs, EG_ROUTE_MAX_FANOUT,
-                               params, 64, &np);
-    /* The metric's labels: anyone may write to the events topic, and made-up
-     * spaces and types would crowd the series cap. */
-    int known_space = eg_config_space_known(cfg, space);
-    const char *label_space = known_space ? space : EG_METRICS_OTHER_SPACE;
-    const char *label_type = known_space && eg_config_peek(cfg, EG_KIND_EVENTTYPE, space, type)
-                                 ? type
-                                 : EG_METRICS_OTHER_SPACE;
-    if (n > EG_ROUTE_MAX_FANOUT) {
-        EG_LOG_WARN("router", "event %s matches %zu subscriptions; routing the first %d", eid, n,
-                    EG_ROUTE_MAX_FANOUT);
-        n = EG_ROUTE_MAX_FANOUT;
-    }
-    if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
-        oom = !(targets = malloc((n + 1) * sizeof *targets));
-    for (size_t i = 0; targets && !oom && i <= n; i++) {
-        const eg_sub_t *sub = i < n ? subs[i] : NULL;
-        if (i == n) { /* the sync subscription, if any, comes last */
-            if (!sync_sub[0])
-                break;
-            const cJSON *o = eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, space, sync_sub);
-            for (size_t k = 0; k < n && o; k++)
-                if (subs[k]->obj == o)
-                    sub = subs[k];
-            if (!sub || !sub->sync) {
-                sync_error = "the sync subscription no longer matches the event";
-                break;
-            }
-        } else if (sub->sync) {
-            continue;
-        }
-        int ready = 0;
-        targets[nt].sync = sub->sync;
-        targets[nt].topic =
-            eg_pools_topic(r->pools, eg_route_pool(cfg, space, sub->fn), sub->sync, &ready);
-        if (!targets[nt].topic) {
-            oom = 1;
-        } else if (!ready && sub->sync) {
-            sync_error = "the function's invocation topic cannot be created";
-        } else if (!ready) {
-            held = 1; /* nothing of the event is routed now */
-        } else {
-            snprintf(targets[nt].sub, sizeof targets[nt].sub, "%s", sub->id);
-            snprintf(targets[nt].fn, sizeof targets[nt].fn, "%s", sub->fn);
-            nt++;
-        }
-    }
-    eg_configlog_read_end(r->rt->config);
-    if (oom || held) {
-        if (oom)
-            EG_LOG_ERROR("router", "out of memory routing event %s", eid);
-        if (targets != stack_targets)
-            free(targets);
-        eg_route_input_release(&in);
-        return oom ? -1 : ROUTE_HELD;
-    }
-
-    int rc = 0;
-    char source[400];
-    eg_route_source(source, sizeof source, m, NULL);
-    for (size_t i = 0; i < nt && rc == 0; i++) {
-        rd_kafka_headers_t *h =
-            eg_route_invocation_headers(&in, source, NULL, targets[i].sub, targets[i].fn);
-        if (targets[i].sync) {
-            eg_route_add_header(h, EG_HDR_REPLY_TO, reply_to);
-            eg_route_add_header(h, EG_HDR_CORRELATION, corr);
-            eg_route_add_header(h, EG_HDR_DEADLINE, deadline);
-        }
-        size_t size = m->key_len + in.vlen + eg_route_headers_size(h);
-        if (size > r->rt->max_record) {
-            /* Kafka would refuse it, the transaction would abort, and the
-             * partition would read it again for ever: a dead letter instead,
-             * without the event (which is what is too large). */
-            rd_kafka_headers_destroy(h);
-            char why[2 * EG_MAX_ID + 256];
-            snprintf(why, sizeof why,
-                     "the invocation of subscription %s would be a record of %zu bytes, more than "
-                     "the %zu the invocation topic takes (event %s)",
-                     targets[i].sub, size, r->rt->max_record, eid);
-            rc = dead_letter_bare(r, m, why);
-            continue;
-        }
-        rc = produce(r, targets[i].sync, targets[i].topic, m->key, m->key_len, in.val, in.vlen, h);
-        if (rc == 0 && targets[i].sync)
-            sync_sent_mark(r, m);
-    }
-    if (sync_error && rc == 0) {
-        /* The waiting client learns at once instead of timing out. */
-        eg_reply_t reply = {.correlation = corr, .ok = 0, .error = (char *)sync_error};
-        char *v = eg_reply_encode(&reply);
-        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-        eg_route_add_header(h, EG_HDR_CORRELATION, corr);
-        /* keyed by correlation id, as the invokers' replies: the ingress
-         * reads every partition of its reply topic */
-        rc = v ? produce(r, 1, reply_to, corr, strlen(corr), v, strlen(v), h) : -1;
-        if (!v)
-            rd_kafka_headers_destroy(h);
-        if (rc == 0)
-            sync_sent_mark(r, m);
-        free(v);
-        EG_LOGF(EG_LOG_LEVEL_INFO, "router",
-                ((eg_log_field_t[]){
-                    {"event", eid}, {"space", space}, {"type", type}, {"subscription", sync_sub}}),
-                4, "event %s: %s", eid, sync_error);
-    }
-    if (nt)
-        EG_LOGF(EG_LOG_LEVEL_DEBUG, "router",
-                ((eg_log_field_t[]){{"event", eid}, {"space", space}, {"type", type}}), 3,
-                "event %s (%s) fanned out to %zu subscriptions", eid, type, nt);
-    if (rc == 0)
-        eg_metric_add(r->rt->mx.events_processed, (const char *const[]){label_space, label_type},
-                      1);
-    if (targets != stack_targets)
-        free(targets);
-    eg_route_input_release(&in);
-    return rc;
 }
 
 /* ---- taking partitions ---- */
@@ -729,7 +437,7 @@ static void take_record(eg_router_t *r, const rd_kafka_message_t *m)
         rewind_ledger(r); /* no transaction to route it in: read it again */
         return;
     }
-    int rc = route(r, m);
+    int rc = eg__router_route(r, m);
     if (rc == ROUTE_HELD) {
         if (eg_ledger_hold(r->ledger, m->partition, m->offset))
             stop_partition(r, m);
@@ -956,7 +664,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     rd_kafka_conf_set_opaque(pc, r);
     if (rt->backlog)
-        rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+        rd_kafka_conf_set_dr_msg_cb(pc, eg__router_on_delivery);
     r->txn = eg_txn_new(rt, pc, &r->stop, INIT_TIMEOUT_MS, err, errlen);
     pc = NULL;
     if (!r->txn)
@@ -966,7 +674,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
         eg_runtime_sync_producer_conf(rt, pc, err, errlen))
         goto fail;
     rd_kafka_conf_set_opaque(pc, r);
-    rd_kafka_conf_set_dr_msg_cb(pc, on_sync_delivery);
+    rd_kafka_conf_set_dr_msg_cb(pc, eg__router_on_sync_delivery);
     if (!(r->sync_producer =
               eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "router sync producer", err, errlen)))
         goto fail;
