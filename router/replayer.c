@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_replay.h"
@@ -221,8 +222,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     eg_replayer_t *rp = opaque;
-    int coop = rp->coop;
-    rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rp->ever_assigned = 1;
         for (int i = 0; i < parts->cnt; i++) {
@@ -232,10 +231,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         EG_LOG_INFO("replayer", "assigned %d partition(s) of %s", parts->cnt,
                     rp->rt->topics.replays);
-        if (coop)
-            e = rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
     } else {
         for (int i = 0; i < parts->cnt; i++) {
             int32_t p = parts->elems[i].partition;
@@ -247,15 +242,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         EG_LOG_INFO("replayer", "revoked %d partition(s) of %s", parts->cnt,
                     rp->rt->topics.replays);
-        if (coop)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
     }
-    if (e) {
-        EG_LOG_WARN("replayer", "rebalance: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
+    eg_kafka_rebalance_apply(rk, err, parts, "replayer");
 }
 
 /* A record of the replays topic. */
@@ -521,7 +509,6 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_replayer_t *rp = calloc(1, sizeof *rp);
-    rd_kafka_conf_t *cc = NULL, *pc = NULL;
     char group[300];
     if (!rp) {
         snprintf(err, errlen, "out of memory");
@@ -533,30 +520,28 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
         goto fail;
     }
     snprintf(group, sizeof group, "%sreplayer", s->topic_prefix);
-    if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "group.id", group, err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "auto.offset.reset", "earliest", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "partition.assignment.strategy", "cooperative-sticky", err,
-                              errlen) ||
-        eg_kafka_conf_default(cc, s, "session.timeout.ms", "6000", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "heartbeat.interval.ms", "1000", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", "20", err, errlen))
+    static const eg_kafka_prop_t cprops[] = {
+        /* the end of the replays topic: the whole state is read */
+        EG_KAFKA_FIXED("enable.partition.eof", "true"),
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", "20"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t cspec = {.type = RD_KAFKA_CONSUMER,
+                                   .name = "replayer consumer",
+                                   .profile = EG_KAFKA_GROUP_CONSUMER,
+                                   .group = group,
+                                   .props = cprops,
+                                   .opaque = rp,
+                                   .rebalance_cb = on_rebalance};
+    if (!(rp->consumer = eg_kafka_client_new(s, rt->brokers, &cspec, err, errlen)))
         goto fail;
-    rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
-    rd_kafka_conf_set_opaque(cc, rp);
-    if (!(rp->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "replayer consumer", err, errlen)))
-        goto fail;
-    rd_kafka_poll_set_consumer(rp->consumer);
     rp->coop = eg_kafka_cooperative(s);
-    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen))
-        goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    rd_kafka_conf_set_opaque(pc, rp);
-    if (!(rp->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "replayer producer", err, errlen)))
+    const eg_kafka_spec_t pspec = {.type = RD_KAFKA_PRODUCER,
+                                   .name = "replayer producer",
+                                   .profile = EG_KAFKA_RELIABLE_PRODUCER,
+                                   .opaque = rp,
+                                   .dr_msg_cb = on_delivery};
+    if (!(rp->producer = eg_kafka_client_new(s, rt->brokers, &pspec, err, errlen)))
         goto fail;
     if (!(rp->pools = eg_pools_new(rt, rp->producer))) {
         snprintf(err, errlen, "out of memory");
@@ -573,10 +558,6 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
                 rt->topics.replays, group, s->replay_max_rate);
     return rp;
 fail:
-    if (cc)
-        rd_kafka_conf_destroy(cc);
-    if (pc)
-        rd_kafka_conf_destroy(pc);
     eg_replayer_stop(rp);
     return NULL;
 }

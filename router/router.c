@@ -76,6 +76,7 @@
 #include "eg_deadletter.h"
 #include "eg_doze.h"
 #include "eg_event.h"
+#include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_map.h"
@@ -297,15 +298,7 @@ static void take_partitions(eg_router_t *r, rd_kafka_topic_partition_list_t *par
     if (eg_ledger_held(r->ledger))
         EG_LOG_INFO("router", "%zu event(s) of these partitions wait for their pool's topic",
                     eg_ledger_held(r->ledger));
-    if (r->coop) {
-        rd_kafka_error_t *e = rd_kafka_incremental_assign(r->consumer, at);
-        if (e) {
-            EG_LOG_ERROR("router", "assigning partitions: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
-    } else {
-        rd_kafka_assign(r->consumer, at);
-    }
+    eg_kafka_rebalance_apply(r->consumer, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, at, "router");
     rd_kafka_topic_partition_list_destroy(at);
     eg_metric_set(r->held, NULL, (double)eg_ledger_held(r->ledger));
 }
@@ -350,13 +343,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (stopped->cnt)
         rd_kafka_resume_partitions(rk, stopped);
     rd_kafka_topic_partition_list_destroy(stopped);
-    if (r->coop) {
-        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-        if (e)
-            rd_kafka_error_destroy(e);
-    } else {
-        rd_kafka_assign(rk, NULL);
-    }
+    eg_kafka_rebalance_apply(rk, err, parts, "router");
     eg_backlog_consumer_assigned(r->rt->backlog, rk, r->rt->topics.events);
     eg_metric_set(r->held, NULL, (double)eg_ledger_held(r->ledger));
 }
@@ -597,7 +584,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_router_t *r = calloc(1, sizeof *r);
-    rd_kafka_conf_t *cc = NULL, *pc = NULL;
+    rd_kafka_conf_t *pc = NULL;
     char txid[400], fetch_wait[16];
     if (!r) {
         snprintf(err, errlen, "out of memory");
@@ -620,51 +607,51 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
                  eg_time_mono_ms());
     snprintf(txid, sizeof txid, "%srouter-%s", s->topic_prefix, eg_configlog_instance(rt->config));
 
-    if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "group.id", r->group, err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "auto.offset.reset", "earliest", err, errlen) ||
-        eg_kafka_conf_set(cc, "isolation.level", "read_committed", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "partition.assignment.strategy", "cooperative-sticky", err,
-                              errlen) ||
-        /* librdkafka 2.0.2's embedded broker moves a dead member's partitions
-         * about two session timeouts after its death: 6 s keeps that within
-         * the 15 s the contract promises. */
-        eg_kafka_conf_default(cc, s, "session.timeout.ms", "6000", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "heartbeat.interval.ms", "1000", err, errlen) ||
+    const eg_kafka_prop_t cprops[] = {
+        EG_KAFKA_FIXED("isolation.level", "read_committed"),
         /* What it reads ahead, 16 MiB: librdkafka's 64 MiB only grows the
          * router's memory on a backlog, not its rate. */
-        eg_kafka_conf_default(cc, s, "queued.max.messages.kbytes", "16384", err, errlen) ||
+        EG_KAFKA_DEFAULT("queued.max.messages.kbytes", "16384"),
         /* The events topic is on the sync path: the embedded broker answers a
          * fetch only when this runs out, so it is that hop's latency there
          * (--sync-fetch-wait-ms, 1 ms; the consumer dozes when idle, see
          * eg_doze.h). A real broker answers as soon as data arrives: there
          * it only bounds how often an idle consumer asks (100 ms). */
-        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", fetch_wait),
         /* the fetch windows of a dozing consumer close on these */
-        (r->doze.probe_ms && eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen)))
+        EG_KAFKA_FIXED("enable.partition.eof", r->doze.probe_ms ? "true" : NULL),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t cspec = {.type = RD_KAFKA_CONSUMER,
+                                   .name = "router consumer",
+                                   .profile = EG_KAFKA_GROUP_CONSUMER,
+                                   .group = r->group,
+                                   .props = cprops,
+                                   .opaque = r,
+                                   .rebalance_cb = on_rebalance};
+    if (!(r->consumer = eg_kafka_client_new(s, rt->brokers, &cspec, err, errlen)))
         goto fail;
-    rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
-    rd_kafka_conf_set_opaque(cc, r);
-    if (!(r->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "router consumer", err, errlen)))
-        goto fail;
-    rd_kafka_poll_set_consumer(r->consumer);
     r->coop = eg_kafka_cooperative(s);
 
-    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(pc, "transactional.id", txid, err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "5", err, errlen) ||
+    const eg_kafka_prop_t pprops[] = {
+        EG_KAFKA_FIXED("transactional.id", txid),
+        EG_KAFKA_DEFAULT("linger.ms", "5"),
         /* A fan-out writes one event many times: compressed, a batch of
          * its invocations costs the broker about one copy. */
-        eg_kafka_conf_default(pc, s, "compression.type", "lz4", err, errlen) ||
+        EG_KAFKA_DEFAULT("compression.type", "lz4"),
         /* A transaction's calls wait for these retries: Kafka answers
          * CONCURRENT_TRANSACTIONS to the offsets of a transaction begun while
          * the last one's markers are still being written, for a few ms. */
-        eg_kafka_conf_default(pc, s, "retry.backoff.ms", "10", err, errlen))
+        EG_KAFKA_DEFAULT("retry.backoff.ms", "10"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t pspec = {.type = RD_KAFKA_PRODUCER,
+                                   .name = "router producer",
+                                   .props = pprops,
+                                   .opaque = r,
+                                   .dr_msg_cb = rt->backlog ? eg__router_on_delivery : NULL};
+    if (!(pc = eg_kafka_client_conf(s, rt->brokers, &pspec, err, errlen)))
         goto fail;
-    rd_kafka_conf_set_opaque(pc, r);
-    if (rt->backlog)
-        rd_kafka_conf_set_dr_msg_cb(pc, eg__router_on_delivery);
     r->txn = eg_txn_new(rt, pc, &r->stop, INIT_TIMEOUT_MS, err, errlen);
     pc = NULL;
     if (!r->txn)
@@ -699,8 +686,6 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
                 txid);
     return r;
 fail:
-    if (cc)
-        rd_kafka_conf_destroy(cc);
     if (pc)
         rd_kafka_conf_destroy(pc);
     router_stop(r);

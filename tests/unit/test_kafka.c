@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "eg_kafka.h"
+#include "eg_kafka_client.h"
 #include "eg_time.h"
 #include <librdkafka/rdkafka_mock.h>
 
@@ -145,6 +146,73 @@ static void test_forced_only_from_the_table(void **state)
     rd_kafka_conf_destroy(conf);
 }
 
+static const char *conf_get(rd_kafka_conf_t *c, const char *name, char *buf, size_t len)
+{
+    size_t n = len;
+    if (rd_kafka_conf_get(c, name, buf, &n) != RD_KAFKA_CONF_OK)
+        return NULL;
+    return buf;
+}
+
+static void test_client_spec_profile_rows_and_overrides(void **state)
+{
+    (void)state;
+    eg_settings_t s;
+    char err[512] = "", v[256];
+    /* --kafka overrides a default of the profile and one of the client's */
+    settings_with(&s, (const char *const[]){"session.timeout.ms=10000", "linger.ms=7", NULL});
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_FIXED("isolation.level", "read_committed"),
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", "20"),
+        EG_KAFKA_DEFAULT("linger.ms", "5"),
+        EG_KAFKA_FIXED("enable.partition.eof", NULL), /* skipped */
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                                  .name = "test consumer",
+                                  .profile = EG_KAFKA_GROUP_CONSUMER,
+                                  .group = "g1",
+                                  .props = rows};
+    rd_kafka_conf_t *c = eg_kafka_client_conf(&s, "127.0.0.1:1", &spec, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(conf_get(c, "group.id", v, sizeof v), "g1");
+    assert_string_equal(conf_get(c, "enable.auto.commit", v, sizeof v), "false");
+    assert_string_equal(conf_get(c, "partition.assignment.strategy", v, sizeof v),
+                        "cooperative-sticky");
+    assert_string_equal(conf_get(c, "session.timeout.ms", v, sizeof v), "10000");
+    assert_string_equal(conf_get(c, "heartbeat.interval.ms", v, sizeof v), "1000");
+    assert_string_equal(conf_get(c, "isolation.level", v, sizeof v), "read_committed");
+    assert_string_equal(conf_get(c, "fetch.wait.max.ms", v, sizeof v), "20");
+    assert_string_equal(conf_get(c, "linger.ms", v, sizeof v), "7");
+    assert_string_equal(conf_get(c, "enable.partition.eof", v, sizeof v), "false");
+    rd_kafka_conf_destroy(c);
+
+    /* the reliable producer profile */
+    const eg_kafka_spec_t pspec = {
+        .type = RD_KAFKA_PRODUCER, .name = "test producer", .profile = EG_KAFKA_RELIABLE_PRODUCER};
+    c = eg_kafka_client_conf(&s, "127.0.0.1:1", &pspec, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(conf_get(c, "enable.idempotence", v, sizeof v), "true");
+    assert_string_equal(conf_get(c, "linger.ms", v, sizeof v), "7");
+    rd_kafka_conf_destroy(c);
+    eg_settings_release(&s);
+}
+
+static void test_client_spec_refuses_a_fixed_row_not_in_the_table(void **state)
+{
+    (void)state;
+    eg_settings_t s;
+    char err[512] = "";
+    settings_with(&s, (const char *const[]){NULL});
+    const eg_kafka_prop_t rows[] = {EG_KAFKA_FIXED("linger.ms", "5"), {NULL, NULL, 0}};
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER, .name = "odd producer", .props = rows};
+    assert_null(eg_kafka_client_new(&s, "127.0.0.1:1", &spec, err, sizeof err));
+    /* the client is named, and the property */
+    assert_non_null(strstr(err, "odd producer: "));
+    assert_non_null(strstr(err, "linger.ms"));
+    eg_settings_release(&s);
+}
+
 static void test_partitions_str_lists_and_truncates(void **state)
 {
     (void)state;
@@ -219,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_fixed_properties_refused),
         cmocka_unit_test(test_fixed_values_repeated_and_others_pass),
         cmocka_unit_test(test_forced_only_from_the_table),
+        cmocka_unit_test(test_client_spec_profile_rows_and_overrides),
+        cmocka_unit_test(test_client_spec_refuses_a_fixed_row_not_in_the_table),
         cmocka_unit_test(test_partitions_str_lists_and_truncates),
         cmocka_unit_test(test_destroy_spares_a_joined_consumer_never_assigned),
     };
