@@ -45,32 +45,6 @@
  * producer sends at once (eg_runtime_sync_producer_conf, Nagle off) with
  * acks=1 (see make_replier).
  *
- * Thread. Each engine's thread owns everything of the engine: the consumer,
- * its producer (dead letters for async, replies for sync), the libcurl multi
- * handle, the timers. It runs a loop that never sleeps on anything but one
- * wait:
- *   1. drain the wake-up pipe;
- *   2. rd_kafka_consumer_poll(0) up to POLL_BATCH records (rebalance and
- *      commit callbacks run here too); each record becomes an invocation and
- *      its first attempt starts at once;
- *   3. run the timers that are due (a min-heap: retries, dead-letter
- *      re-sends, the grace re-check of a missing function);
- *   4. curl_multi_socket_action(TIMEOUT) when libcurl asked for it, then
- *      curl_multi_info_read for finished attempts;
- *   5. rd_kafka_poll(producer, 0) for delivery reports;
- *   6. commit every COMMIT_INTERVAL_MS; pause or resume partitions;
- *   7. epoll_wait on libcurl's sockets plus the wake-up pipe, for at most
- *      the time until the next timer (ours or libcurl's; MAX_WAIT_MS at
- *      most), then curl_multi_socket_action for each ready socket.
- * libcurl's multi_socket API keeps the epoll set in step (on_curl_socket):
- * a turn touches the sockets that are ready, not every call in flight
- * (curl_multi_perform polled each of 2,048 calls at every turn).
- * librdkafka writes to the pipe when the consumer queue or the producer's
- * queue goes from empty to non-empty (rd_kafka_queue_io_event_enable), and
- * stop() writes to it, so a record wakes the loop at once: no polling delay.
- * Because that signal only fires on empty -> non-empty, a turn that stops
- * at POLL_BATCH does not wait at all before the next one.
- *
  * No head-of-line blocking. Every record of a partition is worked on as
  * soon as it is consumed, concurrently with the others (libcurl's multi
  * interface: non-blocking, connections reused from its cache, each attempt
@@ -169,6 +143,7 @@
  * partitions move at once), flushes the producer and frees everything.
  */
 #include "invoker.h"
+#include "invoker_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,194 +169,15 @@
 #include "netpolicy.h"
 #include "provider.h"
 
-#define COMP "invoker"
-#define POLL_BATCH 500          /* records taken from the consumer per loop turn */
-#define COMMIT_INTERVAL_MS 200  /* asynchronous commits */
 #define COMMIT_WAIT_MS 5000     /* longest wait for a synchronous commit (revocation) */
-#define MAX_WAIT_MS 100         /* longest wait of one loop turn */
 #define CONNECT_TIMEOUT_MS 5000 /* at most, and never above the function timeout */
 #define FN_GRACE_MS 1000        /* re-check of a function missing from our configuration */
-#define DLQ_RESEND_MS 1000      /* a dead letter Kafka refused is sent again after this */
-#define DRAIN_EXTRA_MS 5000     /* shutdown: function timeout + this, at most */
 #define SPAN_PER_WINDOW 2048    /* tracker entries per window before a partition pauses */
 #define TOPIC_TIMEOUT_MS 5000   /* making sure the topics exist */
 #define MAX_HEADER 1024         /* longest eg-* header value taken */
 #define REPLY_RESEND_MS 10      /* a reply a full producer queue refused is sent again */
 #define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
-#define EPOLL_BATCH 256                     /* socket events taken per wait */
 #define NUDGE_TIMEOUT_MS 100                /* longest wait of eg_kafka_nudge */
-
-typedef struct part part_t;
-typedef struct inv inv_t;
-
-typedef enum inv_state {
-    INV_NEW,      /* just read, no attempt yet */
-    INV_QUEUED,   /* its next attempt waits for the in-flight budget (FIFO) */
-    INV_CALLING,  /* an attempt is in the multi handle */
-    INV_WAITING,  /* on the timer heap for its next attempt */
-    INV_DLQ,      /* dead letter produced (or to be re-sent), waiting for its report */
-    INV_OVERFLOW, /* written to the overflow topic (or to be re-sent), waiting for its report */
-    INV_PARKED,   /* shutting down: a retry that will not be made here */
-    INV_REPLY,    /* sync: reply produced (or to be re-sent), waiting for its report */
-} inv_state_t;
-
-typedef enum timer_kind { TK_ATTEMPT, TK_DLQ, TK_REPLY, TK_OVERFLOW } timer_kind_t;
-
-/* What an engine consumes: the pool's sync topic, its async topic, or its
- * overflow topic (async invocations of functions past their share). */
-typedef enum engine_kind { ENG_SYNC, ENG_ASYNC, ENG_OVERFLOW } engine_kind_t;
-
-typedef struct src src_t;
-
-/* The done queue of an engine: completions of start-hook attempts, pushed
- * from any thread, taken by the loop. Freed by the last of its references
- * (the engine's and one per pending completion). */
-typedef struct doneq {
-    pthread_mutex_t mu;
-    size_t refs;
-    int closed;  /* the engine is gone: completions are dropped */
-    int wake_fd; /* the engine's wake-up pipe (write end) */
-    eg_call_done_t *head, *tail;
-} doneq_t;
-
-struct eg_call_done {
-    doneq_t *q;
-    struct inv *inv; /* NULL once the engine dropped the invocation (under q->mu) */
-    eg_call_verdict_t verdict;
-    char err[512];
-    eg_call_done_t *next;
-};
-
-/* One invocation: a record being worked on. */
-struct inv {
-    eg_call_t call; /* what the provider sees */
-    const eg_provider_t *provider;
-    eg__timer_t timer;
-    timer_kind_t timer_kind;
-    inv_state_t state;
-    part_t *part; /* counted reference */
-    int64_t offset;
-    char *key;
-    size_t klen;
-    char *value; /* call.body points here */
-    char *space, *sub, *fn, *event_id, *event_type, *content_type;
-    const char *missing; /* the first required header the record lacks, or NULL */
-    int attempts;        /* attempts made */
-    int max_attempts, base_ms, max_ms;
-    int fn_grace; /* the missing-function re-check was used */
-    long last_status;
-    char last_error[512];
-    char *dlq_value; /* the dead letter, kept for re-sends */
-    char *share;     /* the key of the engine's share it holds ("space\x1ffunction"), or NULL */
-    rd_kafka_headers_t *headers; /* INV_OVERFLOW: the record's headers, kept for re-sends */
-    size_t response_cap;         /* bytes allocated at call.response */
-    int64_t attempt_start;
-    eg_netpolicy_guard_t guard; /* what the address policy refused during the attempt */
-    size_t response_max;        /* bytes of the answer kept: EG_REPLY_MAX_BODY (sync) or
-                                   EG_CALL_MAX_RESPONSE */
-    /* Sync invocations only. */
-    int sync;
-    char *reply_to, *correlation;
-    int64_t deadline_ms;  /* eg-deadline, Unix ms; 0 when none */
-    char *reply_value;    /* the reply until the producer takes it */
-    int reply_small;      /* the reply was replaced by an "answer too large" one */
-    inv_t *prev, *next;   /* every live invocation */
-    inv_t *qprev, *qnext; /* INV_QUEUED: the engine's queue */
-};
-
-/* One partition of the assignment (or a revoked one that calls still refer to). */
-struct part {
-    src_t *src;
-    char *topic;
-    int32_t partition;
-    eg__offtrack_t *track;
-    eg__shares_t *shares; /* each function's share of the window (async engine) */
-    int64_t committed;    /* last offset sent in a commit, -1 none */
-    int paused;
-    int revoked;
-    size_t refs;  /* invocations pointing here */
-    part_t *next; /* in the assignment */
-};
-
-#define EASY_POOL 256
-
-/* The input of an engine: a consumer group on an invocation topic. */
-struct src {
-    struct eg_invoker *r;
-    int sync;
-    char topic[512];
-    char group[512];
-    rd_kafka_t *consumer;
-    rd_kafka_queue_t *cq; /* the consumer's queue (main queue forwarded to it) */
-    part_t *parts;        /* the assignment */
-    size_t ninv;          /* live invocations read from this input */
-    int global_paused;    /* every partition paused: the input's in-flight budget is used up */
-    int64_t last_consumer_warn;
-    int64_t last_commit_warn;
-    int ever_assigned; /* an assignment (even an empty one) came */
-    eg_doze_t doze;    /* idle duty cycle (sync input; never dozes otherwise) */
-    int coop_sticky;   /* the consumer uses the cooperative-sticky assignor */
-};
-
-/* One engine: an input, its thread and everything that thread owns. */
-typedef struct eg_invoker {
-    eg_runtime_t *rt;
-    const eg_settings_t *s;
-    eg_netpolicy_t *policy; /* the role's, shared by its engines */
-    src_t in;
-    engine_kind_t kind;
-    /* Async engine: each function's share (--max-inflight-per-function;
-     * NULL: no limit), and where the invocations past it go. */
-    eg__shares_t *shares;
-    char overflow_topic[512];
-    rd_kafka_t *producer; /* dead letters and overflow (async and overflow engines) */
-    rd_kafka_t *replier;  /* replies (sync engine) */
-    rd_kafka_queue_t *pq; /* the producer's main queue */
-    rd_kafka_queue_t *rq; /* the reply producer's main queue */
-    CURLM *multi;
-    doneq_t *doneq;
-    int pipefd[2];
-    int epfd;         /* libcurl's sockets and the wake-up pipe */
-    int64_t curl_due; /* when libcurl wants curl_multi_socket_action(TIMEOUT), -1 never */
-    pthread_t thread;
-    int thread_started;
-    atomic_int stop;
-    atomic_int dozing;    /* in.doze.dozing, for engine_wake (other threads) */
-    atomic_int wake_doze; /* engine_wake asked: end the doze */
-    int waker;            /* registered with eg_runtime_add_waker */
-
-    /* Engine state: the loop thread only. */
-    inv_t *invs;
-    inv_t *qhead, *qtail; /* waiting for the in-flight budget, oldest first */
-    size_t ninv, ncalling, ndlq, nreply, nqueued, noverflow;
-    eg__timer_heap_t timers;
-    uint64_t rng;
-    int draining;
-    int64_t drain_deadline;
-    /* Embedded broker only (NULL on a real cluster, whose read_committed
-     * consumers never see an aborted fan-out): invocations seen lately, by
-     * "<eg-source> <eg-subscription>", so that the same fan-out read twice
-     * (a router died mid-transaction, and the embedded broker does not hide
-     * aborted records) is called once. Emptied whenever partitions are
-     * revoked or lost: a record read again after its partition came back
-     * was never finished (its offset was not committed past it), and must
-     * be called again, not taken for a duplicate. */
-    eg_map_t *seen;
-    CURL *easy_pool[EASY_POOL]; /* reset handles kept for the next calls */
-    size_t easy_free;
-    char **seen_ring; /* insertion order, for eviction */
-    size_t seen_head;
-} eg_invoker_t;
-
-static void wake(eg_invoker_t *r)
-{
-    char c = 1;
-    ssize_t n = write(r->pipefd[1], &c, 1);
-    (void)n; /* a full pipe already wakes the loop */
-}
-
-/* Labels {space, function} of an invocation's metrics. */
-#define INV_LABELS(i) ((const char *const[]){(i)->space, (i)->fn})
 
 /* ncalling and the in-flight gauge move together. */
 static void calling(eg_invoker_t *r, int more)
@@ -392,12 +188,6 @@ static void calling(eg_invoker_t *r, int more)
         r->ncalling--;
     eg_metric_add(r->rt->mx.in_flight, NULL, more ? 1 : -1);
 }
-
-#define INV_FIELDS(i)                                                                              \
-    ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
-                        {"subscription", (i)->sub},                                                \
-                        {"function", (i)->fn},                                                     \
-                        {"space", (i)->space}})
 
 /* ---- partitions ---- */
 
@@ -553,7 +343,7 @@ static void queue_unlink(eg_invoker_t *r, inv_t *i)
     eg_metric_add(r->rt->mx.queued, NULL, -1);
 }
 
-static void inv_free(eg_invoker_t *r, inv_t *i)
+void eg_intake_inv_free(eg_invoker_t *r, inv_t *i)
 {
     if (i->state == INV_CALLING)
         calling(r, 0);
@@ -604,23 +394,10 @@ static void inv_finish(eg_invoker_t *r, inv_t *i)
 {
     if (!i->part->revoked)
         eg__offtrack_finish(i->part->track, i->offset);
-    inv_free(r, i);
+    eg_intake_inv_free(r, i);
 }
 
-static void schedule(eg_invoker_t *r, inv_t *i, timer_kind_t kind, int64_t due)
-{
-    eg__timer_heap_remove(&r->timers, &i->timer);
-    i->timer_kind = kind;
-    i->timer.due = due;
-    if (eg__timer_heap_push(&r->timers, &i->timer)) {
-        /* An invocation off every list would hold its partition's commits
-         * forever: better to stop and be redelivered. */
-        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS(i), 4, "out of memory scheduling a timer");
-        abort();
-    }
-}
-
-static void dlq_send(eg_invoker_t *r, inv_t *i)
+void eg_attempt_dlq_send(eg_invoker_t *r, inv_t *i)
 {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         r->producer, RD_KAFKA_V_TOPIC(r->rt->topics.dlq), RD_KAFKA_V_KEY(i->key, i->klen),
@@ -632,7 +409,7 @@ static void dlq_send(eg_invoker_t *r, inv_t *i)
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
                 "dead letter not taken by the producer (%s); sending again in %d ms",
                 rd_kafka_err2str(e), DLQ_RESEND_MS);
-        schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
+        eg_engine_schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
     }
 }
 
@@ -679,12 +456,11 @@ static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *erro
         r->ndlq--;
         return;
     }
-    dlq_send(r, i);
+    eg_attempt_dlq_send(r, i);
 }
 
 /* ---- overflow ---- */
 
-static void begin_attempt(eg_invoker_t *r, inv_t *i);
 static size_t budget(const eg_invoker_t *r);
 
 /* The overflow topic refused the invocation: it is worked on here after all,
@@ -701,10 +477,10 @@ static void overflow_fall_back(eg_invoker_t *r, inv_t *i, const char *why)
     if (r->draining)
         i->state = INV_PARKED;
     else
-        begin_attempt(r, i);
+        eg_attempt_begin(r, i);
 }
 
-static void overflow_send(eg_invoker_t *r, inv_t *i)
+void eg_intake_overflow_send(eg_invoker_t *r, inv_t *i)
 {
     rd_kafka_headers_t *h = rd_kafka_headers_copy(i->headers);
     rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -715,7 +491,7 @@ static void overflow_send(eg_invoker_t *r, inv_t *i)
         return; /* the producer owns h */
     rd_kafka_headers_destroy(h);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-        schedule(r, i, TK_OVERFLOW, eg_time_mono_ms() + DLQ_RESEND_MS);
+        eg_engine_schedule(r, i, TK_OVERFLOW, eg_time_mono_ms() + DLQ_RESEND_MS);
     else
         overflow_fall_back(r, i, rd_kafka_err2str(e));
 }
@@ -738,7 +514,7 @@ static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
         overflow_fall_back(r, i, "out of memory");
         return;
     }
-    overflow_send(r, i);
+    eg_intake_overflow_send(r, i);
 }
 
 /* Takes a share of the invocation's function, of the engine and of the
@@ -775,14 +551,6 @@ static int deadline_passed(const inv_t *i)
     return i->deadline_ms > 0 && eg_time_now_ms() >= i->deadline_ms;
 }
 
-#define SYNC_FIELDS(i, st)                                                                         \
-    ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
-                        {"subscription", (i)->sub},                                                \
-                        {"function", (i)->fn},                                                     \
-                        {"space", (i)->space},                                                     \
-                        {"correlation", (i)->correlation},                                         \
-                        {"status", (st)}})
-
 /* Replaces a reply Kafka refuses as too big by one that says so. */
 static int reply_shrink(inv_t *i)
 {
@@ -796,7 +564,7 @@ static int reply_shrink(inv_t *i)
 /* Hands the reply to the reply producer (eg-reply-to, partitioned by key, key and
  * eg-correlation = the correlation id); the invocation finishes on its
  * delivery report, or now when it cannot be sent. */
-static void reply_send(eg_invoker_t *r, inv_t *i)
+void eg_replies_send(eg_invoker_t *r, inv_t *i)
 {
     for (;;) {
         rd_kafka_resp_err_t e =
@@ -814,7 +582,7 @@ static void reply_send(eg_invoker_t *r, inv_t *i)
         if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i))
             continue;
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !deadline_passed(i)) {
-            schedule(r, i, TK_REPLY, eg_time_mono_ms() + REPLY_RESEND_MS);
+            eg_engine_schedule(r, i, TK_REPLY, eg_time_mono_ms() + REPLY_RESEND_MS);
             return;
         }
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6,
@@ -856,7 +624,7 @@ static void sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call
     }
     i->state = INV_REPLY;
     r->nreply++;
-    reply_send(r, i);
+    eg_replies_send(r, i);
 }
 
 static void on_reply_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -867,7 +635,7 @@ static void on_reply_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
     if (!i)
         return;
     if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i)) {
-        reply_send(r, i);
+        eg_replies_send(r, i);
         return;
     }
     if (m->err)
@@ -949,7 +717,7 @@ static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
             i->last_error, d);
     eg_metric_add(r->rt->mx.retries, INV_LABELS(i), 1);
     i->state = INV_WAITING;
-    schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + d);
+    eg_engine_schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + d);
 }
 
 static int json_int(const cJSON *o, const char *name, int def)
@@ -1042,7 +810,7 @@ static void start_attempt(eg_invoker_t *r, inv_t *i)
                 grace = timeout / 2;
             i->fn_grace = 1;
             i->state = INV_WAITING;
-            schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + grace);
+            eg_engine_schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + grace);
             return;
         }
         if (i->sync)
@@ -1075,8 +843,8 @@ static size_t budget(const eg_invoker_t *r)
 }
 
 /* Starts an attempt now, or, when the budget is spent or others wait
- * already, queues the invocation until calls end (start_queued). */
-static void begin_attempt(eg_invoker_t *r, inv_t *i)
+ * already, queues the invocation until calls end (eg_attempt_start_queued). */
+void eg_attempt_begin(eg_invoker_t *r, inv_t *i)
 {
     if (!r->qhead && r->ncalling < budget(r)) {
         start_attempt(r, i);
@@ -1097,13 +865,13 @@ static void begin_attempt(eg_invoker_t *r, inv_t *i)
 /* Starts queued attempts, oldest first, while the budget allows; a queued
  * one of a revoked partition is dropped (its new owner calls), and while
  * shutting down they are all left for the next owner. */
-static void start_queued(eg_invoker_t *r)
+void eg_attempt_start_queued(eg_invoker_t *r)
 {
     while (r->qhead && (r->draining || r->ncalling < budget(r))) {
         inv_t *i = r->qhead;
         queue_unlink(r, i);
         if (i->part->revoked)
-            inv_free(r, i);
+            eg_intake_inv_free(r, i);
         else if (r->draining)
             i->state = INV_PARKED;
         else
@@ -1131,7 +899,7 @@ static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const ch
         return;
     }
     if (i->part->revoked) {
-        inv_free(r, i); /* the partition's new owner calls again */
+        eg_intake_inv_free(r, i); /* the partition's new owner calls again */
         return;
     }
     if (v == EG_CALL_OK) {
@@ -1180,7 +948,7 @@ static void policy_refused(eg_invoker_t *r, inv_t *i, char *err, size_t errlen)
 }
 
 /* An HTTP attempt finished (libcurl reported it done). */
-static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
+void eg_attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
 {
     char err[512] = "";
     long status = 0;
@@ -1194,7 +962,7 @@ static void attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
 }
 
 /* Takes the completions of start-hook attempts (loop thread). */
-static void done_drain(eg_invoker_t *r)
+void eg_attempt_done_drain(eg_invoker_t *r)
 {
     pthread_mutex_lock(&r->doneq->mu);
     eg_call_done_t *d = r->doneq->head;
@@ -1247,9 +1015,6 @@ static char *hdr_dup(rd_kafka_headers_t *h, const char *name)
     return strndup(v, n);
 }
 
-/* A record from the consumer. */
-#define SEEN_MAX 65536
-
 /* 1 when this invocation was seen lately (and remembers it if not). */
 static int seen_before(eg_invoker_t *r, rd_kafka_headers_t *h, const char *sub)
 {
@@ -1287,6 +1052,7 @@ static void seen_clear(eg_invoker_t *r)
     r->seen_head = 0;
 }
 
+/* A record from the consumer. */
 static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -1409,7 +1175,7 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
         overflow(r, i, h);
         return;
     }
-    begin_attempt(r, i);
+    eg_attempt_begin(r, i);
 }
 
 /* ---- Kafka: commits, rebalances, flow ---- */
@@ -1425,7 +1191,7 @@ static int commit_err_expected(rd_kafka_resp_err_t e)
 
 /* Commits the committable offsets of the given partitions (all assigned
  * ones when only is NULL) that moved since the last commit. */
-static void commit(src_t *s, const rd_kafka_topic_partition_list_t *only, int sync)
+void eg_intake_commit(src_t *s, const rd_kafka_topic_partition_list_t *only, int sync)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (part_t *p = s->parts; p; p = p->next) {
@@ -1510,7 +1276,7 @@ static void forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_lis
             n = i->next;
             if (i->part == p &&
                 (i->state == INV_WAITING || i->state == INV_PARKED || i->state == INV_QUEUED))
-                inv_free(r, i);
+                eg_intake_inv_free(r, i);
         }
         part_unref(p);
     }
@@ -1544,7 +1310,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !lost)
-            commit(s, coop ? parts : NULL, 1);
+            eg_intake_commit(s, coop ? parts : NULL, 1);
         forget(r, s, coop ? parts : NULL);
         char nums[256];
         EG_LOG_INFO(COMP, "%s %d partition(s) of %s: [%s]", lost ? "lost" : "revoked", parts->cnt,
@@ -1578,7 +1344,7 @@ static void pause_resume(part_t *p, int pause)
  * input's in-flight budget, or while draining) and resumes them once they
  * are a quarter below. Each input has its own budget of --max-inflight
  * invocations: a full async window never holds sync records back. */
-static void flow(eg_invoker_t *r, src_t *s)
+void eg_intake_flow(eg_invoker_t *r, src_t *s)
 {
     size_t max = budget(r);
     size_t win = window(r);
@@ -1605,13 +1371,13 @@ static void flow(eg_invoker_t *r, src_t *s)
 }
 
 /* Takes up to max records of an input; 1 when it stopped at max (more may
- * be waiting), 0 when the queue ran empty. flow() pauses the input once per
+ * be waiting), 0 when the queue ran empty. eg_intake_flow() pauses the input once per
  * turn, so a turn may take up to max records past the in-flight budget;
- * they wait in the engine's queue (begin_attempt), not calling. Stopping
+ * they wait in the engine's queue (eg_attempt_begin), not calling. Stopping
  * here instead would leave the consumer unpolled while the budget stays
  * spent (no rebalance served), and a pause does not take back the records
  * librdkafka already queued (librdkafka 2.0.2 hands them out after it). */
-static int consume(eg_invoker_t *r, src_t *s, int max)
+int eg_intake_consume(eg_invoker_t *r, src_t *s, int max)
 {
     for (int n = 0; n < max; n++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 0);
@@ -1635,28 +1401,6 @@ static int consume(eg_invoker_t *r, src_t *s, int max)
     return 1;
 }
 
-static void run_timers(eg_invoker_t *r, int64_t now)
-{
-    eg__timer_t *t;
-    while ((t = eg__timer_heap_peek(&r->timers)) && t->due <= now) {
-        eg__timer_heap_pop(&r->timers);
-        inv_t *i = (inv_t *)((char *)t - offsetof(inv_t, timer));
-        if (i->timer_kind == TK_REPLY) {
-            reply_send(r, i); /* even if revoked: the caller waits */
-        } else if (i->part->revoked) {
-            inv_free(r, i); /* the partition's new owner takes it from here */
-        } else if (i->timer_kind == TK_DLQ) {
-            dlq_send(r, i);
-        } else if (i->timer_kind == TK_OVERFLOW) {
-            overflow_send(r, i);
-        } else if (r->draining) {
-            i->state = INV_PARKED;
-        } else {
-            begin_attempt(r, i);
-        }
-    }
-}
-
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     eg_invoker_t *r = opaque;
@@ -1669,7 +1413,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
             eg_metric_add(r->rt->mx.overflowed, INV_LABELS(i), 1);
             inv_finish(r, i);
         } else if (i->part->revoked) {
-            inv_free(r, i); /* the partition's new owner takes it from here */
+            eg_intake_inv_free(r, i); /* the partition's new owner takes it from here */
         } else {
             overflow_fall_back(r, i, rd_kafka_err2str(m->err));
         }
@@ -1680,174 +1424,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                 "dead letter not delivered (%s); sending again in %d ms", rd_kafka_err2str(m->err),
                 DLQ_RESEND_MS);
         if (i->part->revoked)
-            inv_free(r, i);
+            eg_intake_inv_free(r, i);
         else
-            schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
+            eg_engine_schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
         return;
     }
     inv_finish(r, i);
-}
-
-static void curl_done(eg_invoker_t *r)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(r->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        char *priv = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        if (priv)
-            attempt_done(r, (inv_t *)priv, msg->data.result);
-    }
-}
-
-/* libcurl's socket callback: keeps the epoll set in step with the sockets
- * libcurl waits on (multi_socket API: a loop turn only touches the sockets
- * that are ready, never every call in flight). */
-static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    eg_invoker_t *r = userp;
-    (void)e;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already: no matter */
-        return 0;
-    }
-    struct epoll_event ev = {
-        .events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
-        .data.fd = fd,
-    };
-    if (epoll_ctl(r->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) &&
-        epoll_ctl(r->epfd, socketp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev)) {
-        EG_LOG_WARN(COMP, "epoll_ctl on a call's socket: %s", strerror(errno));
-        return -1; /* libcurl fails the transfers on that socket */
-    }
-    if (!socketp)
-        curl_multi_assign(r->multi, fd, r); /* known to epoll from now on */
-    return 0;
-}
-
-/* libcurl's timer callback: when to call it back (no libcurl call here). */
-static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
-{
-    eg_invoker_t *r = userp;
-    (void)m;
-    r->curl_due = timeout_ms < 0 ? -1 : eg_time_mono_ms() + timeout_ms;
-    return 0;
-}
-
-/* Lets libcurl run what is due: new calls (curl_multi_add_handle asks for an
- * immediate timeout), connect and transfer time-outs. */
-static void curl_timeouts(eg_invoker_t *r)
-{
-    int running;
-    if (r->curl_due >= 0 && eg_time_mono_ms() >= r->curl_due) {
-        r->curl_due = -1;
-        curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-}
-
-static void drain_pipe(eg_invoker_t *r)
-{
-    char buf[256];
-    while (read(r->pipefd[0], buf, sizeof buf) > 0)
-        ;
-}
-
-/* ---- the loop ---- */
-
-static void *loop(void *arg)
-{
-    eg_invoker_t *r = arg;
-    int running = 0;
-    struct epoll_event evs[EPOLL_BATCH];
-
-    /* Dead-letter verdicts ("function not found") need the configuration. */
-    while (!atomic_load(&r->stop) && eg_configlog_wait_ready(r->rt->config, 200))
-        ;
-    if (atomic_load(&r->stop))
-        return NULL;
-    src_t *in = &r->in;
-    char serr[512];
-    if (eg_kafka_subscribe_one(in->consumer, in->topic, serr, sizeof serr)) {
-        EG_LOG_ERROR(COMP, "%s", serr);
-        return NULL;
-    }
-    EG_LOG_INFO(COMP, "consuming %s as group %s", in->topic, in->group);
-
-    int64_t next_commit = eg_time_mono_ms() + COMMIT_INTERVAL_MS, lag_due = 0;
-    for (;;) {
-        eg_runtime_report_lag(r->rt, in->consumer, COMP, in->topic, &lag_due);
-        int64_t now = eg_time_mono_ms();
-        if (atomic_load(&r->stop) && !r->draining) {
-            r->draining = 1;
-            r->drain_deadline = now + r->s->function_timeout_ms + DRAIN_EXTRA_MS;
-            EG_LOG_INFO(COMP,
-                        "draining %s: %zu call(s) in flight, %zu dead letter(s), %zu "
-                        "overflow record(s) and %zu reply(ies) pending; %zu queued call(s) "
-                        "left for the next owner",
-                        in->topic, r->ncalling, r->ndlq, r->noverflow, r->nreply, r->nqueued);
-        }
-        if (r->draining &&
-            ((r->ncalling == 0 && r->ndlq == 0 && r->noverflow == 0 && r->nreply == 0) ||
-             now >= r->drain_deadline))
-            break;
-        drain_pipe(r);
-        int more = consume(r, in, POLL_BATCH);
-        run_timers(r, eg_time_mono_ms());
-        curl_timeouts(r);
-        curl_done(r);
-        done_drain(r);
-        start_queued(r); /* after the calls that ended this turn */
-        if (r->replier)
-            rd_kafka_poll(r->replier, 0);
-        if (r->producer)
-            rd_kafka_poll(r->producer, 0);
-        now = eg_time_mono_ms();
-        if (now >= next_commit) {
-            commit(in, NULL, 0);
-            next_commit = now + COMMIT_INTERVAL_MS;
-        }
-        int64_t doze_due = now + MAX_WAIT_MS;
-        int nparts = 0;
-        for (part_t *p = in->parts; p; p = p->next)
-            nparts++;
-        if (atomic_exchange(&r->wake_doze, 0))
-            eg_doze_record(&in->doze, now);
-        in->doze.paused = eg_doze_paused(&in->doze, now, nparts, &doze_due);
-        eg_runtime_doze_state(r->rt, &r->dozing, in->doze.dozing);
-        flow(r, in);
-
-        int64_t wait = more ? 0 : MAX_WAIT_MS;
-        if (doze_due - now < wait)
-            wait = doze_due > now ? doze_due - now : 0;
-        eg__timer_t *t = eg__timer_heap_peek(&r->timers);
-        if (t && t->due - now < wait)
-            wait = t->due > now ? t->due - now : 0;
-        if (next_commit - now < wait)
-            wait = next_commit > now ? next_commit - now : 0;
-        if (r->curl_due >= 0 && r->curl_due - now < wait)
-            wait = r->curl_due > now ? r->curl_due - now : 0;
-        int n = epoll_wait(r->epfd, evs, EPOLL_BATCH, (int)wait);
-        for (int k = 0; k < n; k++) {
-            if (evs[k].data.fd == r->pipefd[0])
-                continue; /* drained at the top of the turn */
-            uint32_t ev = evs[k].events;
-            int action = ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? CURL_CSELECT_IN : 0) |
-                         ((ev & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                         ((ev & EPOLLERR) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(r->multi, evs[k].data.fd, action, &running);
-        }
-        curl_timeouts(r);
-        curl_done(r);
-    }
-    if (r->ncalling || r->ndlq || r->noverflow || r->nreply)
-        EG_LOG_WARN(COMP,
-                    "drain of %s timed out: %zu call(s), %zu dead letter(s), %zu overflow "
-                    "record(s), %zu reply(ies) left for the next owner",
-                    in->topic, r->ncalling, r->ndlq, r->noverflow, r->nreply);
-    commit(in, NULL, 1);
-    return NULL;
 }
 
 /* ---- the role ---- */
@@ -1867,21 +1449,12 @@ static void producer_free(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what)
     rd_kafka_destroy(rk);
 }
 
-/* eg_runtime_wake's callback (the ingress's thread): a dozing sync input
- * wakes now rather than at its next fetch window. */
-static void engine_wake(void *arg)
-{
-    eg_invoker_t *r = arg;
-    if (atomic_load(&r->dozing) && !atomic_exchange(&r->wake_doze, 1))
-        wake(r);
-}
-
 static void engine_free(eg_invoker_t *r)
 {
     if (!r)
         return;
     if (r->waker)
-        eg_runtime_remove_waker(r->rt, engine_wake, r);
+        eg_runtime_remove_waker(r->rt, eg_engine_on_wake, r);
     eg_runtime_doze_state(r->rt, &r->dozing, 0); /* its thread has stopped */
     src_t *in = &r->in;
     /* Leaves the group; the revoke callback commits once more. */
@@ -1895,7 +1468,7 @@ static void engine_free(eg_invoker_t *r)
     producer_free(r->replier, r->rq, "reply");
     producer_free(r->producer, r->pq, "dead-letter");
     while (r->invs)
-        inv_free(r, r->invs);
+        eg_intake_inv_free(r, r->invs);
     forget(r, in, NULL);
     if (r->doneq) {
         int last = 0;
@@ -2136,9 +1709,9 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
      * closing it: the cache must hold as many connections as calls run at
      * once, or a busy invoker reconnects for most calls. */
     curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)r->s->max_inflight);
-    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, eg_engine_on_curl_socket);
     curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
-    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, eg_engine_on_curl_timer);
     curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
     if (sync ? !(r->replier = make_replier(r, err, errlen))
              : !(r->producer = make_producer(r, err, errlen)))
@@ -2164,12 +1737,12 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
         rd_kafka_queue_io_event_enable(r->rq, r->pipefd[1], &one, 1);
     }
 
-    if (pthread_create(&r->thread, NULL, loop, r)) {
+    if (pthread_create(&r->thread, NULL, eg_engine_loop, r)) {
         snprintf(err, errlen, "cannot start the invoker thread");
         goto fail;
     }
     r->thread_started = 1;
-    r->waker = r->in.doze.probe_ms && eg_runtime_add_waker(rt, engine_wake, r) == 0;
+    r->waker = r->in.doze.probe_ms && eg_runtime_add_waker(rt, eg_engine_on_wake, r) == 0;
     return r;
 fail:
     engine_free(r);
@@ -2190,7 +1763,7 @@ static void engines_stop(invoker_role_t *ro)
     for (int k = 0; k < 3; k++)
         if (e[k] && e[k]->thread_started) {
             atomic_store(&e[k]->stop, 1);
-            wake(e[k]);
+            eg_engine_wake(e[k]);
         }
     for (int k = 0; k < 3; k++)
         if (e[k] && e[k]->thread_started)

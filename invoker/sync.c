@@ -1,5 +1,5 @@
 /*
- * sync.c: the pure parts of sync invocations (see invoker.h): the time a
+ * sync.c: the pure parts of sync invocations (see invoker_int.h): the time a
  * call may take before its caller stops waiting, and the reply record.
  * No state, no I/O; safe from any thread.
  */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "eg_reply.h"
-#include "invoker.h"
+#include "invoker_int.h"
 
 int64_t eg__invoker_parse_deadline(const char *v)
 {

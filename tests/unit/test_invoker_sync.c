@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "eg_reply.h"
-#include "invoker.h"
+#include "invoker_int.h"
 #include "provider.h"
 
 static void test_parse_deadline(void **state)
