@@ -45,12 +45,6 @@
  * producer sends at once (eg_runtime_sync_producer_conf, Nagle off) with
  * acks=1 (see make_replier).
  *
- * No head-of-line blocking. Every record of a partition is worked on as
- * soon as it is consumed, concurrently with the others (libcurl's multi
- * interface: non-blocking, connections reused from its cache, each attempt
- * bounded by --function-timeout-ms and a connect timeout). A failed attempt
- * that may be retried puts the invocation on the timer heap; nothing waits.
- *
  * Offsets (at least once). Per assigned partition a tracker (sched.c)
  * holds the unfinished offsets: calling, waiting for a retry, or waiting
  * for the dead letter's delivery report. The committable offset is the
@@ -92,23 +86,6 @@
  * function, not per subscription: what is slow is the function, whatever
  * event brought the call.
  *
- * Retries. Connection errors, timeouts, 429 and 5xx are retried after
- * min(maxDelay, base * 2^(n-1)) with full jitter in [d/2, d]; attempts,
- * base and cap from the function's "retry" object, else the settings. The
- * function is looked up at every attempt, so a changed URL is used at once.
- * After the last attempt, on any other answer (4xx), on an unknown function
- * type, on a record without the eg-* headers, or on a function that is
- * still missing after a short grace re-check (this process's configuration
- * may lag the router's), the invocation goes to the dead-letter topic.
- *
- * Addresses and loops. Every connection libcurl opens for a call, async,
- * sync or authorizer, goes through the role's address policy (netpolicy.h)
- * on its resolved address, before connect: a refusal fails the attempt like
- * an unreachable function, its reason in the dead letter, logged once per
- * (space, function). Every call carries its record's hop count plus one
- * (Eg-Hops, eg_kafka_hdr.h), so that an event a function posts back to the
- * Events API is known there for what it is.
- *
  * Group membership. session.timeout.ms 6000 (the brokers' usual minimum)
  * and heartbeat.interval.ms 1000: a dead member is noticed after 6 s, and
  * its partitions move once the survivors have rejoined (~1 s on Kafka). The
@@ -125,15 +102,6 @@
  * (eg_embedded.h): 10 ms on the embedded broker, which answers a fetch only
  * when that time runs out, even when it has data; 100 ms on Kafka, which
  * answers as soon as data arrives.
- *
- * Providers without HTTP (a start hook, e.g. kafka) end their attempts from
- * another thread (a producer's delivery report) through eg_call_complete:
- * the completion goes on the engine's done queue (a mutex, a list, a write
- * to the wake-up pipe) and the loop judges it at its next turn like a
- * finished libcurl call. The queue is shared with those completions by
- * reference count: an invocation dropped meanwhile (shutdown) turns its
- * pending completion into a no-op, and the queue outlives the engine until
- * the last one came.
  *
  * Shutdown (stop()). Both engines drain at once: each pauses every partition
  * (no new records), lets the calls in flight finish (bounded by the function
@@ -169,25 +137,13 @@
 #include "netpolicy.h"
 #include "provider.h"
 
-#define COMMIT_WAIT_MS 5000     /* longest wait for a synchronous commit (revocation) */
-#define CONNECT_TIMEOUT_MS 5000 /* at most, and never above the function timeout */
-#define FN_GRACE_MS 1000        /* re-check of a function missing from our configuration */
-#define SPAN_PER_WINDOW 2048    /* tracker entries per window before a partition pauses */
-#define TOPIC_TIMEOUT_MS 5000   /* making sure the topics exist */
-#define MAX_HEADER 1024         /* longest eg-* header value taken */
-#define REPLY_RESEND_MS 10      /* a reply a full producer queue refused is sent again */
+#define COMMIT_WAIT_MS 5000   /* longest wait for a synchronous commit (revocation) */
+#define SPAN_PER_WINDOW 2048  /* tracker entries per window before a partition pauses */
+#define TOPIC_TIMEOUT_MS 5000 /* making sure the topics exist */
+#define MAX_HEADER 1024       /* longest eg-* header value taken */
+#define REPLY_RESEND_MS 10    /* a reply a full producer queue refused is sent again */
 #define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
 #define NUDGE_TIMEOUT_MS 100                /* longest wait of eg_kafka_nudge */
-
-/* ncalling and the in-flight gauge move together. */
-static void calling(eg_invoker_t *r, int more)
-{
-    if (more)
-        r->ncalling++;
-    else
-        r->ncalling--;
-    eg_metric_add(r->rt->mx.in_flight, NULL, more ? 1 : -1);
-}
 
 /* ---- partitions ---- */
 
@@ -245,110 +201,12 @@ static part_t *part_new(src_t *s, const char *topic, int32_t partition)
 
 /* ---- invocations ---- */
 
-/* A handle for a call: a reset one from the pool, else a new one. */
-static CURL *easy_get(eg_invoker_t *r)
-{
-    return r->easy_free ? r->easy_pool[--r->easy_free] : curl_easy_init();
-}
-
-static void easy_put(eg_invoker_t *r, CURL *e)
-{
-    if (r->easy_free < EASY_POOL) {
-        curl_easy_reset(e);
-        r->easy_pool[r->easy_free++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
-}
-
-static void doneq_unref_locked(doneq_t *q, int *last)
-{
-    *last = --q->refs == 0;
-}
-
-static void doneq_release(doneq_t *q, int last)
-{
-    if (last) {
-        pthread_mutex_destroy(&q->mu);
-        free(q);
-    }
-}
-
-void eg_call_complete(eg_call_done_t *d, eg_call_verdict_t v, const char *err)
-{
-    doneq_t *q = d->q;
-    int last = 0;
-    pthread_mutex_lock(&q->mu);
-    d->verdict = v;
-    snprintf(d->err, sizeof d->err, "%s", err ? err : "");
-    if (d->inv && !q->closed) {
-        if (q->tail)
-            q->tail->next = d;
-        else
-            q->head = d;
-        q->tail = d;
-        char c = 1;
-        ssize_t n = write(q->wake_fd, &c, 1);
-        (void)n; /* a full pipe already wakes the loop */
-    } else {
-        free(d); /* nobody waits for it any more */
-    }
-    doneq_unref_locked(q, &last);
-    pthread_mutex_unlock(&q->mu);
-    doneq_release(q, last);
-}
-
-/* Forgets a start-hook attempt: its completion, pending or queued, will be
- * dropped. */
-static void done_detach(eg_invoker_t *r, inv_t *i)
-{
-    eg_call_done_t *d = i->call.done;
-    if (!d)
-        return;
-    i->call.done = NULL;
-    pthread_mutex_lock(&r->doneq->mu);
-    d->inv = NULL; /* queued ones are freed when taken, pending ones on completion */
-    pthread_mutex_unlock(&r->doneq->mu);
-}
-
-static void attempt_release(eg_invoker_t *r, inv_t *i)
-{
-    done_detach(r, i);
-    if (i->call.easy) {
-        curl_multi_remove_handle(r->multi, i->call.easy);
-        easy_put(r, i->call.easy);
-        i->call.easy = NULL;
-    }
-    curl_slist_free_all(i->call.headers);
-    i->call.headers = NULL;
-    if (i->call.provider_free)
-        i->call.provider_free(i->call.provider_data);
-    i->call.provider_free = NULL;
-    i->call.provider_data = NULL;
-}
-
-static void queue_unlink(eg_invoker_t *r, inv_t *i)
-{
-    if (i->qprev)
-        i->qprev->qnext = i->qnext;
-    else
-        r->qhead = i->qnext;
-    if (i->qnext)
-        i->qnext->qprev = i->qprev;
-    else
-        r->qtail = i->qprev;
-    i->qprev = i->qnext = NULL;
-    i->state = INV_NEW; /* off the queue: whoever unlinked it decides */
-    r->nqueued--;
-    eg_metric_add(r->rt->mx.queued, NULL, -1);
-}
-
 void eg_intake_inv_free(eg_invoker_t *r, inv_t *i)
 {
     if (i->state == INV_CALLING)
-        calling(r, 0);
+        eg_attempt_calling(r, 0);
     if (i->state == INV_QUEUED)
-        queue_unlink(r, i);
+        eg_attempt_queue_unlink(r, i);
     if (i->state == INV_DLQ)
         r->ndlq--;
     if (i->state == INV_OVERFLOW)
@@ -362,7 +220,7 @@ void eg_intake_inv_free(eg_invoker_t *r, inv_t *i)
     }
     if (i->headers)
         rd_kafka_headers_destroy(i->headers);
-    attempt_release(r, i);
+    eg_attempt_release(r, i);
     eg__timer_heap_remove(&r->timers, &i->timer);
     if (i->prev)
         i->prev->next = i->next;
@@ -390,83 +248,19 @@ void eg_intake_inv_free(eg_invoker_t *r, inv_t *i)
 }
 
 /* The invocation is done with: its offset may be committed. */
-static void inv_finish(eg_invoker_t *r, inv_t *i)
+void eg_intake_inv_finish(eg_invoker_t *r, inv_t *i)
 {
     if (!i->part->revoked)
         eg__offtrack_finish(i->part->track, i->offset);
     eg_intake_inv_free(r, i);
 }
 
-void eg_attempt_dlq_send(eg_invoker_t *r, inv_t *i)
-{
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(r->rt->topics.dlq), RD_KAFKA_V_KEY(i->key, i->klen),
-        RD_KAFKA_V_VALUE(i->dlq_value, strlen(i->dlq_value)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, "application/json", -1), RD_KAFKA_V_OPAQUE(i),
-        RD_KAFKA_V_END);
-    if (e) {
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
-                "dead letter not taken by the producer (%s); sending again in %d ms",
-                rd_kafka_err2str(e), DLQ_RESEND_MS);
-        eg_engine_schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
-    }
-}
-
-/* Sends the invocation to the dead-letter topic; it finishes when Kafka has
- * the record. status/error: of the last attempt, or 0 and the reason. */
-static void dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *error)
-{
-    i->last_status = status;
-    if (error != i->last_error)
-        snprintf(i->last_error, sizeof i->last_error, "%s", error);
-    eg_deadletter_t d = {
-        .space = i->space,
-        .subscription = i->sub,
-        .function = i->fn,
-        .event_id = i->event_id,
-        .event_type = i->event_type,
-        .attempts = i->attempts,
-        .last_status = status,
-        .last_error = i->last_error,
-        .failed_at_ms = eg_time_now_ms(),
-        .topic = i->part->topic,
-        .partition = i->part->partition,
-        .offset = i->offset,
-        .event = i->value,
-        .event_len = i->call.body_len,
-    };
-    char attempts[16], st[16];
-    snprintf(attempts, sizeof attempts, "%d", i->attempts);
-    snprintf(st, sizeof st, "%ld", status);
-    EG_LOGF(EG_LOG_LEVEL_ERROR, COMP,
-            ((eg_log_field_t[]){{"event", i->event_id},
-                                {"subscription", i->sub},
-                                {"function", i->fn},
-                                {"space", i->space},
-                                {"attempts", attempts},
-                                {"status", st}}),
-            6, "invocation dead-lettered to %s: %s", r->rt->topics.dlq, i->last_error);
-    eg_metric_add(r->rt->mx.dead_letters, INV_LABELS(i), 1);
-    i->state = INV_DLQ;
-    r->ndlq++;
-    if (!(i->dlq_value = eg_deadletter_json(&d))) {
-        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS(i), 4, "out of memory building a dead letter");
-        i->state = INV_PARKED; /* left unfinished: redelivered after a restart */
-        r->ndlq--;
-        return;
-    }
-    eg_attempt_dlq_send(r, i);
-}
-
 /* ---- overflow ---- */
-
-static size_t budget(const eg_invoker_t *r);
 
 /* The overflow topic refused the invocation: it is worked on here after all,
  * past its function's share (which bounds what one function holds of the
  * engine, not what the engine must do). */
-static void overflow_fall_back(eg_invoker_t *r, inv_t *i, const char *why)
+void eg_intake_overflow_fall_back(eg_invoker_t *r, inv_t *i, const char *why)
 {
     EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4, "not moved to %s (%s): called from here",
             r->overflow_topic, why);
@@ -493,7 +287,7 @@ void eg_intake_overflow_send(eg_invoker_t *r, inv_t *i)
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         eg_engine_schedule(r, i, TK_OVERFLOW, eg_time_mono_ms() + DLQ_RESEND_MS);
     else
-        overflow_fall_back(r, i, rd_kafka_err2str(e));
+        eg_intake_overflow_fall_back(r, i, rd_kafka_err2str(e));
 }
 
 /* An async invocation of a function that holds its whole share of the
@@ -506,12 +300,13 @@ static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
     if (eg_log_enabled(EG_LOG_LEVEL_DEBUG)) {
         EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, INV_FIELDS(i), 4,
                 "moved to %s: the engine holds %zu of %zu, the partition %zu unfinished",
-                r->overflow_topic, r->in.ninv, budget(r), eg__offtrack_unfinished(i->part->track));
+                r->overflow_topic, r->in.ninv, eg_attempt_budget(r),
+                eg__offtrack_unfinished(i->part->track));
     }
     i->state = INV_OVERFLOW;
     r->noverflow++;
     if (!(i->headers = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(0))) {
-        overflow_fall_back(r, i, "out of memory");
+        eg_intake_overflow_fall_back(r, i, "out of memory");
         return;
     }
     eg_intake_overflow_send(r, i);
@@ -529,7 +324,8 @@ static int share_take(eg_invoker_t *r, inv_t *i)
     if (!key)
         return 1; /* worked on without a share rather than lost */
     snprintf(key, n, "%s\x1f%s", i->space, i->fn);
-    size_t engine_cap = r->in.ninv >= budget(r) / 4 ? (size_t)r->s->max_inflight_per_function : 0;
+    size_t engine_cap =
+        r->in.ninv >= eg_attempt_budget(r) / 4 ? (size_t)r->s->max_inflight_per_function : 0;
     size_t part_cap =
         eg__offtrack_unfinished(i->part->track) >= window(r) / 4 ? window_share(r) : 0;
     int engine = eg__shares_take(r->shares, key, engine_cap);
@@ -590,15 +386,15 @@ void eg_replies_send(eg_invoker_t *r, inv_t *i)
                 rd_kafka_err2str(e));
         break;
     }
-    inv_finish(r, i);
+    eg_intake_inv_finish(r, i);
 }
 
 /* A sync invocation is over: ONE reply goes to the waiting ingress, whatever
  * happened (never a retry, never a dead letter). call: the attempt made, or
  * NULL when none could be; v, err: its verdict and error text. Past the
  * deadline nobody waits any more: no reply, the record is finished. */
-static void sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call_verdict_t v,
-                       const char *err)
+void eg_replies_sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call_verdict_t v,
+                           const char *err)
 {
     char st[16];
     snprintf(st, sizeof st, "%ld", call ? call->status : 0L);
@@ -614,12 +410,12 @@ static void sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call
     if (deadline_passed(i)) {
         EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
                 "deadline passed: nobody waits for the reply, none sent");
-        inv_finish(r, i);
+        eg_intake_inv_finish(r, i);
         return;
     }
     if (!(i->reply_value = eg__invoker_sync_reply(i->correlation, call, v, err))) {
         EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, SYNC_FIELDS(i, st), 6, "out of memory building a reply");
-        inv_finish(r, i);
+        eg_intake_inv_finish(r, i);
         return;
     }
     i->state = INV_REPLY;
@@ -641,369 +437,7 @@ static void on_reply_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
     if (m->err)
         EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6, "reply to %s not delivered: %s",
                 i->reply_to, rd_kafka_err2str(m->err));
-    inv_finish(r, i);
-}
-
-/* libcurl's write callback: keeps at most i->response_max bytes of the
- * answer. An async call reads and drops the rest; a sync call stops there
- * (the answer is refused as too large, so the rest is of no use). */
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    inv_t *i = ud;
-    eg_call_t *c = &i->call;
-    size_t n = size * nmemb, room = i->response_max - c->response_len;
-    size_t take = n < room ? n : room;
-    if (take < n) {
-        c->response_truncated = 1;
-        if (i->sync)
-            return 0; /* CURLE_WRITE_ERROR: the transfer ends now */
-    }
-    if (!take)
-        return n;
-    size_t need = c->response_len + take + 1;
-    if (need > i->response_cap) {
-        size_t cap = i->response_cap ? i->response_cap : 1024;
-        while (cap < need)
-            cap *= 2;
-        char *b = realloc(c->response, cap);
-        if (!b) {
-            c->response_truncated = 1;
-            return n;
-        }
-        c->response = b;
-        i->response_cap = cap;
-    }
-    memcpy(c->response + c->response_len, ptr, take);
-    c->response_len += take;
-    c->response[c->response_len] = '\0';
-    return n;
-}
-
-static void start_attempt(eg_invoker_t *r, inv_t *i);
-static int start_hook(eg_invoker_t *r, inv_t *i, const cJSON *fn, char *err, size_t errlen);
-
-/* The attempt failed with a retryable error: schedule the next one or give up. */
-static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
-{
-    if (i->attempts >= i->max_attempts) {
-        dead_letter(r, i, i->last_status, i->last_error);
-        return;
-    }
-    char attempt[16], st[16];
-    snprintf(attempt, sizeof attempt, "%d", i->attempts);
-    snprintf(st, sizeof st, "%ld", i->last_status);
-    if (r->draining) {
-        i->state = INV_PARKED;
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
-                ((eg_log_field_t[]){{"event", i->event_id},
-                                    {"subscription", i->sub},
-                                    {"function", i->fn},
-                                    {"space", i->space},
-                                    {"attempt", attempt},
-                                    {"status", st}}),
-                6, "attempt failed: %s; shutting down, left for the next owner", i->last_error);
-        return;
-    }
-    int64_t d =
-        eg__invoker_backoff_ms(i->attempts, i->base_ms, i->max_ms, eg__invoker_rand(&r->rng));
-    EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
-            ((eg_log_field_t[]){{"event", i->event_id},
-                                {"subscription", i->sub},
-                                {"function", i->fn},
-                                {"space", i->space},
-                                {"attempt", attempt},
-                                {"status", st}}),
-            6, "attempt %d of %d failed: %s; retry in %" PRId64 " ms", i->attempts, i->max_attempts,
-            i->last_error, d);
-    eg_metric_add(r->rt->mx.retries, INV_LABELS(i), 1);
-    i->state = INV_WAITING;
-    eg_engine_schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + d);
-}
-
-static int json_int(const cJSON *o, const char *name, int def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 86400000)
-        return def;
-    return (int)v->valuedouble;
-}
-
-static void start_attempt(eg_invoker_t *r, inv_t *i)
-{
-    const eg_settings_t *s = r->s;
-    char err[512] = "";
-    int rc = -1, ready = 0;
-
-    free(i->call.response);
-    i->call.response = NULL;
-    i->response_cap = 0;
-    i->call.response_len = 0;
-    i->call.response_truncated = 0;
-    i->call.curl_error[0] = '\0';
-    i->call.code = CURLE_OK;
-    i->call.status = 0;
-    i->call.attempt = i->attempts + 1;
-
-    long timeout = s->function_timeout_ms > 0 ? s->function_timeout_ms : 10000;
-    if (i->sync) {
-        /* The caller waits until the deadline, no longer. */
-        int64_t t = eg__invoker_sync_timeout_ms(i->deadline_ms, eg_time_now_ms(), (int)timeout);
-        if (t <= 0) {
-            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, NULL), 6,
-                    "deadline passed before the call: not called, no reply");
-            inv_finish(r, i);
-            return;
-        }
-        timeout = (long)t;
-    }
-
-    const eg_config_t *cfg = eg_configlog_read_begin(r->rt->config);
-    const cJSON *fn = eg_config_function(cfg, i->space, i->fn);
-    const cJSON *type = fn ? cJSON_GetObjectItemCaseSensitive(fn, "type") : NULL;
-    const char *tname = cJSON_IsString(type) ? type->valuestring : "";
-    if (!fn) {
-        snprintf(err, sizeof err, "function %s not found in space %s", i->fn, i->space);
-    } else if (!(i->provider = eg_provider_find(tname))) {
-        snprintf(err, sizeof err, "provider %s not supported", tname);
-    } else if (!i->provider->start && !(i->call.easy = easy_get(r))) {
-        snprintf(err, sizeof err, "out of memory");
-    } else {
-        const cJSON *retry = cJSON_GetObjectItemCaseSensitive(fn, "retry");
-        i->max_attempts = json_int(retry, "attempts", s->retry_attempts);
-        i->base_ms = json_int(retry, "baseDelayMs", s->retry_base_ms);
-        i->max_ms = json_int(retry, "maxDelayMs", s->retry_max_ms);
-        if (i->max_attempts < 1 || i->sync)
-            i->max_attempts = 1; /* a sync caller waits: no retry */
-        ready = 1;
-    }
-    if (ready && i->provider->start) {
-        rc = start_hook(r, i, fn, err, sizeof err);
-    } else if (ready) {
-        CURL *e = i->call.easy;
-        curl_easy_setopt(e, CURLOPT_PRIVATE, i);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                         timeout < CONNECT_TIMEOUT_MS ? timeout : (long)CONNECT_TIMEOUT_MS);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, i);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, i->call.curl_error);
-        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "event-gateway/" EG_VERSION);
-#if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-        eg_netpolicy_guard(r->policy, &i->guard, e);
-        rc = i->provider->prepare(&i->call, fn, err, sizeof err);
-    }
-    eg_configlog_read_end(r->rt->config);
-
-    if (rc) {
-        attempt_release(r, i);
-        if (!fn && !i->fn_grace) {
-            /* Our configuration may not have caught up with the router's
-             * (a sync caller's deadline allows half its time for that). */
-            int64_t grace = FN_GRACE_MS;
-            if (i->sync && timeout / 2 < grace)
-                grace = timeout / 2;
-            i->fn_grace = 1;
-            i->state = INV_WAITING;
-            eg_engine_schedule(r, i, TK_ATTEMPT, eg_time_mono_ms() + grace);
-            return;
-        }
-        if (i->sync)
-            sync_reply(r, i, NULL, EG_CALL_FINAL, err);
-        else
-            dead_letter(r, i, 0, err);
-        return;
-    }
-    CURLMcode mc = i->call.easy ? curl_multi_add_handle(r->multi, i->call.easy) : CURLM_OK;
-    i->attempt_start = eg_time_mono_ms();
-    if (mc != CURLM_OK) {
-        attempt_release(r, i);
-        i->attempts++;
-        i->last_status = 0;
-        snprintf(i->last_error, sizeof i->last_error, "%s", curl_multi_strerror(mc));
-        if (i->sync)
-            sync_reply(r, i, NULL, EG_CALL_FINAL, i->last_error);
-        else
-            retry_or_give_up(r, i);
-        return;
-    }
-    i->state = INV_CALLING;
-    calling(r, 1);
-}
-
-/* The in-flight budget of the engine's input (--max-inflight). */
-static size_t budget(const eg_invoker_t *r)
-{
-    return r->s->max_inflight > 0 ? (size_t)r->s->max_inflight : 2048;
-}
-
-/* Starts an attempt now, or, when the budget is spent or others wait
- * already, queues the invocation until calls end (eg_attempt_start_queued). */
-void eg_attempt_begin(eg_invoker_t *r, inv_t *i)
-{
-    if (!r->qhead && r->ncalling < budget(r)) {
-        start_attempt(r, i);
-        return;
-    }
-    i->state = INV_QUEUED;
-    i->qnext = NULL;
-    i->qprev = r->qtail;
-    if (r->qtail)
-        r->qtail->qnext = i;
-    else
-        r->qhead = i;
-    r->qtail = i;
-    r->nqueued++;
-    eg_metric_add(r->rt->mx.queued, NULL, 1);
-}
-
-/* Starts queued attempts, oldest first, while the budget allows; a queued
- * one of a revoked partition is dropped (its new owner calls), and while
- * shutting down they are all left for the next owner. */
-void eg_attempt_start_queued(eg_invoker_t *r)
-{
-    while (r->qhead && (r->draining || r->ncalling < budget(r))) {
-        inv_t *i = r->qhead;
-        queue_unlink(r, i);
-        if (i->part->revoked)
-            eg_intake_inv_free(r, i);
-        else if (r->draining)
-            i->state = INV_PARKED;
-        else
-            start_attempt(r, i);
-    }
-}
-
-/* An attempt ended with verdict v (err: a failure's text). */
-static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const char *err)
-{
-    long status = i->call.status;
-    attempt_release(r, i);
-    calling(r, 0);
-    eg_metric_observe(r->rt->mx.invocation_duration, INV_LABELS(i),
-                      (double)(eg_time_mono_ms() - i->attempt_start) / 1000.0);
-    eg_metric_add(r->rt->mx.invocations,
-                  (const char *const[]){i->space, i->fn, v == EG_CALL_OK ? "success" : "failure"},
-                  1);
-    i->state = INV_WAITING; /* not calling any more */
-    i->attempts++;
-    if (i->sync) {
-        /* Replied even when the partition was revoked meanwhile: the caller
-         * waits, and a second reply (from the new owner) is dropped. */
-        sync_reply(r, i, &i->call, v, err);
-        return;
-    }
-    if (i->part->revoked) {
-        eg_intake_inv_free(r, i); /* the partition's new owner calls again */
-        return;
-    }
-    if (v == EG_CALL_OK) {
-        if (eg_log_enabled(EG_LOG_LEVEL_DEBUG)) {
-            char st[16], ms[24];
-            snprintf(st, sizeof st, "%ld", status);
-            snprintf(ms, sizeof ms, "%" PRId64, eg_time_mono_ms() - i->attempt_start);
-            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP,
-                    ((eg_log_field_t[]){{"event", i->event_id},
-                                        {"subscription", i->sub},
-                                        {"function", i->fn},
-                                        {"space", i->space},
-                                        {"status", st},
-                                        {"ms", ms}}),
-                    6, "delivered (attempt %d)", i->attempts);
-        }
-        inv_finish(r, i);
-        return;
-    }
-    i->last_status = status;
-    snprintf(i->last_error, sizeof i->last_error, "%s", err);
-    if (v == EG_CALL_FINAL) {
-        dead_letter(r, i, status, i->last_error);
-        return;
-    }
-    retry_or_give_up(r, i);
-}
-
-/* The attempt found no address the policy allows (netpolicy.h): it fails
- * like an unreachable function (retried, then dead-lettered), with the
- * reason in err; the first refusal of each (space, function) is logged. */
-static void policy_refused(eg_invoker_t *r, inv_t *i, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "address refused by the gateway's function address policy: %s",
-             i->guard.why);
-    if (eg_netpolicy_first_refusal(r->policy, i->space, i->fn))
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
-                ((eg_log_field_t[]){{"function", i->fn},
-                                    {"space", i->space},
-                                    {"subscription", i->sub},
-                                    {"reason", i->guard.why}}),
-                4,
-                "function %s of space %s not called: %s (--function-deny-cidrs, "
-                "--function-allow-cidrs; logged once per function)",
-                i->fn, i->space, i->guard.why);
-}
-
-/* An HTTP attempt finished (libcurl reported it done). */
-void eg_attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code)
-{
-    char err[512] = "";
-    long status = 0;
-    curl_easy_getinfo(i->call.easy, CURLINFO_RESPONSE_CODE, &status);
-    i->call.code = code;
-    i->call.status = status;
-    eg_call_verdict_t v = i->provider->classify(&i->call, err, sizeof err);
-    if (i->guard.refused && code == CURLE_COULDNT_CONNECT)
-        policy_refused(r, i, err, sizeof err);
-    attempt_end(r, i, v, err);
-}
-
-/* Takes the completions of start-hook attempts (loop thread). */
-void eg_attempt_done_drain(eg_invoker_t *r)
-{
-    pthread_mutex_lock(&r->doneq->mu);
-    eg_call_done_t *d = r->doneq->head;
-    r->doneq->head = r->doneq->tail = NULL;
-    for (eg_call_done_t *x = d; x; x = x->next)
-        if (x->inv)
-            x->inv->call.done = NULL; /* the engine owns x from here */
-    pthread_mutex_unlock(&r->doneq->mu);
-    while (d) {
-        eg_call_done_t *next = d->next;
-        if (d->inv)
-            attempt_end(r, d->inv, d->verdict, d->err);
-        free(d);
-        d = next;
-    }
-}
-
-/* Begins an attempt through the provider's start hook (read lock held). */
-static int start_hook(eg_invoker_t *r, inv_t *i, const cJSON *fn, char *err, size_t errlen)
-{
-    eg_call_done_t *d = calloc(1, sizeof *d);
-    if (!d) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    d->q = r->doneq;
-    d->inv = i;
-    pthread_mutex_lock(&r->doneq->mu);
-    r->doneq->refs++; /* the completion's */
-    pthread_mutex_unlock(&r->doneq->mu);
-    i->call.done = d;
-    if (i->provider->start(&i->call, fn, err, errlen) == 0)
-        return 0;
-    /* Never completed: the engine takes its reference back. */
-    int last = 0;
-    i->call.done = NULL;
-    pthread_mutex_lock(&r->doneq->mu);
-    doneq_unref_locked(r->doneq, &last);
-    pthread_mutex_unlock(&r->doneq->mu);
-    free(d);
-    return -1;
+    eg_intake_inv_finish(r, i);
 }
 
 static char *hdr_dup(rd_kafka_headers_t *h, const char *name)
@@ -1130,14 +564,14 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
                     "nobody to answer, skipped",
                     topic, m->partition, m->offset,
                     !i->reply_to ? EG_HDR_REPLY_TO : EG_HDR_CORRELATION);
-            inv_finish(r, i);
+            eg_intake_inv_finish(r, i);
             return;
         }
         if (deadline_passed(i)) {
             EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, NULL), 6,
                     "%s[%" PRId32 "]@%" PRId64 ": read after its deadline: not called, no reply",
                     topic, m->partition, m->offset);
-            inv_finish(r, i);
+            eg_intake_inv_finish(r, i);
             return;
         }
         /* An authorizer call (eg-subscription "authorizer") has no event of
@@ -1154,9 +588,9 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
         char why[128];
         snprintf(why, sizeof why, "invocation record without the %s header", i->missing);
         if (i->sync)
-            sync_reply(r, i, NULL, EG_CALL_FINAL, why);
+            eg_replies_sync_reply(r, i, NULL, EG_CALL_FINAL, why);
         else
-            dead_letter(r, i, 0, why);
+            eg_attempt_dead_letter(r, i, 0, why);
         return;
     }
     if (seen_before(r, h, i->sub)) {
@@ -1164,7 +598,7 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
                      "%s[%" PRId32 "]@%" PRId64 ": event %s for subscription %s was routed "
                      "twice; calling once",
                      topic, m->partition, m->offset, i->event_id, i->sub);
-        inv_finish(r, i);
+        eg_intake_inv_finish(r, i);
         return;
     }
     /* On the embedded broker, whose partitions drop their oldest records
@@ -1346,7 +780,7 @@ static void pause_resume(part_t *p, int pause)
  * invocations: a full async window never holds sync records back. */
 void eg_intake_flow(eg_invoker_t *r, src_t *s)
 {
-    size_t max = budget(r);
+    size_t max = eg_attempt_budget(r);
     size_t win = window(r);
     size_t span_max = win * SPAN_PER_WINDOW;
     part_t *nudge = NULL;
@@ -1401,37 +835,6 @@ int eg_intake_consume(eg_invoker_t *r, src_t *s, int max)
     return 1;
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    eg_invoker_t *r = opaque;
-    inv_t *i = m->_private;
-    if (!i)
-        return;
-    if (i->state == INV_OVERFLOW) {
-        if (!m->err) {
-            eg_backlog_produced(r->rt->backlog, m);
-            eg_metric_add(r->rt->mx.overflowed, INV_LABELS(i), 1);
-            inv_finish(r, i);
-        } else if (i->part->revoked) {
-            eg_intake_inv_free(r, i); /* the partition's new owner takes it from here */
-        } else {
-            overflow_fall_back(r, i, rd_kafka_err2str(m->err));
-        }
-        return;
-    }
-    if (m->err) {
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS(i), 4,
-                "dead letter not delivered (%s); sending again in %d ms", rd_kafka_err2str(m->err),
-                DLQ_RESEND_MS);
-        if (i->part->revoked)
-            eg_intake_inv_free(r, i);
-        else
-            eg_engine_schedule(r, i, TK_DLQ, eg_time_mono_ms() + DLQ_RESEND_MS);
-        return;
-    }
-    inv_finish(r, i);
-}
-
 /* ---- the role ---- */
 
 static void producer_free(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what)
@@ -1479,9 +882,9 @@ static void engine_free(eg_invoker_t *r)
             free(d);
         }
         r->doneq->head = r->doneq->tail = NULL;
-        doneq_unref_locked(r->doneq, &last);
+        eg_attempt_doneq_unref_locked(r->doneq, &last);
         pthread_mutex_unlock(&r->doneq->mu);
-        doneq_release(r->doneq, last);
+        eg_attempt_doneq_release(r->doneq, last);
         r->doneq = NULL;
     }
     eg_kafka_consumer_destroy(in->consumer, in->coop_sticky, in->ever_assigned);
@@ -1594,7 +997,7 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
         return NULL;
     }
     rd_kafka_conf_set_opaque(c, r);
-    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(c, eg_attempt_on_delivery);
     return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "dead-letter producer", err, errlen);
 }
 

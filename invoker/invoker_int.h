@@ -336,10 +336,33 @@ int eg_engine_on_curl_timer(CURLM *m, long timeout_ms, void *userp);
 /* eg_runtime_wake's callback (arg: the engine): a dozing input wakes now. */
 void eg_engine_on_wake(void *arg);
 
-/* ---- not yet moved out (invoker.c) ---- */
+/* ---- attempts (attempts.c) ---- */
+
+/* ncalling and the in-flight gauge move together (more: 1 up, 0 down). */
+void eg_attempt_calling(eg_invoker_t *r, int more);
+
+/* Frees what the current attempt holds (easy handle, headers, provider data). */
+void eg_attempt_release(eg_invoker_t *r, inv_t *i);
+
+/* Takes an INV_QUEUED invocation off the queue (its state becomes INV_NEW). */
+void eg_attempt_queue_unlink(eg_invoker_t *r, inv_t *i);
+
+/* The done queue's references (q->mu held for unref_locked; release
+ * frees the queue when `last`). */
+void eg_attempt_doneq_unref_locked(doneq_t *q, int *last);
+void eg_attempt_doneq_release(doneq_t *q, int last);
 
 /* Produces the invocation's dead letter (again). */
 void eg_attempt_dlq_send(eg_invoker_t *r, inv_t *i);
+
+/* Sends the invocation to the dead-letter topic; it finishes when Kafka has it. */
+void eg_attempt_dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *error);
+
+/* The dead-letter producer's delivery reports (dead letters, overflow records). */
+void eg_attempt_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* The engine's in-flight budget (--max-inflight). */
+size_t eg_attempt_budget(const eg_invoker_t *r);
 
 /* Starts an attempt now, or queues it while the budget is spent. */
 void eg_attempt_begin(eg_invoker_t *r, inv_t *i);
@@ -353,11 +376,19 @@ void eg_attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code);
 /* Takes the completions of start-hook attempts. */
 void eg_attempt_done_drain(eg_invoker_t *r);
 
+/* ---- not yet moved out (invoker.c) ---- */
+
 /* Frees an invocation, whatever its state (its offset stays unfinished). */
 void eg_intake_inv_free(eg_invoker_t *r, inv_t *i);
 
+/* The invocation is done with: its offset may be committed; frees it. */
+void eg_intake_inv_finish(eg_invoker_t *r, inv_t *i);
+
 /* Writes the invocation to the overflow topic (again). */
 void eg_intake_overflow_send(eg_invoker_t *r, inv_t *i);
+
+/* The overflow topic refused the invocation: it is called here after all. */
+void eg_intake_overflow_fall_back(eg_invoker_t *r, inv_t *i, const char *why);
 
 /* Takes up to max records of the input; 1 when it stopped at max. */
 int eg_intake_consume(eg_invoker_t *r, src_t *s, int max);
@@ -370,5 +401,9 @@ void eg_intake_flow(eg_invoker_t *r, src_t *s);
 
 /* Hands the reply to the reply producer (again). */
 void eg_replies_send(eg_invoker_t *r, inv_t *i);
+
+/* A sync invocation is over: its ONE reply (call: the attempt, or NULL). */
+void eg_replies_sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call_verdict_t v,
+                           const char *err);
 
 #endif
