@@ -376,7 +376,7 @@ void eg_attempt_done(eg_invoker_t *r, inv_t *i, CURLcode code);
 /* Takes the completions of start-hook attempts. */
 void eg_attempt_done_drain(eg_invoker_t *r);
 
-/* ---- not yet moved out (invoker.c) ---- */
+/* ---- records, offsets, partitions (intake.c) ---- */
 
 /* Frees an invocation, whatever its state (its offset stays unfinished). */
 void eg_intake_inv_free(eg_invoker_t *r, inv_t *i);
@@ -396,8 +396,22 @@ int eg_intake_consume(eg_invoker_t *r, src_t *s, int max);
 /* Commits the committable offsets (of `only`, or all partitions when NULL). */
 void eg_intake_commit(src_t *s, const rd_kafka_topic_partition_list_t *only, int sync);
 
+/* The consumer's commit and rebalance callbacks (opaque: the input). */
+void eg_intake_on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
+/* Forgets the partitions of l (all when NULL) and their idle invocations. */
+void eg_intake_forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_list_t *l);
+void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque);
+
 /* Pauses or resumes the input's partitions. */
 void eg_intake_flow(eg_invoker_t *r, src_t *s);
+
+/* ---- not yet moved out (invoker.c) ---- */
+
+/* 1 when the sync invocation's caller stopped waiting. */
+int eg_replies_deadline_passed(const inv_t *i);
 
 /* Hands the reply to the reply producer (again). */
 void eg_replies_send(eg_invoker_t *r, inv_t *i);
