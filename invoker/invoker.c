@@ -29,22 +29,6 @@
  * dozes (eg_doze.h, --idle-probe-ms): its partitions are paused but for one
  * fetch window every 50 ms, and the first record wakes it.
  *
- * A sync invocation is called once (no retry: the client is waiting), with
- * timeout min(--function-timeout-ms, eg-deadline - now); read after its
- * deadline it is not called and gets no reply. Otherwise, whatever happens
- * (2xx, other answers, connection error, timeout, unknown function or
- * provider, a missing header), ONE reply record (eg_reply_encode) goes to
- * eg-reply-to (partitioned by key), key and header eg-correlation = the
- * correlation id: ok = 2xx, the status, the answer's body (at most
- * EG_REPLY_MAX_BODY; a longer one is a failure "answer too large" and its
- * transfer is cut there), the error otherwise; a reply that would come after
- * the deadline is not sent. Sync failures never go to the dead-letter topic.
- * A record without eg-reply-to or eg-correlation has nobody to answer: it is
- * logged and skipped. The record's offset is finished when the reply's
- * delivery report comes (or at once when no reply is due). The reply
- * producer sends at once (eg_runtime_sync_producer_conf, Nagle off) with
- * acks=1 (see make_replier).
- *
  * Shutdown (stop()). Both engines drain at once: each pauses every partition
  * (no new records), lets the calls in flight finish (bounded by the function
  * timeout; retries that fall due are not started; a sync call that ends
@@ -79,109 +63,8 @@
 #include "netpolicy.h"
 #include "provider.h"
 
-#define TOPIC_TIMEOUT_MS 5000 /* making sure the topics exist */
-#define REPLY_RESEND_MS 10    /* a reply a full producer queue refused is sent again */
+#define TOPIC_TIMEOUT_MS 5000               /* making sure the topics exist */
 #define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
-
-/* ---- sync replies ---- */
-
-int eg_replies_deadline_passed(const inv_t *i)
-{
-    return i->deadline_ms > 0 && eg_time_now_ms() >= i->deadline_ms;
-}
-
-/* Replaces a reply Kafka refuses as too big by one that says so. */
-static int reply_shrink(inv_t *i)
-{
-    free(i->reply_value);
-    i->reply_small = 1;
-    i->reply_value =
-        eg__invoker_reply_value(i->correlation, 0, i->call.status, NULL, 0, EG__INVOKER_TOO_LARGE);
-    return i->reply_value ? 0 : -1;
-}
-
-/* Hands the reply to the reply producer (eg-reply-to, partitioned by key, key and
- * eg-correlation = the correlation id); the invocation finishes on its
- * delivery report, or now when it cannot be sent. */
-void eg_replies_send(eg_invoker_t *r, inv_t *i)
-{
-    for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(r->replier, RD_KAFKA_V_TOPIC(i->reply_to),
-                              RD_KAFKA_V_KEY(i->correlation, strlen(i->correlation)),
-                              RD_KAFKA_V_VALUE(i->reply_value, strlen(i->reply_value)),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                              RD_KAFKA_V_HEADER(EG_HDR_CORRELATION, i->correlation, -1),
-                              RD_KAFKA_V_HEADER(EG_HDR_CONTENT_TYPE, "application/json", -1),
-                              RD_KAFKA_V_OPAQUE(i), RD_KAFKA_V_END);
-        if (!e) {
-            i->reply_value = NULL; /* the producer frees it */
-            return;
-        }
-        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i))
-            continue;
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !eg_replies_deadline_passed(i)) {
-            eg_engine_schedule(r, i, TK_REPLY, eg_time_mono_ms() + REPLY_RESEND_MS);
-            return;
-        }
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6,
-                "reply to %s not taken by the producer (%s); dropped", i->reply_to,
-                rd_kafka_err2str(e));
-        break;
-    }
-    eg_intake_inv_finish(r, i);
-}
-
-/* A sync invocation is over: ONE reply goes to the waiting ingress, whatever
- * happened (never a retry, never a dead letter). call: the attempt made, or
- * NULL when none could be; v, err: its verdict and error text. Past the
- * deadline nobody waits any more: no reply, the record is finished. */
-void eg_replies_sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call_verdict_t v,
-                           const char *err)
-{
-    char st[16];
-    snprintf(st, sizeof st, "%ld", call ? call->status : 0L);
-    int too_large = call && call->response_truncated;
-    if (v != EG_CALL_OK || too_large)
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, st), 6, "sync call failed: %s",
-                too_large     ? EG__INVOKER_TOO_LARGE
-                : err && *err ? err
-                              : "call failed");
-    else if (eg_log_enabled(EG_LOG_LEVEL_DEBUG))
-        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
-                "sync call answered in %" PRId64 " ms", eg_time_mono_ms() - i->attempt_start);
-    if (eg_replies_deadline_passed(i)) {
-        EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, SYNC_FIELDS(i, st), 6,
-                "deadline passed: nobody waits for the reply, none sent");
-        eg_intake_inv_finish(r, i);
-        return;
-    }
-    if (!(i->reply_value = eg__invoker_sync_reply(i->correlation, call, v, err))) {
-        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, SYNC_FIELDS(i, st), 6, "out of memory building a reply");
-        eg_intake_inv_finish(r, i);
-        return;
-    }
-    i->state = INV_REPLY;
-    r->nreply++;
-    eg_replies_send(r, i);
-}
-
-static void on_reply_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    eg_invoker_t *r = opaque;
-    inv_t *i = m->_private;
-    (void)rk;
-    if (!i)
-        return;
-    if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !i->reply_small && !reply_shrink(i)) {
-        eg_replies_send(r, i);
-        return;
-    }
-    if (m->err)
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, SYNC_FIELDS(i, NULL), 6, "reply to %s not delivered: %s",
-                i->reply_to, rd_kafka_err2str(m->err));
-    eg_intake_inv_finish(r, i);
-}
 
 /* ---- the role ---- */
 
@@ -389,7 +272,7 @@ static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
         return NULL;
     }
     rd_kafka_conf_set_opaque(c, r);
-    rd_kafka_conf_set_dr_msg_cb(c, on_reply_delivery);
+    rd_kafka_conf_set_dr_msg_cb(c, eg_replies_on_delivery);
     return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply producer", err, errlen);
 }
 

@@ -106,7 +106,7 @@ size_t eg__shares_held(const eg__shares_t *s, const char *key);
 /* Keys holding a share (what the engine's memory for them is). */
 size_t eg__shares_keys(const eg__shares_t *s);
 
-/* ---- sync invocations (sync.c) ---- */
+/* ---- sync invocations (replies.c) ---- */
 
 /* The eg-deadline header's value (decimal Unix ms) as a number; 0 (no
  * deadline) when absent, malformed or not positive. */
@@ -408,7 +408,7 @@ void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* Pauses or resumes the input's partitions. */
 void eg_intake_flow(eg_invoker_t *r, src_t *s);
 
-/* ---- not yet moved out (invoker.c) ---- */
+/* ---- sync replies (replies.c) ---- */
 
 /* 1 when the sync invocation's caller stopped waiting. */
 int eg_replies_deadline_passed(const inv_t *i);
@@ -419,5 +419,8 @@ void eg_replies_send(eg_invoker_t *r, inv_t *i);
 /* A sync invocation is over: its ONE reply (call: the attempt, or NULL). */
 void eg_replies_sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_call_verdict_t v,
                            const char *err);
+
+/* The reply producer's delivery reports. */
+void eg_replies_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 #endif
