@@ -1,67 +1,34 @@
 /*
- * invoker.c: the invoker role, event loops that call functions for the
- * invocation records of its pool.
- *
- * Inputs. Three engines, each on its own thread with its own consumer:
+ * invoker.c: the invoker role: three engines, each on its own thread with its
+ * own consumer, producer, libcurl multi handle, timers and in-flight budget:
+ *  - sync: group "<prefix>invoker.<pool>.sync" on "<prefix>invoke.<pool>.sync"
+ *    (the router's sync invocations and the ingress's authorizer calls);
  *  - async: group "<prefix>invoker.<pool>" on "<prefix>invoke.<pool>.async";
- *  - sync: group "<prefix>invoker.<pool>.sync" on "<prefix>invoke.<pool>.sync";
  *  - overflow: group "<prefix>invoker.<pool>.overflow" on
- *    "<prefix>invoke.<pool>.overflow" (see Fairness);
- * every topic 8 partitions, made sure of at start. One record is one
- * invocation: key = the event's partition key, value = the body to send,
- * headers content-type, eg-space, eg-subscription, eg-function, eg-event-id,
- * eg-event-type (written by the router); sync ones also eg-reply-to,
- * eg-correlation and eg-deadline (Unix ms). The ingress writes authorizer
- * calls straight to the sync topic (eg-subscription "authorizer", value
- * {"event","request"}): to the invoker they are sync invocations like any.
- *
- * Sync before async. The sync engine shares nothing mutable with the async
- * one (its own consumer, libcurl multi handle, timers, in-flight budget, reply
- * producer), so an async backlog can neither fill its window nor keep its
- * thread busy: when thousands of async calls start or time out at once (one
- * libcurl call handles them all, 100-250 ms measured for 2,500), sync calls
- * still go out within milliseconds. Its consumer fetches with
- * fetch.wait.max.ms = --sync-fetch-wait-ms (1 ms on the embedded broker,
- * which answers a fetch only when that runs out, so it is the latency of
- * the hop; 100 ms on a real broker, which answers as soon as data arrives)
- * and small fetch sizes. On the embedded broker that is ~900 fetches/s
- * whether records come or not, so after a quiet second the sync input
- * dozes (eg_doze.h, --idle-probe-ms): its partitions are paused but for one
- * fetch window every 50 ms, and the first record wakes it.
- *
- * Shutdown (stop()). Both engines drain at once: each pauses every partition
- * (no new records), lets the calls in flight finish (bounded by the function
- * timeout; retries that fall due are not started; a sync call that ends
- * still gets its reply), waits for dead-letter and reply delivery reports,
- * commits synchronously, closes the consumer (leaves the group, so the
- * partitions move at once), flushes the producer and frees everything.
+ *    "<prefix>invoke.<pool>.overflow" (async records of functions past their
+ *    share, see intake.c).
+ * Sync before async: the sync engine shares nothing mutable with the others,
+ * so when thousands of async calls start or time out at once (one libcurl
+ * call handles them all) sync calls still go out within milliseconds. This
+ * file builds the clients, makes sure of the topics, starts the engines and
+ * stops them: all drain at once, commit, leave their group and free everything.
  */
-#include "invoker.h"
-#include "invoker_int.h"
-
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
-#include "eg_doze.h"
-#include "eg_kafka_hdr.h"
 #include "eg_log.h"
-#include "eg_map.h"
-#include "eg_reply.h"
 #include "eg_time.h"
-#include "netpolicy.h"
-#include "provider.h"
+#include "invoker.h"
+#include "invoker_int.h"
 
 #define TOPIC_TIMEOUT_MS 5000               /* making sure the topics exist */
 #define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */

@@ -1,7 +1,7 @@
 /*
  * invoker_int.h: what the pieces of the invoker share, private to invoker/
  * and its unit tests (tests/unit/test_invoker_*.c); the role's users see
- * invoker.h only. An engine (eg_invoker_t) goes through the pipeline:
+ * invoker.h only. An engine (eg_invoker_t), file by file:
  *   intake.c    records in, offsets tracked and committed, partitions paused;
  *   attempts.c  the calls, retries and dead letters;
  *   replies.c   the replies of sync invocations;
@@ -30,9 +30,10 @@
 #include "provider.h"
 
 #define COMP "invoker"
-#define DLQ_RESEND_MS                                                                              \
-    1000               /* a dead letter or overflow record Kafka refused is sent again after this */
-#define SEEN_MAX 65536 /* invocations remembered by eg_invoker_t.seen */
+/* A dead letter or an overflow record Kafka refused is sent again after this. */
+#define DLQ_RESEND_MS 1000
+/* Invocations remembered by eg_invoker_t.seen. */
+#define SEEN_MAX 65536
 
 /* ---- bookkeeping without I/O (sched.c) ---- */
 
@@ -396,12 +397,14 @@ int eg_intake_consume(eg_invoker_t *r, src_t *s, int max);
 /* Commits the committable offsets (of `only`, or all partitions when NULL). */
 void eg_intake_commit(src_t *s, const rd_kafka_topic_partition_list_t *only, int sync);
 
-/* The consumer's commit and rebalance callbacks (opaque: the input). */
+/* The consumer's commit callback (opaque: the input). */
 void eg_intake_on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *offsets, void *opaque);
 
 /* Forgets the partitions of l (all when NULL) and their idle invocations. */
 void eg_intake_forget(eg_invoker_t *r, src_t *s, const rd_kafka_topic_partition_list_t *l);
+
+/* The consumer's rebalance callback (opaque: the input). */
 void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque);
 
