@@ -2,7 +2,7 @@
  * provider: how a function of one `type` is called. The extension point of
  * the invoker.
  *
- * The engine (invoker.c) owns every call and its libcurl easy handle; a
+ * The engine (attempts.c) owns every call and its libcurl easy handle; a
  * provider only says how one attempt is made and how its outcome is judged:
  *
  *   prepare   sets up the attempt on call->easy, which the engine created with

@@ -1,5 +1,5 @@
 /*
- * sched.c: the engine's bookkeeping, free of I/O (see invoker.h):
+ * sched.c: the engine's bookkeeping, free of I/O (see invoker_int.h):
  *  - the backoff of retries (exponential, capped, full jitter);
  *  - the committable-offset tracker of a partition: a ring of the offsets
  *    from the lowest unfinished one to the last one added, each with a done
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "eg_map.h"
-#include "invoker.h"
+#include "invoker_int.h"
 
 /* ---- backoff ---- */
 

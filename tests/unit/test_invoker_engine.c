@@ -1,5 +1,5 @@
 /*
- * Unit tests of the invoker's building blocks (invoker/invoker.h internals,
+ * Unit tests of the invoker's building blocks (invoker/invoker_int.h,
  * invoker/provider.h): the retry backoff (exponential growth, cap, jitter
  * bounds and spread), the committable-offset tracker (out-of-order
  * completion, gaps, duplicates, growth of its ring), the timer heap
@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "invoker.h"
+#include "invoker_int.h"
 #include "provider.h"
 
 /* ---- backoff ---- */

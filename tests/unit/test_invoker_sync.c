@@ -1,5 +1,5 @@
 /*
- * Unit tests of the invoker's sync invocations (invoker/sync.c): the
+ * Unit tests of the invoker's sync invocations (invoker/replies.c): the
  * eg-deadline header, the time budget of a sync call, and the reply record
  * built from every kind of outcome (2xx, non-2xx, connection error, timeout,
  * answer too large, no call at all, binary and empty bodies), read back with
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "eg_reply.h"
-#include "invoker.h"
+#include "invoker_int.h"
 #include "provider.h"
 
 static void test_parse_deadline(void **state)
