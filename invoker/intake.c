@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_time.h"
@@ -532,8 +533,6 @@ void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     src_t *s = opaque;
     eg_invoker_t *r = s->r;
     int coop = s->coop_sticky;
-    rd_kafka_error_t *e = NULL;
-    rd_kafka_resp_err_t ke = 0;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         s->ever_assigned = 1;
@@ -547,10 +546,6 @@ void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         EG_LOG_INFO(COMP, "assigned %d partition(s) of %s (%s): [%s]", parts->cnt, s->topic,
                     coop ? "incremental" : "eager",
                     eg_kafka_partitions_str(parts, nums, sizeof nums));
-        if (coop)
-            e = rd_kafka_incremental_assign(rk, parts);
-        else
-            ke = rd_kafka_assign(rk, parts);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !lost)
@@ -559,18 +554,9 @@ void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         char nums[256];
         EG_LOG_INFO(COMP, "%s %d partition(s) of %s: [%s]", lost ? "lost" : "revoked", parts->cnt,
                     s->topic, eg_kafka_partitions_str(parts, nums, sizeof nums));
-        if (coop)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            ke = rd_kafka_assign(rk, NULL);
     }
+    eg_kafka_rebalance_apply(rk, err, parts, COMP);
     eg_backlog_consumer_assigned(r->rt->backlog, rk, s->topic);
-    if (e) {
-        EG_LOG_ERROR(COMP, "rebalance: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    } else if (ke) {
-        EG_LOG_ERROR(COMP, "rebalance: %s", rd_kafka_err2str(ke));
-    }
 }
 
 /* Flow control. A partition with --partition-window unfinished records (or

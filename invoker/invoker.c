@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "eg_kafka_client.h"
 #include "eg_log.h"
 #include "eg_time.h"
 #include "invoker.h"
@@ -32,8 +33,6 @@
 
 #define TOPIC_TIMEOUT_MS 5000               /* making sure the topics exist */
 #define REPLY_MAX_BYTES EG_REPLY_MAX_RECORD /* message.max.bytes of the reply producer */
-
-/* ---- the role ---- */
 
 static void producer_free(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *what)
 {
@@ -126,9 +125,6 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
 {
     const eg_settings_t *s = r->s;
     char cid[300], wait[16];
-    rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
-    if (!c)
-        return NULL;
     static const char *const suffix[] = {"-sync", "", "-overflow"};
     snprintf(cid, sizeof cid, "eg-invoker%s-%s", suffix[r->kind],
              s->instance_id ? s->instance_id : "");
@@ -145,68 +141,60 @@ static rd_kafka_t *make_consumer(eg_invoker_t *r, src_t *src, char *err, size_t 
                      ? eg_embedded_auto(s->idle_probe_ms, r->rt->embedded->idle_probe_ms)
                      : 0,
                  eg_time_mono_ms());
-    if (eg_kafka_conf_set(c, "group.id", src->group, err, errlen) ||
-        eg_kafka_conf_set(c, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_set(c, "enable.auto.offset.store", "false", err, errlen) ||
-        eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
-        eg_kafka_conf_default(c, s, "auto.offset.reset", "earliest", err, errlen) ||
-        eg_kafka_conf_default(c, s, "session.timeout.ms", "6000", err, errlen) ||
-        eg_kafka_conf_default(c, s, "heartbeat.interval.ms", "1000", err, errlen) ||
-        eg_kafka_conf_default(c, s, "partition.assignment.strategy", "cooperative-sticky", err,
-                              errlen) ||
-        eg_kafka_conf_default(c, s, "topic.metadata.refresh.interval.ms", "10000", err, errlen)) {
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    int bad =
-        src->sync
-            ? eg_kafka_conf_default(c, s, "fetch.wait.max.ms", wait, err, errlen) ||
-                  eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "2048", err, errlen) ||
-                  eg_kafka_conf_default(c, s, "max.partition.fetch.bytes", "262144", err, errlen) ||
-                  eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
-                  eg_kafka_conf_default(c, s, "isolation.level", "read_uncommitted", err, errlen) ||
-                  /* the fetch windows of a dozing input close on these */
-                  (src->doze.probe_ms &&
-                   eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen))
-            : eg_kafka_conf_default(c, s, "fetch.wait.max.ms", async_wait, err, errlen) ||
-                  eg_kafka_conf_default(c, s, "queued.max.messages.kbytes", "16384", err, errlen) ||
-                  (src->doze.probe_ms &&
-                   eg_kafka_conf_set(c, "enable.partition.eof", "true", err, errlen));
-    if (bad) {
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    src->coop_sticky = eg_kafka_cooperative(s);
-    rd_kafka_conf_set_opaque(c, src);
-    rd_kafka_conf_set_rebalance_cb(c, eg_intake_on_rebalance);
-    rd_kafka_conf_set_offset_commit_cb(c, eg_intake_on_commit);
+    const char *eof = src->doze.probe_ms ? "true" : NULL;
+    const eg_kafka_prop_t sync_rows[] = {
+        EG_KAFKA_FIXED("enable.auto.offset.store", "false"),
+        EG_KAFKA_DEFAULT("client.id", cid),
+        EG_KAFKA_DEFAULT("topic.metadata.refresh.interval.ms", "10000"),
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", wait),
+        EG_KAFKA_DEFAULT("queued.max.messages.kbytes", "2048"),
+        EG_KAFKA_DEFAULT("max.partition.fetch.bytes", "262144"),
+        EG_KAFKA_DEFAULT("socket.nagle.disable", "true"),
+        EG_KAFKA_DEFAULT("isolation.level", "read_uncommitted"),
+        /* the fetch windows of a dozing input close on these */
+        EG_KAFKA_FIXED("enable.partition.eof", eof),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_prop_t async_rows[] = {
+        EG_KAFKA_FIXED("enable.auto.offset.store", "false"),
+        EG_KAFKA_DEFAULT("client.id", cid),
+        EG_KAFKA_DEFAULT("topic.metadata.refresh.interval.ms", "10000"),
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", async_wait),
+        EG_KAFKA_DEFAULT("queued.max.messages.kbytes", "16384"),
+        EG_KAFKA_FIXED("enable.partition.eof", eof),
+        {NULL, NULL, 0},
+    };
     char name[600];
     snprintf(name, sizeof name, "consumer of %s", src->topic);
-    rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_CONSUMER, &c, name, err, errlen);
-    if (!rk)
-        return NULL;
-    rd_kafka_poll_set_consumer(rk);
-    return rk;
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                                  .name = name,
+                                  .profile = EG_KAFKA_GROUP_CONSUMER,
+                                  .group = src->group,
+                                  .props = src->sync ? sync_rows : async_rows,
+                                  .opaque = src,
+                                  .rebalance_cb = eg_intake_on_rebalance,
+                                  .offset_commit_cb = eg_intake_on_commit};
+    src->coop_sticky = eg_kafka_cooperative(s);
+    return eg_kafka_client_new(s, r->rt->brokers, &spec, err, errlen);
 }
 
 static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
 {
     const eg_settings_t *s = r->s;
     char cid[300];
-    rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
-    if (!c)
-        return NULL;
     snprintf(cid, sizeof cid, "eg-invoker-dlq-%s", s->instance_id ? s->instance_id : "");
-    if (eg_kafka_conf_set(c, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_set(c, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
-        eg_kafka_conf_default(c, s, "linger.ms", "5", err, errlen)) {
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(c, r);
-    rd_kafka_conf_set_dr_msg_cb(c, eg_attempt_on_delivery);
-    return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "dead-letter producer", err, errlen);
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_FIXED("acks", "all"),
+        EG_KAFKA_DEFAULT("client.id", cid),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                                  .name = "dead-letter producer",
+                                  .profile = EG_KAFKA_RELIABLE_PRODUCER,
+                                  .props = rows,
+                                  .opaque = r,
+                                  .dr_msg_cb = eg_attempt_on_delivery};
+    return eg_kafka_client_new(s, r->rt->brokers, &spec, err, errlen);
 }
 
 /* The reply producer: sends at once (eg_runtime_sync_producer_conf, Nagle
