@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "eg_json.h"
+#include "eg_kafka_client.h"
 #include "eg_log.h"
 #include "eg_map.h"
 #include "eg_time.h"
@@ -480,7 +481,6 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
     char fetch_wait[16];
     snprintf(fetch_wait, sizeof fetch_wait, "%d", fetch_wait_ms);
     eg_configlog_t *log = calloc(1, sizeof *log);
-    rd_kafka_conf_t *cc = NULL, *pc = NULL;
     if (!log) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -515,30 +515,34 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
         goto fail;
     }
 
-    if (!(cc = eg_kafka_conf_new(s, brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "enable.partition.eof", "true", err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_default(cc, log->settings, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
-        eg_kafka_conf_set(cc, "group.id", "eg-config-reader", err, errlen))
+    const eg_kafka_prop_t crows[] = {
+        EG_KAFKA_FIXED("enable.partition.eof", "true"), /* caught up: the end of every partition */
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", fetch_wait),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t cspec = {.type = RD_KAFKA_CONSUMER,
+                                   .name = "config consumer",
+                                   .profile = EG_KAFKA_READER,
+                                   .group = "eg-config-reader",
+                                   .props = crows};
+    if (!(log->consumer = eg_kafka_client_new(s, brokers, &cspec, err, errlen)))
         goto fail;
-    if (!(log->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "config consumer", err, errlen)))
-        goto fail;
-
-    if (!(pc = eg_kafka_conf_new(s, brokers, err, errlen)) ||
-        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(pc, log->settings, "linger.ms", "0", err, errlen))
-        goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    rd_kafka_conf_set_opaque(pc, log);
-    if (!(log->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "config producer", err, errlen)))
+    /* a write's answer waits for its record alone: nothing to batch */
+    static const eg_kafka_prop_t prows[] = {
+        EG_KAFKA_FIXED("acks", "all"),
+        EG_KAFKA_DEFAULT("linger.ms", "0"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t pspec = {.type = RD_KAFKA_PRODUCER,
+                                   .name = "config producer",
+                                   .profile = EG_KAFKA_RELIABLE_PRODUCER,
+                                   .props = prows,
+                                   .opaque = log,
+                                   .dr_msg_cb = on_delivery};
+    if (!(log->producer = eg_kafka_client_new(s, brokers, &pspec, err, errlen)))
         goto fail;
     return log;
 fail:
-    if (cc)
-        rd_kafka_conf_destroy(cc);
-    if (pc)
-        rd_kafka_conf_destroy(pc);
     eg_configlog_free(log);
     return NULL;
 }

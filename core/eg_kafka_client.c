@@ -30,10 +30,16 @@ static const eg_kafka_prop_t reliable_producer[] = {
     {NULL, NULL, 0},
 };
 
+static const eg_kafka_prop_t reader[] = {
+    EG_KAFKA_FIXED("enable.auto.commit", "false"),
+    {NULL, NULL, 0},
+};
+
 static const eg_kafka_prop_t *const profiles[] = {
     [EG_KAFKA_PLAIN] = NULL,
     [EG_KAFKA_GROUP_CONSUMER] = group_consumer,
     [EG_KAFKA_RELIABLE_PRODUCER] = reliable_producer,
+    [EG_KAFKA_READER] = reader,
 };
 
 static int apply(rd_kafka_conf_t *c, const eg_settings_t *s, const eg_kafka_prop_t *rows, char *err,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eg_kafka.h"
+#include "eg_kafka_client.h"
 #include "eg_log.h"
 
 typedef struct wpart {
@@ -130,7 +131,6 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
                             size_t nresume, int timeout_ms, char *err, size_t errlen)
 {
     eg_window_t *w = calloc(1, sizeof *w);
-    rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *l = NULL;
     if (!w) {
         snprintf(err, errlen, "out of memory");
@@ -139,13 +139,17 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
     snprintf(w->topic, sizeof w->topic, "%s", topic);
     w->from_ms = from_ms;
     w->to_ms = to_ms;
-    if (!(conf = eg_kafka_conf_new(s, brokers, err, errlen)) ||
-        eg_kafka_conf_set(conf, "group.id", "eg-window-reader", err, errlen) ||
-        eg_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
-        eg_kafka_conf_default(conf, s, "fetch.wait.max.ms", "10", err, errlen))
-        goto fail;
-    if (!(w->rk = eg_kafka_new(RD_KAFKA_CONSUMER, &conf, "window reader", err, errlen)))
+    static const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_FIXED("enable.auto.offset.store", "false"),
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", "10"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                                  .name = "window reader",
+                                  .profile = EG_KAFKA_READER,
+                                  .group = "eg-window-reader",
+                                  .props = rows};
+    if (!(w->rk = eg_kafka_client_new(s, brokers, &spec, err, errlen)))
         goto fail;
 
     if (resume && nresume) {
@@ -193,8 +197,6 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
 fail:
     if (l)
         rd_kafka_topic_partition_list_destroy(l);
-    if (conf)
-        rd_kafka_conf_destroy(conf);
     eg_window_close(w);
     return NULL;
 }

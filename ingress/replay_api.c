@@ -36,6 +36,7 @@
 
 #include "eg_event.h"
 #include "eg_json.h"
+#include "eg_kafka_client.h"
 #include "eg_log.h"
 #include "eg_replay.h"
 #include "eg_route.h"
@@ -151,7 +152,6 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
 {
     const eg_settings_t *s = rt->settings;
     eg_replay_store_t *st = calloc(1, sizeof *st);
-    rd_kafka_conf_t *cc = NULL, *pc = NULL;
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -165,19 +165,27 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
     }
     char fetch_wait[16];
     snprintf(fetch_wait, sizeof fetch_wait, "%d", rt->embedded->idle_fetch_wait_ms);
-    if (!(cc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "group.id", "eg-replays-reader", err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        eg_kafka_conf_default(cc, s, "fetch.wait.max.ms", fetch_wait, err, errlen))
+    const eg_kafka_prop_t crows[] = {
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", fetch_wait),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t cspec = {.type = RD_KAFKA_CONSUMER,
+                                   .name = "replays consumer",
+                                   .profile = EG_KAFKA_READER,
+                                   .group = "eg-replays-reader",
+                                   .props = crows};
+    if (!(st->consumer = eg_kafka_client_new(s, rt->brokers, &cspec, err, errlen)))
         goto fail;
-    if (!(st->consumer = eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "replays consumer", err, errlen)))
-        goto fail;
-    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_default(pc, s, "linger.ms", "0", err, errlen))
-        goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    if (!(st->producer = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "replays producer", err, errlen)))
+    static const eg_kafka_prop_t prows[] = {
+        EG_KAFKA_DEFAULT("linger.ms", "0"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t pspec = {.type = RD_KAFKA_PRODUCER,
+                                   .name = "replays producer",
+                                   .profile = EG_KAFKA_RELIABLE_PRODUCER,
+                                   .props = prows,
+                                   .dr_msg_cb = on_delivery};
+    if (!(st->producer = eg_kafka_client_new(s, rt->brokers, &pspec, err, errlen)))
         goto fail;
     int n = eg_kafka_partition_count(st->consumer, rt->topics.replays, 10000, err, errlen);
     if (n < 0)
@@ -199,10 +207,6 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
     st->thread_started = 1;
     return st;
 fail:
-    if (cc)
-        rd_kafka_conf_destroy(cc);
-    if (pc)
-        rd_kafka_conf_destroy(pc);
     eg_replay_store_free(st);
     return NULL;
 }
