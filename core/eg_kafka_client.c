@@ -40,6 +40,7 @@ static const eg_kafka_prop_t *const profiles[] = {
     [EG_KAFKA_GROUP_CONSUMER] = group_consumer,
     [EG_KAFKA_RELIABLE_PRODUCER] = reliable_producer,
     [EG_KAFKA_READER] = reader,
+    [EG_KAFKA_SYNC_PRODUCER] = NULL, /* from the settings: see sync_producer */
 };
 
 static int apply(rd_kafka_conf_t *c, const eg_settings_t *s, const eg_kafka_prop_t *rows, char *err,
@@ -55,6 +56,27 @@ static int apply(rd_kafka_conf_t *c, const eg_settings_t *s, const eg_kafka_prop
     return 0;
 }
 
+/* The sync path's producers (the ingress's sync events, the router's sync
+ * invocations, the invokers' replies) send at once (--sync-linger-ms, 0:
+ * librdkafka wakes its thread at millisecond granularity, so even 0.2 ms
+ * costs a lone request milliseconds) with one request in flight per
+ * connection: what comes while it is out makes the next batch, so batches
+ * grow with the load while a lone request waits for nothing. Fewer, larger
+ * requests are what both brokers want: Apache Kafka spends its CPU per
+ * request and batch more than per byte, and the embedded broker walks a
+ * partition's batches from the oldest on every fetch. */
+static int sync_producer(rd_kafka_conf_t *c, const eg_settings_t *s, char *err, size_t errlen)
+{
+    char linger[32];
+    snprintf(linger, sizeof linger, "%g", s->sync_linger_ms);
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_DEFAULT("linger.ms", linger),
+        EG_KAFKA_DEFAULT("max.in.flight.requests.per.connection", "1"),
+        {NULL, NULL, 0},
+    };
+    return apply(c, s, rows, err, errlen);
+}
+
 rd_kafka_conf_t *eg_kafka_client_conf(const eg_settings_t *s, const char *brokers,
                                       const eg_kafka_spec_t *spec, char *err, size_t errlen)
 {
@@ -63,6 +85,7 @@ rd_kafka_conf_t *eg_kafka_client_conf(const eg_settings_t *s, const char *broker
         return NULL;
     eg_kafka_prop_t group[] = {EG_KAFKA_FIXED("group.id", spec->group), {NULL, NULL, 0}};
     if (apply(c, s, profiles[spec->profile], err, errlen) ||
+        (spec->profile == EG_KAFKA_SYNC_PRODUCER && sync_producer(c, s, err, errlen)) ||
         (spec->group && apply(c, s, group, err, errlen)) || apply(c, s, spec->props, err, errlen)) {
         rd_kafka_conf_destroy(c);
         return NULL;

@@ -26,6 +26,7 @@ typedef enum eg_kafka_profile {
     EG_KAFKA_GROUP_CONSUMER,    /* a group member whose offsets the gateway commits */
     EG_KAFKA_RELIABLE_PRODUCER, /* idempotent, batching 5 ms */
     EG_KAFKA_READER,            /* assigns itself partitions; commits nothing */
+    EG_KAFKA_SYNC_PRODUCER,     /* on the sync path: --sync-linger-ms, one request in flight */
 } eg_kafka_profile_t;
 
 /* A property: value NULL skips the row (a property set only sometimes). */

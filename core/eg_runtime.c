@@ -418,22 +418,6 @@ int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic,
                                  timeout_ms, err, errlen);
 }
 
-int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf, char *err,
-                                  size_t errlen)
-{
-    char linger[32];
-    snprintf(linger, sizeof linger, "%g", rt->settings->sync_linger_ms);
-    if (eg_kafka_conf_default(conf, rt->settings, "linger.ms", linger, err, errlen))
-        return -1;
-    /* One request in flight per connection: what comes while it is out
-     * makes one batch, so batches grow with the load while a lone record
-     * waits for nothing. A real broker spends its CPU per request more than
-     * per byte; the mock walks a partition's batches on every fetch: both
-     * want fewer, larger batches. */
-    return eg_kafka_conf_default(conf, rt->settings, "max.in.flight.requests.per.connection", "1",
-                                 err, errlen);
-}
-
 void eg_runtime_free(eg_runtime_t *rt)
 {
     if (!rt)

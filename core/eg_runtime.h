@@ -102,20 +102,6 @@ void eg_runtime_free(eg_runtime_t *rt);
 int eg_runtime_ensure_topic(eg_runtime_t *rt, rd_kafka_t *rk, const char *topic, int timeout_ms,
                             char *err, size_t errlen);
 
-/* The settings of the three producers on the sync path (the ingress's sync
- * events, the router's sync invocations, the invokers' replies), as
- * defaults that --kafka overrides: linger.ms --sync-linger-ms (0), and one
- * request in flight per connection. With one request in flight, what comes
- * while it is out goes in the next batch: batches grow with the load and a
- * lone request waits for nothing (a linger of 0.2 ms instead cost the lone
- * request 4 ms, librdkafka waking its thread at millisecond granularity).
- * Fewer, larger requests are what both brokers want: Apache Kafka spends its
- * CPU per request and per batch more than per byte, and the embedded broker
- * walks a partition's batches from the oldest on every fetch. 0, or -1 with
- * a message in err. */
-int eg_runtime_sync_producer_conf(const eg_runtime_t *rt, rd_kafka_conf_t *conf, char *err,
-                                  size_t errlen);
-
 /* Waking the dozing consumers of this process (eg_doze.h). A consumer on the
  * sync path dozes after a quiet second, and the first record after that
  * waits up to --idle-probe-ms per dozing hop. When the roles share a process

@@ -20,7 +20,7 @@
  *     connection, so that concurrent events share fewer, larger requests
  *     (what comes while one is out goes in the next); sync events and
  *     authorizer calls, whose client waits for a whole round trip, through
- *     one that sends at once (eg_runtime_sync_producer_conf). Their delivery
+ *     one that sends at once (EG_KAFKA_SYNC_PRODUCER). Their delivery
  *     reports are served by the server's own thread (see Concurrency). Both
  *     learn the events topic's metadata at start, so that the first event
  *     does not wait for it.
@@ -80,6 +80,7 @@
 #include "accesskey.h"
 #include "cors.h"
 #include "eg_event.h"
+#include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_route.h"
@@ -930,26 +931,28 @@ static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what
     snprintf(tmo, sizeof tmo, "%d", s->ingest_timeout_ms);
     int bo = s->ingest_timeout_ms / 2 < 1000 ? s->ingest_timeout_ms / 2 : 1000;
     snprintf(backoff, sizeof backoff, "%d", bo < 100 ? 100 : bo);
-    rd_kafka_conf_t *pc = eg_kafka_conf_new(s, api->rt->brokers, err, errlen);
-    if (!pc || eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_set(pc, "acks", "all", err, errlen) ||
-        (linger ? eg_kafka_conf_default(pc, s, "linger.ms", linger, err, errlen) ||
-                      eg_kafka_conf_default(pc, s, "max.in.flight.requests.per.connection", "1",
-                                            err, errlen)
-                : eg_runtime_sync_producer_conf(api->rt, pc, err, errlen)) ||
-        eg_kafka_conf_default(pc, s, "message.timeout.ms", tmo, err, errlen) ||
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_FIXED("enable.idempotence", "true"),
+        EG_KAFKA_FIXED("acks", "all"),
+        EG_KAFKA_DEFAULT("linger.ms",
+                         linger), /* the async one's; the sync one's is the profile's */
+        EG_KAFKA_DEFAULT("max.in.flight.requests.per.connection", linger ? "1" : NULL),
+        EG_KAFKA_DEFAULT("message.timeout.ms", tmo),
         /* librdkafka notices a record's time-out when its broker thread wakes,
          * which, with the broker down, is at each reconnect attempt: keep them
          * frequent, so that the 503 comes close to --ingest-timeout-ms. */
-        eg_kafka_conf_default(pc, s, "reconnect.backoff.max.ms", backoff, err, errlen)) {
-        if (pc)
-            rd_kafka_conf_destroy(pc);
-        return -1;
-    }
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+        EG_KAFKA_DEFAULT("reconnect.backoff.max.ms", backoff),
+        {NULL, NULL, 0},
+    };
     char name[64];
     snprintf(name, sizeof name, "%s producer", what);
-    if (!(pr->rk = eg_kafka_new(RD_KAFKA_PRODUCER, &pc, name, err, errlen)))
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                                  .name = name,
+                                  .profile =
+                                      linger ? EG_KAFKA_RELIABLE_PRODUCER : EG_KAFKA_SYNC_PRODUCER,
+                                  .props = rows,
+                                  .dr_msg_cb = on_delivery};
+    if (!(pr->rk = eg_kafka_client_new(s, api->rt->brokers, &spec, err, errlen)))
         return -1;
     /* Warm-up: the producer connects and learns the events topic's partitions
      * now, not at the first event (which would wait for that, ~0.5 s). A

@@ -197,7 +197,7 @@ static rd_kafka_t *make_producer(eg_invoker_t *r, char *err, size_t errlen)
     return eg_kafka_client_new(s, r->rt->brokers, &spec, err, errlen);
 }
 
-/* The reply producer: sends at once (eg_runtime_sync_producer_conf, Nagle
+/* The reply producer: sends at once (EG_KAFKA_SYNC_PRODUCER, Nagle
  * off) and waits for the partition leader only (acks=1, so not idempotent).
  * A reply is worth something for a few seconds: a lost one (a leader dying
  * in that window) costs one 504, like a late one, and a duplicate is dropped
@@ -210,25 +210,25 @@ static rd_kafka_t *make_replier(eg_invoker_t *r, char *err, size_t errlen)
     const eg_settings_t *s = r->s;
     char cid[300];
     const char *idem = NULL;
-    rd_kafka_conf_t *c = eg_kafka_conf_new(s, r->rt->brokers, err, errlen);
-    if (!c)
-        return NULL;
     eg_settings_kafka_prop(s, "enable.idempotence", &idem);
     int user_idem = idem && strcmp(idem, "false") && strcmp(idem, "0");
     snprintf(cid, sizeof cid, "eg-invoker-reply-%s", s->instance_id ? s->instance_id : "");
-    if (eg_kafka_conf_default(c, s, "client.id", cid, err, errlen) ||
-        eg_runtime_sync_producer_conf(r->rt, c, err, errlen) ||
-        eg_kafka_conf_default(c, s, "socket.nagle.disable", "true", err, errlen) ||
-        eg_kafka_conf_default(c, s, "message.timeout.ms", "10000", err, errlen) ||
-        eg_kafka_conf_default(c, s, "message.max.bytes", REPLY_MAX_BYTES, err, errlen) ||
-        (!user_idem && (eg_kafka_conf_default(c, s, "enable.idempotence", "false", err, errlen) ||
-                        eg_kafka_conf_default(c, s, "acks", "1", err, errlen)))) {
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(c, r);
-    rd_kafka_conf_set_dr_msg_cb(c, eg_replies_on_delivery);
-    return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply producer", err, errlen);
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_DEFAULT("client.id", cid),
+        EG_KAFKA_DEFAULT("socket.nagle.disable", "true"),
+        EG_KAFKA_DEFAULT("message.timeout.ms", "10000"),
+        EG_KAFKA_DEFAULT("message.max.bytes", REPLY_MAX_BYTES),
+        EG_KAFKA_DEFAULT("enable.idempotence", user_idem ? NULL : "false"),
+        EG_KAFKA_DEFAULT("acks", user_idem ? NULL : "1"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                                  .name = "reply producer",
+                                  .profile = EG_KAFKA_SYNC_PRODUCER,
+                                  .props = rows,
+                                  .opaque = r,
+                                  .dr_msg_cb = eg_replies_on_delivery};
+    return eg_kafka_client_new(s, r->rt->brokers, &spec, err, errlen);
 }
 
 static void ensure_topic(eg_invoker_t *r, const char *topic)

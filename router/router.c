@@ -38,7 +38,7 @@
  * at its commit, after linger and several more round trips. Their
  * invocation (or the error reply when the subscription no longer matches)
  * goes out at once through a second, idempotent producer outside the
- * transaction (eg_runtime_sync_producer_conf). A router that dies before
+ * transaction (EG_KAFKA_SYNC_PRODUCER). A router that dies before
  * committing the batch routes such an event again, so a sync function can be
  * called twice (the ingress takes the first answer); past the request's
  * deadline it is not routed at all. Within one process it is sent once: an
@@ -656,14 +656,17 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     pc = NULL;
     if (!r->txn)
         goto fail;
-    if (!(pc = eg_kafka_conf_new(s, rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) ||
-        eg_runtime_sync_producer_conf(rt, pc, err, errlen))
-        goto fail;
-    rd_kafka_conf_set_opaque(pc, r);
-    rd_kafka_conf_set_dr_msg_cb(pc, eg__router_on_sync_delivery);
-    if (!(r->sync_producer =
-              eg_kafka_new(RD_KAFKA_PRODUCER, &pc, "router sync producer", err, errlen)))
+    static const eg_kafka_prop_t srows[] = {
+        EG_KAFKA_FIXED("enable.idempotence", "true"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t sspec = {.type = RD_KAFKA_PRODUCER,
+                                   .name = "router sync producer",
+                                   .profile = EG_KAFKA_SYNC_PRODUCER,
+                                   .props = srows,
+                                   .opaque = r,
+                                   .dr_msg_cb = eg__router_on_sync_delivery};
+    if (!(r->sync_producer = eg_kafka_client_new(s, rt->brokers, &sspec, err, errlen)))
         goto fail;
     if (!(r->pools = eg_pools_new(rt, r->sync_producer))) {
         snprintf(err, errlen, "out of memory");

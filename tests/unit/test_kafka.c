@@ -198,6 +198,22 @@ static void test_client_spec_profile_rows_and_overrides(void **state)
     eg_settings_release(&s);
 }
 
+static void test_client_spec_sync_producer_profile(void **state)
+{
+    (void)state;
+    eg_settings_t s;
+    char err[512] = "", v[256];
+    settings_with(&s, (const char *const[]){NULL});
+    const eg_kafka_spec_t spec = {
+        .type = RD_KAFKA_PRODUCER, .name = "sync producer", .profile = EG_KAFKA_SYNC_PRODUCER};
+    rd_kafka_conf_t *c = eg_kafka_client_conf(&s, "127.0.0.1:1", &spec, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(conf_get(c, "linger.ms", v, sizeof v), "0"); /* --sync-linger-ms */
+    assert_string_equal(conf_get(c, "max.in.flight.requests.per.connection", v, sizeof v), "1");
+    rd_kafka_conf_destroy(c);
+    eg_settings_release(&s);
+}
+
 static void test_client_spec_refuses_a_fixed_row_not_in_the_table(void **state)
 {
     (void)state;
@@ -288,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_fixed_values_repeated_and_others_pass),
         cmocka_unit_test(test_forced_only_from_the_table),
         cmocka_unit_test(test_client_spec_profile_rows_and_overrides),
+        cmocka_unit_test(test_client_spec_sync_producer_profile),
         cmocka_unit_test(test_client_spec_refuses_a_fixed_row_not_in_the_table),
         cmocka_unit_test(test_partitions_str_lists_and_truncates),
         cmocka_unit_test(test_destroy_spares_a_joined_consumer_never_assigned),
