@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "eg_http.h"
+#include "eg_kafka_client.h"
 #include "eg_log.h"
 #include "eg_time.h"
 
@@ -34,8 +35,8 @@ int eg_runtime_partitions(int value, int profile_value)
 static int eg_runtime_ensure_topics(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    rd_kafka_conf_t *conf = eg_kafka_conf_new(s, rt->brokers, err, errlen);
-    rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &conf, "admin client", err, errlen);
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER, .name = "admin client"};
+    rd_kafka_t *rk = eg_kafka_client_new(s, rt->brokers, &spec, err, errlen);
     if (!rk)
         return -1;
     /* The configuration log is compacted, with one partition: totally
@@ -97,7 +98,8 @@ static void on_max_message(const char *name, const char *value, int source, void
 static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    rd_kafka_conf_t *conf = eg_kafka_conf_new(s, rt->brokers, err, errlen);
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER, .name = "admin client"};
+    rd_kafka_conf_t *conf = eg_kafka_client_conf(s, rt->brokers, &spec, err, errlen);
     if (!conf)
         return -1;
     char v[32];
@@ -106,7 +108,7 @@ static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
     if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vlen) == RD_KAFKA_CONF_OK && atoll(v) > 0)
         limit = (size_t)atoll(v);
     if (rt->embedded->topic_configs) {
-        rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &conf, "admin client", err, errlen);
+        rd_kafka_t *rk = eg_kafka_new(spec.type, &conf, spec.name, err, errlen);
         if (!rk)
             return -1;
         size_t topics_min = SIZE_MAX;

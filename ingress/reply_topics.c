@@ -48,6 +48,7 @@
 
 #include "eg_kafka.h"
 #include "eg_log.h"
+#include "eg_kafka_client.h"
 #include "eg_map.h"
 #include "eg_time.h"
 
@@ -289,15 +290,16 @@ eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *
     pthread_cond_init(&t->cv, NULL);
     snprintf(t->own, sizeof t->own, "%s", own);
     snprintf(t->prefix, sizeof t->prefix, "%sreplies.", s->topic_prefix);
-    rd_kafka_conf_t *c = eg_kafka_conf_new(s, rt->brokers, err, errlen);
-    if (!c || eg_kafka_conf_default(c, s, "client.id", "eg-ingress-reply-topics", err, errlen) ||
-        eg_kafka_conf_default(c, s, "message.timeout.ms", "30000", err, errlen)) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        goto fail;
-    }
-    rd_kafka_conf_set_dr_msg_cb(c, on_heartbeat);
-    if (!(t->rk = eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply topics producer", err, errlen)))
+    static const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_DEFAULT("client.id", "eg-ingress-reply-topics"),
+        EG_KAFKA_DEFAULT("message.timeout.ms", "30000"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                                  .name = "reply topics producer",
+                                  .props = rows,
+                                  .dr_msg_cb = on_heartbeat};
+    if (!(t->rk = eg_kafka_client_new(s, rt->brokers, &spec, err, errlen)))
         goto fail;
     if (!(t->seen = eg_map_new())) {
         snprintf(err, errlen, "out of memory");

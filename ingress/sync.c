@@ -51,6 +51,7 @@
 
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
+#include "eg_kafka_client.h"
 #include "eg_map.h"
 #include "eg_time.h"
 
@@ -219,8 +220,8 @@ static int make_topic(eg_sync_t *s, char *err, size_t errlen)
     if (s->rt->mock)
         return -1;
     EG_LOG_INFO("sync", "%s: %s; creating it with a first record", s->topic, err);
-    rd_kafka_conf_t *c = eg_kafka_conf_new(s->rt->settings, s->rt->brokers, err, errlen);
-    rd_kafka_t *p = eg_kafka_new(RD_KAFKA_PRODUCER, &c, "reply topic producer", err, errlen);
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER, .name = "reply topic producer"};
+    rd_kafka_t *p = eg_kafka_client_new(s->rt->settings, s->rt->brokers, &spec, err, errlen);
     if (!p) {
         char why[512];
         snprintf(why, sizeof why, "%s", err);
@@ -325,24 +326,23 @@ static rd_kafka_t *reply_consumer(eg_sync_t *s, int wait_ms, char *err, size_t e
 {
     const eg_settings_t *st = s->rt->settings;
     char wait[16];
-    rd_kafka_conf_t *cc;
     snprintf(wait, sizeof wait, "%d", wait_ms);
-    if (!(cc = eg_kafka_conf_new(st, s->rt->brokers, err, errlen)) ||
-        eg_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) ||
-        /* assign() wants a group id; nothing is ever committed under it */
-        eg_kafka_conf_set(cc, "group.id", "eg-replies", err, errlen) ||
-        eg_kafka_conf_set(cc, "enable.partition.eof", "false", err, errlen) ||
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_FIXED("enable.partition.eof", "false"),
         /* The embedded broker answers a fetch only when this runs out, so
          * it is the hop's latency there (see assign_reply). A real broker
          * answers as soon as the reply arrives: there it only bounds how
          * often an assigned partition is fetched (100 ms by default). */
-        eg_kafka_conf_default(cc, st, "fetch.wait.max.ms", wait, err, errlen) ||
-        eg_kafka_conf_default(cc, st, "fetch.error.backoff.ms", "10", err, errlen)) {
-        if (cc)
-            rd_kafka_conf_destroy(cc);
-        return NULL;
-    }
-    return eg_kafka_new(RD_KAFKA_CONSUMER, &cc, "reply consumer", err, errlen);
+        EG_KAFKA_DEFAULT("fetch.wait.max.ms", wait),
+        EG_KAFKA_DEFAULT("fetch.error.backoff.ms", "10"),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER,
+                                  .name = "reply consumer",
+                                  .profile = EG_KAFKA_READER,
+                                  .group = "eg-replies", /* assign() wants one; nothing committed */
+                                  .props = rows};
+    return eg_kafka_client_new(st, s->rt->brokers, &spec, err, errlen);
 }
 
 const char *eg_sync_reply_topic(const eg_sync_t *s)

@@ -45,6 +45,7 @@
 #include "eg_kafka.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
+#include "eg_kafka_client.h"
 #include "provider.h"
 
 #define COMP "invoker"
@@ -124,21 +125,22 @@ static rd_kafka_t *make_producer(const eg_call_t *call, const char *brokers, cha
 {
     const eg_settings_t *s = call->rt->settings;
     char timeout[24];
-    rd_kafka_conf_t *c = eg_kafka_conf_new(s, *brokers ? brokers : call->rt->brokers, err, errlen);
-    if (!c)
-        return NULL;
     snprintf(timeout, sizeof timeout, "%d",
              s->function_timeout_ms > 0 ? s->function_timeout_ms : 10000);
-    if (eg_kafka_conf_default(c, s, "client.id", "eg-invoker-kafka-sink", err, errlen) ||
-        eg_kafka_conf_default(c, s, "enable.idempotence", "true", err, errlen) ||
-        eg_kafka_conf_default(c, s, "acks", "all", err, errlen) ||
-        eg_kafka_conf_default(c, s, "linger.ms", "5", err, errlen) ||
-        eg_kafka_conf_default(c, s, "message.timeout.ms", timeout, err, errlen)) {
-        rd_kafka_conf_destroy(c);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
-    return eg_kafka_new(RD_KAFKA_PRODUCER, &c, "kafka function producer", err, errlen);
+    /* defaults only: the sink may be another cluster, whose rules are its own */
+    const eg_kafka_prop_t rows[] = {
+        EG_KAFKA_DEFAULT("client.id", "eg-invoker-kafka-sink"),
+        EG_KAFKA_DEFAULT("enable.idempotence", "true"),
+        EG_KAFKA_DEFAULT("acks", "all"),
+        EG_KAFKA_DEFAULT("linger.ms", "5"),
+        EG_KAFKA_DEFAULT("message.timeout.ms", timeout),
+        {NULL, NULL, 0},
+    };
+    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
+                                  .name = "kafka function producer",
+                                  .props = rows,
+                                  .dr_msg_cb = on_delivery};
+    return eg_kafka_client_new(s, *brokers ? brokers : call->rt->brokers, &spec, err, errlen);
 }
 
 /* The producer for brokers, made on first use. NULL with err. */

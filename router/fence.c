@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "eg_log.h"
+#include "eg_kafka_client.h"
 #include "eg_time.h"
 #include "ledger.h"
 
@@ -144,14 +145,10 @@ static int drop_members(rd_kafka_t *rk, const char *group, owner_t *ow, int n, i
 static int fence_one(eg_runtime_t *rt, const char *txid, int64_t deadline)
 {
     char err[512];
-    rd_kafka_conf_t *c = eg_kafka_conf_new(rt->settings, rt->brokers, err, sizeof err);
-    if (!c || eg_kafka_conf_set(c, "transactional.id", txid, err, sizeof err)) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        EG_LOG_WARN("router", "fencing %s: %s", txid, err);
-        return -1;
-    }
-    rd_kafka_t *rk = eg_kafka_new(RD_KAFKA_PRODUCER, &c, "fencing producer", err, sizeof err);
+    const eg_kafka_prop_t rows[] = {EG_KAFKA_FIXED("transactional.id", txid), {NULL, NULL, 0}};
+    const eg_kafka_spec_t spec = {
+        .type = RD_KAFKA_PRODUCER, .name = "fencing producer", .props = rows};
+    rd_kafka_t *rk = eg_kafka_client_new(rt->settings, rt->brokers, &spec, err, sizeof err);
     if (!rk) {
         EG_LOG_WARN("router", "fencing %s: %s", txid, err);
         return -1;
