@@ -28,13 +28,11 @@
  *    and a function to run each turn). The Events API answers a request from
  *    its Kafka delivery report: with the producers' report queues waking the
  *    first loop, a report resumes its request and, on that loop, the answer
- *    goes out in the same turn, with no hand-off between threads (before, a
- *    poller thread resumed the request and woke one of MHD's: the loop took
- *    ~7 % off the gateway's CPU and ~30 % of its context switches in
- *    bench/run.sh's ingest run). A resume from any other thread (a report
- *    for another loop's connection, a sync reply, a worker, a shutdown) wakes
- *    the connection's loop through its wakefd (eg_http_resume): MHD itself
- *    does not wake an external loop.
+ *    goes out in the same turn, with no hand-off between threads (a thread
+ *    per hand-off costs CPU and context switches on every event). A resume
+ *    from any other thread (a report for another loop's connection, a sync
+ *    reply, a worker, a shutdown) wakes the connection's loop through its
+ *    wakefd (eg_http_resume): MHD itself does not wake an external loop.
  *
  * Bodies are gathered into a buffer owned by the request; past max_body the
  * rest is read and dropped and the handler sees too_large (answer 413), so a
