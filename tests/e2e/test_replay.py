@@ -198,6 +198,8 @@ class TestReplay(ReplayTestBase):
         done = self.wait_replay(self.gw, rep["replayId"], lambda b: b["status"] != "running",
                                 message="the end")
         self.assertEqual(done["status"], "done", done)
+        # done: every invocation is written; the calls follow through the pool
+        fn.wait_for(lambda c: len(c) >= 9 + len(inside), message="%d replayed calls" % len(inside))
         fn.assert_quiet(QUIET, fn.count())
         again = sorted(c.event_id() for c in replayed(fn, rep["replayId"]))
         self.assertEqual(again, sorted(inside), "the 5 events stamped inside the window, not %s"
