@@ -760,11 +760,21 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
     rd_kafka_queue_destroy(q);
 }
 
-void eg_kafka_consumer_destroy(rd_kafka_t *rk, int cooperative, int ever_assigned)
+/* Whether rk's configuration names the cooperative-sticky assignor. */
+static int cooperative_sticky(rd_kafka_t *rk)
+{
+    char v[256];
+    size_t n = sizeof v;
+    const rd_kafka_conf_t *c = rd_kafka_conf(rk);
+    return c && rd_kafka_conf_get(c, "partition.assignment.strategy", v, &n) == RD_KAFKA_CONF_OK &&
+           strstr(v, "cooperative-sticky");
+}
+
+void eg_kafka_consumer_destroy(rd_kafka_t *rk, int ever_assigned)
 {
     if (!rk)
         return;
-    if (cooperative && !ever_assigned && rd_kafka_version() < 0x020300ff) {
+    if (!ever_assigned && rd_kafka_version() < 0x020300ff && cooperative_sticky(rk)) {
         EG_LOG_DEBUG("kafka", "consumer %s closed but not destroyed (librdkafka#4312)",
                      rd_kafka_name(rk));
         return;

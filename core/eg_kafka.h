@@ -157,10 +157,10 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms);
  * before 2.3.0 asserts in rd_kafka_destroy when a cooperative-sticky consumer
  * joined its group but never received an assignment (confluentinc/librdkafka
  * #4312: a SIGTERM during the first join aborted the process); such a handle,
- * already closed, is left to the process's exit instead. cooperative is
- * eg_kafka_cooperative of its settings, ever_assigned whether its rebalance
- * callback ever saw an assignment, even an empty one. */
-void eg_kafka_consumer_destroy(rd_kafka_t *rk, int cooperative, int ever_assigned);
+ * already closed, is left to the process's exit instead (the assignor is
+ * read from the handle's own configuration). ever_assigned: whether its
+ * rebalance callback ever saw an assignment, even an empty one. */
+void eg_kafka_consumer_destroy(rd_kafka_t *rk, int ever_assigned);
 #define EG_KAFKA_LEAVE_MS 10000 /* the roles' bound on serving their revocation */
 #define EG_KAFKA_CLOSE_MS 10000 /* eg_kafka_consumer_leave's bound on the close */
 

@@ -84,7 +84,7 @@ static void engine_free(eg_invoker_t *r)
         eg_attempt_doneq_release(r->doneq, last);
         r->doneq = NULL;
     }
-    eg_kafka_consumer_destroy(in->consumer, in->coop_sticky, in->ever_assigned);
+    eg_kafka_consumer_destroy(in->consumer, in->ever_assigned);
     while (r->easy_free)
         curl_easy_cleanup(r->easy_pool[--r->easy_free]);
     if (r->multi)

@@ -85,7 +85,6 @@ typedef struct run {
 struct eg_replayer {
     eg_runtime_t *rt;
     rd_kafka_t *consumer; /* group <prefix>replayer on the replays topic */
-    int coop;             /* its rebalance protocol is cooperative */
     int ever_assigned;    /* an assignment (even an empty one) came */
     rd_kafka_t *producer; /* idempotent: invocations and replay records */
     pthread_t thread;
@@ -494,7 +493,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
         pthread_join(rp->thread, NULL);
     if (rp->consumer) {
         eg_kafka_consumer_leave(rp->consumer, EG_KAFKA_LEAVE_MS);
-        eg_kafka_consumer_destroy(rp->consumer, rp->coop, rp->ever_assigned);
+        eg_kafka_consumer_destroy(rp->consumer, rp->ever_assigned);
     }
     if (rp->producer) {
         rd_kafka_flush(rp->producer, 5000);
@@ -535,7 +534,6 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
                                    .rebalance_cb = on_rebalance};
     if (!(rp->consumer = eg_kafka_client_new(s, rt->brokers, &cspec, err, errlen)))
         goto fail;
-    rp->coop = eg_kafka_cooperative(s);
     const eg_kafka_spec_t pspec = {.type = RD_KAFKA_PRODUCER,
                                    .name = "replayer producer",
                                    .profile = EG_KAFKA_RELIABLE_PRODUCER,

@@ -563,7 +563,7 @@ static void router_stop(void *p)
     eg_runtime_doze_state(r->rt, &r->dozing, 0);
     if (r->consumer) {
         eg_kafka_consumer_leave(r->consumer, EG_KAFKA_LEAVE_MS);
-        eg_kafka_consumer_destroy(r->consumer, r->coop, r->ever_assigned);
+        eg_kafka_consumer_destroy(r->consumer, r->ever_assigned);
     }
     eg_txn_free(r->txn);
     if (r->sync_producer) {
@@ -631,7 +631,6 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
                                    .rebalance_cb = on_rebalance};
     if (!(r->consumer = eg_kafka_client_new(s, rt->brokers, &cspec, err, errlen)))
         goto fail;
-    r->coop = eg_kafka_cooperative(s);
 
     const eg_kafka_prop_t pprops[] = {
         EG_KAFKA_FIXED("transactional.id", txid),

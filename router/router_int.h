@@ -22,7 +22,6 @@
 typedef struct eg_router {
     eg_runtime_t *rt;
     rd_kafka_t *consumer;
-    int coop;                  /* the consumer's rebalance protocol is cooperative */
     int ever_assigned;         /* an assignment (even an empty one) came */
     eg_txn_t *txn;             /* transactional: the async fan-out */
     rd_kafka_t *sync_producer; /* idempotent, sends at once: sync invocations */

@@ -291,7 +291,7 @@ static void test_destroy_spares_a_joined_consumer_never_assigned(void **state)
     /* librdkafka 2.0.2's rd_kafka_destroy aborts here (rdkafka_sticky_assignor.c:
      * "Assertion `assignor_state' failed"); this returns, the handle left to
      * the process's exit. */
-    eg_kafka_consumer_destroy(rk, 1, 0);
+    eg_kafka_consumer_destroy(rk, 0);
 }
 
 int main(void)
