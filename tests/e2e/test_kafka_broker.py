@@ -23,6 +23,10 @@ from realkafka import Load, RealKafkaTest
 
 @needs_real_kafka("it stops, kills and freezes a broker of its own")
 class TestBrokerFaults(RealKafkaTest):
+    # A group coordinator that went away can leave a TxnOffsetCommit pending in
+    # a router producer when it is destroyed (egtest.librdkafka_txn_leak).
+    LIBRDKAFKA_TXN_LEAK_OK = True
+
     def outage(self, down, up, strict_503=True):
         """A steady load runs across an outage made by down(), ended by up():
         every answer is 202, 503 or 504, requests answered during the outage
@@ -91,7 +95,8 @@ class TestBrokerFaults(RealKafkaTest):
         self.assertError(r, 503)
         self.assertTrue(self.gw.alive())
         t0 = time.monotonic()
-        rc = self.gw.stop(timeout=30)
+        self.gw.stop(timeout=30)
+        rc = self.gw.exit_status()
         self.assertEqual(rc, 0, "exit status after SIGTERM with the broker down (-9: killed after 30 s)\n"
                          + self.gw.log_tail())
         print("\nSIGTERM to exit with the broker down: %.2f s" % (time.monotonic() - t0))
