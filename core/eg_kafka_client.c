@@ -84,7 +84,14 @@ rd_kafka_conf_t *eg_kafka_client_conf(const eg_settings_t *s, const char *broker
     if (!c)
         return NULL;
     eg_kafka_prop_t group[] = {EG_KAFKA_FIXED("group.id", spec->group), {NULL, NULL, 0}};
-    if (apply(c, s, profiles[spec->profile], err, errlen) ||
+    /* the client's role in librdkafka's logs and the brokers' (quotas go by
+     * it too): "eg-router-producer#producer-6"; spec->props may say otherwise */
+    char cid[128] = "eg-";
+    for (size_t i = 3; spec->name && spec->name[i - 3] && i < sizeof cid - 1; i++)
+        cid[i] = spec->name[i - 3] == ' ' ? '-' : spec->name[i - 3];
+    eg_kafka_prop_t id[] = {EG_KAFKA_DEFAULT("client.id", spec->name ? cid : NULL),
+                            {NULL, NULL, 0}};
+    if (apply(c, s, id, err, errlen) || apply(c, s, profiles[spec->profile], err, errlen) ||
         (spec->profile == EG_KAFKA_SYNC_PRODUCER && sync_producer(c, s, err, errlen)) ||
         (spec->group && apply(c, s, group, err, errlen)) || apply(c, s, spec->props, err, errlen)) {
         rd_kafka_conf_destroy(c);

@@ -58,9 +58,10 @@ struct eg_replay_store {
     atomic_int stop;
     pthread_mutex_t mu; /* guards table */
     eg_replay_table_t *table;
-    /* Serialises writes: the writing thread alone serves the producer's
-     * delivery reports (in rd_kafka_flush), so a report always finds its
-     * writer still waiting. Replay writes are rare. */
+    /* Serialises writes: a write's delivery report is served by its writer
+     * (in rd_kafka_flush), so it always finds the writer still waiting; the
+     * follower polls the producer only while it holds this. Replay writes
+     * are rare. */
     pthread_mutex_t wmu;
 };
 
@@ -98,6 +99,12 @@ static void *follower_main(void *arg)
 {
     eg_replay_store_t *st = arg;
     while (!atomic_load(&st->stop)) {
+        /* the producer's errors are logged as they come; with wmu held no
+         * write waits for a report that this poll could take */
+        if (pthread_mutex_trylock(&st->wmu) == 0) {
+            rd_kafka_poll(st->producer, 0);
+            pthread_mutex_unlock(&st->wmu);
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 100);
         if (!m)
             continue;

@@ -513,7 +513,9 @@ static void *router_main(void *arg)
         rd_kafka_message_t *m =
             rd_kafka_consumer_poll(r->consumer, due > now ? (int)(due - now) : 0);
         rd_kafka_poll(r->sync_producer, 0); /* their delivery reports */
-        if (r->rt->backlog && eg_txn_producer(r->txn))
+        /* its errors are logged as they come (a broker refusing connections),
+         * and on the embedded broker its delivery reports count the backlog */
+        if (eg_txn_producer(r->txn))
             rd_kafka_poll(eg_txn_producer(r->txn), 0);
         if (m) {
             if (!m->err) {

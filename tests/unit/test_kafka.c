@@ -185,6 +185,8 @@ static void test_client_spec_profile_rows_and_overrides(void **state)
     assert_string_equal(conf_get(c, "fetch.wait.max.ms", v, sizeof v), "20");
     assert_string_equal(conf_get(c, "linger.ms", v, sizeof v), "7");
     assert_string_equal(conf_get(c, "enable.partition.eof", v, sizeof v), "false");
+    /* the client is known by its role in logs and to the brokers */
+    assert_string_equal(conf_get(c, "client.id", v, sizeof v), "eg-test-consumer");
     rd_kafka_conf_destroy(c);
 
     /* the reliable producer profile */
@@ -194,6 +196,22 @@ static void test_client_spec_profile_rows_and_overrides(void **state)
     assert_non_null(c);
     assert_string_equal(conf_get(c, "enable.idempotence", v, sizeof v), "true");
     assert_string_equal(conf_get(c, "linger.ms", v, sizeof v), "7");
+    assert_string_equal(conf_get(c, "client.id", v, sizeof v), "eg-test-producer");
+    rd_kafka_conf_destroy(c);
+    eg_settings_release(&s);
+
+    /* a row of the client's, then --kafka, name it otherwise */
+    const eg_kafka_prop_t idrow[] = {EG_KAFKA_DEFAULT("client.id", "mine"), {NULL, NULL, 0}};
+    const eg_kafka_spec_t rspec = {
+        .type = RD_KAFKA_PRODUCER, .name = "test producer", .props = idrow};
+    settings_with(&s, (const char *const[]){NULL});
+    c = eg_kafka_client_conf(&s, "127.0.0.1:1", &rspec, err, sizeof err);
+    assert_string_equal(conf_get(c, "client.id", v, sizeof v), "mine");
+    rd_kafka_conf_destroy(c);
+    eg_settings_release(&s);
+    settings_with(&s, (const char *const[]){"client.id=ops", NULL});
+    c = eg_kafka_client_conf(&s, "127.0.0.1:1", &rspec, err, sizeof err);
+    assert_string_equal(conf_get(c, "client.id", v, sizeof v), "ops");
     rd_kafka_conf_destroy(c);
     eg_settings_release(&s);
 }
