@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eg_alloc.h"
 #include "eg_http.h"
 #include "eg_kafka_client.h"
 #include "eg_log.h"
@@ -496,6 +497,7 @@ static enum MHD_Result status_only(void *ctx, eg_http_req_t *req)
 int eg_daemon_main(int role, int argc, char **argv, const eg_role_ops_t *const *roles,
                    size_t nroles)
 {
+    eg_alloc_setup();
     eg_settings_t s;
     eg_settings_init(&s);
     int rc = eg_settings_parse(&s, role, argc, argv, stdout, stderr);
