@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_event_attr.h"
 #include "eg_filter.h"
 
 static int lookup(void *ctx, const char *name, size_t len, eg_cesql_value_t *out)
@@ -179,13 +180,65 @@ static void test_bounds(void **state)
     free(j);
 }
 
+/* An event's filters through eg_event_attr: 1.0, and 0.1 by its 1.0 names */
+static int event_matches(eg_event_version_t version, const char *event, const char *filters)
+{
+    eg_event_t ev = {.version = version, .json = cJSON_Parse(event)};
+    assert_non_null(ev.json);
+    cJSON *j = cJSON_Parse(filters);
+    eg_error_t err = {0};
+    eg_filter_t *f = eg_filter_compile(j, &err);
+    if (!f)
+        fail_msg("%s: %s", filters, err.message);
+    eg_event_attrs_t attrs = {.ev = &ev};
+    eg_cesql_scratch_t *sc = eg_cesql_scratch_new();
+    int m = eg_filter_match(f, eg_event_attr, &attrs, sc);
+    eg_cesql_scratch_free(sc);
+    eg_filter_free(f);
+    cJSON_Delete(j);
+    cJSON_Delete(ev.json);
+    return m;
+}
+
+static void test_event_attributes(void **state)
+{
+    (void)state;
+    const char *v10 = "{\"specversion\": \"1.0\", \"id\": \"e1\", \"source\": \"/s\", "
+                      "\"type\": \"order.created\", \"region\": \"eu\", \"rank\": 7, "
+                      "\"data\": {\"customer\": {\"tier\": \"gold\", \"vip\": true}, "
+                      "\"total\": 250, \"rate\": 0.5, \"tags\": [\"a\"], \"none\": null}}";
+    assert_true(event_matches(EG_EVENT_V10, v10,
+                              "[{\"exact\": {\"type\": \"order.created\", "
+                              "\"region\": \"eu\", \"rank\": \"7\"}}]"));
+    assert_true(event_matches(EG_EVENT_V10, v10,
+                              "[{\"sql\": \"rank = 7 AND data.customer.vip AND "
+                              "data.total > 200 AND data.rate = '0.5'\"}]"));
+    assert_true(
+        event_matches(EG_EVENT_V10, v10, "[{\"exact\": {\"data.customer.tier\": \"gold\"}}]"));
+    /* objects, arrays, null and the data itself are not attributes */
+    assert_false(event_matches(EG_EVENT_V10, v10, "[{\"sql\": \"EXISTS data.customer\"}]"));
+    assert_false(event_matches(EG_EVENT_V10, v10, "[{\"sql\": \"EXISTS data.tags\"}]"));
+    assert_false(event_matches(EG_EVENT_V10, v10, "[{\"sql\": \"EXISTS data.none\"}]"));
+    assert_false(event_matches(EG_EVENT_V10, v10, "[{\"sql\": \"EXISTS data\"}]"));
+    assert_false(event_matches(EG_EVENT_V10, v10, "[{\"prefix\": {\"data.customer.x\": \"\"}}]"));
+    const char *v01 = "{\"eventType\": \"user.created\", \"cloudEventsVersion\": \"0.1\", "
+                      "\"source\": \"/app\", \"eventID\": \"e2\", \"eventTime\": "
+                      "\"2026-01-02T03:04:05Z\", \"contentType\": \"application/json\", "
+                      "\"extensions\": {\"region\": \"us\"}, \"data\": {\"plan\": \"pro\"}}";
+    assert_true(event_matches(EG_EVENT_V01, v01,
+                              "[{\"exact\": {\"type\": \"user.created\", \"id\": \"e2\", "
+                              "\"specversion\": \"0.1\", \"source\": \"/app\", "
+                              "\"datacontenttype\": \"application/json\", \"region\": \"us\", "
+                              "\"data.plan\": \"pro\"}}, {\"prefix\": {\"time\": \"2026-\"}}]"));
+    assert_false(event_matches(EG_EVENT_V01, v01, "[{\"sql\": \"EXISTS eventtype\"}]"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_dialects),
-        cmocka_unit_test(test_combinations_and_sql),
-        cmocka_unit_test(test_refusals_say_where),
-        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_simple_dialects),    cmocka_unit_test(test_combinations_and_sql),
+        cmocka_unit_test(test_refusals_say_where), cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_event_attributes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
