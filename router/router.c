@@ -231,11 +231,18 @@ static int txn_commit(eg_router_t *r)
 
 /* The committed offsets of parts (with their metadata), into parts. Tried
  * until it succeeds or the role stops: without them the router would not
- * know which of the partition's records it held. 0, or -1 (stopping). */
+ * know which of the partition's records it held. 0, or -1 (stopping).
+ *
+ * A read_committed consumer's answer waits while a transaction that wrote
+ * offsets of these partitions is open on the coordinator (librdkafka retries
+ * until the call times out). Departed routers' ones are fenced (fence.h);
+ * one of this router's own that it gave up on while Kafka was away would
+ * keep the answer waiting until the transaction timeout, so after a second
+ * time-out the producer is renewed, which ends it. */
 static int read_committed_offsets(eg_router_t *r, rd_kafka_topic_partition_list_t *parts)
 {
     int64_t start = eg_time_mono_ms();
-    for (;;) {
+    for (int tries = 1;; tries++) {
         rd_kafka_resp_err_t e = rd_kafka_committed(r->consumer, parts, OFFSETS_TIMEOUT_MS);
         if (!e)
             return 0;
@@ -245,6 +252,9 @@ static int read_committed_offsets(eg_router_t *r, rd_kafka_topic_partition_list_
                     "reading the committed offsets of %d partition(s): %s (retrying; "
                     "%.0f s so far)",
                     parts->cnt, rd_kafka_err2str(e), (double)(eg_time_mono_ms() - start) / 1000.0);
+        if (tries == 2 && e == RD_KAFKA_RESP_ERR__TIMED_OUT && r->rt->embedded->read_txn_offsets)
+            eg_txn_renew(r->txn, "the committed offsets stay unstable: a transaction of this "
+                                 "router may be open on the coordinator");
     }
 }
 

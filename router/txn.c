@@ -191,6 +191,12 @@ static void abort_open(eg_txn_t *t)
         rebuild(t, code, why);
 }
 
+void eg_txn_renew(eg_txn_t *t, const char *why)
+{
+    if (!t->failed)
+        rebuild(t, RD_KAFKA_RESP_ERR_NO_ERROR, why);
+}
+
 eg_txn_t *eg_txn_new(eg_runtime_t *rt, rd_kafka_conf_t *conf, const atomic_int *stop,
                      int init_timeout_ms, char *err, size_t errlen)
 {

@@ -86,4 +86,11 @@ int eg_txn_commit(eg_txn_t *t, const rd_kafka_topic_partition_list_t *offsets,
  * is rebuilt). No transaction is open afterwards; the caller rewinds. */
 void eg_txn_abort(eg_txn_t *t);
 
+/* Replaces the producer with a new one of the same transactional id, whose
+ * initialisation ends on the coordinator whatever the old one left open
+ * there (why is logged). For a transaction this process lost track of
+ * (given up on while Kafka was away) that keeps the partitions' committed
+ * offsets unstable: a read_committed reader waits for its outcome. */
+void eg_txn_renew(eg_txn_t *t, const char *why);
+
 #endif
