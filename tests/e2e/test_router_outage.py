@@ -63,6 +63,10 @@ class PacedLoad:
 
 @needs_real_kafka("stops its own single broker")
 class TestBrokerOutage(GatewayTestCase):
+    # A router producer replaced while its TxnOffsetCommit waits on a broker
+    # that went away leaves librdkafka's own leak (egtest.librdkafka_txn_leak).
+    LIBRDKAFKA_TXN_LEAK_OK = True
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
