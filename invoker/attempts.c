@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_time.h"
@@ -232,12 +233,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         size_t cap = i->response_cap ? i->response_cap : 1024;
         while (cap < need)
             cap *= 2;
-        char *b = realloc(c->response, cap);
-        if (!b) {
-            c->response_truncated = 1;
-            return n;
-        }
-        c->response = b;
+        c->response = eg_xrealloc(c->response, cap);
         i->response_cap = cap;
     }
     memcpy(c->response + c->response_len, ptr, take);
@@ -561,11 +557,7 @@ void eg_attempt_done_drain(eg_invoker_t *r)
 /* Begins an attempt through the provider's start hook (read lock held). */
 static int start_hook(eg_invoker_t *r, inv_t *i, const cJSON *fn, char *err, size_t errlen)
 {
-    eg_call_done_t *d = calloc(1, sizeof *d);
-    if (!d) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    eg_call_done_t *d = eg_xcalloc(1, sizeof *d);
     d->q = r->doneq;
     d->inv = i;
     pthread_mutex_lock(&r->doneq->mu);

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -45,12 +44,7 @@ void eg_engine_schedule(eg_invoker_t *r, inv_t *i, timer_kind_t kind, int64_t du
     eg__timer_heap_remove(&r->timers, &i->timer);
     i->timer_kind = kind;
     i->timer.due = due;
-    if (eg__timer_heap_push(&r->timers, &i->timer)) {
-        /* An invocation off every list would hold its partition's commits
-         * forever: better to stop and be redelivered. */
-        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS(i), 4, "out of memory scheduling a timer");
-        abort();
-    }
+    eg__timer_heap_push(&r->timers, &i->timer);
 }
 
 static void run_timers(eg_invoker_t *r, int64_t now)

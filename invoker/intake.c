@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
@@ -65,16 +66,13 @@ static void part_unref(part_t *p)
 
 static part_t *part_new(src_t *s, const char *topic, int32_t partition)
 {
-    part_t *p = calloc(1, sizeof *p);
-    if (!p || !(p->topic = strdup(topic)) || !(p->track = eg__offtrack_new()) ||
-        (s->r->shares && !(p->shares = eg__shares_new()))) {
-        if (p) {
-            free(p->topic);
-            eg__offtrack_free(p->track);
-        }
+    part_t *p = eg_xcalloc(1, sizeof *p);
+    if (s->r->shares && !(p->shares = eg__shares_new())) {
         free(p);
         return NULL;
     }
+    p->topic = eg_xstrdup(topic);
+    p->track = eg__offtrack_new();
     p->src = s;
     p->partition = partition;
     p->committed = -1;
@@ -207,10 +205,7 @@ static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
     }
     i->state = INV_OVERFLOW;
     r->noverflow++;
-    if (!(i->headers = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(0))) {
-        eg_intake_overflow_fall_back(r, i, "out of memory");
-        return;
-    }
+    i->headers = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(0);
     eg_intake_overflow_send(r, i);
 }
 
@@ -222,9 +217,7 @@ static void overflow(eg_invoker_t *r, inv_t *i, const rd_kafka_headers_t *h)
 static int share_take(eg_invoker_t *r, inv_t *i)
 {
     size_t n = strlen(i->space) + strlen(i->fn) + 2;
-    char *key = malloc(n);
-    if (!key)
-        return 1; /* worked on without a share rather than lost */
+    char *key = eg_xmalloc(n);
     snprintf(key, n, "%s\x1f%s", i->space, i->fn);
     size_t engine_cap =
         r->in.ninv >= eg_attempt_budget(r) / 4 ? (size_t)r->s->max_inflight_per_function : 0;
@@ -250,7 +243,7 @@ static char *hdr_dup(rd_kafka_headers_t *h, const char *name)
     size_t n = 0;
     if (!h || rd_kafka_header_get_last(h, name, &v, &n) || !v || !n || n > MAX_HEADER)
         return NULL;
-    return strndup(v, n);
+    return eg_xstrndup(v, n);
 }
 
 /* 1 when this invocation was seen lately (and remembers it if not). */
@@ -267,8 +260,8 @@ static int seen_before(eg_invoker_t *r, rd_kafka_headers_t *h, const char *sub)
         eg_map_del(r->seen, old);
         free(old);
     }
-    r->seen_ring[r->seen_head] = strdup(key);
-    if (r->seen_ring[r->seen_head] && eg_map_put(r->seen, key, r->seen_ring[r->seen_head], NULL)) {
+    r->seen_ring[r->seen_head] = eg_xstrdup(key);
+    if (eg_map_put(r->seen, key, r->seen_ring[r->seen_head], NULL)) {
         free(r->seen_ring[r->seen_head]);
         r->seen_ring[r->seen_head] = NULL;
     }
@@ -297,16 +290,9 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
     part_t *p = part_find(src, topic, m->partition);
     if (!p || r->draining)
         return; /* not ours (any more), or shutting down: not tracked, not committed */
-    int rc = eg__offtrack_add(p->track, m->offset);
-    if (rc == 1)
+    if (eg__offtrack_add(p->track, m->offset))
         return; /* seen already in this assignment */
-    inv_t *i = calloc(1, sizeof *i);
-    if (rc < 0 || !i) {
-        /* Untracked records would be committed past: better to stop here. */
-        EG_LOG_ERROR(COMP, "out of memory tracking %s[%" PRId32 "]@%" PRId64, topic, m->partition,
-                     m->offset);
-        abort();
-    }
+    inv_t *i = eg_xcalloc(1, sizeof *i);
     i->timer.idx = (size_t)-1;
     i->part = p;
     p->refs++;
@@ -330,15 +316,16 @@ static void on_record(eg_invoker_t *r, src_t *src, rd_kafka_message_t *m)
     i->event_type = hdr_dup(h, EG_HDR_EVENT_TYPE);
     i->content_type = hdr_dup(h, EG_HDR_CONTENT_TYPE);
     if (!i->content_type)
-        i->content_type = strdup("application/octet-stream");
-    if (m->key_len && (i->key = malloc(m->key_len)))
-        memcpy(i->key, m->key, m->key_len), i->klen = m->key_len;
-    if (m->len && (i->value = malloc(m->len)))
-        memcpy(i->value, m->payload, m->len), i->call.body_len = m->len;
-    if (!i->content_type || (m->len && !i->value) || (m->key_len && !i->key)) {
-        EG_LOG_ERROR(COMP, "out of memory copying %s[%" PRId32 "]@%" PRId64, topic, m->partition,
-                     m->offset);
-        abort();
+        i->content_type = eg_xstrdup("application/octet-stream");
+    if (m->key_len) {
+        i->key = eg_xmalloc(m->key_len);
+        memcpy(i->key, m->key, m->key_len);
+        i->klen = m->key_len;
+    }
+    if (m->len) {
+        i->value = eg_xmalloc(m->len);
+        memcpy(i->value, m->payload, m->len);
+        i->call.body_len = m->len;
     }
     i->call.space = i->space;
     i->call.function_id = i->fn;
@@ -600,9 +587,8 @@ void eg_intake_flow(eg_invoker_t *r, src_t *s)
     }
     /* A resume must not wait for the sleeping fetcher (eg_kafka_nudge): with
      * every partition paused (a dozing input, or the in-flight budget spent)
-     * it sleeps up to a second, and the calls ran dry meanwhile: the drain
-     * of a backlog went in bursts, ~5,500 calls/s with the machine 77 %
-     * idle. */
+     * it sleeps up to a second, the calls would run dry meanwhile, and a
+     * backlog would drain in bursts. */
     if (nudge && !nudge->paused)
         eg_kafka_nudge(s->consumer, nudge->topic, nudge->partition, NUDGE_TIMEOUT_MS);
 }

@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka_client.h"
 #include "eg_log.h"
 #include "eg_time.h"
@@ -244,11 +245,7 @@ static void ensure_topic(eg_invoker_t *r, const char *topic)
 static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engine_kind_t kind,
                                   char *err, size_t errlen)
 {
-    eg_invoker_t *r = calloc(1, sizeof *r);
-    if (!r) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_invoker_t *r = eg_xcalloc(1, sizeof *r);
     r->rt = rt;
     r->policy = policy;
     r->s = rt->settings;
@@ -277,10 +274,7 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
-    if (!(r->doneq = calloc(1, sizeof *r->doneq))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    r->doneq = eg_xcalloc(1, sizeof *r->doneq);
     pthread_mutex_init(&r->doneq->mu, NULL);
     r->doneq->refs = 1; /* the engine's */
     r->doneq->wake_fd = r->pipefd[1];
@@ -290,10 +284,12 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
         snprintf(err, errlen, "epoll: %s", strerror(errno));
         goto fail;
     }
-    if (r->rt->embedded->dedupe_fan_outs &&
-        (!(r->seen = eg_map_new()) || !(r->seen_ring = calloc(SEEN_MAX, sizeof *r->seen_ring)))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
+    if (r->rt->embedded->dedupe_fan_outs) {
+        if (!(r->seen = eg_map_new())) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        r->seen_ring = eg_xcalloc(SEEN_MAX, sizeof *r->seen_ring);
     }
     if (kind == ENG_ASYNC && r->s->max_inflight_per_function > 0 &&
         !(r->shares = eg__shares_new())) {
@@ -381,12 +377,7 @@ static void *invoker_start(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "libcurl initialisation failed");
         return NULL;
     }
-    invoker_role_t *ro = calloc(1, sizeof *ro);
-    if (!ro) {
-        snprintf(err, errlen, "out of memory");
-        curl_global_cleanup();
-        return NULL;
-    }
+    invoker_role_t *ro = eg_xcalloc(1, sizeof *ro);
     if (!(ro->policy = eg_netpolicy_new(rt->settings, err, errlen))) {
         engines_stop(ro);
         return NULL;

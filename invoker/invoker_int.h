@@ -57,7 +57,7 @@ typedef struct eg__offtrack eg__offtrack_t;
 eg__offtrack_t *eg__offtrack_new(void);
 void eg__offtrack_free(eg__offtrack_t *t);
 /* 0 added; 1 when off is below the next expected offset (already seen in
- * this life of the tracker: the caller skips the record); -1 out of memory. */
+ * this life of the tracker: the caller skips the record). */
 int eg__offtrack_add(eg__offtrack_t *t, int64_t off);
 /* 0 finished; -1 when off is not an unfinished offset of the tracker. */
 int eg__offtrack_finish(eg__offtrack_t *t, int64_t off);
@@ -82,8 +82,8 @@ typedef struct eg__timer_heap {
 
 void eg__timer_heap_init(eg__timer_heap_t *h);
 void eg__timer_heap_release(eg__timer_heap_t *h); /* frees the array, not the timers */
-/* Adds t (not in a heap) with t->due set. 0, or -1 out of memory. */
-int eg__timer_heap_push(eg__timer_heap_t *h, eg__timer_t *t);
+/* Adds t (not in a heap) with t->due set. */
+void eg__timer_heap_push(eg__timer_heap_t *h, eg__timer_t *t);
 /* The earliest timer, or NULL. */
 eg__timer_t *eg__timer_heap_peek(const eg__timer_heap_t *h);
 /* Removes and returns the earliest timer, or NULL. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "eg_alloc.h"
 #include "eg_map.h"
 #include "eg_time.h"
 
@@ -233,12 +234,11 @@ void eg_netpolicy_guard(eg_netpolicy_t *p, eg_netpolicy_guard_t *g, CURL *easy)
 eg_netpolicy_t *eg_netpolicy_new(const eg_settings_t *s, char *err, size_t errlen)
 {
     pthread_once(&defaults_once, defaults_parse);
-    eg_netpolicy_t *p = calloc(1, sizeof *p);
+    eg_netpolicy_t *p = eg_xcalloc(1, sizeof *p);
     char e[200];
-    if (!p || !(p->logged = eg_map_new())) {
+    if (!(p->logged = eg_map_new())) {
         snprintf(err, errlen, "out of memory");
-        if (p)
-            free(p);
+        free(p);
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
@@ -153,11 +154,8 @@ static rd_kafka_t *sink_get(const eg_call_t *call, const char *brokers, char *er
             rk = s->rk;
             goto out;
         }
-    sink_t *s = calloc(1, sizeof *s);
-    if (!s || !(s->brokers = strdup(brokers))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    sink_t *s = eg_xcalloc(1, sizeof *s);
+    s->brokers = eg_xstrdup(brokers);
     if (!(s->rk = make_producer(call, brokers, err, errlen)))
         goto fail;
     atomic_init(&s->stop, 0);
@@ -173,8 +171,7 @@ static rd_kafka_t *sink_get(const eg_call_t *call, const char *brokers, char *er
     rk = s->rk;
     goto out;
 fail:
-    if (s)
-        free(s->brokers);
+    free(s->brokers);
     free(s);
 out:
     pthread_mutex_unlock(&sinks_mu);
@@ -204,11 +201,7 @@ static int kafka_start(eg_call_t *call, const cJSON *function, char *err, size_t
         sink_get(call, cJSON_IsString(brokers) ? brokers->valuestring : "", err, errlen);
     if (!rk)
         return -1;
-    kmsg_t *k = malloc(sizeof *k);
-    if (!k) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    kmsg_t *k = eg_xmalloc(sizeof *k);
     k->done = call->done;
     k->sync = call->sync;
     const char *key = call->key_len ? call->key : call->event_id;

@@ -39,6 +39,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "eg_alloc.h"
 #include "sigv4.h"
 #include "provider.h"
 
@@ -150,8 +151,7 @@ static int lambda_prepare(eg_call_t *call, const cJSON *function, char *err, siz
         snprintf(err, errlen, "bad Lambda endpoint %.200s", ep);
         return -1;
     }
-    if (!(fn = eg_sigv4_uri_encode(arn, strlen(arn), 0)))
-        goto oom;
+    fn = eg_sigv4_uri_encode(arn, strlen(arn), 0);
     int n = snprintf(path, sizeof path, "%s" INVOKE_PATH "%s/invocations", prefix, fn);
     int m = snprintf(url, sizeof url, "%s%s", base, path);
     if (n < 0 || (size_t)n >= sizeof path || m < 0 || (size_t)m >= sizeof url) {
@@ -181,9 +181,7 @@ static int lambda_prepare(eg_call_t *call, const cJSON *function, char *err, siz
     if (!(auth = eg_sigv4_sign(&req, date, err, errlen)))
         goto out;
 
-    lambda_attempt_t *a = calloc(1, sizeof *a);
-    if (!a)
-        goto oom;
+    lambda_attempt_t *a = eg_xcalloc(1, sizeof *a);
     call->provider_data = a;
     call->provider_free = free;
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_map.h"
 #include "invoker_int.h"
 
@@ -63,9 +64,8 @@ struct eg__offtrack {
 
 eg__offtrack_t *eg__offtrack_new(void)
 {
-    eg__offtrack_t *t = calloc(1, sizeof *t);
-    if (t)
-        t->next = -1;
+    eg__offtrack_t *t = eg_xcalloc(1, sizeof *t);
+    t->next = -1;
     return t;
 }
 
@@ -88,9 +88,7 @@ int eg__offtrack_add(eg__offtrack_t *t, int64_t off)
         return 1;
     if (t->len == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 64;
-        track_ent_t *n = malloc(ncap * sizeof *n);
-        if (!n)
-            return -1;
+        track_ent_t *n = eg_xmalloc(ncap * sizeof *n);
         for (size_t i = 0; i < t->len; i++)
             n[i] = *ent(t, i);
         free(t->ring);
@@ -152,8 +150,8 @@ struct eg__shares {
 
 eg__shares_t *eg__shares_new(void)
 {
-    eg__shares_t *s = calloc(1, sizeof *s);
-    if (!s || !(s->held = eg_map_new())) {
+    eg__shares_t *s = eg_xcalloc(1, sizeof *s);
+    if (!(s->held = eg_map_new())) {
         free(s);
         return NULL;
     }
@@ -248,19 +246,14 @@ static void sift_down(eg__timer_heap_t *h, size_t i)
     heap_set(h, i, t);
 }
 
-int eg__timer_heap_push(eg__timer_heap_t *h, eg__timer_t *t)
+void eg__timer_heap_push(eg__timer_heap_t *h, eg__timer_t *t)
 {
     if (h->len == h->cap) {
-        size_t ncap = h->cap ? h->cap * 2 : 64;
-        eg__timer_t **n = realloc(h->v, ncap * sizeof *n);
-        if (!n)
-            return -1;
-        h->v = n;
-        h->cap = ncap;
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->v = eg_xrealloc(h->v, h->cap * sizeof *h->v);
     }
     heap_set(h, h->len++, t);
     sift_up(h, h->len - 1);
-    return 0;
 }
 
 eg__timer_t *eg__timer_heap_peek(const eg__timer_heap_t *h)

@@ -2,12 +2,12 @@
  * sigv4.c: AWS Signature Version 4, see sigv4.h for the rules.
  *
  * Every piece of the canonical request goes through one growable buffer
- * (sb_t) whose first allocation failure sticks, so the steps need no error
- * checks of their own; the result is checked once at the end. libcrypto
- * provides SHA-256 and HMAC-SHA256 (one-shot calls, no shared state).
+ * (sb_t). libcrypto provides SHA-256 and HMAC-SHA256 (one-shot calls, no
+ * shared state).
  */
 #include "sigv4.h"
 
+#include "eg_alloc.h"
 #include "eg_digest.h"
 
 #include <ctype.h>
@@ -24,23 +24,15 @@
 typedef struct sb {
     char *p;
     size_t len, cap;
-    int oom;
 } sb_t;
 
 static void sb_add(sb_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
+        b->p = eg_xrealloc(b->p, cap);
         b->cap = cap;
     }
     memcpy(b->p + b->len, s, n);
@@ -89,10 +81,6 @@ char *eg_sigv4_uri_encode(const char *s, size_t len, int keep_slash)
     sb_t b = {0};
     sb_add(&b, "", 0);
     sb_encode(&b, s, len, keep_slash);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
     return b.p;
 }
 
@@ -113,12 +101,8 @@ static void canonical_uri(sb_t *b, const char *path)
     size_t n = strlen(path), nseg = 0, cap = 1;
     for (size_t i = 0; i < n; i++)
         cap += path[i] == '/';
-    const char **seg = malloc(cap * sizeof *seg);
-    size_t *seglen = malloc(cap * sizeof *seglen);
-    if (!seg || !seglen) {
-        b->oom = 1;
-        goto out;
-    }
+    const char **seg = eg_xmalloc(cap * sizeof *seg);
+    size_t *seglen = eg_xmalloc(cap * sizeof *seglen);
     for (const char *p = path; p <= path + n;) {
         const char *e = strchr(p, '/');
         size_t l = e ? (size_t)(e - p) : strlen(p);
@@ -141,7 +125,6 @@ static void canonical_uri(sb_t *b, const char *path)
     }
     if (nseg && n && path[n - 1] == '/')
         sb_str(b, "/");
-out:
     free(seg);
     free(seglen);
 }
@@ -193,11 +176,7 @@ static void canonical_query(sb_t *b, const char *q)
         return;
     for (const char *p = q; *p; p++)
         cap += *p == '&';
-    qpair_t *v = calloc(cap, sizeof *v);
-    if (!v) {
-        b->oom = 1;
-        return;
-    }
+    qpair_t *v = eg_xcalloc(cap, sizeof *v);
     for (const char *p = q; p && *p;) {
         const char *e = strchr(p, '&');
         size_t l = e ? (size_t)(e - p) : strlen(p);
@@ -211,11 +190,6 @@ static void canonical_query(sb_t *b, const char *q)
             sb_str(&kv, "=");
             if (eq)
                 sb_reencode(&kv, eq + 1, l - kl - 1);
-            if (kv.oom) {
-                free(kv.p);
-                b->oom = 1;
-                break;
-            }
             v[np].kv = kv.p;
             v[np++].klen = klen;
         }
@@ -246,14 +220,13 @@ static int hdr_cmp(const void *a, const void *b)
     return c ? c : (x->order < y->order ? -1 : x->order > y->order);
 }
 
-static int hdr_set(hdr_t *h, const char *name, const char *value, size_t order)
+/* Sets h[*n] to the header and counts it. */
+static void hdr_add(hdr_t *hs, size_t *n, const char *name, const char *value)
 {
-    size_t vl = strlen(value);
-    h->order = order;
-    h->name = strdup(name);
-    h->value = malloc(vl + 1);
-    if (!h->name || !h->value)
-        return -1;
+    hdr_t *h = &hs[*n];
+    h->order = (*n)++;
+    h->name = eg_xstrdup(name);
+    h->value = eg_xmalloc(strlen(value) + 1);
     for (char *p = h->name; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     char *o = h->value;
@@ -269,47 +242,37 @@ static int hdr_set(hdr_t *h, const char *name, const char *value, size_t order)
     while (o > h->value && o[-1] == ' ')
         o--;
     *o = '\0';
-    return 0;
 }
 
 /* Appends the canonical headers to b and the signed-headers list to sig. */
 static void canonical_headers(sb_t *b, sb_t *sig, const eg_sigv4_request_t *r, const char *date)
 {
     int token = r->session_token && *r->session_token;
-    size_t n = 0, max = r->nheaders + 3;
-    hdr_t *h = calloc(max, sizeof *h);
-    if (!h) {
-        b->oom = 1;
-        return;
-    }
-    int bad = hdr_set(&h[n], "host", r->host, n) || (n++, 0);
-    bad = bad || hdr_set(&h[n], "x-amz-date", date, n) || (n++, 0);
+    size_t n = 0;
+    hdr_t *h = eg_xcalloc(r->nheaders + 3, sizeof *h);
+    hdr_add(h, &n, "host", r->host);
+    hdr_add(h, &n, "x-amz-date", date);
     if (token)
-        bad = bad || hdr_set(&h[n], "x-amz-security-token", r->session_token, n) || (n++, 0);
-    for (size_t i = 0; !bad && i < r->nheaders; i++)
-        bad = hdr_set(&h[n], r->headers[i].name, r->headers[i].value, n) || (n++, 0);
-    if (bad) {
-        b->oom = 1;
-        n = max; /* free every slot below */
-    } else {
-        qsort(h, n, sizeof *h, hdr_cmp);
-        for (size_t i = 0; i < n; i++) {
-            int same = i && !strcmp(h[i].name, h[i - 1].name);
-            if (same) {
-                sb_str(b, ",");
-            } else {
-                if (i) {
-                    sb_str(b, "\n");
-                    sb_str(sig, ";");
-                }
-                sb_str(b, h[i].name);
-                sb_str(b, ":");
-                sb_str(sig, h[i].name);
+        hdr_add(h, &n, "x-amz-security-token", r->session_token);
+    for (size_t i = 0; i < r->nheaders; i++)
+        hdr_add(h, &n, r->headers[i].name, r->headers[i].value);
+    qsort(h, n, sizeof *h, hdr_cmp);
+    for (size_t i = 0; i < n; i++) {
+        int same = i && !strcmp(h[i].name, h[i - 1].name);
+        if (same) {
+            sb_str(b, ",");
+        } else {
+            if (i) {
+                sb_str(b, "\n");
+                sb_str(sig, ";");
             }
-            sb_str(b, h[i].value);
+            sb_str(b, h[i].name);
+            sb_str(b, ":");
+            sb_str(sig, h[i].name);
         }
-        sb_str(b, "\n");
+        sb_str(b, h[i].value);
     }
+    sb_str(b, "\n");
     for (size_t i = 0; i < n; i++) {
         free(h[i].name);
         free(h[i].value);
@@ -349,12 +312,9 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     sb_str(&creq, "\n");
     canonical_headers(&creq, &signed_h, r, amz_date);
     sb_str(&creq, "\n");
-    sb_add(&signed_h, "", 0);
-    sb_str(&creq, signed_h.p ? signed_h.p : "");
+    sb_str(&creq, signed_h.p);
     sb_str(&creq, "\n");
     sb_str(&creq, body_hash);
-    if (creq.oom || signed_h.oom)
-        goto oom;
     if (eg_sha256_hex(creq.p, creq.len, creq_hash))
         goto crypto;
 
@@ -367,8 +327,6 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     sb_str(&sts, creq_hash);
     sb_str(&key, "AWS4");
     sb_str(&key, r->secret_key);
-    if (sts.oom || key.oom)
-        goto oom;
     if (hmac(key.p, key.len, day, k) || hmac(k, HASH_LEN, r->region, k2) ||
         hmac(k2, HASH_LEN, r->service, k) || hmac(k, HASH_LEN, "aws4_request", k2) ||
         hmac(k2, HASH_LEN, sts.p, s))
@@ -383,13 +341,8 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
     sb_str(&auth, signed_h.p);
     sb_str(&auth, ", Signature=");
     sb_str(&auth, sig);
-    if (auth.oom)
-        goto oom;
     out = auth.p;
     auth.p = NULL;
-    goto done;
-oom:
-    snprintf(err, errlen, "out of memory");
     goto done;
 crypto:
     snprintf(err, errlen, "SigV4: libcrypto failed");

@@ -16,7 +16,7 @@
  * (when a session token is given) and every header the caller passes.
  *
  * Pure functions, no state; safe from any thread. Errors: NULL with a
- * message in err (out of memory, a crypto failure, a missing field).
+ * message in err (a crypto failure, a missing field).
  */
 #ifndef EG_SIGV4_H
 #define EG_SIGV4_H
@@ -59,8 +59,7 @@ char *eg_sigv4_sign(const eg_sigv4_request_t *r, char amz_date[EG_SIGV4_DATE_LEN
                     size_t errlen);
 
 /* s URI-encoded per AWS (every byte but A-Z a-z 0-9 - . _ ~ as %XX, upper
- * case hex; '/' kept when keep_slash). New string (caller frees), NULL out
- * of memory. */
+ * case hex; '/' kept when keep_slash). New string (caller frees). */
 char *eg_sigv4_uri_encode(const char *s, size_t len, int keep_slash);
 
 #endif

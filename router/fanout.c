@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_deadletter.h"
 #include "eg_event.h"
 #include "eg_kafka_hdr.h"
@@ -76,9 +77,7 @@ static void sync_sent_mark(eg_router_t *r, const rd_kafka_message_t *m)
         return;
     if (m->partition >= r->sync_sent_n) {
         int32_t n = m->partition + 1 > 2 * r->sync_sent_n ? m->partition + 1 : 2 * r->sync_sent_n;
-        int64_t *a = realloc(r->sync_sent, (size_t)n * sizeof *a);
-        if (!a)
-            return; /* an abort may then send it again, as a crash would */
+        int64_t *a = eg_xrealloc(r->sync_sent, (size_t)n * sizeof *a);
         for (int32_t i = r->sync_sent_n; i < n; i++)
             a[i] = -1;
         r->sync_sent = a;
@@ -176,8 +175,8 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
         n = EG_ROUTE_MAX_FANOUT;
     }
     if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
-        oom = !(targets = malloc((n + 1) * sizeof *targets));
-    for (size_t i = 0; targets && !oom && i <= n; i++) {
+        targets = eg_xmalloc((n + 1) * sizeof *targets);
+    for (size_t i = 0; !oom && i <= n; i++) {
         const eg_sub_t *sub = i < n ? subs[i] : NULL;
         if (i == n) { /* the sync subscription, if any, comes last */
             if (!sync_sub[0])

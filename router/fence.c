@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_log.h"
 #include "eg_kafka_client.h"
 #include "eg_time.h"
@@ -169,10 +170,8 @@ int eg_fence_departed(eg_runtime_t *rt, rd_kafka_t *consumer, const char *group,
                       int timeout_ms)
 {
     int64_t start = eg_time_mono_ms(), deadline = start + timeout_ms;
-    owner_t *ow = calloc(MAX_OWNERS, sizeof *ow);
+    owner_t *ow = eg_xcalloc(MAX_OWNERS, sizeof *ow);
     int fenced = -1;
-    if (!ow)
-        return -1;
     int n = committers(consumer, group, parts, own_txid, ow, MAX_OWNERS, deadline);
     if (n <= 0 || drop_members(consumer, group, ow, n, deadline)) {
         fenced = n == 0 ? 0 : -1;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_http.h"
 
 typedef struct state {
@@ -39,11 +40,8 @@ struct eg_ledger {
 
 eg_ledger_t *eg_ledger_new(const char *topic)
 {
-    eg_ledger_t *l = calloc(1, sizeof *l);
-    if (!l || !(l->topic = strdup(topic))) {
-        free(l);
-        return NULL;
-    }
+    eg_ledger_t *l = eg_xcalloc(1, sizeof *l);
+    l->topic = eg_xstrdup(topic);
     return l;
 }
 
@@ -175,14 +173,11 @@ int eg_ledger_meta_owner(const char *meta, size_t len, char *owner, size_t olen,
     return 0;
 }
 
-/* The metadata of a partition's working state: a new string (caller frees),
- * NULL when out of memory. */
+/* The metadata of a partition's working state: a new string (caller frees). */
 static char *meta_encode(const part_t *pt, const char *owner, const char *member)
 {
     size_t len = 32 + 3 * (strlen(owner) + strlen(member)) + 48 + (size_t)pt->work.nheld * 22;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
+    char *s = eg_xmalloc(len);
     size_t o = (size_t)snprintf(s, len, "eg1 o=");
     o += escape(s + o, len - o, owner);
     o += (size_t)snprintf(s + o, len - o, " m=");
@@ -212,21 +207,16 @@ static state_t committed_state(int64_t committed, const char *meta, size_t len)
     return st;
 }
 
-int eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
-                     size_t len)
+void eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
+                      size_t len)
 {
     part_t *pt = find(l, partition);
     if (!pt) {
         if (l->n == l->cap) {
-            size_t cap = l->cap ? 2 * l->cap : 8;
-            part_t **np = realloc(l->parts, cap * sizeof *np);
-            if (!np)
-                return -1;
-            l->parts = np;
-            l->cap = cap;
+            l->cap = l->cap ? 2 * l->cap : 8;
+            l->parts = eg_xrealloc(l->parts, l->cap * sizeof *l->parts);
         }
-        if (!(pt = malloc(sizeof *pt)))
-            return -1;
+        pt = eg_xmalloc(sizeof *pt);
         l->parts[l->n++] = pt;
     }
     pt->partition = partition;
@@ -234,7 +224,6 @@ int eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const
     pt->stopped = 0;
     pt->work = committed_state(committed, meta, len);
     pt->done = pt->work;
-    return 0;
 }
 
 void eg_ledger_set_committed(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
@@ -251,8 +240,8 @@ rd_kafka_topic_partition_list_t *eg_ledger_read_from(const eg_ledger_t *l)
     for (size_t i = 0; i < l->n; i++) {
         if (l->parts[i]->first < 0)
             continue;
-        if (!parts && !(parts = rd_kafka_topic_partition_list_new((int)l->n)))
-            return NULL;
+        if (!parts)
+            parts = rd_kafka_topic_partition_list_new((int)l->n);
         rd_kafka_topic_partition_list_add(parts, l->topic, l->parts[i]->partition);
     }
     return parts;
@@ -370,10 +359,6 @@ rd_kafka_topic_partition_list_t *eg_ledger_offsets(const eg_ledger_t *l, const c
         if (at < 0)
             continue;
         char *meta = meta_encode(pt, owner ? owner : "", member ? member : "");
-        if (!meta) {
-            rd_kafka_topic_partition_list_destroy(offs);
-            return NULL;
-        }
         rd_kafka_topic_partition_t *t =
             rd_kafka_topic_partition_list_add(offs, l->topic, pt->partition);
         t->offset = at;
@@ -402,8 +387,8 @@ rd_kafka_topic_partition_list_t *eg_ledger_rewind(eg_ledger_t *l)
             continue;
         int64_t at = pt->done.next >= 0 ? pt->done.next : pt->first;
         pt->first = -1;
-        if (!to && !(to = rd_kafka_topic_partition_list_new((int)l->n)))
-            return NULL;
+        if (!to)
+            to = rd_kafka_topic_partition_list_new((int)l->n);
         rd_kafka_topic_partition_list_add(to, l->topic, pt->partition)->offset = at;
     }
     return to;
@@ -417,8 +402,8 @@ rd_kafka_topic_partition_list_t *eg_ledger_retry(eg_ledger_t *l)
         if (!pt->work.nheld && !pt->stopped)
             continue;
         pt->stopped = 0;
-        if (!to && !(to = rd_kafka_topic_partition_list_new((int)l->n)))
-            return NULL;
+        if (!to)
+            to = rd_kafka_topic_partition_list_new((int)l->n);
         rd_kafka_topic_partition_list_add(to, l->topic, pt->partition)->offset =
             start_of(&pt->work);
     }

@@ -39,15 +39,15 @@
 
 typedef struct eg_ledger eg_ledger_t;
 
-/* A ledger of `topic` (copied). NULL when out of memory. */
+/* A ledger of `topic` (copied). */
 eg_ledger_t *eg_ledger_new(const char *topic);
 void eg_ledger_free(eg_ledger_t *l);
 
 /* A partition assigned, with its committed offset (< 0: none) and the
  * metadata committed with it (NULL or len 0: none; metadata another writer
- * left is ignored). 0, or -1 when out of memory. */
-int eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
-                     size_t len);
+ * left is ignored). */
+void eg_ledger_assign(eg_ledger_t *l, int32_t partition, int64_t committed, const char *meta,
+                      size_t len);
 void eg_ledger_revoke(eg_ledger_t *l, int32_t partition);
 
 /* Where reading a partition starts: its oldest held record, else its read
@@ -77,8 +77,7 @@ size_t eg_ledger_held(const eg_ledger_t *l);
 /* The offsets to commit with the open transaction: each partition with a
  * known position, at its oldest held record or its read position, with the
  * metadata (owner: the transactional id; member: the consumer's member id).
- * NULL when out of memory (or when no partition has a position: an empty
- * list is returned then). */
+ * An empty list when no partition has a position. */
 rd_kafka_topic_partition_list_t *eg_ledger_offsets(const eg_ledger_t *l, const char *owner,
                                                    const char *member);
 
@@ -86,12 +85,10 @@ rd_kafka_topic_partition_list_t *eg_ledger_offsets(const eg_ledger_t *l, const c
 void eg_ledger_commit(eg_ledger_t *l);
 
 /* The open transaction aborted: back to the committed state. Returns where
- * to seek each partition the transaction read from (NULL: none, or out of
- * memory). */
+ * to seek each partition the transaction read from (NULL: none). */
 rd_kafka_topic_partition_list_t *eg_ledger_rewind(eg_ledger_t *l);
 
-/* The partitions the open transaction read from (NULL: none, or out of
- * memory). */
+/* The partitions the open transaction read from (NULL: none). */
 rd_kafka_topic_partition_list_t *eg_ledger_read_from(const eg_ledger_t *l);
 
 /* What Kafka holds as committed for a partition (offset and metadata, as in
@@ -103,7 +100,7 @@ void eg_ledger_set_committed(eg_ledger_t *l, int32_t partition, int64_t committe
 /* Where to read again so that held records are routed (a pool's topic came
  * back): each partition with held records, at its oldest one; stopped
  * partitions are no longer marked stopped (the caller resumes them). NULL:
- * none, or out of memory. */
+ * none. */
 rd_kafka_topic_partition_list_t *eg_ledger_retry(eg_ledger_t *l);
 
 /* Is the partition stopped (eg_ledger_hold returned -1)? */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_log.h"
 #include "eg_map.h"
 #include "eg_time.h"
@@ -37,8 +38,8 @@ struct eg_pools {
 
 eg_pools_t *eg_pools_new(eg_runtime_t *rt, rd_kafka_t *admin)
 {
-    eg_pools_t *p = calloc(1, sizeof *p);
-    if (!p || !(p->topics = eg_map_new())) {
+    eg_pools_t *p = eg_xcalloc(1, sizeof *p);
+    if (!(p->topics = eg_map_new())) {
         free(p);
         return NULL;
     }
@@ -108,7 +109,8 @@ const char *eg_pools_topic(eg_pools_t *p, const char *pool, int sync, int *ready
     snprintf(key, sizeof key, "%s%s", sync ? "s:" : "a:", pool);
     topic_t *t = eg_map_get(p->topics, key);
     if (!t) {
-        if (!(t = calloc(1, sizeof *t)) || eg_map_put(p->topics, key, t, NULL)) {
+        t = eg_xcalloc(1, sizeof *t);
+        if (eg_map_put(p->topics, key, t, NULL)) {
             free(t);
             return NULL;
         }

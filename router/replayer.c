@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
@@ -139,8 +140,8 @@ static void save(eg_replayer_t *rp, run_t *run)
 {
     if (run->w) {
         size_t n = eg_window_positions(run->w, NULL, 0);
-        eg_replay_part_t *parts = n ? calloc(n, sizeof *parts) : NULL;
-        if (parts) {
+        if (n) {
+            eg_replay_part_t *parts = eg_xcalloc(n, sizeof *parts);
             eg_window_positions(run->w, parts, n);
             free(run->r.parts);
             run->r.parts = parts;
@@ -507,12 +508,8 @@ void eg_replayer_stop(eg_replayer_t *rp)
 eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_replayer_t *rp = calloc(1, sizeof *rp);
+    eg_replayer_t *rp = eg_xcalloc(1, sizeof *rp);
     char group[300];
-    if (!rp) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     rp->rt = rt;
     if (!(rp->table = eg_replay_table_new())) {
         snprintf(err, errlen, "out of memory");

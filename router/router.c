@@ -73,6 +73,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eg_alloc.h"
 #include "eg_deadletter.h"
 #include "eg_doze.h"
 #include "eg_event.h"
@@ -193,11 +194,6 @@ static int txn_commit(eg_router_t *r)
         eg_ledger_offsets(r->ledger, eg_txn_id(r->txn), member ? member : "");
     if (member)
         rd_kafka_mem_free(r->consumer, member);
-    if (!offs) {
-        EG_LOG_ERROR("router", "out of memory committing the fan-out");
-        txn_abort(r);
-        return -1;
-    }
     int outcome = eg_txn_commit(r->txn, offs, r->consumer);
     if (outcome != EG_TXN_COMMITTED) {
         rd_kafka_topic_partition_list_destroy(offs);
@@ -290,9 +286,8 @@ static void take_partitions(eg_router_t *r, rd_kafka_topic_partition_list_t *par
     for (int i = 0; i < at->cnt; i++) {
         rd_kafka_topic_partition_t *p = &at->elems[i];
         int ok = known && !p->err;
-        if (eg_ledger_assign(r->ledger, p->partition, ok ? p->offset : -1, ok ? p->metadata : NULL,
-                             ok ? p->metadata_size : 0))
-            EG_LOG_ERROR("router", "out of memory taking partition %" PRId32, p->partition);
+        eg_ledger_assign(r->ledger, p->partition, ok ? p->offset : -1, ok ? p->metadata : NULL,
+                         ok ? p->metadata_size : 0);
         if (real && known && eg_ledger_start(r->ledger, p->partition) < 0) {
             int64_t o = reset_offset(r, p->partition);
             if (o >= 0)
@@ -595,18 +590,11 @@ static void router_stop(void *p)
 static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_router_t *r = calloc(1, sizeof *r);
+    eg_router_t *r = eg_xcalloc(1, sizeof *r);
     rd_kafka_conf_t *pc = NULL;
     char txid[400], fetch_wait[16];
-    if (!r) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     r->rt = rt;
-    if (!(r->ledger = eg_ledger_new(rt->topics.events))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    r->ledger = eg_ledger_new(rt->topics.events);
     r->held = eg_metrics_family(rt->metrics, "eventgateway_events_held",
                                 "Events the router holds in the events topic until their pool's "
                                 "invocation topic can be created.",

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eg_alloc.h"
 #include "eg_log.h"
 #include "eg_time.h"
 
@@ -113,12 +114,11 @@ static int run(eg_txn_t *t, enum op op, const rd_kafka_topic_partition_list_t *o
 static rd_kafka_t *producer_new(eg_txn_t *t, char *err, size_t errlen)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_dup(t->conf);
-    char kerr[512];
-    rd_kafka_t *rk = c ? rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr) : NULL;
+    char kerr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, kerr, sizeof kerr);
     if (!rk) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        snprintf(err, errlen, "router producer: %s", c ? kerr : "out of memory");
+        rd_kafka_conf_destroy(c);
+        snprintf(err, errlen, "router producer: %s", kerr);
     }
     return rk;
 }
@@ -200,13 +200,8 @@ void eg_txn_renew(eg_txn_t *t, const char *why)
 eg_txn_t *eg_txn_new(eg_runtime_t *rt, rd_kafka_conf_t *conf, const atomic_int *stop,
                      int init_timeout_ms, char *err, size_t errlen)
 {
-    eg_txn_t *t = calloc(1, sizeof *t);
+    eg_txn_t *t = eg_xcalloc(1, sizeof *t);
     size_t n = sizeof t->txid;
-    if (!t) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     t->rt = rt;
     t->conf = conf;
     t->stop = stop;

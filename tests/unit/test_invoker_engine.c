@@ -180,7 +180,7 @@ static void test_timer_heap(void **state)
     for (int k = 0; k < N; k++) {
         tm[k].due = (int64_t)(eg__invoker_rand(&rng) % 1000);
         tm[k].idx = (size_t)-1;
-        assert_int_equal(eg__timer_heap_push(&h, &tm[k]), 0);
+        eg__timer_heap_push(&h, &tm[k]);
     }
     /* Remove every third from wherever it is; twice is harmless. */
     for (int k = 0; k < N; k += 3) {
