@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
+
 #define TOPIC_NAME 256
 #define TAKEN_NONE (-1)
 #define TAKEN_FIRST (-2)
@@ -39,9 +41,7 @@ static topic_t *topic_get(eg_backlog_t *bl, const char *name);
 
 eg_backlog_t *eg_backlog_new(int64_t limit, const char *upstream)
 {
-    eg_backlog_t *bl = calloc(1, sizeof *bl);
-    if (!bl)
-        return NULL;
+    eg_backlog_t *bl = eg_xcalloc(1, sizeof *bl);
     pthread_mutex_init(&bl->mu, NULL);
     bl->high = limit * EG_BACKLOG_HIGH_PERCENT / 100;
     bl->low = limit * EG_BACKLOG_LOW_PERCENT / 100;
@@ -80,7 +80,8 @@ static topic_t *topic_get(eg_backlog_t *bl, const char *name)
         return t;
     pthread_mutex_lock(&bl->mu);
     int n = atomic_load(&bl->ntopics);
-    if (!(t = topic_find(bl, name)) && n < EG_BACKLOG_MAX_TOPICS && (t = calloc(1, sizeof *t))) {
+    if (!(t = topic_find(bl, name)) && n < EG_BACKLOG_MAX_TOPICS) {
+        t = eg_xcalloc(1, sizeof *t);
         strcpy(t->name, name);
         for (int i = 0; i < EG_BACKLOG_MAX_PARTITIONS; i++)
             atomic_init(&t->parts[i].taken, TAKEN_NONE);

@@ -6,8 +6,8 @@
  * EG_BACKLOG_PARTITION_BYTES per partition and drops a partition's oldest
  * batches past that, consumed or not (2.0.2: rd_kafka_mock_partition_init
  * sets max_size to 5 MiB and log_append trims to it). A consumer further
- * behind than that loses records: under a load that the invokers cannot
- * follow, events the ingress had answered 202 were never delivered. A real
+ * behind than that (under a load the invokers cannot follow) loses records,
+ * events the ingress answered 202 that would never be delivered. A real
  * cluster keeps what its retention says, so the runtime makes a backlog
  * only for a mock cluster (rt->backlog is NULL otherwise and every call here
  * takes NULL and does nothing).
@@ -53,7 +53,8 @@
 typedef struct eg_backlog eg_backlog_t;
 
 /* limit: the per-partition bound in bytes (EG_BACKLOG_PARTITION_BYTES);
- * upstream: the events topic (the router's input). */
+ * upstream: the events topic (the router's input). NULL when upstream's name
+ * is too long to count (256 bytes or more). */
 eg_backlog_t *eg_backlog_new(int64_t limit, const char *upstream);
 void eg_backlog_free(eg_backlog_t *bl);
 

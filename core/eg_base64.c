@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
+
 static const char std_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char url_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -12,9 +14,7 @@ char *eg_base64_encode(const void *data, size_t n, int url)
 {
     const unsigned char *p = data;
     const char *tab = url ? url_tab : std_tab;
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
+    char *out = eg_xmalloc((n + 2) / 3 * 4 + 1), *o = out;
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)p[i] << 16;
         if (i + 1 < n)
@@ -57,9 +57,7 @@ unsigned char *eg_base64_decode(const char *s, size_t len, size_t *out_len)
         len--;
     if (len % 4 == 1)
         return NULL;
-    unsigned char *out = malloc(len / 4 * 3 + 3), *o = out;
-    if (!out)
-        return NULL;
+    unsigned char *out = eg_xmalloc(len / 4 * 3 + 3), *o = out;
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < len; i++) {

@@ -7,12 +7,12 @@
 
 #include <stddef.h>
 
-/* A new NUL-terminated encoding of n bytes (caller frees), NULL out of memory.
+/* A new NUL-terminated encoding of n bytes (caller frees), never NULL.
  * url: the URL-safe alphabet without padding (Go's RawURLEncoding). */
 char *eg_base64_encode(const void *p, size_t n, int url);
 
 /* Decodes standard base64 (padding optional) into a new buffer (caller
- * frees; *out_len its length). NULL when s is not base64 or out of memory. */
+ * frees; *out_len its length). NULL when s is not base64. */
 unsigned char *eg_base64_decode(const char *s, size_t len, size_t *out_len);
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid

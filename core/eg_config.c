@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_base64.h"
 #include "eg_json.h"
 #include "eg_map.h"
@@ -97,9 +98,7 @@ void eg_change_release(eg_change_t *c)
 char *eg__config_path_escape(const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char *out = malloc(strlen(s) * 3 + 1), *o = out;
-    if (!out)
-        return NULL;
+    char *out = eg_xmalloc(strlen(s) * 3 + 1), *o = out;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (isalnum(*p) || strchr("-_.~$&+:=@", *p))
             *o++ = (char)*p;
@@ -116,17 +115,12 @@ char *eg__config_path_escape(const char *s)
 char *eg__config_subscription_id(const char *type, const char *event, const char *fn,
                                  const char *path, const char *method)
 {
-    char *esc = eg__config_path_escape(path), *raw = NULL, *id = NULL;
-    if (!esc)
-        return NULL;
-    size_t n = strlen(type) + strlen(event) + strlen(fn) + strlen(esc) + strlen(method) + 8;
-    if ((raw = malloc(n))) {
-        if (!strcmp(type, "sync"))
-            snprintf(raw, n, "%s,%s,%s,%s", type, event, esc, method);
-        else
-            snprintf(raw, n, "%s,%s,%s,%s,%s", type, event, fn, esc, method);
-        id = eg_base64_encode(raw, strlen(raw), 1);
-    }
+    char *esc = eg__config_path_escape(path), *raw;
+    if (!strcmp(type, "sync"))
+        raw = eg_xasprintf("%s,%s,%s,%s", type, event, esc, method);
+    else
+        raw = eg_xasprintf("%s,%s,%s,%s,%s", type, event, fn, esc, method);
+    char *id = eg_base64_encode(raw, strlen(raw), 1);
     free(raw);
     free(esc);
     return id;
@@ -192,8 +186,7 @@ static void count_key(char *buf, size_t len, eg_kind_t kind, const char *space)
 }
 
 /* Keeps the number of resources of (kind, space) for eg_config_count, which
- * the Config API asks on every request (quotas, metrics' labels). Under
- * memory exhaustion a count may stay behind; nothing else depends on it. */
+ * the Config API asks on every request (quotas, metrics' labels). */
 static void count_add(eg_config_t *cfg, eg_kind_t kind, const char *space, int d)
 {
     char key[KEYBUF];
@@ -208,62 +201,50 @@ static void count_add(eg_config_t *cfg, eg_kind_t kind, const char *space, int d
 
 eg_config_t *eg_config_new(void)
 {
-    eg_config_t *cfg = calloc(1, sizeof *cfg);
-    if (!cfg)
-        return NULL;
+    eg_config_t *cfg = eg_xcalloc(1, sizeof *cfg);
     for (int i = 0; i < EG_KIND__COUNT; i++)
-        if (!(cfg->items[i] = eg_map_new()))
-            goto fail;
-    if (!(cfg->subs = eg_map_new()) || !(cfg->trees = eg_map_new()) ||
-        !(cfg->cors = eg_map_new()) || !(cfg->cors_trees = eg_map_new()) ||
-        !(cfg->counts = eg_map_new()))
-        goto fail;
+        cfg->items[i] = eg_map_new();
+    cfg->subs = eg_map_new();
+    cfg->trees = eg_map_new();
+    cfg->cors = eg_map_new();
+    cfg->cors_trees = eg_map_new();
+    cfg->counts = eg_map_new();
     return cfg;
-fail:
-    eg_config_free(cfg);
-    return NULL;
+}
+
+static void json_free(void *v)
+{
+    cJSON_Delete(v);
+}
+
+static void tree_free(void *v)
+{
+    eg_pathtree_free(v);
+}
+
+/* Frees map m and each of its values with value_free. */
+static void map_free_all(eg_map_t *m, void (*value_free)(void *))
+{
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    eg_map_iter_init(&it, m);
+    while (eg_map_iter_next(&it, &k, &v))
+        value_free(v);
+    eg_map_free(m);
 }
 
 void eg_config_free(eg_config_t *cfg)
 {
     if (!cfg)
         return;
-    eg_map_iter_t it;
-    const char *k;
-    void *v;
-    for (int i = 0; i < EG_KIND__COUNT; i++) {
-        if (!cfg->items[i])
-            continue;
-        eg_map_iter_init(&it, cfg->items[i]);
-        while (eg_map_iter_next(&it, &k, &v))
-            cJSON_Delete(v);
-        eg_map_free(cfg->items[i]);
-    }
+    for (int i = 0; i < EG_KIND__COUNT; i++)
+        map_free_all(cfg->items[i], json_free);
     eg_map_free(cfg->counts);
-    if (cfg->subs) {
-        eg_map_iter_init(&it, cfg->subs);
-        while (eg_map_iter_next(&it, &k, &v))
-            free(v);
-        eg_map_free(cfg->subs);
-    }
-    if (cfg->trees) {
-        eg_map_iter_init(&it, cfg->trees);
-        while (eg_map_iter_next(&it, &k, &v))
-            eg_pathtree_free(v);
-        eg_map_free(cfg->trees);
-    }
-    if (cfg->cors) {
-        eg_map_iter_init(&it, cfg->cors);
-        while (eg_map_iter_next(&it, &k, &v))
-            free(v);
-        eg_map_free(cfg->cors);
-    }
-    if (cfg->cors_trees) {
-        eg_map_iter_init(&it, cfg->cors_trees);
-        while (eg_map_iter_next(&it, &k, &v))
-            eg_pathtree_free(v);
-        eg_map_free(cfg->cors_trees);
-    }
+    map_free_all(cfg->subs, free);
+    map_free_all(cfg->trees, tree_free);
+    map_free_all(cfg->cors, free);
+    map_free_all(cfg->cors_trees, tree_free);
     free(cfg);
 }
 
@@ -338,12 +319,10 @@ cJSON *eg_config_list_page(const eg_config_t *cfg, eg_kind_t kind, const char *s
     cJSON *arr = cJSON_CreateArray();
     if (next)
         *next = NULL;
-    if (!arr || kind >= EG_KIND__COUNT)
+    if (kind >= EG_KIND__COUNT)
         return arr;
     size_t n = eg_map_size(cfg->items[kind]), cnt = 0;
-    list_ent_t *ents = n ? malloc(n * sizeof *ents) : NULL;
-    if (n && !ents)
-        return arr;
+    list_ent_t *ents = n ? eg_xmalloc(n * sizeof *ents) : NULL;
     eg_map_iter_t it;
     const char *k;
     void *v;
@@ -365,7 +344,7 @@ cJSON *eg_config_list_page(const eg_config_t *cfg, eg_kind_t kind, const char *s
         cJSON_AddItemToArray(arr, cJSON_Duplicate(ents[i].obj, 1));
     }
     if (next && i < cnt && i > 0)
-        *next = strdup(ents[i - 1].id);
+        *next = eg_xstrdup(ents[i - 1].id);
     free(ents);
     return arr;
 }
@@ -398,17 +377,17 @@ int eg_config_space_known(const eg_config_t *cfg, const char *space)
 void eg_config_count_spaces(const eg_config_t *cfg, eg_kind_t kind,
                             void (*cb)(void *arg, const char *space, size_t n), void *arg)
 {
-    eg_map_t *tally = kind < EG_KIND__COUNT ? eg_map_new() : NULL;
+    if (kind >= EG_KIND__COUNT)
+        return;
+    eg_map_t *tally = eg_map_new();
     eg_map_iter_t it;
     const char *k;
     void *v;
-    if (!tally)
-        return;
     eg_map_iter_init(&it, cfg->items[kind]);
     while (eg_map_iter_next(&it, &k, &v)) {
         const char *space = str_field(v, "space");
         uintptr_t n = (uintptr_t)eg_map_get(tally, space);
-        eg_map_put(tally, space, (void *)(n + 1), NULL); /* out of memory: a space left out */
+        eg_map_put(tally, space, (void *)(n + 1), NULL);
     }
     eg_map_iter_init(&it, tally);
     while (eg_map_iter_next(&it, &k, &v))
@@ -466,7 +445,7 @@ static int check_subscription_create(const eg_config_t *cfg, const eg_change_t *
 
     /* The same (eventType, functionId, path, method) under the other type. */
     char *other = eg__config_subscription_id(sync ? "async" : "sync", event, fn, path, method);
-    const cJSON *o = other ? eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, c->space, other) : NULL;
+    const cJSON *o = eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, c->space, other);
     int dup = o && !strcmp(str_field(o, "functionId"), fn);
     free(other);
     if (dup)
@@ -542,7 +521,8 @@ static int check_immutable(const cJSON *old, const cJSON *new_, const char *cons
 
 int eg_config_check(const eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
 {
-    if (!c || c->kind >= EG_KIND__COUNT || !c->space || !c->id)
+    if (!c || c->kind >= EG_KIND__COUNT || !c->space || !c->id ||
+        (c->op != EG_OP_DELETE && !c->data))
         return eg_error_set(err, 400, "malformed change");
     const cJSON *cur = eg_config_peek(cfg, c->kind, c->space, c->id);
     const char *title = eg__config_kind_titles[c->kind];
@@ -639,29 +619,20 @@ static void sub_bind(eg_sub_t *s, cJSON *obj)
 
 static int sub_index_add(eg_config_t *cfg, const char *key, cJSON *obj, eg_error_t *err)
 {
-    eg_sub_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return eg_error_set(err, 500, "out of memory");
+    eg_sub_t *s = eg_xcalloc(1, sizeof *s);
     sub_bind(s, obj);
     char tk[KEYBUF], perr[300];
     tree_key(tk, sizeof tk, str_field(obj, "space"), s->method, s->event);
     eg_pathtree_t *t = eg_map_get(cfg->trees, tk);
     if (!t) {
-        if (!(t = eg_pathtree_new()) || eg_map_put(cfg->trees, tk, t, NULL)) {
-            eg_pathtree_free(t);
-            free(s);
-            return eg_error_set(err, 500, "out of memory");
-        }
+        t = eg_pathtree_new();
+        eg_map_put(cfg->trees, tk, t, NULL);
     }
     if (eg_pathtree_add(t, s->path, s, perr, sizeof perr)) {
         free(s);
         return eg_error_set(err, 409, "Subscription path conflict: %s", perr);
     }
-    if (eg_map_put(cfg->subs, key, s, NULL)) {
-        eg_pathtree_remove(t, s->path, s);
-        free(s);
-        return eg_error_set(err, 500, "out of memory");
-    }
+    eg_map_put(cfg->subs, key, s, NULL);
     return 0;
 }
 
@@ -686,32 +657,20 @@ static void cors_bind(cors_ent_t *e, const cJSON *obj)
 
 static int cors_index_add(eg_config_t *cfg, const char *key, const cJSON *obj, eg_error_t *err)
 {
-    cors_ent_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return eg_error_set(err, 500, "out of memory");
+    cors_ent_t *e = eg_xcalloc(1, sizeof *e);
     cors_bind(e, obj);
     char tk[KEYBUF], perr[300];
     cors_tree_key(tk, sizeof tk, str_field(obj, "space"), str_field(obj, "method"));
     eg_pathtree_t *t = eg_map_get(cfg->cors_trees, tk);
     if (!t) {
-        if (!(t = eg_pathtree_new()) || eg_map_put(cfg->cors_trees, tk, t, NULL)) {
-            eg_pathtree_free(t);
-            free(e);
-            return eg_error_set(err, 500, "out of memory");
-        }
+        t = eg_pathtree_new();
+        eg_map_put(cfg->cors_trees, tk, t, NULL);
     }
-    int rc = eg_pathtree_add(t, e->path, e, perr, sizeof perr);
-    if (rc) {
+    if (eg_pathtree_add(t, e->path, e, perr, sizeof perr)) {
         free(e);
-        if (rc == -2)
-            return eg_error_set(err, 500, "out of memory");
         return eg_error_set(err, 409, "CORS configuration path conflict: %s", perr);
     }
-    if (eg_map_put(cfg->cors, key, e, NULL)) {
-        eg_pathtree_remove(t, e->path, e);
-        free(e);
-        return eg_error_set(err, 500, "out of memory");
-    }
+    eg_map_put(cfg->cors, key, e, NULL);
     return 0;
 }
 
@@ -736,8 +695,6 @@ int eg_config_apply(eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
     }
 
     cJSON *obj = cJSON_Duplicate(c->data, 1);
-    if (!obj)
-        return eg_error_set(err, 500, "out of memory");
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     if (md && !md->child) /* a record written with "metadata":{}: answered without it */
         cJSON_DeleteItemFromObjectCaseSensitive(obj, "metadata");
@@ -751,14 +708,7 @@ int eg_config_apply(eg_config_t *cfg, const eg_change_t *c, eg_error_t *err)
         return -1;
     }
     void *old = NULL;
-    if (eg_map_put(m, key, obj, &old)) {
-        if (c->kind == EG_KIND_SUBSCRIPTION && c->op == EG_OP_CREATE)
-            sub_index_remove(cfg, key);
-        else if (c->kind == EG_KIND_CORS && c->op == EG_OP_CREATE)
-            cors_index_remove(cfg, key);
-        cJSON_Delete(obj);
-        return eg_error_set(err, 500, "out of memory");
-    }
+    eg_map_put(m, key, obj, &old);
     if (c->kind == EG_KIND_SUBSCRIPTION && c->op == EG_OP_UPDATE) {
         /* Only metadata changed: the routing entry now points at the new object. */
         eg_sub_t *s = eg_map_get(cfg->subs, key);

@@ -84,6 +84,7 @@ int eg_space_validate(const char *space, eg_error_t *err);
 
 typedef struct eg_config eg_config_t;
 
+/* An empty model; never NULL. */
 eg_config_t *eg_config_new(void);
 void eg_config_free(eg_config_t *cfg);
 

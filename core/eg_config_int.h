@@ -12,12 +12,11 @@
 extern const char *const eg__config_kind_titles[EG_KIND__COUNT];
 extern const char *const eg__config_id_fields[EG_KIND__COUNT];
 
-/* Go's url.PathEscape of s (keeps unreserved characters and $&+:=@), malloc'd;
- * NULL when out of memory. */
+/* Go's url.PathEscape of s (keeps unreserved characters and $&+:=@), malloc'd. */
 char *eg__config_path_escape(const char *s);
 /* A subscription's id as 0.9 made it: base64url of
  * "type,eventType[,functionId],PathEscape(path),method" (no functionId for
- * sync ones), malloc'd; NULL when out of memory. */
+ * sync ones), malloc'd. */
 char *eg__config_subscription_id(const char *type, const char *event, const char *fn,
                                  const char *path, const char *method);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_json.h"
 
 /* ---- small validators ---- */
@@ -135,8 +136,6 @@ static int string_map(vctx_t *v, const cJSON *o, const char *name, cJSON **out)
 {
     const cJSON *f = cJSON_GetObjectItem(o, name);
     *out = cJSON_CreateObject();
-    if (!*out)
-        return eg_error_set(v->err, 500, "out of memory");
     if (!f || cJSON_IsNull(f))
         return 0;
     if (!cJSON_IsObject(f))
@@ -170,8 +169,6 @@ static int string_list(vctx_t *v, const cJSON *o, const char *name, const char *
 {
     const cJSON *f = cJSON_GetObjectItem(o, name);
     *out = cJSON_CreateArray();
-    if (!*out)
-        return eg_error_set(v->err, 500, "out of memory");
     if (f && !cJSON_IsNull(f) && !cJSON_IsArray(f))
         goto bad;
     int n = 0;
@@ -184,7 +181,7 @@ static int string_list(vctx_t *v, const cJSON *o, const char *name, const char *
             return verr(v, "\"%s\" has more than %d entries.", name, EG_MAX_LIST);
         }
         cJSON *s = cJSON_CreateString(e->valuestring);
-        if (s && upper)
+        if (upper)
             upcase(s->valuestring);
         cJSON_AddItemToArray(*out, s);
     }
@@ -532,10 +529,6 @@ static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJS
         return -1;
 
     char *id = eg__config_subscription_id(type, event, fn, normpath, normmethod);
-    if (!id) {
-        cJSON_Delete(md);
-        return eg_error_set(v->err, 500, "out of memory");
-    }
     (void)url_id; /* an update keeps the URL's id; eg_config_check compares the rest */
     cJSON_AddStringToObject(out, "subscriptionId", url_id ? url_id : id);
     cJSON_AddStringToObject(out, "type", type);
@@ -586,10 +579,6 @@ static int build_cors(vctx_t *v, const cJSON *b, const char *url_id, cJSON *out)
     if (string_map(v, b, "metadata", &md))
         goto fail;
     char *esc = eg__config_path_escape(path);
-    if (!esc) {
-        eg_error_set(v->err, 500, "out of memory");
-        goto fail;
-    }
     char id[EG_MAX_PATH * 3 + 32];
     snprintf(id, sizeof id, "%s%s", normmethod, esc);
     free(esc);
@@ -648,12 +637,9 @@ int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const c
                             id ? id : "");
     out->op = op;
     out->kind = kind;
-    out->space = strdup(space);
-    if (!out->space)
-        goto oom;
+    out->space = eg_xstrdup(space);
     if (op == EG_OP_DELETE) {
-        if (!(out->id = strdup(id)))
-            goto oom;
+        out->id = eg_xstrdup(id);
         return 0;
     }
 
@@ -674,9 +660,7 @@ int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const c
         return verr(&v, "the body must be a JSON object.");
     }
     cJSON *data = cJSON_CreateObject();
-    int rc = -1;
-    if (!data)
-        goto done;
+    int rc;
     cJSON_AddStringToObject(data, "space", space);
     switch (kind) {
     case EG_KIND_EVENTTYPE:
@@ -695,21 +679,14 @@ int eg_change_from_request(eg_change_t *out, eg_op_t op, eg_kind_t kind, const c
         rc = build_cors(&v, b, id, data);
         break;
     }
-done:
     cJSON_Delete(b);
     if (rc) {
         cJSON_Delete(data);
-        if (!data)
-            eg_error_set(err, 500, "out of memory");
         eg_change_release(out);
         return -1;
     }
     out->data = data;
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(data, eg__config_id_fields[kind]);
-    if (!(out->id = strdup(idv->valuestring)))
-        goto oom;
+    out->id = eg_xstrdup(idv->valuestring);
     return 0;
-oom:
-    eg_change_release(out);
-    return eg_error_set(err, 500, "out of memory");
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eg_alloc.h"
 #include "eg_json.h"
 #include "eg_kafka_client.h"
 #include "eg_log.h"
@@ -97,8 +98,6 @@ struct eg_configlog {
 char *eg_config_record_encode(const eg_change_t *c)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     cJSON_AddStringToObject(o, "op", eg_op_name(c->op));
     cJSON_AddStringToObject(o, "space", c->space);
     cJSON_AddStringToObject(o, "kind", eg_kind_name(c->kind));
@@ -179,11 +178,7 @@ int eg_config_record_decode(const char *key, size_t klen, const char *value, siz
         rc = eg_error_set(err, 400, "record id %.64s does not match its data", id);
         goto out;
     }
-    out->rid = strndup(slash + 1, ridlen);
-    if (!out->rid) {
-        eg_change_release(&out->change);
-        rc = eg_error_set(err, 500, "out of memory");
-    }
+    out->rid = eg_xstrndup(slash + 1, ridlen);
 out:
     cJSON_Delete(o);
     return rc;
@@ -197,16 +192,11 @@ static void garbage_add(eg_configlog_t *log, const char *key, int mine, int64_t 
     if (eg_map_get(log->garbage, key))
         return;
     size_t len = strlen(key);
-    garbage_t *g = calloc(1, sizeof *g + len + 1);
-    if (!g)
-        return;
+    garbage_t *g = eg_xcalloc(1, sizeof *g + len + 1);
     memcpy(g->key, key, len + 1);
     g->seen_ms = log->ready ? now : 0; /* found while catching up: sweep at once */
     g->mine = mine;
-    if (eg_map_put(log->garbage, key, g, NULL)) {
-        free(g);
-        return;
-    }
+    eg_map_put(log->garbage, key, g, NULL);
     g->prev = log->gc_tail;
     if (log->gc_tail)
         log->gc_tail->next = g;
@@ -242,16 +232,10 @@ static void keylist_free(keylist_t *kl)
     free(kl);
 }
 
-static int keylist_append(keylist_t *kl, const char *key)
+static void keylist_append(keylist_t *kl, const char *key)
 {
-    char **k = realloc(kl->keys, (kl->n + 1) * sizeof *k);
-    if (!k)
-        return -1;
-    kl->keys = k;
-    if (!(k[kl->n] = strdup(key)))
-        return -1;
-    kl->n++;
-    return 0;
+    kl->keys = eg_xrealloc(kl->keys, (kl->n + 1) * sizeof *kl->keys);
+    kl->keys[kl->n++] = eg_xstrdup(key);
 }
 
 static void resource_key(char *buf, size_t len, const eg_change_t *c)
@@ -269,9 +253,9 @@ static void track_applied(eg_configlog_t *log, const eg_change_t *c, const char 
     if (c->op == EG_OP_CREATE) {
         if (kl) /* cannot happen: a create is rejected while the resource lives */
             keylist_free(eg_map_del(log->keys, rk));
-        kl = calloc(1, sizeof *kl);
-        if (!kl || keylist_append(kl, key) || eg_map_put(log->keys, rk, kl, NULL))
-            keylist_free(kl);
+        kl = eg_xcalloc(1, sizeof *kl);
+        keylist_append(kl, key);
+        eg_map_put(log->keys, rk, kl, NULL);
         return;
     }
     if (c->op == EG_OP_UPDATE) {
@@ -345,9 +329,7 @@ static void apply_message(eg_configlog_t *log, const rd_kafka_message_t *m, int6
                     m->offset);
         return;
     }
-    char *key = strndup(m->key, m->key_len);
-    if (!key)
-        return;
+    char *key = eg_xstrndup(m->key, m->key_len);
     if (!m->payload) { /* tombstone: the key's garbage is collected */
         garbage_collected(log, key);
         free(key);
@@ -480,11 +462,7 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
 {
     char fetch_wait[16];
     snprintf(fetch_wait, sizeof fetch_wait, "%d", fetch_wait_ms);
-    eg_configlog_t *log = calloc(1, sizeof *log);
-    if (!log) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_configlog_t *log = eg_xcalloc(1, sizeof *log);
     log->settings = s;
     log->writer = writer;
     snprintf(log->topic, sizeof log->topic, "%s", topics->config);
@@ -496,9 +474,9 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
     random_hex(rnd, 6);
     snprintf(log->rid_prefix, sizeof log->rid_prefix, "%s.%s", log->instance, rnd);
     /* Writers first: with glibc's default (readers first) a steady stream
-     * of overlapping readers (list requests, the Events API's lookups) kept
-     * the applying thread out, and every write timed out with 503 although
-     * its record was applied later. No reader takes the lock twice, which
+     * of overlapping readers (list requests, the Events API's lookups) keeps
+     * the applying thread out, and every write times out with 503 although
+     * its record is applied later. No reader takes the lock twice, which
      * writer preference would deadlock. */
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
@@ -510,10 +488,6 @@ eg_configlog_t *eg_configlog_new(const eg_settings_t *s, const char *brokers,
     log->cfg = eg_config_new();
     log->keys = eg_map_new();
     log->garbage = eg_map_new();
-    if (!log->cfg || !log->keys || !log->garbage) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
 
     const eg_kafka_prop_t crows[] = {
         EG_KAFKA_FIXED("enable.partition.eof", "true"), /* caught up: the end of every partition */
@@ -630,8 +604,6 @@ int eg_configlog_write(eg_configlog_t *log, const eg_change_t *c, cJSON **result
     char key[RECORD_KEY_MAX];
     snprintf(key, sizeof key, "%s/%s/%s/%s", c->space, eg_kind_name(c->kind), c->id, w.rid);
     char *value = eg_config_record_encode(c);
-    if (!value)
-        return eg_error_set(err, 500, "out of memory");
 
     pthread_mutex_lock(&log->mu);
     w.next = log->waiters;
@@ -719,15 +691,13 @@ void eg_configlog_free(eg_configlog_t *log)
         rd_kafka_consumer_close(log->consumer);
         rd_kafka_destroy(log->consumer);
     }
-    if (log->keys) {
-        eg_map_iter_t it;
-        const char *k;
-        void *v;
-        eg_map_iter_init(&it, log->keys);
-        while (eg_map_iter_next(&it, &k, &v))
-            keylist_free(v);
-        eg_map_free(log->keys);
-    }
+    eg_map_iter_t it;
+    const char *k;
+    void *v;
+    eg_map_iter_init(&it, log->keys);
+    while (eg_map_iter_next(&it, &k, &v))
+        keylist_free(v);
+    eg_map_free(log->keys);
     while (log->gc_head) {
         garbage_t *g = log->gc_head;
         log->gc_head = g->next;

@@ -45,10 +45,7 @@ static cJSON *parse_whole(const char *p, size_t n)
 char *eg_deadletter_json(const eg_deadletter_t *d)
 {
     char when[64];
-    char *out = NULL;
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     add_str(o, "space", d->space);
     add_str(o, "subscriptionId", d->subscription);
     add_str(o, "functionId", d->function);
@@ -67,13 +64,10 @@ char *eg_deadletter_json(const eg_deadletter_t *d)
         cJSON_AddItemToObject(o, "event", ev);
     } else {
         char *b = eg_base64_encode(d->event, d->event ? d->event_len : 0, 0);
-        if (!b)
-            goto out;
         cJSON_AddStringToObject(o, "eventBase64", b);
         free(b);
     }
-    out = cJSON_PrintUnformatted(o);
-out:
+    char *out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return out;
 }

@@ -25,8 +25,8 @@ typedef struct eg_deadletter {
     size_t event_len;
 } eg_deadletter_t;
 
-/* The record's value as a new NUL-terminated JSON string (caller frees), or
- * NULL out of memory. */
+/* The record's value as a new NUL-terminated JSON string (caller frees);
+ * never NULL. */
 char *eg_deadletter_json(const eg_deadletter_t *d);
 
 #endif

@@ -45,10 +45,11 @@
  * eg_event_int.h.
  *
  * Failure: every function returns -1 with an eg_error_t (400 naming what is
- * wrong, 500 when out of memory) and leaves nothing allocated. Stateless and
- * thread safe; randomness comes from getrandom(2).
+ * wrong) and leaves nothing allocated. Stateless and thread safe; randomness
+ * comes from getrandom(2).
  */
 #include "eg_event_int.h"
+#include "eg_alloc.h"
 #include "eg_base64.h"
 #include "eg_json.h"
 #include "eg_http.h" /* eg_http_unescape */
@@ -65,11 +66,6 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
-
-int eg__ev_oom(eg_error_t *err)
-{
-    return eg_error_set(err, 500, "out of memory");
-}
 
 int eg__ev_lc(int c)
 {
@@ -146,12 +142,10 @@ static int is_text_mt(const char *mt)
 }
 
 /* A NUL-terminated copy of untrusted bytes in which invalid UTF-8 and NUL
- * bytes became U+FFFD (as Go's encoding/json does). NULL when out of memory. */
+ * bytes became U+FFFD (as Go's encoding/json does). */
 static char *utf8_clean(const char *s, size_t n)
 {
-    char *o = malloc(utf8_text(s, n) ? n + 1 : n * 3 + 1);
-    if (!o)
-        return NULL;
+    char *o = eg_xmalloc(utf8_text(s, n) ? n + 1 : n * 3 + 1);
     size_t w = 0;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
@@ -168,15 +162,12 @@ static char *utf8_clean(const char *s, size_t n)
     return o;
 }
 
-/* A JSON string from untrusted bytes, cleaned like utf8_clean. NULL when out
- * of memory. */
+/* A JSON string from untrusted bytes, cleaned like utf8_clean. */
 cJSON *eg__ev_jstr(const char *s, size_t n)
 {
     if (!s)
         s = "", n = 0;
     char *c = utf8_clean(s, n);
-    if (!c)
-        return NULL;
     cJSON *j = cJSON_CreateString(c);
     free(c);
     return j;
@@ -184,11 +175,11 @@ cJSON *eg__ev_jstr(const char *s, size_t n)
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Standard base64 with padding, as a JSON string. NULL when out of memory. */
+/* Standard base64 with padding, as a JSON string. */
 static cJSON *b64_json(const char *s, size_t n)
 {
     char *o = eg_base64_encode(s, n, 0);
-    cJSON *j = o ? cJSON_CreateString(o) : NULL;
+    cJSON *j = cJSON_CreateString(o);
     free(o);
     return j;
 }
@@ -208,7 +199,7 @@ static int b64_valid(const char *s)
 }
 
 /* Parses exactly one JSON document of n bytes (UTF-8, no NUL, nothing after
- * it). NULL when invalid (or out of memory). *doc_len (optional) is the
+ * it). NULL when invalid. *doc_len (optional) is the
  * length of the document without the white space after it. */
 cJSON *eg__ev_json_parse_doc(const char *buf, size_t n, size_t *doc_len)
 {
@@ -351,28 +342,20 @@ void eg__ev_now_rfc3339(char buf[64])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
-/* Adds v (taken, may be NULL from a failed constructor) to o under k, which
- * may come from the request (header or query names): cleaned like
- * utf8_clean when it is not UTF-8, so that the event always serialises to
- * JSON that parses back. -1 on failure. */
-int eg__ev_add(cJSON *o, const char *k, cJSON *v)
+/* Adds v (taken) to o under k, which may come from the request (header or
+ * query names): cleaned like utf8_clean when it is not UTF-8, so that the
+ * event always serialises to JSON that parses back. */
+void eg__ev_add(cJSON *o, const char *k, cJSON *v)
 {
-    if (!v)
-        return -1;
     size_t kn = strlen(k);
     char *clean = utf8_text(k, kn) ? NULL : utf8_clean(k, kn);
-    int ok = cJSON_AddItemToObject(o, clean ? clean : k, v) != 0;
+    cJSON_AddItemToObject(o, clean ? clean : k, v);
     free(clean);
-    if (!ok) {
-        cJSON_Delete(v);
-        return -1;
-    }
-    return 0;
 }
 
-int eg__ev_adds(cJSON *o, const char *k, const char *s)
+void eg__ev_adds(cJSON *o, const char *k, const char *s)
 {
-    return eg__ev_add(o, k, cJSON_CreateString(s));
+    eg__ev_add(o, k, cJSON_CreateString(s));
 }
 
 cJSON *eg__ev_get(const cJSON *o, const char *k)
@@ -716,15 +699,19 @@ int eg__ev_add_data_v10(cJSON *o, const char *body, size_t len, const char *mt, 
         return 0;
     if (!mt[0] || is_json_mt(mt)) {
         cJSON *j = eg__ev_json_parse(body, len);
-        if (j)
-            return eg__ev_add(o, "data", j) ? eg__ev_oom(err) : 0;
+        if (j) {
+            eg__ev_add(o, "data", j);
+            return 0;
+        }
         if (mt[0])
             return eg_error_set(err, 400,
                                 "data is not valid JSON although datacontenttype is \"%s\".", mt);
     } else if (is_text_mt(mt) && utf8_text(body, len)) {
-        return eg__ev_add(o, "data", eg__ev_jstr(body, len)) ? eg__ev_oom(err) : 0;
+        eg__ev_add(o, "data", eg__ev_jstr(body, len));
+        return 0;
     }
-    return eg__ev_add(o, "data_base64", b64_json(body, len)) ? eg__ev_oom(err) : 0;
+    eg__ev_add(o, "data_base64", b64_json(body, len));
+    return 0;
 }
 
 /* The data of events the gateway builds (0.1): "" when empty; JSON parsed
@@ -771,17 +758,16 @@ const char *eg_event_content_type(const eg_event_t *e)
     return e && e->version == EG_EVENT_V10 ? EG_EVENT_CT_CLOUDEVENTS : "application/json";
 }
 
-/* Adds item (taken only on success) under name to obj, keeping obj's
- * "data"/"data_base64" member last. -1 on OOM. */
-static int add_before_data(cJSON *obj, const char *name, cJSON *item)
+/* Adds item (taken) under name to obj, keeping obj's "data"/"data_base64"
+ * member last. */
+static void add_before_data(cJSON *obj, const char *name, cJSON *item)
 {
     cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(obj, "data");
     if (!data)
         data = cJSON_DetachItemFromObjectCaseSensitive(obj, "data_base64");
-    int ok = cJSON_AddItemToObject(obj, name, item);
+    cJSON_AddItemToObject(obj, name, item);
     if (data) /* keeps its name: cJSON_AddItemToArray only links it */
         cJSON_AddItemToArray(obj, data);
-    return ok ? 0 : -1;
 }
 
 int eg_event_set_extension(eg_event_t *e, const char *name, cJSON *value)
@@ -803,25 +789,16 @@ int eg_event_set_extension(eg_event_t *e, const char *name, cJSON *value)
         target = eg__ev_get(e->json, "extensions");
         if (!cJSON_IsObject(target)) {
             cJSON *ext = cJSON_CreateObject();
-            if (!ext)
-                goto fail;
-            if (eg__ev_get(e->json, "extensions")) {
+            if (eg__ev_get(e->json, "extensions"))
                 cJSON_ReplaceItemInObjectCaseSensitive(e->json, "extensions", ext);
-            } else if (add_before_data(e->json, "extensions", ext)) {
-                cJSON_Delete(ext);
-                goto fail;
-            }
+            else
+                add_before_data(e->json, "extensions", ext);
             target = ext;
         }
     }
-    e->raw = NULL; /* the event changes (or, on failure, may have changed) */
+    e->raw = NULL; /* the event changes */
     cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(target, name);
-    if (add_before_data(target, name, value)) {
-        if (old) /* put the old value back: the event stays as it was */
-            cJSON_AddItemToArray(target, old);
-        refresh(e);
-        goto fail;
-    }
+    add_before_data(target, name, value);
     cJSON_Delete(old);
     refresh(e);
     return 0;

@@ -11,8 +11,8 @@
  *    and stay valid until eg_event_release (eg_event_set_extension keeps id,
  *    type and source valid and refreshes space / partition_key).
  *  - Every constructor fills *out only on success (0); on failure (-1) *out is
- *    zeroed, err says why (status 400, or 500 when out of memory) and nothing
- *    is left to free. eg_event_release is safe on a zeroed event.
+ *    zeroed, err says why (status 400) and nothing is left to free.
+ *    eg_event_release is safe on a zeroed event.
  *  - Inputs are bounded (EG_EVENT_MAX_*); no input makes these functions
  *    crash, leak or read out of bounds.
  *  - Stateless and thread safe: any number of threads may call any function
@@ -119,7 +119,8 @@ int eg_event_parse(const char *json, size_t len, eg_event_t *out, eg_error_t *er
 
 /* The structured JSON text of the event, NUL-terminated and owned by the
  * caller (free()); *len (may be NULL) gets its length. This is both the value
- * written to Kafka and the body POSTed to functions. NULL when out of memory. */
+ * written to Kafka and the body POSTed to functions. NULL only when e is NULL
+ * or holds no event. */
 char *eg_event_serialize(const eg_event_t *e, size_t *len);
 
 /* The Content-Type to send eg_event_serialize's text with:
@@ -135,7 +136,7 @@ const char *eg_event_content_type(const eg_event_t *e);
  * source, type, time, subject, dataschema, datacontenttype, data,
  * data_base64); 0.1 names are [A-Za-z0-9._-]{1,64}. Setting "egspace" or
  * "partitionkey" validates and refreshes e->space / e->partition_key.
- * 0, or -1 (invalid name or value, out of memory). */
+ * 0, or -1 (invalid name or value). */
 int eg_event_set_extension(eg_event_t *e, const char *name, cJSON *value);
 
 /* Writes a new random (version 4) UUID, lowercase, NUL-terminated, into buf. */

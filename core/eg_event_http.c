@@ -5,6 +5,7 @@
  * one init (eg_event.c, which says what each form accepts and why).
  */
 #include "eg_event_int.h"
+#include "eg_alloc.h"
 #include "eg_http.h" /* eg_http_unescape */
 
 #include <stdio.h>
@@ -40,11 +41,7 @@ static char *ce_header_value(const char *name, const char *v, eg_error_t *err)
         v++, n--;
     while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
-    char *s = malloc(n + 1);
-    if (!s) {
-        eg__ev_oom(err);
-        return NULL;
-    }
+    char *s = eg_xmalloc(n + 1);
     size_t w = 0;
     if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
         for (size_t i = 1; i + 1 < n; i++) {
@@ -98,8 +95,6 @@ static int http_binary_v10(const eg_http_input_t *in, const char *ct, eg_error_t
 {
     char b[72], mt[MT_CAP];
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return eg__ev_oom(err);
     const char *dct = NULL;
     for (size_t n = 0; n < 5 * in->nheaders; n++) { /* see attr_pass */
         size_t i = n % in->nheaders;
@@ -133,12 +128,8 @@ static int http_binary_v10(const eg_http_input_t *in, const char *ct, eg_error_t
             cJSON_Delete(o);
             return -1;
         }
-        int rc = eg__ev_adds(o, name, v);
+        eg__ev_adds(o, name, v);
         free(v);
-        if (rc) {
-            cJSON_Delete(o);
-            return eg__ev_oom(err);
-        }
         if (!strcmp(name, "datacontenttype"))
             dct = eg__ev_get(o, name)->valuestring;
     }
@@ -148,10 +139,7 @@ static int http_binary_v10(const eg_http_input_t *in, const char *ct, eg_error_t
             return eg_error_set(err, 400, "the Content-Type header is not valid.");
         }
         cJSON_DeleteItemFromObjectCaseSensitive(o, "datacontenttype");
-        if (eg__ev_adds(o, "datacontenttype", ct)) {
-            cJSON_Delete(o);
-            return eg__ev_oom(err);
-        }
+        eg__ev_adds(o, "datacontenttype", ct);
         dct = ct;
     }
     eg__ev_media_type(dct, mt);
@@ -169,35 +157,22 @@ static cJSON *transformed_v01(const char *type)
     eg_uuid4(id);
     eg__ev_now_rfc3339(now);
     cJSON *o = cJSON_CreateObject(), *ext = cJSON_CreateObject(), *eg = cJSON_CreateObject();
-    int bad = !o || !ext || !eg;
-    if (!bad) {
-        bad |= eg__ev_add(o, "eventType", eg__ev_jstr(type, strlen(type)));
-        bad |= eg__ev_adds(o, "cloudEventsVersion", "0.1");
-        bad |= eg__ev_adds(o, "source", EG_EVENT_SOURCE_EG);
-        bad |= eg__ev_adds(o, "eventID", id);
-        bad |= eg__ev_adds(o, "eventTime", now);
-        bad |= eg__ev_adds(eg, "transformation-version", "0.1");
-        bad |= eg__ev_adds(eg, "transformed", "true");
-        bad |= eg__ev_add(ext, "eventgateway", eg);
-        eg = NULL;
-        bad |= eg__ev_add(o, "extensions", ext);
-        ext = NULL;
-    }
-    cJSON_Delete(eg);
-    cJSON_Delete(ext);
-    if (bad) {
-        cJSON_Delete(o);
-        return NULL;
-    }
+    eg__ev_add(o, "eventType", eg__ev_jstr(type, strlen(type)));
+    eg__ev_adds(o, "cloudEventsVersion", "0.1");
+    eg__ev_adds(o, "source", EG_EVENT_SOURCE_EG);
+    eg__ev_adds(o, "eventID", id);
+    eg__ev_adds(o, "eventTime", now);
+    eg__ev_adds(eg, "transformation-version", "0.1");
+    eg__ev_adds(eg, "transformed", "true");
+    eg__ev_add(ext, "eventgateway", eg);
+    eg__ev_add(o, "extensions", ext);
     return o;
 }
 
 /* Go's textproto.CanonicalMIMEHeaderKey into a malloc'd string. */
 static char *canonical_header(const char *s)
 {
-    char *c = strdup(s);
-    if (!c)
-        return NULL;
+    char *c = eg_xstrdup(s);
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -220,7 +195,6 @@ static int http_binary_v01(const eg_http_input_t *in, const char *ct, const char
                            eg_error_t *err, eg_event_t *out)
 {
     cJSON *o = cJSON_CreateObject(), *ext = cJSON_CreateObject();
-    int bad = !o || !ext;
     static const struct {
         const char *header, *attr;
     } map[] = {{"CE-EventType", "eventType"},
@@ -230,38 +204,28 @@ static int http_binary_v01(const eg_http_input_t *in, const char *ct, const char
                {"CE-EventID", "eventID"},
                {"CE-EventTime", "eventTime"},
                {"CE-SchemaURL", "schemaURL"}};
-    for (size_t i = 0; !bad && i < sizeof map / sizeof map[0]; i++) {
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         const char *v = hdr_nonempty(in, map[i].header);
         if (v)
-            bad |= eg__ev_add(o, map[i].attr, eg__ev_jstr(v, strlen(v)));
+            eg__ev_add(o, map[i].attr, eg__ev_jstr(v, strlen(v)));
     }
-    for (size_t i = 0; !bad && i < in->nheaders; i++) {
+    for (size_t i = 0; i < in->nheaders; i++) {
         const char *hn = in->headers[i].name, *hv = in->headers[i].value;
         if (!hn || !hv || !eg__ev_ci_prefix(hn, "ce-x-") || !hn[5])
             continue;
         char *key = canonical_header(hn + 5);
-        if (!key) {
-            bad = 1;
-            break;
-        }
         key[0] = (char)eg__ev_lc((unsigned char)key[0]);
         if (!eg__ev_gateway_owned(key) && !eg__ev_get(ext, key))
-            bad |= eg__ev_add(ext, key, eg__ev_jstr(hv, strlen(hv)));
+            eg__ev_add(ext, key, eg__ev_jstr(hv, strlen(hv)));
         free(key);
     }
-    if (!bad && ext->child) {
-        bad |= eg__ev_add(o, "extensions", ext);
-        ext = NULL;
-    }
-    if (!bad && ct)
-        bad |= eg__ev_add(o, "contentType", eg__ev_jstr(ct, strlen(ct)));
-    if (!bad)
-        bad |= eg__ev_add(o, "data", eg__ev_payload_v01(in->body, in->body_len, mt));
-    cJSON_Delete(ext);
-    if (bad) {
-        cJSON_Delete(o);
-        return eg__ev_oom(err);
-    }
+    if (ext->child)
+        eg__ev_add(o, "extensions", ext);
+    else
+        cJSON_Delete(ext);
+    if (ct)
+        eg__ev_add(o, "contentType", eg__ev_jstr(ct, strlen(ct)));
+    eg__ev_add(o, "data", eg__ev_payload_v01(in->body, in->body_len, mt));
     return eg__ev_event_init(out, o, EG_EVENT_V01, 0, err);
 }
 
@@ -273,11 +237,8 @@ static int http_legacy(const eg_http_input_t *in, const char *type, const char *
         return eg_error_set(err, 400, "the Event header is too long.");
     cJSON *o = transformed_v01(type);
     const char *ctype = mt[0] ? mt : "application/json";
-    if (!o || eg__ev_add(o, "contentType", eg__ev_jstr(ctype, strlen(ctype))) ||
-        eg__ev_add(o, "data", eg__ev_payload_v01(in->body, in->body_len, mt))) {
-        cJSON_Delete(o);
-        return eg__ev_oom(err);
-    }
+    eg__ev_add(o, "contentType", eg__ev_jstr(ctype, strlen(ctype)));
+    eg__ev_add(o, "data", eg__ev_payload_v01(in->body, in->body_len, mt));
     return eg__ev_event_init(out, o, EG_EVENT_V01, 0, err);
 }
 
@@ -297,85 +258,65 @@ static int kv_cmp(const void *a, const void *b)
 
 static void kv_free(kv_t *kv, size_t n)
 {
-    for (size_t i = 0; kv && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         free(kv[i].name);
     free(kv);
 }
 
-/* {Canonical-Name: "v1, v2"} sorted by name, without Host. NULL on OOM. */
+/* {Canonical-Name: "v1, v2"} sorted by name, without Host. */
 static cJSON *request_headers(const eg_http_input_t *in)
 {
-    kv_t *kv = calloc(in->nheaders + 1, sizeof *kv);
+    kv_t *kv = eg_xcalloc(in->nheaders + 1, sizeof *kv);
     cJSON *o = cJSON_CreateObject();
     size_t n = 0;
-    int bad = !kv || !o;
-    for (size_t i = 0; !bad && i < in->nheaders; i++) {
+    for (size_t i = 0; i < in->nheaders; i++) {
         const eg_header_t *h = &in->headers[i];
         if (!h->name || !h->value || !h->name[0])
             continue;
         char *c = canonical_header(h->name);
-        if (!c) {
-            bad = 1;
-            break;
-        }
         if (!strcmp(c, "Host")) {
             free(c);
             continue;
         }
         kv[n++] = (kv_t){c, h->value, strlen(h->value), i};
     }
-    if (!bad)
-        qsort(kv, n, sizeof *kv, kv_cmp);
-    for (size_t i = 0; !bad && i < n;) {
+    qsort(kv, n, sizeof *kv, kv_cmp);
+    for (size_t i = 0; i < n;) {
         size_t j = i, total = 0;
         for (; j < n && !strcmp(kv[j].name, kv[i].name); j++)
             total += kv[j].vlen + 2;
-        char *v = malloc(total + 1);
-        if (!v) {
-            bad = 1;
-            break;
-        }
+        char *v = eg_xmalloc(total + 1);
         size_t w = 0;
         for (size_t k = i; k < j; k++) {
             if (k > i)
                 memcpy(v + w, ", ", 2), w += 2;
             memcpy(v + w, kv[k].value, kv[k].vlen), w += kv[k].vlen;
         }
-        bad |= eg__ev_add(o, kv[i].name, eg__ev_jstr(v, w));
+        eg__ev_add(o, kv[i].name, eg__ev_jstr(v, w));
         free(v);
         i = j;
     }
     kv_free(kv, n);
-    if (bad) {
-        cJSON_Delete(o);
-        return NULL;
-    }
     return o;
 }
 
 /* {key: [values…]} from a raw query, decoded like Go's url.ParseQuery (pairs
- * with a bad escape are dropped), sorted by key. *too_many set when over
- * EG_EVENT_MAX_QUERY pairs. NULL on OOM or too many pairs. */
-static cJSON *request_query(const char *q, int *too_many)
+ * with a bad escape are dropped), sorted by key. NULL when over
+ * EG_EVENT_MAX_QUERY pairs. */
+static cJSON *request_query(const char *q)
 {
     size_t cap = 1;
     for (const char *p = q; p && *p; p++)
         cap += *p == '&';
-    *too_many = cap > EG_EVENT_MAX_QUERY;
-    if (*too_many)
+    if (cap > EG_EVENT_MAX_QUERY)
         return NULL;
-    kv_t *kv = calloc(cap, sizeof *kv);
+    kv_t *kv = eg_xcalloc(cap, sizeof *kv);
     cJSON *o = cJSON_CreateObject();
     size_t n = 0;
-    int bad = !kv || !o;
-    for (const char *p = q; !bad && p && *p;) {
+    for (const char *p = q; p && *p;) {
         size_t seg = strcspn(p, "&");
         if (seg) {
-            char *pair = malloc(seg + 2); /* +1: room to move an empty value after the name */
-            if (!pair) {
-                bad = 1;
-                break;
-            }
+            char *pair = eg_xmalloc(seg + 2); /* +1: room to move an empty value after the name */
             memcpy(pair, p, seg);
             pair[seg] = '\0';
             char *eq = strchr(pair, '=');
@@ -397,86 +338,47 @@ static cJSON *request_query(const char *q, int *too_many)
         if (*p == '&')
             p++;
     }
-    if (!bad)
-        qsort(kv, n, sizeof *kv, kv_cmp);
-    for (size_t i = 0; !bad && i < n;) {
+    qsort(kv, n, sizeof *kv, kv_cmp);
+    for (size_t i = 0; i < n;) {
         cJSON *arr = cJSON_CreateArray();
         size_t j = i;
-        for (; arr && j < n && !strcmp(kv[j].name, kv[i].name); j++) {
-            cJSON *s = eg__ev_jstr(kv[j].value, kv[j].vlen);
-            if (!s || !cJSON_AddItemToArray(arr, s)) {
-                cJSON_Delete(s);
-                bad = 1;
-                break;
-            }
-        }
-        if (!arr)
-            bad = 1;
-        if (!bad) {
-            cJSON *name = eg__ev_jstr(kv[i].name, strlen(kv[i].name));
-            bad |= !name || eg__ev_add(o, name->valuestring, arr);
-            arr = NULL;
-            cJSON_Delete(name);
-        }
-        cJSON_Delete(arr);
+        for (; j < n && !strcmp(kv[j].name, kv[i].name); j++)
+            cJSON_AddItemToArray(arr, eg__ev_jstr(kv[j].value, kv[j].vlen));
+        cJSON *name = eg__ev_jstr(kv[i].name, strlen(kv[i].name));
+        eg__ev_add(o, name->valuestring, arr);
+        cJSON_Delete(name);
         i = j;
     }
     kv_free(kv, n);
-    if (bad) {
-        cJSON_Delete(o);
-        return NULL;
-    }
     return o;
 }
 
 /* (e) an http.request event. */
 static int http_request(const eg_http_input_t *in, const char *mt, eg_error_t *err, eg_event_t *out)
 {
-    int too_many = 0;
+    cJSON *q = request_query(in->raw_query);
+    if (!q)
+        return eg_error_set(err, 400, "the query string has too many parameters (more than %d).",
+                            EG_EVENT_MAX_QUERY);
     cJSON *o = transformed_v01(EG_EVENT_TYPE_HTTP_REQUEST), *d = cJSON_CreateObject();
-    cJSON *q = request_query(in->raw_query, &too_many);
     cJSON *params = cJSON_CreateObject();
-    int bad = !o || !d || !q || !params;
-    if (!bad) {
-        bad |= eg__ev_add(d, "headers", request_headers(in));
-        bad |= eg__ev_add(d, "query", q);
-        q = NULL;
-        bad |= eg__ev_add(d, "body", eg__ev_payload_v01(in->body, in->body_len, mt));
-        bad |= eg__ev_add(d, "host", eg__ev_jstr(in->host, in->host ? strlen(in->host) : 0));
-        bad |= eg__ev_add(d, "path", eg__ev_jstr(in->path, in->path ? strlen(in->path) : 0));
-        bad |=
-            eg__ev_add(d, "method", eg__ev_jstr(in->method, in->method ? strlen(in->method) : 0));
-        for (size_t i = 0; !bad && i < in->nparams && in->params; i++) {
-            const eg_path_param_t *pp = &in->params[i];
-            cJSON *name = eg__ev_jstr(pp->name, pp->name ? pp->name_len : 0);
-            cJSON *v = eg__ev_jstr(pp->value, pp->value ? pp->value_len : 0);
-            if (!name || !v) {
-                cJSON_Delete(name);
-                cJSON_Delete(v);
-                bad = 1;
-                break;
-            }
-            cJSON_DeleteItemFromObjectCaseSensitive(params, name->valuestring);
-            bad |= eg__ev_add(params, name->valuestring, v);
-            cJSON_Delete(name);
-        }
-        bad |= eg__ev_add(d, "params", params);
-        params = NULL;
-        bad |= eg__ev_adds(o, "contentType", "application/json");
-        bad |= eg__ev_add(o, "data", d);
-        d = NULL;
+    eg__ev_add(d, "headers", request_headers(in));
+    eg__ev_add(d, "query", q);
+    eg__ev_add(d, "body", eg__ev_payload_v01(in->body, in->body_len, mt));
+    eg__ev_add(d, "host", eg__ev_jstr(in->host, in->host ? strlen(in->host) : 0));
+    eg__ev_add(d, "path", eg__ev_jstr(in->path, in->path ? strlen(in->path) : 0));
+    eg__ev_add(d, "method", eg__ev_jstr(in->method, in->method ? strlen(in->method) : 0));
+    for (size_t i = 0; i < in->nparams && in->params; i++) {
+        const eg_path_param_t *pp = &in->params[i];
+        cJSON *name = eg__ev_jstr(pp->name, pp->name ? pp->name_len : 0);
+        cJSON_DeleteItemFromObjectCaseSensitive(params, name->valuestring);
+        eg__ev_add(params, name->valuestring,
+                   eg__ev_jstr(pp->value, pp->value ? pp->value_len : 0));
+        cJSON_Delete(name);
     }
-    cJSON_Delete(q);
-    cJSON_Delete(params);
-    cJSON_Delete(d);
-    if (bad) {
-        cJSON_Delete(o);
-        return too_many ? eg_error_set(err, 400,
-                                       "the query string has too many parameters "
-                                       "(more than %d).",
-                                       EG_EVENT_MAX_QUERY)
-                        : eg__ev_oom(err);
-    }
+    eg__ev_add(d, "params", params);
+    eg__ev_adds(o, "contentType", "application/json");
+    eg__ev_add(o, "data", d);
     return eg__ev_event_init(out, o, EG_EVENT_V01, 0, err);
 }
 

@@ -16,9 +16,9 @@
 #define utf8_seq eg_utf8_seq
 #define utf8_text eg_utf8_valid
 
-int eg__ev_add(cJSON *o, const char *k, cJSON *v);
+void eg__ev_add(cJSON *o, const char *k, cJSON *v);
 int eg__ev_add_data_v10(cJSON *o, const char *body, size_t len, const char *mt, eg_error_t *err);
-int eg__ev_adds(cJSON *o, const char *k, const char *s);
+void eg__ev_adds(cJSON *o, const char *k, const char *s);
 size_t eg__ev_attr_pass(const char *n);
 int eg__ev_ci_eq(const char *a, const char *b);
 int eg__ev_ci_prefix(const char *s, const char *p);
@@ -33,7 +33,6 @@ int eg__ev_lc(int c);
 void eg__ev_media_type(const char *ct, char out[MT_CAP]);
 int eg__ev_name_strict(const char *n);
 void eg__ev_now_rfc3339(char buf[64]);
-int eg__ev_oom(eg_error_t *err);
 cJSON *eg__ev_payload_v01(const char *body, size_t len, const char *mt);
 const char *eg__ev_shown(const char *s, char buf[72]);
 int eg__ev_strip_gateway_extensions(cJSON *j);

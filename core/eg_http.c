@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eg_alloc.h"
 #include "eg_log.h"
 #include "eg_time.h"
 
@@ -204,7 +205,7 @@ enum MHD_Result eg_http_respond(struct MHD_Connection *conn, unsigned status,
 
 /* Frees a large answer once sent and gives the heap's free memory back to
  * the system: a burst of large answers (lists of thousands of resources,
- * each built by a connection thread of its own arena) otherwise left a
+ * each built by a connection thread of its own arena) otherwise leaves a
  * hundred MB and more in the process for good. */
 #define EG_HTTP_TRIM_BYTES (1024 * 1024)
 
@@ -216,11 +217,10 @@ static void free_and_trim(void *p)
 
 enum MHD_Result eg_http_json(struct MHD_Connection *conn, unsigned status, cJSON *doc)
 {
-    char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    if (!doc) /* the handler built no answer: its fault, not the client's */
+        return eg_http_error(conn, 500, "internal error");
+    char *s = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    if (!s)
-        return eg_http_respond(conn, 500, "application/json",
-                               "{\"errors\":[{\"message\":\"out of memory\"}]}", 39);
     size_t n = strlen(s);
     struct MHD_Response *r =
         n >= EG_HTTP_TRIM_BYTES
@@ -276,9 +276,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
     (void)conn;
-    conn_state_t *st = calloc(1, sizeof *st);
+    conn_state_t *st = eg_xcalloc(1, sizeof *st);
     const char *q = uri ? strchr(uri, '?') : NULL;
-    if (!st || !q)
+    if (!q)
         return st;
     size_t params = 1;
     for (const char *p = q + 1; *p; p++)
@@ -405,8 +405,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     loop_t *l = cls;
     tracker_t *t = *socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        if (!(t = calloc(1, sizeof *t)))
-            return; /* no deadline for this one */
+        t = eg_xcalloc(1, sizeof *t);
         t->conn = conn;
         t->since = eg_time_mono_ms();
         if ((t->next = l->trackers))
@@ -453,8 +452,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     eg_http_server_t *srv = cls;
     conn_state_t *st = *con_cls;
     if (!st || !st->started) {
-        if (!st && !(st = calloc(1, sizeof *st)))
-            return MHD_NO;
+        if (!st)
+            st = eg_xcalloc(1, sizeof *st);
         st->started = 1;
         st->req.conn = conn;
         st->req.method = method;
@@ -490,10 +489,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             size_t cap = st->cap ? st->cap : 256;
             while (cap < st->req.body_len + n + 1)
                 cap *= 2;
-            char *b = realloc(st->req.body, cap);
-            if (!b)
-                return MHD_NO;
-            st->req.body = b;
+            st->req.body = eg_xrealloc(st->req.body, cap);
             st->cap = cap;
         }
         memcpy(st->req.body + st->req.body_len, upload, n);
@@ -679,11 +675,7 @@ eg_http_server_t *eg_http_server_new(const char *name, const char *listen, int p
                                      eg_http_mode_t mode, eg_http_handler_t handler, void *ctx,
                                      const eg_http_loop_t *loop, char *err, size_t errlen)
 {
-    eg_http_server_t *srv = calloc(1, sizeof *srv);
-    if (!srv) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_http_server_t *srv = eg_xcalloc(1, sizeof *srv);
     srv->opts.fd = -1;
     if (loop)
         srv->opts = *loop;

@@ -104,7 +104,8 @@ enum MHD_Result eg_http_respond(struct MHD_Connection *conn, unsigned status,
                                 const char *content_type, const char *body, size_t len);
 /* Answers {"errors":[{"message":…}]} with that status. */
 enum MHD_Result eg_http_error(struct MHD_Connection *conn, unsigned status, const char *message);
-/* Answers a JSON document (consumed: the function frees it). */
+/* Answers a JSON document (consumed: the function frees it); NULL answers
+ * 500. */
 enum MHD_Result eg_http_json(struct MHD_Connection *conn, unsigned status, cJSON *doc);
 
 /* Decodes %XX in place (and '+' to ' ' when plus); returns the new length,

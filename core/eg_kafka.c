@@ -17,6 +17,7 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
+#include "eg_alloc.h"
 #include "eg_log.h"
 
 void eg_topics_init(eg_topics_t *t, const char *prefix)
@@ -705,8 +706,8 @@ void eg_kafka_consumer_leave(rd_kafka_t *rk, int timeout_ms)
     int64_t deadline = eg_time_mono_ms() + timeout_ms;
     /* A consumer that holds nothing yet (a SIGTERM while it joins its group)
      * has nothing to commit or hand over: its close is given a second, not
-     * EG_KAFKA_CLOSE_MS. On a real broker a close during the join waited
-     * for the join, and two consumers so kept a SIGTERM waiting past 10 s. */
+     * EG_KAFKA_CLOSE_MS. On a real broker a close during the join waits
+     * for the join: two consumers would keep a SIGTERM waiting past 10 s. */
     rd_kafka_topic_partition_list_t *held = NULL;
     int close_ms = EG_KAFKA_CLOSE_MS;
     if (!rd_kafka_assignment(rk, &held) && held && held->cnt == 0)
@@ -851,12 +852,8 @@ struct eg_mock {
 
 eg_mock_t *eg_mock_new(char *err, size_t errlen)
 {
-    eg_mock_t *m = calloc(1, sizeof *m);
+    eg_mock_t *m = eg_xcalloc(1, sizeof *m);
     char kerr[256];
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, eg_log_rdkafka_cb);
     /* This handle exists only to host the cluster: it never connects, so
@@ -893,9 +890,8 @@ int eg_mock_topic_create(eg_mock_t *m, const char *topic, int partitions, char *
 {
     /* The cluster's thread serves a request, then empties its wake-up pipe:
      * a request sent in between (the next one, sent as soon as the last is
-     * answered) lost its wake-up and waited for the thread's 1 s tick
-     * (librdkafka 2.0's mock), several times during dev mode's start. The
-     * thread is let finish its turn first. */
+     * answered) loses its wake-up and waits for the thread's 1 s tick
+     * (librdkafka 2.0's mock). The thread is let finish its turn first. */
     nanosleep(&(struct timespec){0, 2000000}, NULL);
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(m->cluster, topic, partitions, 1);
     if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {

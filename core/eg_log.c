@@ -18,8 +18,9 @@
  *    lines of different processes sharing a pipe do not either as long as they
  *    are shorter than PIPE_BUF. A FILE without a descriptor (memory streams,
  *    used by tests) gets fwrite + fflush under the same mutex.
- *  - Failure: logging never fails loudly. If memory runs out, the line is
- *    truncated to what fits in the stack buffer; write errors are ignored.
+ *  - Failure: logging never fails loudly: write errors are ignored. A line
+ *    longer than the stack buffer is allocated as any other memory is
+ *    (eg_alloc.h).
  *  - Threads: every function may be called from any thread, including
  *    librdkafka's internal threads through eg_log_rdkafka_cb().
  */
@@ -36,6 +37,8 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
+
+#include "eg_alloc.h"
 
 static atomic_int eg__log_level = EG_LOG_LEVEL_INFO;
 static atomic_int eg__log_format = EG_LOG_FORMAT_TEXT;
@@ -112,34 +115,29 @@ typedef struct eg__buf {
     size_t len;
     size_t cap;
     int heap; /* p was malloc'ed */
-    int full; /* out of memory: further bytes are dropped */
 } eg__buf_t;
 
 static void eg__buf_grow(eg__buf_t *b, size_t need)
 {
-    if (b->full || b->len + need <= b->cap)
+    if (b->len + need <= b->cap)
         return;
     size_t cap = b->cap * 2;
     while (cap < b->len + need)
         cap *= 2;
-    char *np = b->heap ? realloc(b->p, cap) : malloc(cap);
-    if (!np) {
-        b->full = 1;
-        return;
-    }
-    if (!b->heap)
+    if (b->heap) {
+        b->p = eg_xrealloc(b->p, cap);
+    } else {
+        char *np = eg_xmalloc(cap);
         memcpy(np, b->p, b->len);
-    b->p = np;
+        b->p = np;
+        b->heap = 1;
+    }
     b->cap = cap;
-    b->heap = 1;
 }
 
 static void eg__buf_putn(eg__buf_t *b, const char *s, size_t n)
 {
     eg__buf_grow(b, n);
-    if (b->full) {
-        n = n < b->cap - b->len ? n : b->cap - b->len;
-    }
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }
@@ -363,7 +361,7 @@ void eg_log_vwritef(eg_log_level_t level, const char *component, const eg_log_fi
     char msgstack[1024];
     const char *msg = msgstack;
     char *big = NULL;
-    eg__buf_t b = {stack, 0, sizeof stack, 0, 0};
+    eg__buf_t b = {stack, 0, sizeof stack, 0};
     int saved_errno = errno;
 
     if (!eg_log_enabled(level))
@@ -379,11 +377,9 @@ void eg_log_vwritef(eg_log_level_t level, const char *component, const eg_log_fi
     if (n < 0) {
         msg = "(unformattable log message)";
     } else if ((size_t)n >= sizeof msgstack) {
-        big = malloc((size_t)n + 1);
-        if (big) {
-            vsnprintf(big, (size_t)n + 1, fmt, ap2);
-            msg = big;
-        }
+        big = eg_xmalloc((size_t)n + 1);
+        vsnprintf(big, (size_t)n + 1, fmt, ap2);
+        msg = big;
     }
     va_end(ap2);
 
@@ -437,8 +433,6 @@ void eg_log_vwritef(eg_log_level_t level, const char *component, const eg_log_fi
         }
     }
     eg__buf_putc(&b, '\n');
-    if (b.full)
-        b.p[b.len - 1] = '\n'; /* truncated: still end the line */
 
     eg__emit(b.p, b.len);
 

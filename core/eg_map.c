@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
+
 typedef struct entry {
     struct entry *next;
     uint64_t hash;
@@ -30,15 +32,9 @@ static uint64_t hash_str(const char *s)
 
 eg_map_t *eg_map_new(void)
 {
-    eg_map_t *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
+    eg_map_t *m = eg_xcalloc(1, sizeof *m);
     m->nbuckets = 16;
-    m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
-    if (!m->buckets) {
-        free(m);
-        return NULL;
-    }
+    m->buckets = eg_xcalloc(m->nbuckets, sizeof *m->buckets);
     return m;
 }
 
@@ -75,9 +71,7 @@ void *eg_map_get(const eg_map_t *m, const char *key)
 static void grow(eg_map_t *m)
 {
     size_t n = m->nbuckets * 2;
-    entry_t **b = calloc(n, sizeof *b);
-    if (!b)
-        return; /* keep working with longer chains */
+    entry_t **b = eg_xcalloc(n, sizeof *b);
     for (size_t i = 0; i < m->nbuckets; i++) {
         entry_t *e = m->buckets[i];
         while (e) {
@@ -103,9 +97,7 @@ int eg_map_put(eg_map_t *m, const char *key, void *value, void **old)
         return 0;
     }
     size_t klen = strlen(key);
-    entry_t *e = malloc(sizeof *e + klen + 1);
-    if (!e)
-        return -1;
+    entry_t *e = eg_xmalloc(sizeof *e + klen + 1);
     memcpy(e->key, key, klen + 1);
     e->hash = h;
     e->value = value;

@@ -18,7 +18,7 @@ void eg_map_free(eg_map_t *m);
 /* The value under key, or NULL. */
 void *eg_map_get(const eg_map_t *m, const char *key);
 /* Sets key to value; *old (if not NULL) receives the value it replaces or
- * NULL. 0 ok, -1 out of memory (nothing changed). */
+ * NULL. Always 0: nothing makes it fail. */
 int eg_map_put(eg_map_t *m, const char *key, void *value, void **old);
 /* Removes key and returns its value (NULL if absent). */
 void *eg_map_del(eg_map_t *m, const char *key);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_map.h"
 
 const double eg_metrics_default_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -61,9 +62,7 @@ struct eg_metrics {
 
 eg_metrics_t *eg_metrics_new(void)
 {
-    eg_metrics_t *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
+    eg_metrics_t *m = eg_xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
     m->tail = &m->head;
     return m;
@@ -77,8 +76,8 @@ static void series_free(series_t *s)
     free(s);
 }
 
-/* Frees every series; the family then has none (and no index when
- * renew is 0 or out of memory: updates are dropped). */
+/* Frees every series; the family then has none (and no index when renew
+ * is 0: the family is being freed). */
 static void family_clear(eg_metric_t *f, int renew)
 {
     for (series_t *s = f->head, *n; s; s = n) {
@@ -176,17 +175,12 @@ eg_metric_t *eg_metrics_family(eg_metrics_t *m, const char *name, const char *he
         pthread_mutex_unlock(&m->mu);
         return family_same(f, type, labels) ? f : NULL;
     }
-    f = calloc(1, sizeof *f);
-    int ok = f && (f->name = strdup(name)) && (f->help = strdup(help ? help : "")) &&
-             (f->index = eg_map_new());
-    for (size_t i = 0; ok && i < nl; i++)
-        ok = (f->labels[f->nlabels++] = strdup(labels[i])) != NULL;
-    if (!ok) {
-        if (f)
-            family_free(f);
-        pthread_mutex_unlock(&m->mu);
-        return NULL;
-    }
+    f = eg_xcalloc(1, sizeof *f);
+    f->name = eg_xstrdup(name);
+    f->help = eg_xstrdup(help ? help : "");
+    f->index = eg_map_new();
+    for (size_t i = 0; i < nl; i++)
+        f->labels[f->nlabels++] = eg_xstrdup(labels[i]);
     f->reg = m;
     f->type = type;
     if (nbuckets)
@@ -225,12 +219,12 @@ static int series_key(const eg_metric_t *f, const char *const *values, char *key
     return 0;
 }
 
-/* The series of values, created when new; NULL past the cap or out of
- * memory (the update is dropped). Lock held. */
+/* The series of values, created when new; NULL past the cap (the update is
+ * dropped). Lock held. */
 static series_t *series_get(eg_metric_t *f, const char *const *values)
 {
     char key[EG_METRICS_MAX_LABELS * (EG_METRICS_MAX_VALUE + 8) + 1];
-    if (!f->index || series_key(f, values, key, sizeof key))
+    if (series_key(f, values, key, sizeof key))
         return NULL;
     series_t *s = eg_map_get(f->index, key);
     if (s)
@@ -239,18 +233,12 @@ static series_t *series_get(eg_metric_t *f, const char *const *values)
         f->reg->dropped++;
         return NULL;
     }
-    s = calloc(1, sizeof *s);
-    int ok = s != NULL;
-    for (size_t i = 0; ok && i < f->nlabels; i++)
-        ok = (s->values[i] = strndup(values && values[i] ? values[i] : "", EG_METRICS_MAX_VALUE)) !=
-             NULL;
-    if (ok && f->nbounds)
-        ok = (s->buckets = calloc(f->nbounds, sizeof *s->buckets)) != NULL;
-    if (!ok || eg_map_put(f->index, key, s, NULL)) {
-        if (s)
-            series_free(s);
-        return NULL;
-    }
+    s = eg_xcalloc(1, sizeof *s);
+    for (size_t i = 0; i < f->nlabels; i++)
+        s->values[i] = eg_xstrndup(values && values[i] ? values[i] : "", EG_METRICS_MAX_VALUE);
+    if (f->nbounds)
+        s->buckets = eg_xcalloc(f->nbounds, sizeof *s->buckets);
+    eg_map_put(f->index, key, s, NULL);
     *f->tail = s;
     f->tail = &s->next;
     f->nseries++;
@@ -315,7 +303,7 @@ double eg_metric_value(eg_metric_t *f, const char *const *values)
     if (!f || series_key(f, values, key, sizeof key))
         return 0;
     pthread_mutex_lock(&f->reg->mu);
-    series_t *s = f->index ? eg_map_get(f->index, key) : NULL;
+    series_t *s = eg_map_get(f->index, key);
     if (s)
         v = f->type == EG_METRIC_HISTOGRAM ? (double)s->count : s->value;
     pthread_mutex_unlock(&f->reg->mu);
@@ -408,6 +396,8 @@ char *eg_metrics_render(eg_metrics_t *m, size_t *len)
     static const char *const types[] = {"counter", "gauge", "histogram"};
     char *text = NULL;
     size_t n = 0;
+    /* The stream's buffer is libc's (there is no eg_x form of it): its
+     * failure, out of memory, is the one way this returns NULL. */
     FILE *out = open_memstream(&text, &n);
     if (!out)
         return NULL;

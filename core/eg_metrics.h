@@ -45,6 +45,7 @@ extern const size_t eg_metrics_default_nbuckets;
  * name can be this: names are [a-zA-Z0-9._-]+). */
 #define EG_METRICS_OTHER_SPACE "(other)"
 
+/* A new registry; never NULL. */
 eg_metrics_t *eg_metrics_new(void);
 void eg_metrics_free(eg_metrics_t *m);
 
@@ -52,8 +53,7 @@ void eg_metrics_free(eg_metrics_t *m);
  * list of at most EG_METRICS_MAX_LABELS names (NULL: none); buckets
  * (histograms only; NULL: the defaults) are ascending upper bounds, +Inf
  * implied, at most EG_METRICS_MAX_BUCKETS. Returns the family (owned by m),
- * or NULL on bad arguments, a clash with an existing family, or out of
- * memory. */
+ * or NULL on bad arguments or a clash with an existing family. */
 eg_metric_t *eg_metrics_family(eg_metrics_t *m, const char *name, const char *help,
                                eg_metric_type_t type, const char *const *labels,
                                const double *buckets, size_t nbuckets);
@@ -71,7 +71,8 @@ double eg_metric_value(eg_metric_t *f, const char *const *values);
 
 /* The text exposition of every family, in registration order, series in
  * creation order: a new NUL-terminated string (caller frees), its length in
- * *len when len is not NULL; NULL when out of memory. */
+ * *len when len is not NULL; NULL when libc cannot allocate the text (its
+ * open_memstream has no eg_alloc form). */
 char *eg_metrics_render(eg_metrics_t *m, size_t *len);
 
 /* The content type of eg_metrics_render's text. */

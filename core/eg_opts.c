@@ -35,6 +35,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "eg_alloc.h"
+
 /* ---- the table ---------------------------------------------------------- */
 
 typedef enum eg__opt_type {
@@ -440,22 +442,13 @@ static int eg__parse_decimal(const char *v, long min, long max, double *out)
     return 0;
 }
 
-static int eg__list_append(eg_settings_t *s, const eg__opt_t *o, const char *item, size_t len)
+static void eg__list_append(eg_settings_t *s, const eg__opt_t *o, const char *item, size_t len)
 {
     char ***arr = eg__slot(s, o->offset);
     size_t *count = eg__slot(s, o->count_offset);
-    char *copy = strndup(item, len);
-    if (!copy)
-        return -2;
-    char **grown = realloc(*arr, (*count + 2) * sizeof *grown);
-    if (!grown) {
-        free(copy);
-        return -2;
-    }
-    grown[(*count)++] = copy;
-    grown[*count] = NULL;
-    *arr = grown;
-    return 0;
+    *arr = eg_xrealloc(*arr, (*count + 2) * sizeof **arr);
+    (*arr)[(*count)++] = eg_xstrndup(item, len);
+    (*arr)[*count] = NULL;
 }
 
 /* A librdkafka property: a non-empty name, '=', any value. */
@@ -465,8 +458,7 @@ static int eg__valid_prop(const char *item, size_t len)
     return eq && eq != item;
 }
 
-/* Applies one textual value to o's field. 0 ok, -1 invalid, -2 out of memory.
- * Lists: one item. */
+/* Applies one textual value to o's field. 0 ok, -1 invalid. Lists: one item. */
 static int eg__set(eg_settings_t *s, const eg__opt_t *o, const char *v)
 {
     void *slot = eg__slot(s, o->offset);
@@ -501,9 +493,7 @@ static int eg__set(eg_settings_t *s, const eg__opt_t *o, const char *v)
     case EG__OPT_STRING: {
         if (o->check && o->check(v))
             return -1;
-        char *copy = strdup(v);
-        if (!copy)
-            return -2;
+        char *copy = eg_xstrdup(v);
         free(*(char **)slot);
         *(char **)slot = copy;
         return 0;
@@ -511,7 +501,8 @@ static int eg__set(eg_settings_t *s, const eg__opt_t *o, const char *v)
     case EG__OPT_LIST:
         if (!eg__valid_prop(v, strlen(v)))
             return -1;
-        return eg__list_append(s, o, v, strlen(v));
+        eg__list_append(s, o, v, strlen(v));
+        return 0;
     }
     return -1;
 }
@@ -529,7 +520,7 @@ static char *eg__default_instance_id(void)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
             *p = '_';
     snprintf(id, sizeof id, "%s-%ld", host, (long)getpid());
-    return strdup(id);
+    return eg_xstrdup(id);
 }
 
 void eg_settings_init(eg_settings_t *s)
@@ -693,11 +684,8 @@ static int eg__apply(const eg__ctx_t *c, eg_settings_t *s, const eg__opt_t *o, c
                      const char *where)
 {
     char expect[256];
-    int r = eg__set(s, o, v);
-    if (r == 0)
+    if (eg__set(s, o, v) == 0)
         return 0;
-    if (r == -2)
-        return eg__fail(c, "out of memory");
     eg__expect(o, expect, sizeof expect);
     return eg__fail(c, "invalid value '%s' for %s: expected %s", v, where, expect);
 }
@@ -735,8 +723,7 @@ static int eg__apply_env(const eg__ctx_t *c, eg_settings_t *s, int role)
                     return eg__fail(c, "invalid item '%.*s' in %s: expected %s", (int)len, v,
                                     o->env, expect);
                 }
-                if (eg__list_append(s, o, v, len))
-                    return eg__fail(c, "out of memory");
+                eg__list_append(s, o, v, len);
             }
             v = next;
         }

@@ -115,8 +115,7 @@ typedef struct eg_settings {
 void eg_settings_instance_fit(const char *id, char *out);
 
 /* Fills *s with the table's defaults (and a generated instance_id). s is
- * caller storage, not yet initialised. Only fails on out-of-memory, in which
- * case a string default stays NULL. */
+ * caller storage, not yet initialised. */
 void eg_settings_init(eg_settings_t *s);
 
 /* Frees everything *s owns and zeroes it. */

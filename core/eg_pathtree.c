@@ -33,9 +33,7 @@
  * Ownership and threads. The tree owns nodes and name copies; values belong
  * to the caller and are never freed here. Nothing is locked: concurrent
  * match/check readers are safe, add/remove/free need exclusive access (the
- * caller's lock, or build a new tree and swap it). Out of memory in add
- * leaves the tree unchanged (everything is allocated before anything is
- * linked in).
+ * caller's lock, or build a new tree and swap it).
  *
  * Research notes: behaviour of serverless/event-gateway v0.9,
  * internal/pathtree/tree.go (Go, map of children keyed by raw segment).
@@ -70,6 +68,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "eg_alloc.h"
 
 enum { EG_PT_ROOT, EG_PT_STATIC, EG_PT_PARAM, EG_PT_WILD };
 
@@ -299,48 +299,23 @@ static void eg_pt_node_free(eg_pt_node_t *n, int free_self)
 
 static eg_pt_node_t *eg_pt_node_new(const eg_pt_seg_t *s)
 {
-    eg_pt_node_t *n = calloc(1, sizeof(*n));
-    if (n == NULL)
-        return NULL;
-    n->name = malloc(s->len + 1);
-    if (n->name == NULL) {
-        free(n);
-        return NULL;
-    }
-    memcpy(n->name, s->p, s->len);
-    n->name[s->len] = '\0';
+    eg_pt_node_t *n = eg_xcalloc(1, sizeof(*n));
+    n->name = eg_xstrndup(s->p, s->len);
     n->name_len = s->len;
     n->kind = s->kind;
     return n;
 }
 
-static int eg_pt_reserve_values(eg_pt_node_t *n)
+static void eg_pt_add_value(eg_pt_node_t *n, void *value)
 {
-    if (n->nvalues < n->cap_values)
-        return 0;
-    size_t ncap = n->cap_values ? n->cap_values * 2 : 2;
-    void **p = realloc(n->values, ncap * sizeof(*p));
-    if (p == NULL)
-        return -1;
-    n->values = p;
-    n->cap_values = ncap;
-    return 0;
+    if (n->nvalues == n->cap_values) {
+        n->cap_values = n->cap_values ? n->cap_values * 2 : 2;
+        n->values = eg_xrealloc(n->values, n->cap_values * sizeof(*n->values));
+    }
+    n->values[n->nvalues++] = value;
 }
 
-static int eg_pt_reserve_statics(eg_pt_node_t *n)
-{
-    if (n->nstatics < n->cap_statics)
-        return 0;
-    size_t ncap = n->cap_statics ? n->cap_statics * 2 : 2;
-    eg_pt_node_t **p = realloc(n->statics, ncap * sizeof(*p));
-    if (p == NULL)
-        return -1;
-    n->statics = p;
-    n->cap_statics = ncap;
-    return 0;
-}
-
-/* Links child c (fresh, capacity already reserved for statics) under p. */
+/* Links child c (fresh) under p. */
 static void eg_pt_link(eg_pt_node_t *p, eg_pt_node_t *c)
 {
     if (c->kind == EG_PT_PARAM) {
@@ -348,6 +323,10 @@ static void eg_pt_link(eg_pt_node_t *p, eg_pt_node_t *c)
     } else if (c->kind == EG_PT_WILD) {
         p->wild = c;
     } else {
+        if (p->nstatics == p->cap_statics) {
+            p->cap_statics = p->cap_statics ? p->cap_statics * 2 : 2;
+            p->statics = eg_xrealloc(p->statics, p->cap_statics * sizeof(*p->statics));
+        }
         int found;
         size_t i = eg_pt_static_pos(p, c->name, c->name_len, &found);
         memmove(&p->statics[i + 1], &p->statics[i], (p->nstatics - i) * sizeof(p->statics[0]));
@@ -394,54 +373,23 @@ static int eg_pt_insert(eg_pathtree_t *t, const char *path, void *value, int che
 
     /* The stack holds const pointers because walk serves check too; the tree
      * is ours to modify here. */
-    eg_pt_node_t *parent = (eg_pt_node_t *)(uintptr_t)stack[depth];
-    if (depth == n) {
-        if (eg_pt_reserve_values(parent) != 0)
-            goto oom;
-        parent->values[parent->nvalues++] = value;
-        return 0;
-    }
-
-    /* Build the missing chain segs[depth..n-1] off-tree, then link it. */
-    eg_pt_node_t *head = NULL, *tail = NULL;
+    eg_pt_node_t *node = (eg_pt_node_t *)(uintptr_t)stack[depth];
+    /* The missing chain segs[depth..n-1]. */
     for (size_t k = depth; k < n; k++) {
         eg_pt_node_t *c = eg_pt_node_new(&segs[k]);
-        if (c == NULL)
-            goto oom_chain;
-        if (tail == NULL) {
-            head = c;
-        } else {
-            if (c->kind == EG_PT_STATIC && eg_pt_reserve_statics(tail) != 0) {
-                eg_pt_node_free(c, 1);
-                goto oom_chain;
-            }
-            eg_pt_link(tail, c);
-        }
-        tail = c;
+        eg_pt_link(node, c);
+        node = c;
     }
-    if (eg_pt_reserve_values(tail) != 0)
-        goto oom_chain;
-    if (head->kind == EG_PT_STATIC && eg_pt_reserve_statics(parent) != 0)
-        goto oom_chain;
-    tail->values[tail->nvalues++] = value;
-    eg_pt_link(parent, head);
+    eg_pt_add_value(node, value);
     return 0;
-
-oom_chain:
-    if (head != NULL)
-        eg_pt_node_free(head, 1);
-oom:
-    eg_pt_err(err, errlen, "out of memory");
-    return -2;
 }
 
 /* ---- public API -------------------------------------------------------- */
 
 eg_pathtree_t *eg_pathtree_new(void)
 {
-    eg_pathtree_t *t = calloc(1, sizeof(*t));
-    if (t != NULL)
-        t->root.kind = EG_PT_ROOT;
+    eg_pathtree_t *t = eg_xcalloc(1, sizeof(*t));
+    t->root.kind = EG_PT_ROOT;
     return t;
 }
 

@@ -34,8 +34,8 @@ typedef struct {
     size_t value_len;
 } eg_path_param_t;
 
-/* Returns an empty tree owned by the caller (free with eg_pathtree_free), or
- * NULL when out of memory. */
+/* Returns an empty tree owned by the caller (free with eg_pathtree_free),
+ * never NULL. */
 eg_pathtree_t *eg_pathtree_new(void);
 
 /* Frees the tree and its nodes. Does not free the stored values. NULL is ok. */
@@ -54,7 +54,7 @@ int eg_pathtree_check(const eg_pathtree_t *t, const char *path, char *err, size_
 /* Adds value at path. The tree copies what it needs of path; value stays
  * owned by the caller. The same path (and even the same value) may be added
  * several times. 0 ok; -1 invalid or conflict exactly as eg_pathtree_check
- * (message in err); -2 out of memory (tree unchanged). */
+ * (message in err; tree unchanged). */
 int eg_pathtree_add(eg_pathtree_t *t, const char *path, void *value, char *err, size_t errlen);
 
 /* Removes one occurrence of value at path (the route as it was added, e.g.

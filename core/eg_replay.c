@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_json.h"
 #include "eg_map.h"
 #include "eg_time.h"
@@ -31,16 +32,11 @@ void eg_replay_release(eg_replay_t *r)
 int eg_replay_copy(eg_replay_t *dst, const eg_replay_t *src)
 {
     *dst = *src;
-    dst->subscription = src->subscription ? strdup(src->subscription) : NULL;
+    dst->subscription = src->subscription ? eg_xstrdup(src->subscription) : NULL;
     dst->parts = NULL;
     if (src->nparts) {
-        dst->parts = malloc(src->nparts * sizeof *dst->parts);
-        if (dst->parts)
-            memcpy(dst->parts, src->parts, src->nparts * sizeof *dst->parts);
-    }
-    if ((src->subscription && !dst->subscription) || (src->nparts && !dst->parts)) {
-        eg_replay_release(dst);
-        return -1;
+        dst->parts = eg_xmalloc(src->nparts * sizeof *dst->parts);
+        memcpy(dst->parts, src->parts, src->nparts * sizeof *dst->parts);
     }
     return 0;
 }
@@ -61,8 +57,6 @@ static void add_time(cJSON *o, const char *name, int64_t ms)
 static cJSON *common_json(const eg_replay_t *r)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     cJSON_AddStringToObject(o, "replayId", r->id);
     cJSON_AddStringToObject(o, "space", r->space);
     cJSON_AddStringToObject(o, "subscriptionId", r->subscription ? r->subscription : "");
@@ -81,11 +75,9 @@ static cJSON *common_json(const eg_replay_t *r)
 char *eg_replay_encode(const eg_replay_t *r)
 {
     cJSON *o = common_json(r);
-    if (!o)
-        return NULL;
     if (r->nparts) {
         cJSON *arr = cJSON_AddArrayToObject(o, "partitions");
-        for (size_t i = 0; arr && i < r->nparts; i++) {
+        for (size_t i = 0; i < r->nparts; i++) {
             cJSON *p = cJSON_CreateObject();
             cJSON_AddNumberToObject(p, "partition", r->parts[i].partition);
             cJSON_AddNumberToObject(p, "next", (double)r->parts[i].next);
@@ -182,10 +174,8 @@ int eg_replay_decode(const char *value, size_t len, eg_replay_t *out, eg_error_t
             eg_error_set(err, 400, "replay record with malformed partitions");
             goto out;
         }
-        if (n > 0 && !(out->parts = calloc((size_t)n, sizeof *out->parts))) {
-            eg_error_set(err, 500, "out of memory");
-            goto out;
-        }
+        if (n > 0)
+            out->parts = eg_xcalloc((size_t)n, sizeof *out->parts);
         const cJSON *p;
         cJSON_ArrayForEach(p, parts)
         {
@@ -199,10 +189,7 @@ int eg_replay_decode(const char *value, size_t len, eg_replay_t *out, eg_error_t
             out->parts[out->nparts++] = (eg_replay_part_t){(int32_t)part, next, end};
         }
     }
-    if (!(out->subscription = strdup(sub))) {
-        eg_error_set(err, 500, "out of memory");
-        goto out;
-    }
+    out->subscription = eg_xstrdup(sub);
     rc = 0;
 out:
     if (rc)
@@ -224,11 +211,8 @@ struct eg_replay_table {
 
 eg_replay_table_t *eg_replay_table_new(void)
 {
-    eg_replay_table_t *t = calloc(1, sizeof *t);
-    if (t && !(t->m = eg_map_new())) {
-        free(t);
-        return NULL;
-    }
+    eg_replay_table_t *t = eg_xcalloc(1, sizeof *t);
+    t->m = eg_map_new();
     return t;
 }
 
@@ -262,16 +246,10 @@ int eg_replay_table_apply(eg_replay_table_t *t, const eg_replay_t *r, int32_t pa
     entry_t *old = eg_map_get(t->m, key);
     if (old && old->r.status != EG_REPLAY_RUNNING && r->status == EG_REPLAY_RUNNING)
         return 0;
-    entry_t *e = calloc(1, sizeof *e);
-    if (!e || eg_replay_copy(&e->r, r)) {
-        free(e);
-        return -1;
-    }
+    entry_t *e = eg_xcalloc(1, sizeof *e);
+    eg_replay_copy(&e->r, r);
     e->partition = partition;
-    if (eg_map_put(t->m, key, e, NULL)) {
-        entry_free(e);
-        return -1;
-    }
+    eg_map_put(t->m, key, e, NULL);
     entry_free(old);
     return 1;
 }
@@ -307,11 +285,7 @@ cJSON *eg_replay_table_list(const eg_replay_table_t *t, const char *space)
 {
     cJSON *arr = cJSON_CreateArray();
     size_t n = 0, cap = eg_map_size(t->m);
-    const eg_replay_t **v = cap ? malloc(cap * sizeof *v) : NULL;
-    if (!arr || (cap && !v)) {
-        free(v);
-        return arr;
-    }
+    const eg_replay_t **v = cap ? eg_xmalloc(cap * sizeof *v) : NULL;
     eg_map_iter_t it;
     const char *k;
     void *e;

@@ -72,14 +72,14 @@ typedef struct eg_replay {
 /* Frees what r owns and zeroes it; safe on a zeroed replay. */
 void eg_replay_release(eg_replay_t *r);
 
-/* Deep copy into dst (caller storage, not yet holding anything). 0, or -1
- * out of memory (dst zeroed). */
+/* Deep copy into dst (caller storage, not yet holding anything). Always 0:
+ * nothing makes it fail. */
 int eg_replay_copy(eg_replay_t *dst, const eg_replay_t *src);
 
 /* The record key "<space>/<id>" into buf; -1 if it does not fit. */
 int eg_replay_key(const eg_replay_t *r, char *buf, size_t len);
 
-/* The record value: a new JSON text the caller frees, NULL out of memory. */
+/* The record value: a new JSON text the caller frees; never NULL. */
 char *eg_replay_encode(const eg_replay_t *r);
 
 /* Decodes a record value (not necessarily NUL-terminated). 0 with *out
@@ -96,12 +96,13 @@ cJSON *eg_replay_to_api(const eg_replay_t *r);
 
 typedef struct eg_replay_table eg_replay_table_t;
 
+/* An empty table; never NULL. */
 eg_replay_table_t *eg_replay_table_new(void);
 void eg_replay_table_free(eg_replay_table_t *t);
 
 /* Takes in a record read from `partition` (copied). Returns 1 when the
  * table changed, 0 when the record was ignored (it would revive an ended
- * replay), -1 out of memory. */
+ * replay, or its key is too long); never -1. */
 int eg_replay_table_apply(eg_replay_table_t *t, const eg_replay_t *r, int32_t partition);
 
 /* Forgets a replay (a tombstone). */

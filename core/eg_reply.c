@@ -4,14 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_base64.h"
 #include "eg_json.h"
 
 char *eg_reply_encode(const eg_reply_t *r)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     cJSON_AddStringToObject(o, "correlationId", r->correlation ? r->correlation : "");
     cJSON_AddBoolToObject(o, "ok", r->ok);
     cJSON_AddNumberToObject(o, "statusCode", (double)r->status);
@@ -22,8 +21,7 @@ char *eg_reply_encode(const eg_reply_t *r)
             cJSON_AddStringToObject(o, "body", r->body);
         } else {
             char *b = eg_base64_encode(r->body, r->body_len, 0);
-            if (b)
-                cJSON_AddStringToObject(o, "bodyBase64", b);
+            cJSON_AddStringToObject(o, "bodyBase64", b);
             free(b);
         }
     }
@@ -52,31 +50,25 @@ int eg_reply_decode(const void *value, size_t len, eg_reply_t *out)
                 *b64 = cJSON_GetObjectItemCaseSensitive(o, "bodyBase64");
     if (!cJSON_IsString(c) || !cJSON_IsBool(ok) || !cJSON_IsNumber(st))
         goto bad;
-    out->correlation = strdup(c->valuestring);
+    out->correlation = eg_xstrdup(c->valuestring);
     out->ok = cJSON_IsTrue(ok);
     out->status = (long)st->valuedouble;
     if (cJSON_IsString(er))
-        out->error = strdup(er->valuestring);
+        out->error = eg_xstrdup(er->valuestring);
     if (cJSON_IsString(b)) {
         out->body_len = strlen(b->valuestring);
-        out->body = strdup(b->valuestring);
+        out->body = eg_xstrdup(b->valuestring);
     } else if (cJSON_IsString(b64)) {
         size_t n = 0;
         unsigned char *d = eg_base64_decode(b64->valuestring, strlen(b64->valuestring), &n);
         if (!d)
             goto bad;
-        out->body = malloc(n + 1);
-        if (out->body) {
-            memcpy(out->body, d, n);
-            out->body[n] = '\0';
-        }
+        out->body = eg_xmalloc(n + 1);
+        memcpy(out->body, d, n);
+        out->body[n] = '\0';
         free(d);
-        if (!out->body)
-            goto bad;
         out->body_len = n;
     }
-    if (!out->correlation)
-        goto bad;
     cJSON_Delete(o);
     return 0;
 bad:
@@ -128,15 +120,12 @@ int eg_sync_answer_parse(const char *body, size_t len, eg_sync_answer_t *out)
             cJSON_AddStringToObject(out->headers, e->string, e->valuestring);
         }
     }
-    if (cJSON_IsString(b)) {
-        out->body = strdup(b->valuestring);
-    } else if (b && !cJSON_IsNull(b)) {
+    if (cJSON_IsString(b))
+        out->body = eg_xstrdup(b->valuestring);
+    else if (b && !cJSON_IsNull(b))
         out->body = cJSON_PrintUnformatted(b);
-    } else {
-        out->body = strdup("");
-    }
-    if (!out->body)
-        goto bad;
+    else
+        out->body = eg_xstrdup("");
     out->body_len = strlen(out->body);
     cJSON_Delete(o);
     return 0;

@@ -34,8 +34,8 @@ typedef struct eg_reply {
     size_t body_len;
 } eg_reply_t;
 
-/* The record value: a new NUL-terminated JSON string (caller frees), or NULL
- * out of memory. */
+/* The record value: a new NUL-terminated JSON string (caller frees); never
+ * NULL. */
 char *eg_reply_encode(const eg_reply_t *r);
 /* Decodes a record value. 0 with *out filled (release it), -1 if malformed. */
 int eg_reply_decode(const void *value, size_t len, eg_reply_t *out);
@@ -50,7 +50,7 @@ typedef struct eg_sync_answer {
 } eg_sync_answer_t;
 
 /* The headers of a sync answer go into the HTTP response, which
- * libmicrohttpd builds in a 32 KiB pool per connection: past that it closed
+ * libmicrohttpd builds in a 32 KiB pool per connection: past that it closes
  * the connection without an answer. Bounded well inside it. */
 #define EG_SYNC_MAX_HEADERS 64
 #define EG_SYNC_MAX_HEADER_BYTES (16 * 1024)

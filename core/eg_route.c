@@ -38,11 +38,7 @@ int eg_route_input_read(eg_route_input_t *in, const rd_kafka_message_t *m, eg_er
     snprintf(in->ctype, sizeof in->ctype, "%s", eg_event_content_type(&in->ev));
     strcpy(in->method, "POST");
     strcpy(in->path, "/");
-    if (!(in->owned = eg_event_serialize(&in->ev, &in->vlen))) {
-        eg_event_release(&in->ev);
-        eg_error_set(err, 500, "out of memory");
-        return -2;
-    }
+    in->owned = eg_event_serialize(&in->ev, &in->vlen);
     in->val = in->owned;
     return 0;
 }

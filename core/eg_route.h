@@ -31,7 +31,7 @@ typedef struct eg_route_input {
 
 /* Reads record m (borrowed; it must outlive *in). 0 with *in filled
  * (release it); -1 when m is not a CloudEvent (err says why, fit for a dead
- * letter; nothing to release); -2 out of memory. A record written by any
+ * letter; nothing to release), its one failure. A record written by any
  * other client than an ingress matches path "/" and method POST. */
 int eg_route_input_read(eg_route_input_t *in, const rd_kafka_message_t *m, eg_error_t *err);
 void eg_route_input_release(eg_route_input_t *in);

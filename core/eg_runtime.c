@@ -142,12 +142,10 @@ static int eg_runtime_record_limit(eg_runtime_t *rt, char *err, size_t errlen)
 
 /* The families of eg_runtime_metrics_t: names of event-gateway 0.9 plus the
  * Kafka-era ones (docs/contract.md section 8). */
-static int eg_runtime_metrics_init(eg_runtime_t *rt)
+static void eg_runtime_metrics_init(eg_runtime_t *rt)
 {
     eg_metrics_t *m = rt->metrics = eg_metrics_new();
     eg_runtime_metrics_t *x = &rt->mx;
-    if (!m)
-        return -1;
     x->events_received = eg_metrics_family(m, "eventgateway_events_received_total",
                                            "Events accepted by the Events API and stored in Kafka.",
                                            EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
@@ -198,7 +196,6 @@ static int eg_runtime_metrics_init(eg_runtime_t *rt)
     /* unlabelled gauges read 0 before their first change */
     eg_metric_set(x->in_flight, NULL, 0);
     eg_metric_set(x->queued, NULL, 0);
-    return 0;
 }
 
 static void eg_runtime_set_count(void *arg, const char *space, size_t n)
@@ -339,32 +336,19 @@ void eg_runtime_fail(eg_runtime_t *rt, const char *role, const char *reason)
 
 eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size_t errlen)
 {
-    eg_runtime_t *rt = calloc(1, sizeof *rt);
-    if (!rt) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_runtime_t *rt = eg_xcalloc(1, sizeof *rt);
     rt->settings = s;
-    if (!(rt->wakers = calloc(1, sizeof *rt->wakers))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    rt->wakers = eg_xcalloc(1, sizeof *rt->wakers);
     pthread_mutex_init(&rt->wakers->mu, NULL);
-    if (!(rt->faults = calloc(1, sizeof *rt->faults))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    rt->faults = eg_xcalloc(1, sizeof *rt->faults);
     pthread_mutex_init(&rt->faults->mu, NULL);
     eg_topics_init(&rt->topics, s->topic_prefix);
-    if (eg_runtime_metrics_init(rt)) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    eg_runtime_metrics_init(rt);
 
     if (s->dev && !(s->brokers && *s->brokers)) {
         if (!(rt->mock = eg_mock_new(err, errlen)))
             goto fail;
-        rt->brokers = strdup(eg_mock_bootstraps(rt->mock));
+        rt->brokers = eg_xstrdup(eg_mock_bootstraps(rt->mock));
         rt->embedded = &eg_embedded_mock;
         rt->partitions = eg_runtime_partitions(s->partitions, rt->embedded->partitions);
         /* The embedded broker answers no CreateTopics: make them here. */
@@ -375,7 +359,7 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
         EG_LOG_INFO("kafka", "embedded Kafka (librdkafka mock cluster) listening on %s",
                     rt->brokers);
     } else if (s->brokers && *s->brokers) {
-        rt->brokers = strdup(s->brokers);
+        rt->brokers = eg_xstrdup(s->brokers);
         /* Told, never guessed: a Kafka-compatible service must not get the
          * mock's tuning because its metadata looks like the mock's. */
         rt->embedded = s->kafka_mock ? &eg_embedded_mock : &eg_embedded_none;
@@ -388,10 +372,6 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
                  s->dev ? "" : ", or run event-gateway --dev");
         goto fail;
     }
-    if (!rt->brokers) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
 
     if (!rt->mock && eg_runtime_ensure_topics(rt, err, errlen))
         goto fail;
@@ -401,11 +381,8 @@ eg_runtime_t *eg_runtime_new(const eg_settings_t *s, int writer, char *err, size
                                         rt->embedded->idle_fetch_wait_ms, err, errlen)) ||
         eg_configlog_start(rt->config, err, errlen))
         goto fail;
-    if (rt->embedded->backlog_guard &&
-        !(rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES, rt->topics.events))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    if (rt->embedded->backlog_guard) /* never NULL: the events topic's name is short enough */
+        rt->backlog = eg_backlog_new(EG_BACKLOG_PARTITION_BYTES, rt->topics.events);
     return rt;
 fail:
     eg_runtime_free(rt);
@@ -430,14 +407,10 @@ void eg_runtime_free(eg_runtime_t *rt)
     eg_metrics_free(rt->metrics);
     eg_backlog_free(rt->backlog);
     free(rt->brokers);
-    if (rt->wakers) {
-        pthread_mutex_destroy(&rt->wakers->mu);
-        free(rt->wakers);
-    }
-    if (rt->faults) {
-        pthread_mutex_destroy(&rt->faults->mu);
-        free(rt->faults);
-    }
+    pthread_mutex_destroy(&rt->wakers->mu);
+    free(rt->wakers);
+    pthread_mutex_destroy(&rt->faults->mu);
+    free(rt->faults);
     free(rt);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka.h"
 #include "eg_kafka_client.h"
 #include "eg_log.h"
@@ -75,13 +76,9 @@ static int lookup(eg_window_t *w, int64_t ts, int64_t *off, int timeout_ms, char
 /* Fills every partition's start and end; see the header. */
 static int locate(eg_window_t *w, int timeout_ms, char *err, size_t errlen)
 {
-    int64_t *lo = calloc(w->nparts, sizeof *lo), *at = calloc(w->nparts, sizeof *at),
-            *first = calloc(w->nparts, sizeof *first);
+    int64_t *lo = eg_xcalloc(w->nparts, sizeof *lo), *at = eg_xcalloc(w->nparts, sizeof *at),
+            *first = eg_xcalloc(w->nparts, sizeof *first);
     int rc = -1, ambiguous = 0;
-    if (!lo || !at || !first) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < w->nparts; i++) {
         int64_t hi = 0;
         rd_kafka_resp_err_t e = eg_kafka_watermarks(w->rk, w->topic, w->parts[i].pos.partition,
@@ -130,12 +127,8 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
                             int64_t from_ms, int64_t to_ms, const eg_replay_part_t *resume,
                             size_t nresume, int timeout_ms, char *err, size_t errlen)
 {
-    eg_window_t *w = calloc(1, sizeof *w);
+    eg_window_t *w = eg_xcalloc(1, sizeof *w);
     rd_kafka_topic_partition_list_t *l = NULL;
-    if (!w) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     snprintf(w->topic, sizeof w->topic, "%s", topic);
     w->from_ms = from_ms;
     w->to_ms = to_ms;
@@ -153,10 +146,7 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
         goto fail;
 
     if (resume && nresume) {
-        if (!(w->parts = calloc(nresume, sizeof *w->parts))) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
+        w->parts = eg_xcalloc(nresume, sizeof *w->parts);
         for (size_t i = 0; i < nresume; i++)
             w->parts[i].pos = resume[i];
         w->nparts = nresume;
@@ -164,10 +154,8 @@ eg_window_t *eg_window_open(const eg_settings_t *s, const char *brokers, const c
         int n = eg_kafka_partition_count(w->rk, topic, timeout_ms, err, errlen);
         if (n < 0)
             goto fail;
-        if (n && !(w->parts = calloc((size_t)n, sizeof *w->parts))) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
+        if (n)
+            w->parts = eg_xcalloc((size_t)n, sizeof *w->parts);
         w->nparts = (size_t)n;
         for (size_t i = 0; i < w->nparts; i++)
             w->parts[i].pos.partition = (int32_t)i;
