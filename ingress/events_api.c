@@ -79,6 +79,7 @@
 
 #include "accesskey.h"
 #include "cors.h"
+#include "eg_alloc.h"
 #include "eg_event.h"
 #include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
@@ -202,7 +203,7 @@ static void finish_error_headers(pending_t *p, int status, const char *message, 
     cJSON_AddItemToArray(errs, e);
     char *s = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    finish(p, status, "application/json", s, s ? strlen(s) : 0, headers);
+    finish(p, status, "application/json", s, strlen(s), headers);
 }
 
 static void finish_error(pending_t *p, int status, const char *message)
@@ -214,8 +215,7 @@ static void finish_error(pending_t *p, int status, const char *message)
 static void finish_full(pending_t *p)
 {
     cJSON *h = cJSON_CreateObject();
-    if (h)
-        cJSON_AddStringToObject(h, "Retry-After", "1");
+    cJSON_AddStringToObject(h, "Retry-After", "1");
     finish_error_headers(p, 503, HOLD_FULL, h);
 }
 
@@ -568,9 +568,8 @@ static void authorize(pending_t *p, const char *fn, const char *pool, const eg_h
     cJSON_Delete(doc);
     char corr[EG_SYNC_ID_LEN], deadline[32], topic[512];
     int timeout = api->rt->settings->sync_timeout_ms;
-    if (!value || eg_sync_wait(api->waits, timeout, on_auth_reply, pending_ref(p), corr)) {
-        if (value)
-            pending_unref(p);
+    if (eg_sync_wait(api->waits, timeout, on_auth_reply, pending_ref(p), corr)) {
+        pending_unref(p);
         free(value);
         finish_error(p, 500, "out of memory");
         return;
@@ -709,7 +708,7 @@ static cJSON *cors_headers(const eg_config_t *cfg, const char *space, eg_http_re
         cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"), hs,
         EG_CORS_MAX_HEADERS);
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; o && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         cJSON_AddStringToObject(o, hs[i].name, hs[i].value);
     return o;
 }
@@ -830,14 +829,13 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
         .body = req->body,
         .body_len = req->body_len,
     };
-    pending_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return eg_http_error(req->conn, 500, "out of memory");
+    pending_t *p = eg_xcalloc(1, sizeof *p);
     atomic_init(&p->refs, 1);
     p->api = api;
     p->conn = req->conn;
     size_t mlen = strnlen(req->method, sizeof p->method - 1);
     memcpy(p->method, req->method, mlen); /* calloc'd: NUL-terminated */
+    p->path = eg_xstrdup(path);
     eg_error_t err = {0};
     char auth_fn[EG_MAX_NAME + 1] = "", auth_pool[EG_MAX_NAME + 1] = "default";
     const char *hops = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, EG_HOPS_HTTP_HEADER);
@@ -881,8 +879,7 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
                                    params, MAX_PARAMS, &np);
         for (size_t i = 0; i < n && i < 16; i++)
             if (subs[i]->sync) {
-                if (!(p->sync_sub = strdup(subs[i]->id)))
-                    rc = eg_error_set(&err, 500, "out of memory");
+                p->sync_sub = eg_xstrdup(subs[i]->id);
                 break;
             }
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(et, "authorizerId");
@@ -895,9 +892,7 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
         }
     }
     eg_configlog_read_end(api->rt->config);
-    if (rc || !(p->path = strdup(path))) {
-        if (!rc)
-            eg_error_set(&err, 500, "out of memory");
+    if (rc) {
         /* answered at once, with the CORS headers like any answer */
         req->user = p;
         req->user_free = pending_unref;
@@ -978,12 +973,8 @@ int eg_events_api_threads(int setting)
 eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_events_api_t *api = calloc(1, sizeof *api);
+    eg_events_api_t *api = eg_xcalloc(1, sizeof *api);
     char linger[32];
-    if (!api) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     api->rt = rt;
     api->wakefd = -1;
     pthread_mutex_init(&api->hold.mu, NULL);
