@@ -22,8 +22,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "eg_base64.h"
 #include "cors.h"
+#include "eg_alloc.h"
+#include "eg_base64.h"
 #include "eg_log.h"
 
 #define MAX_FILTERS 16
@@ -52,8 +53,8 @@ static enum MHD_Result collect_filter(void *cls, enum MHD_ValueKind kind, const 
         return MHD_NO;
     }
     size_t n = strlen(key + 9) + (value ? strlen(value) : 0) + 2;
-    char *kv = malloc(n), *k = strdup(key + 9), *v = strdup(value ? value : "");
-    if (kv && k && v && eg_http_unescape(k, 1) >= 0 && eg_http_unescape(v, 1) >= 0) {
+    char *kv = eg_xmalloc(n), *k = eg_xstrdup(key + 9), *v = eg_xstrdup(value ? value : "");
+    if (eg_http_unescape(k, 1) >= 0 && eg_http_unescape(v, 1) >= 0) {
         /* 0.9 takes the first value of a repeated key */
         int dup = 0;
         size_t kl = strlen(k);
@@ -119,12 +120,7 @@ static int page_args(eg_http_req_t *req, size_t *limit, char **after, char *msg,
             snprintf(msg, msglen, "\"cursor\" is not a cursor this API answered.");
             return -1;
         }
-        char *z = realloc(id, n + 1);
-        if (!z) {
-            free(id);
-            snprintf(msg, msglen, "out of memory");
-            return -1;
-        }
+        char *z = eg_xrealloc(id, n + 1);
         z[n] = '\0';
         *after = z;
     }

@@ -48,120 +48,55 @@
  *
  * Concurrency: the server is event loops (eg_http's EG_HTTP_EVENT_LOOP,
  * --events-threads, one on 2 CPUs) that never block; the first also serves
- * the producers' delivery reports and the held events (loop_turn): a
- * report arriving wakes it like a request does. The handler suspends its
+ * the producers' delivery reports and the held events (eg_events_loop_turn):
+ * a report arriving wakes it like a request does. The handler suspends its
  * connection before anything asynchronous starts; the step that decides
  * the answer (a delivery report in the first loop, a reply or a time-out on
  * the reply thread) stores it in the request's pending_t and resumes the
  * connection; MHD then calls the handler again, in the connection's loop,
- * which sends it. finish() runs at most once per request (an atomic flag).
+ * which sends it. eg_events_finish runs at most once per request (an atomic
+ * flag).
  *
  * Ownership: a pending_t is reference counted: the request holds one
  * reference (dropped when the request ends), a record in the producer one
  * (dropped by its delivery report), a registered wait one (dropped by its
  * callback, or by whoever cancels it). The connection stays suspended until
- * finish(), so the request cannot end before its answer is decided.
+ * eg_events_finish, so the request cannot end before its answer is decided.
  * Shutdown stops the reply thread (every waiter gets "no answer") and
  * flushes the producer (every record gets its report) before MHD stops.
+ *
+ * Files: this one holds the request (the handler, the event it becomes, its
+ * checks and its answer) and the server's life; events_produce.c step 2,
+ * events_sync.c steps 1 and 3 (see events_api_int.h).
  */
-#include "ingress.h"
+#include "events_api_int.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "accesskey.h"
 #include "cors.h"
-#include "eg_event.h"
-#include "eg_kafka_client.h"
+#include "eg_alloc.h"
 #include "eg_kafka_hdr.h"
-#include "eg_log.h"
-#include "eg_route.h"
 #include "eg_time.h"
 
 #define MAX_HEADERS 128
-#define HOLD_MAX 8192 /* held events: the server's connection limit */
-#define HOLD_CHECK_MS 10
-#define HOLD_FULL                                                                                  \
-    "The gateway's embedded Kafka is full: its consumers are too far behind to take more events "  \
-    "now. Try again."
 #define MAX_PARAMS 64
-#define FUNCTION_FAILED "Function call failed. Please check logs."
-#define TOO_LARGE "The function's answer is too large to carry back through Kafka."
 
-/* A producer; its delivery reports are served by the server's loop. */
-typedef struct {
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *q; /* its main queue, which wakes the loop (wakefd) */
-} producer_t;
+/* ---- the request's state ---- */
 
-typedef struct pending pending_t;
-
-/* The events held while the embedded broker's consumers catch up: a FIFO
- * ring, drained by the server's loop (hold_release). */
-typedef struct {
-    pthread_mutex_t mu;         /* the ring */
-    pthread_mutex_t release_mu; /* one hold_release at a time (loop, shutdown) */
-    pending_t *q[HOLD_MAX];
-    size_t head, n;
-    atomic_size_t count; /* n, read without the lock */
-    int64_t next_check;  /* under release_mu: when to recompute the backlog */
-    int64_t next_warn;   /* under release_mu: log at most every few seconds */
-} hold_t;
-
-struct eg_events_api {
-    eg_runtime_t *rt;
-    producer_t events; /* async events: lingers (--ingest-linger-ms) to batch */
-    producer_t sync;   /* sync events and authorizer calls: sends at once */
-    eg_sync_t *waits;
-    int wakefd;           /* eventfd: the producers' delivery reports wake the loop */
-    atomic_int closing;   /* shutting down: nothing is held any more */
-    atomic_int suspended; /* requests suspended and not yet ended (MHD must not stop before) */
-    eg_http_server_t *server;
-    hold_t hold;
-    /* Every answer without a body or a header of ours (a 202 without CORS):
-     * one response, queued by every loop (MHD counts its uses under a lock). */
-    struct MHD_Response *bare;
-};
-
-struct pending {
-    atomic_int refs;
-    atomic_int finished;
-    int suspended; /* set before anything asynchronous starts */
-    struct MHD_Connection *conn;
-    eg_events_api_t *api;
-    /* what is being worked on */
-    eg_event_t ev;
-    char method[16];
-    char *path;
-    char *sync_sub;            /* owned; NULL: async */
-    char corr[EG_SYNC_ID_LEN]; /* the registered wait, if any */
-    /* the answer */
-    int status;
-    char *body;
-    size_t body_len;
-    const char *ctype;
-    cJSON *headers;  /* object of strings, or NULL */
-    cJSON *cors;     /* the CORS headers of every answer: object of strings, or NULL */
-    int64_t held_at; /* monotonic ms it was held at (hold_t) */
-    long hops;       /* the request's Eg-Hops (0 when none): kept on the records */
-    int key_used;    /* its Authorization header was the space's key: not passed on */
-};
-
-static pending_t *pending_ref(pending_t *p)
+pending_t *eg_events_pending_ref(pending_t *p)
 {
     atomic_fetch_add(&p->refs, 1);
     return p;
 }
 
-static void pending_unref(void *arg)
+void eg_events_pending_unref(void *arg)
 {
     pending_t *p = arg;
     if (atomic_fetch_sub(&p->refs, 1) != 1)
@@ -175,9 +110,8 @@ static void pending_unref(void *arg)
     free(p);
 }
 
-/* Decides the answer (once) and wakes the request up. body is taken. */
-static void finish(pending_t *p, int status, const char *ctype, char *body, size_t len,
-                   cJSON *headers)
+void eg_events_finish(pending_t *p, int status, const char *ctype, char *body, size_t len,
+                      cJSON *headers)
 {
     if (atomic_exchange(&p->finished, 1)) {
         free(body);
@@ -193,8 +127,7 @@ static void finish(pending_t *p, int status, const char *ctype, char *body, size
         eg_http_resume(p->api->server, p->conn);
 }
 
-/* An {"errors":[{"message"}]} answer; headers (taken, may be NULL) are added. */
-static void finish_error_headers(pending_t *p, int status, const char *message, cJSON *headers)
+void eg_events_finish_error_headers(pending_t *p, int status, const char *message, cJSON *headers)
 {
     cJSON *doc = cJSON_CreateObject(), *errs = cJSON_AddArrayToObject(doc, "errors"),
           *e = cJSON_CreateObject();
@@ -202,404 +135,12 @@ static void finish_error_headers(pending_t *p, int status, const char *message, 
     cJSON_AddItemToArray(errs, e);
     char *s = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    finish(p, status, "application/json", s, s ? strlen(s) : 0, headers);
+    eg_events_finish(p, status, "application/json", s, strlen(s), headers);
 }
 
-static void finish_error(pending_t *p, int status, const char *message)
+void eg_events_finish_error(pending_t *p, int status, const char *message)
 {
-    finish_error_headers(p, status, message, NULL);
-}
-
-/* 503 with Retry-After: 1, for an event the embedded broker could not take. */
-static void finish_full(pending_t *p)
-{
-    cJSON *h = cJSON_CreateObject();
-    if (h)
-        cJSON_AddStringToObject(h, "Retry-After", "1");
-    finish_error_headers(p, 503, HOLD_FULL, h);
-}
-
-/* ---- step 3: answers ---- */
-
-/* The fields of an event's log lines; sub: the subscription, or NULL. */
-#define EV_FIELDS(p, sub)                                                                          \
-    ((eg_log_field_t[]){{"event", (p)->ev.id},                                                     \
-                        {"space", (p)->ev.space},                                                  \
-                        {"type", (p)->ev.type},                                                    \
-                        {"subscription", (sub)}})
-
-static void on_sync_reply(void *arg, const eg_reply_t *r)
-{
-    pending_t *p = arg;
-    if (!r) {
-        EG_LOGF(EG_LOG_LEVEL_INFO, "events-api", EV_FIELDS(p, p->sync_sub), 4,
-                "event %s: no answer from subscription %s in time", p->ev.id, p->sync_sub);
-        finish_error(p, 504, "No answer from the function in time.");
-    } else if (!r->ok) {
-        EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
-                "event %s: sync call for subscription %s failed: %s", p->ev.id, p->sync_sub,
-                r->error ? r->error : "?");
-        if (r->error && !strncmp(r->error, EG_REPLY_TOO_LARGE, strlen(EG_REPLY_TOO_LARGE)))
-            finish_error(p, 502, TOO_LARGE);
-        else
-            finish_error(p, 500, FUNCTION_FAILED);
-    } else {
-        eg_sync_answer_t a;
-        int bad = eg_sync_answer_parse(r->body, r->body_len, &a);
-        if (bad == -2) {
-            EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
-                    "event %s: subscription %s's function answered more headers than an "
-                    "answer may carry (%d, %d bytes)",
-                    p->ev.id, p->sync_sub, EG_SYNC_MAX_HEADERS, EG_SYNC_MAX_HEADER_BYTES);
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "The function's answer has more headers than the gateway passes on "
-                     "(at most %d, %d bytes in all).",
-                     EG_SYNC_MAX_HEADERS, EG_SYNC_MAX_HEADER_BYTES);
-            finish_error(p, 502, msg);
-        } else if (bad) {
-            EG_LOGF(EG_LOG_LEVEL_WARN, "events-api", EV_FIELDS(p, p->sync_sub), 4,
-                    "event %s: subscription %s's function answered no "
-                    "{\"statusCode\",\"headers\",\"body\"} object",
-                    p->ev.id, p->sync_sub);
-            finish_error(p, 500, FUNCTION_FAILED);
-        } else {
-            finish(p, a.status, NULL, a.body, a.body_len, a.headers);
-            a.body = NULL;
-            a.headers = NULL;
-            eg_sync_answer_release(&a);
-        }
-    }
-    pending_unref(p);
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    pending_t *p = m->_private;
-    if (!p)
-        return;
-    if (m->err) {
-        /* A sync request that is not stored waits for nothing. */
-        if (p->corr[0] && eg_sync_cancel(p->api->waits, p->corr))
-            pending_unref(p);
-        char msg[400];
-        if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {
-            snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
-                     rd_kafka_err2str(m->err));
-            finish_error(p, 503, msg);
-        } else {
-            /* Its request reached a broker that did not answer in time: it
-             * may still write it (a paused or overloaded broker does, later). */
-            snprintf(msg, sizeof msg,
-                     "Kafka did not confirm the event in time (%s): it may or may not be stored. "
-                     "Sending it again may store it twice.",
-                     rd_kafka_err2str(m->err));
-            finish_error(p, 504, msg);
-        }
-    } else {
-        /* counted before the answer, so that a client sees it in /metrics */
-        eg_metric_add(p->api->rt->mx.events_received,
-                      (const char *const[]){p->ev.space, p->ev.type}, 1);
-        eg_backlog_produced(p->api->rt->backlog, m);
-        if (!p->sync_sub)
-            finish(p, 202, NULL, NULL, 0, NULL);
-    }
-    pending_unref(p);
-}
-
-static void add_hdr(rd_kafka_headers_t *h, const char *name, const char *value)
-{
-    if (value)
-        rd_kafka_header_add(h, name, -1, value, -1);
-}
-
-static void add_hops(rd_kafka_headers_t *h, long hops)
-{
-    char v[24];
-    if (hops > 0) {
-        snprintf(v, sizeof v, "%ld", hops);
-        add_hdr(h, EG_HDR_HOPS, v);
-    }
-}
-
-/* ---- step 2: the event goes to Kafka ---- */
-
-static void produce(pending_t *p)
-{
-    eg_events_api_t *api = p->api;
-    /* A structured event that is its request's body exactly is stored as it
-     * came, copied into the record (one allocation with it); any other is
-     * serialized, and the record takes the text. */
-    size_t vlen = p->ev.raw ? p->ev.raw_len : 0;
-    char *owned = p->ev.raw ? NULL : eg_event_serialize(&p->ev, &vlen);
-    const char *value = p->ev.raw ? p->ev.raw : owned;
-    if (!value) {
-        finish_error(p, 500, "out of memory");
-        return;
-    }
-    rd_kafka_headers_t *h = rd_kafka_headers_new(10);
-    add_hdr(h, EG_HDR_CONTENT_TYPE, eg_event_content_type(&p->ev));
-    add_hdr(h, EG_HDR_SPACE, p->ev.space);
-    add_hdr(h, EG_HDR_EVENT_TYPE, p->ev.type);
-    add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
-    add_hdr(h, EG_HDR_METHOD, p->method);
-    add_hdr(h, EG_HDR_PATH, p->path);
-    add_hops(h, p->hops);
-    if (p->sync_sub) {
-        int timeout = api->rt->settings->sync_timeout_ms;
-        char deadline[32];
-        if (eg_sync_wait(api->waits, timeout, on_sync_reply, pending_ref(p), p->corr)) {
-            pending_unref(p);
-            rd_kafka_headers_destroy(h);
-            free(owned);
-            finish_error(p, 500, "out of memory");
-            return;
-        }
-        snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
-        add_hdr(h, EG_HDR_SYNC_SUBSCRIPTION, p->sync_sub);
-        add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
-        add_hdr(h, EG_HDR_CORRELATION, p->corr);
-        add_hdr(h, EG_HDR_DEADLINE, deadline);
-    }
-    const char *key = p->ev.partition_key ? p->ev.partition_key : p->ev.id;
-    size_t size = strlen(key) + vlen + eg_route_headers_size(h), max = api->rt->max_record;
-    if (size + EG_ROUTE_ENVELOPE > max) {
-        /* Every record on the event's way must fit its topic: the router
-         * adds its headers to each invocation. A wrapped http.request
-         * (base64, escaping) can pass this under --max-body-bytes. */
-        rd_kafka_headers_destroy(h);
-        free(owned);
-        if (p->corr[0] && eg_sync_cancel(api->waits, p->corr))
-            pending_unref(p);
-        char msg[300];
-        snprintf(msg, sizeof msg,
-                 "The event is %zu bytes as stored; this gateway stores events of at most %zu "
-                 "bytes (its Kafka topics take records of %zu bytes, and routing adds %d).",
-                 size, max > EG_ROUTE_ENVELOPE ? max - EG_ROUTE_ENVELOPE : 0, max,
-                 EG_ROUTE_ENVELOPE);
-        finish_error(p, 413, msg);
-        return;
-    }
-    /* A sync request's client waits for the whole round trip: its event
-     * must not linger behind the batching of async ones. */
-    rd_kafka_t *rk = p->sync_sub ? api->sync.rk : api->events.rk;
-    eg_runtime_wake(api->rt); /* the router and invokers of this process, if they doze */
-    rd_kafka_resp_err_t e =
-        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(api->rt->topics.events),
-                          RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, vlen),
-                          RD_KAFKA_V_MSGFLAGS((owned ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY)),
-                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(pending_ref(p)), RD_KAFKA_V_END);
-    if (e) {
-        pending_unref(p); /* the producer's */
-        free(owned);
-        rd_kafka_headers_destroy(h);
-        if (p->corr[0] && eg_sync_cancel(api->waits, p->corr))
-            pending_unref(p);
-        char msg[400];
-        snprintf(msg, sizeof msg, "The event could not be stored in Kafka: %s. Try again.",
-                 rd_kafka_err2str(e));
-        finish_error(p, 503, msg);
-        return;
-    }
-    EG_LOGF(EG_LOG_LEVEL_DEBUG, "events-api", EV_FIELDS(p, p->sync_sub), 4,
-            "event %s (%s) in space %s sent to Kafka%s%s", p->ev.id, p->ev.type, p->ev.space,
-            p->sync_sub ? "; sync subscription " : "", p->sync_sub ? p->sync_sub : "");
-}
-
-/* Holds p until the embedded broker's consumers catch up (the loop
- * releases it), or answers 503 when the hold is full or closing. */
-static void hold(pending_t *p)
-{
-    eg_events_api_t *api = p->api;
-    hold_t *h = &api->hold;
-    int held = 0;
-    p->ev.raw = NULL; /* produced later, when the request's body may be gone */
-    pthread_mutex_lock(&h->mu);
-    if (h->n < HOLD_MAX && !atomic_load(&api->closing)) {
-        p->held_at = eg_time_mono_ms();
-        h->q[(h->head + h->n) % HOLD_MAX] = pending_ref(p);
-        h->n++;
-        atomic_store(&h->count, h->n);
-        held = 1;
-    }
-    pthread_mutex_unlock(&h->mu);
-    if (!held)
-        finish_full(p);
-}
-
-static void submit(pending_t *p)
-{
-    eg_events_api_t *api = p->api;
-    if (api->rt->backlog && (eg_backlog_full(api->rt->backlog) || atomic_load(&api->hold.count)))
-        hold(p); /* behind those held already, in order */
-    else
-        produce(p);
-}
-
-/* The loop's part: recomputes the backlog every
- * HOLD_CHECK_MS and sends what is held, oldest first, once it is under the
- * low-water mark; what was held --ingest-timeout-ms gets its 503. `all`:
- * shutting down, every held event is answered 503 now. Returns the number
- * still held. */
-static size_t hold_release_locked(eg_events_api_t *api, int all)
-{
-    hold_t *h = &api->hold;
-    int64_t now = eg_time_mono_ms();
-    if (now >= h->next_check) {
-        eg_backlog_check(api->rt->backlog, NULL);
-        h->next_check = now + HOLD_CHECK_MS;
-    }
-    if (!atomic_load(&h->count))
-        return 0;
-    if (now >= h->next_warn && eg_backlog_full(api->rt->backlog)) {
-        h->next_warn = now + 5000;
-        EG_LOG_WARN("events-api",
-                    "embedded Kafka: a consumer is %.1f MB behind on a partition, which keeps "
-                    "%d MB: %zu event(s) held until it catches up (503 after %d ms)",
-                    (double)eg_backlog_worst(api->rt->backlog) / (1024 * 1024),
-                    EG_BACKLOG_PARTITION_BYTES / (1024 * 1024), (size_t)atomic_load(&h->count),
-                    api->rt->settings->ingest_timeout_ms);
-    }
-    for (;;) {
-        pthread_mutex_lock(&h->mu);
-        pending_t *p = h->n ? h->q[h->head] : NULL;
-        int expired = p && (all || now - p->held_at >= api->rt->settings->ingest_timeout_ms);
-        if (p && !expired && eg_backlog_full(api->rt->backlog))
-            p = NULL; /* still full: the oldest waits on */
-        if (p) {
-            h->head = (h->head + 1) % HOLD_MAX;
-            h->n--;
-            atomic_store(&h->count, h->n);
-        }
-        size_t left = h->n;
-        pthread_mutex_unlock(&h->mu);
-        if (!p)
-            return left;
-        if (expired)
-            finish_full(p);
-        else
-            produce(p);
-        pending_unref(p);
-    }
-}
-
-static size_t hold_release(eg_events_api_t *api, int all)
-{
-    if (!api->rt->backlog)
-        return 0;
-    pthread_mutex_lock(&api->hold.release_mu);
-    size_t left = hold_release_locked(api, all);
-    pthread_mutex_unlock(&api->hold.release_mu);
-    return left;
-}
-
-/* A turn of the Events API's first event loop (eg_http_loop_t), in its
- * thread: the producers' delivery reports, whose arrival wakes the loop
- * (their queues write to api->wakefd), answer their requests right there,
- * with no hand-off to another thread; then the held events are released.
- * The next turn comes in a few ms while some are held, every HOLD_CHECK_MS
- * (a backlog check) on a mock cluster, else when something arrives. */
-static int loop_turn(void *arg)
-{
-    eg_events_api_t *api = arg;
-    rd_kafka_poll(api->events.rk, 0);
-    rd_kafka_poll(api->sync.rk, 0);
-    size_t held = hold_release(api, 0);
-    return held ? 2 : api->rt->backlog ? HOLD_CHECK_MS : -1;
-}
-
-/* ---- step 1: the authorizer ---- */
-
-static void on_auth_reply(void *arg, const eg_reply_t *r)
-{
-    pending_t *p = arg;
-    const char *why = "no answer in time";
-    cJSON *ans = NULL;
-    if (r && r->ok && (ans = cJSON_ParseWithLength(r->body, r->body_len))) {
-        cJSON *auth = cJSON_DetachItemFromObjectCaseSensitive(ans, "authorization");
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(ans, "error");
-        if (cJSON_IsObject(auth) && !err) {
-            if (eg_event_set_extension(&p->ev, "eventgateway.authorization", auth) == 0) {
-                cJSON_Delete(ans);
-                submit(p);
-                pending_unref(p);
-                return;
-            }
-            why = "the authorization could not be added to the event";
-        } else {
-            const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-            why = cJSON_IsString(msg) ? msg->valuestring : "the authorizer refused";
-            cJSON_Delete(auth);
-        }
-    } else if (r) {
-        why = r->ok ? "the authorizer's answer is not JSON" : r->error ? r->error : "failed call";
-    }
-    EG_LOGF(EG_LOG_LEVEL_INFO, "events-api", EV_FIELDS(p, NULL), 4,
-            "event %s (%s) not authorized: %s", p->ev.id, p->ev.type, why);
-    char msg[512];
-    snprintf(msg, sizeof msg, "Unauthorized: %s", why);
-    finish_error(p, 403, msg);
-    cJSON_Delete(ans);
-    pending_unref(p);
-}
-
-/* The request as the authorizer sees it. */
-static cJSON *auth_request(const eg_http_input_t *in, int key_used)
-{
-    cJSON *r = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(r, "headers");
-    cJSON_AddStringToObject(r, "method", in->method);
-    cJSON_AddStringToObject(r, "path", in->path);
-    cJSON_AddStringToObject(r, "host", in->host ? in->host : "");
-    cJSON_AddStringToObject(r, "query", in->raw_query ? in->raw_query : "");
-    for (size_t i = 0; i < in->nheaders; i++)
-        if (!cJSON_GetObjectItem(h, in->headers[i].name) &&
-            !(key_used && !strcasecmp(in->headers[i].name, MHD_HTTP_HEADER_AUTHORIZATION)))
-            cJSON_AddStringToObject(h, in->headers[i].name, in->headers[i].value);
-    return r;
-}
-
-static void authorize(pending_t *p, const char *fn, const char *pool, const eg_http_input_t *in)
-{
-    eg_events_api_t *api = p->api;
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddItemToObject(doc, "event", cJSON_Duplicate(p->ev.json, 1));
-    cJSON_AddItemToObject(doc, "request", auth_request(in, p->key_used));
-    char *value = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-    char corr[EG_SYNC_ID_LEN], deadline[32], topic[512];
-    int timeout = api->rt->settings->sync_timeout_ms;
-    if (!value || eg_sync_wait(api->waits, timeout, on_auth_reply, pending_ref(p), corr)) {
-        if (value)
-            pending_unref(p);
-        free(value);
-        finish_error(p, 500, "out of memory");
-        return;
-    }
-    snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
-    eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, EG_INVOKE_SYNC);
-    eg_runtime_wake(api->rt); /* the sync invokers of this process, if they doze */
-    rd_kafka_headers_t *h = rd_kafka_headers_new(10);
-    add_hdr(h, EG_HDR_CONTENT_TYPE, "application/json");
-    add_hdr(h, EG_HDR_SPACE, p->ev.space);
-    add_hdr(h, EG_HDR_FUNCTION, fn);
-    add_hdr(h, EG_HDR_SUBSCRIPTION, EG_AUTHORIZER_SUBSCRIPTION);
-    add_hdr(h, EG_HDR_EVENT_ID, p->ev.id);
-    add_hdr(h, EG_HDR_EVENT_TYPE, p->ev.type);
-    add_hdr(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
-    add_hdr(h, EG_HDR_CORRELATION, corr);
-    add_hdr(h, EG_HDR_DEADLINE, deadline);
-    add_hops(h, p->hops);
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        api->sync.rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(p->ev.id, strlen(p->ev.id)),
-        RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-    if (e) {
-        free(value);
-        rd_kafka_headers_destroy(h);
-        if (eg_sync_cancel(api->waits, corr))
-            pending_unref(p);
-        finish_error(p, 403, "Unauthorized: the authorizer could not be called.");
-    }
+    eg_events_finish_error_headers(p, status, message, NULL);
 }
 
 /* ---- the request ---- */
@@ -709,7 +250,7 @@ static cJSON *cors_headers(const eg_config_t *cfg, const char *space, eg_http_re
         cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"), hs,
         EG_CORS_MAX_HEADERS);
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; o && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         cJSON_AddStringToObject(o, hs[i].name, hs[i].value);
     return o;
 }
@@ -789,7 +330,7 @@ static void suspended_done(void *arg)
 {
     pending_t *p = arg;
     atomic_fetch_sub(&p->api->suspended, 1);
-    pending_unref(p);
+    eg_events_pending_unref(p);
 }
 
 enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
@@ -830,19 +371,18 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
         .body = req->body,
         .body_len = req->body_len,
     };
-    pending_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return eg_http_error(req->conn, 500, "out of memory");
+    pending_t *p = eg_xcalloc(1, sizeof *p);
     atomic_init(&p->refs, 1);
     p->api = api;
     p->conn = req->conn;
     size_t mlen = strnlen(req->method, sizeof p->method - 1);
     memcpy(p->method, req->method, mlen); /* calloc'd: NUL-terminated */
+    p->path = eg_xstrdup(path);
     eg_error_t err = {0};
     char auth_fn[EG_MAX_NAME + 1] = "", auth_pool[EG_MAX_NAME + 1] = "default";
     const char *hops = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, EG_HOPS_HTTP_HEADER);
     if (hops && (p->hops = eg_hops_parse(hops, strlen(hops))) < 0) {
-        pending_unref(p);
+        eg_events_pending_unref(p);
         return eg_http_error(req->conn, 400,
                              "The " EG_HOPS_HTTP_HEADER " header must be a whole number: the hop "
                              "count the gateway sent with the call to the function.");
@@ -881,8 +421,7 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
                                    params, MAX_PARAMS, &np);
         for (size_t i = 0; i < n && i < 16; i++)
             if (subs[i]->sync) {
-                if (!(p->sync_sub = strdup(subs[i]->id)))
-                    rc = eg_error_set(&err, 500, "out of memory");
+                p->sync_sub = eg_xstrdup(subs[i]->id);
                 break;
             }
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(et, "authorizerId");
@@ -895,13 +434,11 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
         }
     }
     eg_configlog_read_end(api->rt->config);
-    if (rc || !(p->path = strdup(path))) {
-        if (!rc)
-            eg_error_set(&err, 500, "out of memory");
+    if (rc) {
         /* answered at once, with the CORS headers like any answer */
         req->user = p;
-        req->user_free = pending_unref;
-        finish_error(p, err.status ? err.status : 400, err.message);
+        req->user_free = eg_events_pending_unref;
+        eg_events_finish_error(p, err.status ? err.status : 400, err.message);
         return answer(req, p);
     }
 
@@ -913,59 +450,14 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
     p->suspended = 1;
     if (auth_fn[0]) {
         p->ev.raw = NULL; /* produced once the authorizer answers: the body may be gone */
-        authorize(p, auth_fn, auth_pool, &in);
+        eg_events_authorize(p, auth_fn, auth_pool, &in);
     } else {
-        submit(p);
+        eg_events_submit(p);
     }
     return MHD_YES;
 }
 
-/* An idempotent producer (acks=all) whose delivery reports answer the
- * requests, with linger.ms as given (unless --kafka sets it), or, with linger
- * NULL, the sync path's settings; its delivery reports wake the loop. */
-static int producer_start(eg_events_api_t *api, producer_t *pr, const char *what,
-                          const char *linger, char *err, size_t errlen)
-{
-    const eg_settings_t *s = api->rt->settings;
-    char tmo[32], backoff[32];
-    snprintf(tmo, sizeof tmo, "%d", s->ingest_timeout_ms);
-    int bo = s->ingest_timeout_ms / 2 < 1000 ? s->ingest_timeout_ms / 2 : 1000;
-    snprintf(backoff, sizeof backoff, "%d", bo < 100 ? 100 : bo);
-    const eg_kafka_prop_t rows[] = {
-        EG_KAFKA_FIXED("enable.idempotence", "true"),
-        EG_KAFKA_FIXED("acks", "all"),
-        EG_KAFKA_DEFAULT("linger.ms",
-                         linger), /* the async one's; the sync one's is the profile's */
-        EG_KAFKA_DEFAULT("max.in.flight.requests.per.connection", linger ? "1" : NULL),
-        EG_KAFKA_DEFAULT("message.timeout.ms", tmo),
-        /* librdkafka notices a record's time-out when its broker thread wakes,
-         * which, with the broker down, is at each reconnect attempt: keep them
-         * frequent, so that the 503 comes close to --ingest-timeout-ms. */
-        EG_KAFKA_DEFAULT("reconnect.backoff.max.ms", backoff),
-        {NULL, NULL, 0},
-    };
-    char name[64];
-    snprintf(name, sizeof name, "%s producer", what);
-    const eg_kafka_spec_t spec = {.type = RD_KAFKA_PRODUCER,
-                                  .name = name,
-                                  .profile =
-                                      linger ? EG_KAFKA_RELIABLE_PRODUCER : EG_KAFKA_SYNC_PRODUCER,
-                                  .props = rows,
-                                  .dr_msg_cb = on_delivery};
-    if (!(pr->rk = eg_kafka_client_new(s, api->rt->brokers, &spec, err, errlen)))
-        return -1;
-    /* Warm-up: the producer connects and learns the events topic's partitions
-     * now, not at the first event (which would wait for that, ~0.5 s). A
-     * Kafka that does not answer in time only costs that wait here. */
-    char werr[256];
-    if (eg_kafka_partition_count(pr->rk, api->rt->topics.events, s->ingest_timeout_ms, werr,
-                                 sizeof werr) < 0)
-        EG_LOG_WARN("events-api", "%s producer: %s", what, werr);
-    static const uint64_t one = 1; /* an eventfd takes 8 bytes */
-    pr->q = rd_kafka_queue_get_main(pr->rk);
-    rd_kafka_queue_io_event_enable(pr->q, api->wakefd, &one, sizeof one);
-    return 0;
-}
+/* ---- the server ---- */
 
 int eg_events_api_threads(int setting)
 {
@@ -978,12 +470,8 @@ int eg_events_api_threads(int setting)
 eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_events_api_t *api = calloc(1, sizeof *api);
+    eg_events_api_t *api = eg_xcalloc(1, sizeof *api);
     char linger[32];
-    if (!api) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     api->rt = rt;
     api->wakefd = -1;
     pthread_mutex_init(&api->hold.mu, NULL);
@@ -997,13 +485,13 @@ eg_events_api_t *eg_events_api_new(eg_runtime_t *rt, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (producer_start(api, &api->events, "events", linger, err, errlen) ||
-        producer_start(api, &api->sync, "sync events", NULL, err, errlen) ||
+    if (eg_events_producer_start(api, &api->events, "events", linger, err, errlen) ||
+        eg_events_producer_start(api, &api->sync, "sync events", NULL, err, errlen) ||
         !(api->waits = eg_sync_new(rt, err, errlen)))
         goto fail;
     eg_http_loop_t loop = {.threads = eg_events_api_threads(s->events_threads),
                            .fd = api->wakefd,
-                           .run = loop_turn,
+                           .run = eg_events_loop_turn,
                            .ctx = api,
                            .deadline_ms = s->request_deadline_ms};
     api->server =
@@ -1032,7 +520,7 @@ void eg_events_api_free(eg_events_api_t *api)
      * (a sync request may then wait for a reply), then the waits, which are
      * told "no answer". */
     atomic_store(&api->closing, 1);
-    hold_release(api, 1);
+    eg_events_hold_release(api, 1);
     producer_t *prs[] = {&api->events, &api->sync};
     for (size_t i = 0; i < 2; i++)
         if (prs[i]->rk)

@@ -4,8 +4,9 @@
  */
 #include "ingress.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+
+#include "eg_alloc.h"
 
 typedef struct eg_ingress {
     eg_runtime_t *rt;
@@ -40,11 +41,7 @@ static void ingress_stop_accepting(void *p)
 static void *ingress_start(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_ingress_t *in = calloc(1, sizeof *in);
-    if (!in) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_ingress_t *in = eg_xcalloc(1, sizeof *in);
     in->rt = rt;
     in->api.rt = rt;
     /* The Events API first: /v1/status (on the Config API) answers only once

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eg_alloc.h"
 #include "eg_event.h"
 #include "eg_json.h"
 #include "eg_kafka_client.h"
@@ -158,11 +159,7 @@ void eg_replay_store_free(eg_replay_store_t *st)
 eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_replay_store_t *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_replay_store_t *st = eg_xcalloc(1, sizeof *st);
     st->rt = rt;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->wmu, NULL);
@@ -341,10 +338,7 @@ static enum MHD_Result replay_create(eg_replay_store_t *st, eg_http_req_t *req, 
     snprintf(r.space, sizeof r.space, "%s", space);
     r.status = EG_REPLAY_RUNNING;
     r.created_ms = r.updated_ms = now;
-    if (!(r.subscription = strdup(sub->valuestring))) {
-        ret = eg_http_error(req->conn, 500, "out of memory");
-        goto out;
-    }
+    r.subscription = eg_xstrdup(sub->valuestring);
     if (store_write(st, &r, RD_KAFKA_PARTITION_UA, &err)) {
         ret = eg_http_error(req->conn, (unsigned)err.status, err.message);
         goto out;
@@ -486,10 +480,10 @@ static enum MHD_Result history(eg_runtime_t *rt, eg_http_req_t *req, const char 
         return eg_http_error(req->conn, 503, "The event history cannot be read now. Try again.");
     }
     /* kept: the earliest events seen so far, in order, at most limit */
-    hist_event_t *kept = calloc((size_t)limit + 1, sizeof *kept);
+    hist_event_t *kept = eg_xcalloc((size_t)limit + 1, sizeof *kept);
     size_t n = 0, bytes = 0;
     int done = 0, timed_out = 0;
-    while (kept && !done) {
+    while (!done) {
         int64_t left = deadline - eg_time_mono_ms();
         if (left <= 0) {
             timed_out = 1;
@@ -532,8 +526,6 @@ static enum MHD_Result history(eg_runtime_t *rt, eg_http_req_t *req, const char 
         rd_kafka_message_destroy(m);
     }
     eg_window_close(w);
-    if (!kept)
-        return eg_http_error(req->conn, 500, "out of memory");
     if (timed_out)
         EG_LOG_WARN("config-api", "history of %s: reading stopped after %d ms with %zu events",
                     space, HISTORY_MS, n);

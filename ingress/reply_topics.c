@@ -5,11 +5,11 @@
  * Bounds. A reply is of use for --sync-timeout-ms, so the topic keeps an
  * hour (retention.ms) in segments of at most 10 minutes or 64 MiB
  * (segment.ms, segment.bytes): retention deletes only closed segments, and
- * with the broker's defaults (7 days, 1 GiB) a busy topic never closed one.
- * A record may be EG_REPLY_MAX_RECORD bytes (max.message.bytes; the broker's
- * default, 1 MiB, refused answers well under the EG_REPLY_MAX_BODY a reply
- * carries). These are set when the topic is created; one that exists
- * already keeps its own.
+ * with the broker's defaults (7 days, 1 GiB) a busy topic would never close
+ * one. A record may be EG_REPLY_MAX_RECORD bytes (max.message.bytes; the
+ * broker's default, 1 MiB, would refuse answers well under the
+ * EG_REPLY_MAX_BODY a reply carries). These are set when the topic is
+ * created; one that exists already keeps its own.
  *
  * Instances that are gone. The instance id is hostname-pid unless set, so
  * every start of an ingress makes a new topic, and nothing says when an
@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eg_alloc.h"
 #include "eg_kafka.h"
 #include "eg_log.h"
 #include "eg_kafka_client.h"
@@ -198,7 +199,8 @@ static void look(eg_reply_topics_t *t)
             continue;
         seen_t *s = eg_map_get(t->seen, mt->topic);
         if (!s) {
-            if (!(s = calloc(1, sizeof *s)) || eg_map_put(t->seen, mt->topic, s, NULL)) {
+            s = eg_xcalloc(1, sizeof *s);
+            if (eg_map_put(t->seen, mt->topic, s, NULL)) {
                 free(s);
                 continue;
             }
@@ -280,11 +282,7 @@ static void on_heartbeat(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
 eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
-    eg_reply_topics_t *t = calloc(1, sizeof *t);
-    if (!t) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    eg_reply_topics_t *t = eg_xcalloc(1, sizeof *t);
     t->rt = rt;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
