@@ -223,6 +223,8 @@ static void tree_free(void *v)
 }
 
 /* Frees map m and each of its values with value_free. */
+static void sub_free(void *p);
+
 static void map_free_all(eg_map_t *m, void (*value_free)(void *))
 {
     eg_map_iter_t it;
@@ -241,7 +243,7 @@ void eg_config_free(eg_config_t *cfg)
     for (int i = 0; i < EG_KIND__COUNT; i++)
         map_free_all(cfg->items[i], json_free);
     eg_map_free(cfg->counts);
-    map_free_all(cfg->subs, free);
+    map_free_all(cfg->subs, sub_free);
     map_free_all(cfg->trees, tree_free);
     map_free_all(cfg->cors, free);
     map_free_all(cfg->cors_trees, tree_free);
@@ -600,7 +602,7 @@ static void sub_index_remove(eg_config_t *cfg, const char *key)
     eg_pathtree_t *t = eg_map_get(cfg->trees, tk);
     if (t)
         eg_pathtree_remove(t, s->path, s);
-    free(s);
+    sub_free(s);
 }
 
 /* Points the entry at (a new version of) its object. */
@@ -615,6 +617,31 @@ static void sub_bind(eg_sub_t *s, cJSON *obj)
     s->path = str_field(obj, "path");
     s->method = str_field(obj, "method");
     s->sync = !strcmp(s->type, "sync");
+    /* the filters were checked when the request came (eg_config_request.c);
+     * a record another writer put in the log may carry ones that are not
+     * right: that subscription then matches nothing, rather than all */
+    eg_filter_free(s->filter);
+    s->filter = NULL;
+    s->filter_bad = 0;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, "filters");
+    if (f) {
+        eg_error_t e = {0};
+        if (!(s->filter = eg_filter_compile(f, &e)))
+            s->filter_bad = 1;
+    }
+}
+
+static void sub_free(void *p)
+{
+    eg_sub_t *s = p;
+    if (s)
+        eg_filter_free(s->filter);
+    free(s);
+}
+
+int eg_sub_passes(const eg_sub_t *s, eg_cesql_lookup_fn lookup, void *ctx, eg_cesql_scratch_t *sc)
+{
+    return !s->filter_bad && eg_filter_match(s->filter, lookup, ctx, sc);
 }
 
 static int sub_index_add(eg_config_t *cfg, const char *key, cJSON *obj, eg_error_t *err)
@@ -629,7 +656,7 @@ static int sub_index_add(eg_config_t *cfg, const char *key, cJSON *obj, eg_error
         eg_map_put(cfg->trees, tk, t, NULL);
     }
     if (eg_pathtree_add(t, s->path, s, perr, sizeof perr)) {
-        free(s);
+        sub_free(s);
         return eg_error_set(err, 409, "Subscription path conflict: %s", perr);
     }
     eg_map_put(cfg->subs, key, s, NULL);

@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "eg_error.h"
+#include "eg_filter.h"
 #include "eg_pathtree.h"
 
 typedef enum eg_kind {
@@ -125,7 +126,13 @@ typedef struct eg_sub {
     const cJSON *obj; /* the API object */
     const char *id, *space, *type, *event, *fn, *path, *method;
     int sync;
+    eg_filter_t *filter; /* its "filters", compiled (NULL: none); see eg_sub_passes */
+    int filter_bad;      /* a record's filters that do not compile: it matches nothing */
 } eg_sub_t;
+
+/* Does the event (its attributes through lookup, eg_event_attr.h) pass the
+ * subscription's filters? */
+int eg_sub_passes(const eg_sub_t *s, eg_cesql_lookup_fn lookup, void *ctx, eg_cesql_scratch_t *sc);
 
 /* Finds the subscriptions of `space` for (event type, method, path): walks
  * the path tree of (space, method, event type) once. Fills up to `max`

@@ -525,6 +525,17 @@ static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJS
         return verr(v, "\"eventType\" is too long (at most %d bytes).", EG_MAX_NAME);
     if (path_syntax(v, normpath))
         return -1;
+    /* filters: checked here, compiled again where the model binds them */
+    const cJSON *filters = cJSON_GetObjectItemCaseSensitive(b, "filters");
+    if (cJSON_IsNull(filters))
+        filters = NULL;
+    if (filters) {
+        eg_error_t fe = {0};
+        eg_filter_t *f = eg_filter_compile(filters, &fe);
+        if (!f)
+            return verr(v, "%s", fe.message);
+        eg_filter_free(f);
+    }
     if (string_map(v, b, "metadata", &md))
         return -1;
 
@@ -536,6 +547,8 @@ static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJS
     cJSON_AddStringToObject(out, "functionId", fn);
     cJSON_AddStringToObject(out, "path", normpath);
     cJSON_AddStringToObject(out, "method", normmethod);
+    if (filters && filters->child) /* an empty list filters nothing: left out */
+        cJSON_AddItemToObject(out, "filters", cJSON_Duplicate(filters, 1));
     add_metadata(out, md);
     free(id);
     return 0;

@@ -152,6 +152,10 @@ static void eg_runtime_metrics_init(eg_runtime_t *rt)
     x->events_processed = eg_metrics_family(m, "eventgateway_events_processed_total",
                                             "Events routed to their subscriptions.",
                                             EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
+    x->events_filtered =
+        eg_metrics_family(m, "eventgateway_events_filtered_total",
+                          "Events whose type had subscriptions, none of whose filters they passed.",
+                          EG_METRIC_COUNTER, EG__L("space", "type"), NULL, 0);
     x->loops_refused = eg_metrics_family(
         m, "eventgateway_events_loop_refused_total",
         "Events the Events API refused with 508 because their hop count (Eg-Hops) passed "

@@ -41,6 +41,8 @@ typedef struct eg_runtime_metrics {
                                          result "success" or "failure" (invoker) */
     eg_metric_t *invocation_duration; /* histogram {space,function}: seconds per call */
     eg_metric_t *retries;             /* counter {space,function}: retries scheduled */
+    eg_metric_t *events_filtered;     /* counter {space,type}: events every matching
+                                         subscription's filters kept out */
     eg_metric_t *dead_letters;        /* counter {space,function}: records dead-lettered */
     eg_metric_t *overflowed;          /* counter {space,function}: moved to the overflow topic */
     eg_metric_t *consumer_lag;        /* gauge {role,topic}: records behind the high watermark */

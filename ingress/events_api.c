@@ -81,6 +81,7 @@
 
 #include "accesskey.h"
 #include "cors.h"
+#include "eg_event_attr.h"
 #include "eg_alloc.h"
 #include "eg_kafka_hdr.h"
 #include "eg_time.h"
@@ -326,6 +327,20 @@ static int hop_gate(eg_events_api_t *api, const eg_config_t *cfg, pending_t *p, 
 
 /* The end of a request that was suspended (MHD resumed it and sent its
  * answer): the server may stop once none is left. */
+
+/* Does the event pass a sync subscription's filters? One that does not is
+ * not the request's answer: the event goes on as an async one would. */
+static int sync_passes(const eg_sub_t *sub, const eg_event_t *ev)
+{
+    if (!sub->filter && !sub->filter_bad)
+        return 1;
+    eg_event_attrs_t attrs = {.ev = ev};
+    eg_cesql_scratch_t *sc = eg_cesql_scratch_new();
+    int ok = eg_sub_passes(sub, eg_event_attr, &attrs, sc);
+    eg_cesql_scratch_free(sc);
+    return ok;
+}
+
 static void suspended_done(void *arg)
 {
     pending_t *p = arg;
@@ -420,7 +435,7 @@ enum MHD_Result eg_events_api_handle(void *ctx, eg_http_req_t *req)
         size_t n = eg_config_match(cfg, p->ev.space, p->ev.type, req->method, path, subs, 16,
                                    params, MAX_PARAMS, &np);
         for (size_t i = 0; i < n && i < 16; i++)
-            if (subs[i]->sync) {
+            if (subs[i]->sync && sync_passes(subs[i], &p->ev)) {
                 p->sync_sub = eg_xstrdup(subs[i]->id);
                 break;
             }

@@ -15,6 +15,7 @@
 #include "eg_alloc.h"
 #include "eg_deadletter.h"
 #include "eg_event.h"
+#include "eg_event_attr.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
 #include "eg_reply.h"
@@ -123,6 +124,27 @@ static int dead_letter_bare(eg_router_t *r, const rd_kafka_message_t *m, const c
     return dead_letter_of(r, m, reason, 0);
 }
 
+/* The event's attributes for filters: the event is parsed from the record
+ * once, when the first subscription with filters is met. */
+typedef struct filter_ctx {
+    const eg_route_input_t *in;
+    eg_event_t ev;
+    eg_event_attrs_t attrs;
+    int state; /* 0: not parsed yet, 1: parsed, -1: unreadable (no filter passes) */
+} filter_ctx_t;
+
+static int passes(eg_router_t *r, filter_ctx_t *fc, const eg_sub_t *sub)
+{
+    if (!sub->filter && !sub->filter_bad)
+        return 1;
+    if (!fc->state) {
+        eg_error_t err = {0};
+        fc->state = eg_route_input_event(fc->in, &fc->ev, &err) == 0 ? 1 : -1;
+        fc->attrs.ev = &fc->ev;
+    }
+    return fc->state > 0 && eg_sub_passes(sub, eg_event_attr, &fc->attrs, r->cesql);
+}
+
 int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
 {
     eg_route_input_t in;
@@ -176,6 +198,8 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
     }
     if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
         targets = eg_xmalloc((n + 1) * sizeof *targets);
+    filter_ctx_t fc = {.in = &in};
+    size_t filtered = 0; /* async subscriptions whose filters the event did not pass */
     for (size_t i = 0; !oom && i <= n; i++) {
         const eg_sub_t *sub = i < n ? subs[i] : NULL;
         if (i == n) { /* the sync subscription, if any, comes last */
@@ -190,6 +214,9 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
                 break;
             }
         } else if (sub->sync) {
+            continue;
+        } else if (!passes(r, &fc, sub)) {
+            filtered++;
             continue;
         }
         int ready = 0;
@@ -209,6 +236,8 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
         }
     }
     eg_configlog_read_end(r->rt->config);
+    if (fc.state > 0)
+        eg_event_release(&fc.ev);
     if (oom || held) {
         if (oom)
             EG_LOG_ERROR("router", "out of memory routing event %s", eid);
@@ -273,6 +302,8 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
     if (rc == 0)
         eg_metric_add(r->rt->mx.events_processed, (const char *const[]){label_space, label_type},
                       1);
+    if (rc == 0 && filtered && !nt && !sync_sub[0])
+        eg_metric_add(r->rt->mx.events_filtered, (const char *const[]){label_space, label_type}, 1);
     if (targets != stack_targets)
         free(targets);
     eg_route_input_release(&in);

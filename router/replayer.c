@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "eg_alloc.h"
+#include "eg_event_attr.h"
 #include "eg_kafka_client.h"
 #include "eg_kafka_hdr.h"
 #include "eg_log.h"
@@ -85,9 +86,10 @@ typedef struct run {
 
 struct eg_replayer {
     eg_runtime_t *rt;
-    rd_kafka_t *consumer; /* group <prefix>replayer on the replays topic */
-    int ever_assigned;    /* an assignment (even an empty one) came */
-    rd_kafka_t *producer; /* idempotent: invocations and replay records */
+    eg_cesql_scratch_t *cesql; /* the filters' scratch space */
+    rd_kafka_t *consumer;      /* group <prefix>replayer on the replays topic */
+    int ever_assigned;         /* an assignment (even an empty one) came */
+    rd_kafka_t *producer;      /* idempotent: invocations and replay records */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -357,7 +359,18 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
         const eg_sub_t *sub = NULL;
         const eg_config_t *cfg = eg_configlog_read_begin(rp->rt->config);
         gone = !eg_config_peek(cfg, EG_KIND_SUBSCRIPTION, run->r.space, run->r.subscription);
-        if (!gone && (matched = eg_route_matches(cfg, &in, run->r.subscription, &sub))) {
+        if (!gone && (matched = eg_route_matches(cfg, &in, run->r.subscription, &sub)) &&
+            (sub->filter || sub->filter_bad)) {
+            /* the subscription's filters as they are now */
+            eg_event_t fev;
+            eg_event_attrs_t attrs = {.ev = &fev};
+            matched = eg_route_input_event(&in, &fev, &err) == 0;
+            if (matched) {
+                matched = eg_sub_passes(sub, eg_event_attr, &attrs, rp->cesql);
+                eg_event_release(&fev);
+            }
+        }
+        if (matched) {
             snprintf(fn, sizeof fn, "%s", sub->fn);
             snprintf(pool, sizeof pool, "%s", eg_route_pool(cfg, in.space, sub->fn));
         }
@@ -502,6 +515,7 @@ void eg_replayer_stop(eg_replayer_t *rp)
     }
     eg_replay_table_free(rp->table);
     eg_pools_free(rp->pools);
+    eg_cesql_scratch_free(rp->cesql);
     free(rp);
 }
 
@@ -509,6 +523,7 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
 {
     const eg_settings_t *s = rt->settings;
     eg_replayer_t *rp = eg_xcalloc(1, sizeof *rp);
+    rp->cesql = eg_cesql_scratch_new();
     char group[300];
     rp->rt = rt;
     if (!(rp->table = eg_replay_table_new())) {

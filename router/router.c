@@ -583,6 +583,7 @@ static void router_stop(void *p)
         rd_kafka_queue_destroy(r->cq);
     eg_pools_free(r->pools);
     eg_ledger_free(r->ledger);
+    eg_cesql_scratch_free(r->cesql);
     free(r->sync_sent);
     free(r);
 }
@@ -595,6 +596,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
     char txid[400], fetch_wait[16];
     r->rt = rt;
     r->ledger = eg_ledger_new(rt->topics.events);
+    r->cesql = eg_cesql_scratch_new();
     r->held = eg_metrics_family(rt->metrics, "eventgateway_events_held",
                                 "Events the router holds in the events topic until their pool's "
                                 "invocation topic can be created.",

@@ -45,6 +45,7 @@ typedef struct eg_router {
     atomic_int dozing;                      /* doze.dozing, for router_wake (other threads) */
     atomic_int wake;                        /* router_wake asked: end the doze */
     int waker;                              /* registered with eg_runtime_add_waker */
+    eg_cesql_scratch_t *cesql;              /* the filters' scratch space, event to event */
 } eg_router_t;
 
 #define ROUTE_HELD 1 /* eg__router_route(): the event waits for its pool's topic */
