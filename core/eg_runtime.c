@@ -219,7 +219,7 @@ enum MHD_Result eg_runtime_metrics_answer(eg_runtime_t *rt, struct MHD_Connectio
     eg_configlog_read_end(rt->config);
     size_t len = 0;
     char *text = eg_metrics_render(rt->metrics, &len);
-    if (!text)
+    if (!text) /* open_memstream's own allocation (eg_metrics_render) */
         return eg_http_error(conn, 500, "out of memory");
     enum MHD_Result r = eg_http_respond(conn, 200, EG_METRICS_CONTENT_TYPE, text, len);
     free(text);

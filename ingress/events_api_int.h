@@ -131,7 +131,7 @@ void eg_events_add_hops(rd_kafka_headers_t *h, long hops);
 void eg_events_authorize(pending_t *p, const char *fn, const char *pool, const eg_http_input_t *in);
 /* Waits for the answer of p's sync subscription and adds to h the headers
  * that say where to send it. 0, or -1 when the wait could not be registered. */
-int eg_events_sync_begin(pending_t *p, rd_kafka_headers_t *h);
+void eg_events_sync_begin(pending_t *p, rd_kafka_headers_t *h);
 /* Takes back p's wait, if any, when its event is not stored. */
 void eg_events_sync_cancel(pending_t *p);
 

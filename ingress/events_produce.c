@@ -66,10 +66,6 @@ static void produce(pending_t *p)
     size_t vlen = p->ev.raw ? p->ev.raw_len : 0;
     char *owned = p->ev.raw ? NULL : eg_event_serialize(&p->ev, &vlen);
     const char *value = p->ev.raw ? p->ev.raw : owned;
-    if (!value) {
-        eg_events_finish_error(p, 500, "out of memory");
-        return;
-    }
     rd_kafka_headers_t *h = rd_kafka_headers_new(10);
     eg_events_add_header(h, EG_HDR_CONTENT_TYPE, eg_event_content_type(&p->ev));
     eg_events_add_header(h, EG_HDR_SPACE, p->ev.space);
@@ -78,12 +74,8 @@ static void produce(pending_t *p)
     eg_events_add_header(h, EG_HDR_METHOD, p->method);
     eg_events_add_header(h, EG_HDR_PATH, p->path);
     eg_events_add_hops(h, p->hops);
-    if (p->sync_sub && eg_events_sync_begin(p, h)) {
-        rd_kafka_headers_destroy(h);
-        free(owned);
-        eg_events_finish_error(p, 500, "out of memory");
-        return;
-    }
+    if (p->sync_sub)
+        eg_events_sync_begin(p, h);
     const char *key = p->ev.partition_key ? p->ev.partition_key : p->ev.id;
     size_t size = strlen(key) + vlen + eg_route_headers_size(h), max = api->rt->max_record;
     if (size + EG_ROUTE_ENVELOPE > max) {

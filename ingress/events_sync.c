@@ -87,12 +87,7 @@ void eg_events_authorize(pending_t *p, const char *fn, const char *pool, const e
     cJSON_Delete(doc);
     char corr[EG_SYNC_ID_LEN], deadline[32], topic[512];
     int timeout = api->rt->settings->sync_timeout_ms;
-    if (eg_sync_wait(api->waits, timeout, on_auth_reply, eg_events_pending_ref(p), corr)) {
-        eg_events_pending_unref(p);
-        free(value);
-        eg_events_finish_error(p, 500, "out of memory");
-        return;
-    }
+    eg_sync_wait(api->waits, timeout, on_auth_reply, eg_events_pending_ref(p), corr);
     snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
     eg_topics_invoke(topic, sizeof topic, api->rt->settings->topic_prefix, pool, EG_INVOKE_SYNC);
     eg_runtime_wake(api->rt); /* the sync invokers of this process, if they doze */
@@ -168,21 +163,17 @@ static void on_sync_reply(void *arg, const eg_reply_t *r)
     eg_events_pending_unref(p);
 }
 
-int eg_events_sync_begin(pending_t *p, rd_kafka_headers_t *h)
+void eg_events_sync_begin(pending_t *p, rd_kafka_headers_t *h)
 {
     eg_events_api_t *api = p->api;
     int timeout = api->rt->settings->sync_timeout_ms;
     char deadline[32];
-    if (eg_sync_wait(api->waits, timeout, on_sync_reply, eg_events_pending_ref(p), p->corr)) {
-        eg_events_pending_unref(p);
-        return -1;
-    }
+    eg_sync_wait(api->waits, timeout, on_sync_reply, eg_events_pending_ref(p), p->corr);
     snprintf(deadline, sizeof deadline, "%lld", (long long)(eg_time_now_ms() + timeout));
     eg_events_add_header(h, EG_HDR_SYNC_SUBSCRIPTION, p->sync_sub);
     eg_events_add_header(h, EG_HDR_REPLY_TO, eg_sync_reply_topic(api->waits));
     eg_events_add_header(h, EG_HDR_CORRELATION, p->corr);
     eg_events_add_header(h, EG_HDR_DEADLINE, deadline);
-    return 0;
 }
 
 void eg_events_sync_cancel(pending_t *p)

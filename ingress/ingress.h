@@ -22,8 +22,9 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen);
 /* Tells every waiter "no answer", then stops. */
 void eg_sync_free(eg_sync_t *s);
 const char *eg_sync_reply_topic(const eg_sync_t *s);
-/* Registers a wait; its correlation id goes to id. 0, or -1 out of memory. */
-int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char id[EG_SYNC_ID_LEN]);
+/* Registers a wait; its correlation id goes to id. */
+void eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg,
+                  char id[EG_SYNC_ID_LEN]);
 /* 1 when the wait was still registered (its callback will not run). */
 int eg_sync_cancel(eg_sync_t *s, const char *id);
 

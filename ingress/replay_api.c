@@ -163,10 +163,7 @@ eg_replay_store_t *eg_replay_store_new(eg_runtime_t *rt, char *err, size_t errle
     st->rt = rt;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->wmu, NULL);
-    if (!(st->table = eg_replay_table_new())) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    st->table = eg_replay_table_new();
     char fetch_wait[16];
     snprintf(fetch_wait, sizeof fetch_wait, "%d", rt->embedded->idle_fetch_wait_ms);
     const eg_kafka_prop_t crows[] = {
@@ -223,9 +220,9 @@ static int store_write(eg_replay_store_t *st, const eg_replay_t *r, int32_t part
     char key[EG_MAX_NAME + EG_REPLAY_ID_MAX + 4];
     char *v = eg_replay_encode(r);
     write_result_t w = {0};
-    if (!v || eg_replay_key(r, key, sizeof key)) {
+    if (eg_replay_key(r, key, sizeof key)) {
         free(v);
-        return eg_error_set(err, 500, "out of memory");
+        return eg_error_set(err, 500, "the replay's key is too long");
     }
     pthread_mutex_lock(&st->wmu);
     rd_kafka_resp_err_t e = rd_kafka_producev(

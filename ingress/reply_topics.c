@@ -121,10 +121,6 @@ static void heartbeat(eg_reply_topics_t *t)
     }
     eg_reply_t r = {.correlation = "", .ok = 0};
     char *v = eg_reply_encode(&r);
-    if (!v) {
-        EG_LOG_WARN("replies", "heartbeat to %s: out of memory", t->own);
-        return;
-    }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         t->rk, RD_KAFKA_V_TOPIC(t->own), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_VALUE(v, strlen(v)),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
@@ -299,10 +295,7 @@ eg_reply_topics_t *eg_reply_topics_new(eg_runtime_t *rt, const char *own, char *
                                   .dr_msg_cb = on_heartbeat};
     if (!(t->rk = eg_kafka_client_new(s, rt->brokers, &spec, err, errlen)))
         goto fail;
-    if (!(t->seen = eg_map_new())) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    t->seen = eg_map_new();
     if (pthread_create(&t->thread, NULL, reply_topics_main, t)) {
         snprintf(err, errlen, "cannot start the reply topics thread: %s", strerror(errno));
         goto fail;

@@ -282,10 +282,7 @@ eg_sync_t *eg_sync_new(eg_runtime_t *rt, char *err, size_t errlen)
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(s->prefix, sizeof s->prefix, "%lx%lx", (unsigned long)ts.tv_sec,
              (unsigned long)ts.tv_nsec);
-    if (!(s->waiters = eg_map_new())) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    s->waiters = eg_map_new();
     int fast_ms = eg_embedded_auto(st->reply_fetch_wait_ms, rt->embedded->reply_fetch_wait_ms);
     int steady_ms = eg_embedded_auto(st->sync_fetch_wait_ms, rt->embedded->sync_fetch_wait_ms);
     if (!(s->consumer = reply_consumer(s, fast_ms, err, errlen)) ||
@@ -346,7 +343,7 @@ const char *eg_sync_reply_topic(const eg_sync_t *s)
     return s->topic;
 }
 
-int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char id[EG_SYNC_ID_LEN])
+void eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char id[EG_SYNC_ID_LEN])
 {
     waiter_t *w = eg_xcalloc(1, sizeof *w);
     snprintf(w->id, sizeof w->id, "%s-%" PRIuFAST64, s->prefix, atomic_fetch_add(&s->seq, 1));
@@ -354,11 +351,7 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char 
     w->cb = cb;
     w->arg = arg;
     pthread_mutex_lock(&s->mu);
-    if (eg_map_put(s->waiters, w->id, w, NULL)) {
-        pthread_mutex_unlock(&s->mu);
-        free(w);
-        return -1;
-    }
+    eg_map_put(s->waiters, w->id, w, NULL);
     s->nwait++;
     /* deadlines only grow when timeouts are equal; keep the FIFO sorted */
     waiter_t *after = s->tail;
@@ -377,7 +370,6 @@ int eg_sync_wait(eg_sync_t *s, int timeout_ms, eg_sync_cb_t cb, void *arg, char 
     assign_reply(s, eg_time_mono_ms()); /* a first waiter: fetch again */
     pthread_mutex_unlock(&s->mu);
     memcpy(id, w->id, EG_SYNC_ID_LEN);
-    return 0;
 }
 
 int eg_sync_cancel(eg_sync_t *s, const char *id)

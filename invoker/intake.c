@@ -67,10 +67,8 @@ static void part_unref(part_t *p)
 static part_t *part_new(src_t *s, const char *topic, int32_t partition)
 {
     part_t *p = eg_xcalloc(1, sizeof *p);
-    if (s->r->shares && !(p->shares = eg__shares_new())) {
-        free(p);
-        return NULL;
-    }
+    if (s->r->shares)
+        p->shares = eg__shares_new();
     p->topic = eg_xstrdup(topic);
     p->track = eg__offtrack_new();
     p->src = s;
@@ -524,11 +522,8 @@ void eg_intake_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         s->ever_assigned = 1;
         for (int k = 0; k < parts->cnt; k++)
-            if (!part_find(s, parts->elems[k].topic, parts->elems[k].partition) &&
-                !part_new(s, parts->elems[k].topic, parts->elems[k].partition)) {
-                EG_LOG_ERROR(COMP, "out of memory on assignment");
-                abort();
-            }
+            if (!part_find(s, parts->elems[k].topic, parts->elems[k].partition))
+                part_new(s, parts->elems[k].topic, parts->elems[k].partition);
         char nums[256];
         EG_LOG_INFO(COMP, "assigned %d partition(s) of %s (%s): [%s]", parts->cnt, s->topic,
                     coop ? "incremental" : "eager",

@@ -285,17 +285,11 @@ static eg_invoker_t *engine_start(eg_runtime_t *rt, eg_netpolicy_t *policy, engi
         goto fail;
     }
     if (r->rt->embedded->dedupe_fan_outs) {
-        if (!(r->seen = eg_map_new())) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
+        r->seen = eg_map_new();
         r->seen_ring = eg_xcalloc(SEEN_MAX, sizeof *r->seen_ring);
     }
-    if (kind == ENG_ASYNC && r->s->max_inflight_per_function > 0 &&
-        !(r->shares = eg__shares_new())) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    if (kind == ENG_ASYNC && r->s->max_inflight_per_function > 0)
+        r->shares = eg__shares_new();
     if (!(r->multi = curl_multi_init())) {
         snprintf(err, errlen, "libcurl: no multi handle");
         goto fail;

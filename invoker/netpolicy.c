@@ -236,11 +236,7 @@ eg_netpolicy_t *eg_netpolicy_new(const eg_settings_t *s, char *err, size_t errle
     pthread_once(&defaults_once, defaults_parse);
     eg_netpolicy_t *p = eg_xcalloc(1, sizeof *p);
     char e[200];
-    if (!(p->logged = eg_map_new())) {
-        snprintf(err, errlen, "out of memory");
-        free(p);
-        return NULL;
-    }
+    p->logged = eg_map_new();
     pthread_mutex_init(&p->mu, NULL);
     p->dev = s->dev;
     if (eg_cidr_parse_list(s->function_deny_cidrs, p->deny, EG_CIDR_MAX_LIST, &p->ndeny, e,

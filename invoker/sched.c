@@ -151,10 +151,7 @@ struct eg__shares {
 eg__shares_t *eg__shares_new(void)
 {
     eg__shares_t *s = eg_xcalloc(1, sizeof *s);
-    if (!(s->held = eg_map_new())) {
-        free(s);
-        return NULL;
-    }
+    s->held = eg_map_new();
     return s;
 }
 

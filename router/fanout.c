@@ -177,7 +177,7 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
          strtoll(deadline, NULL, 10) <= eg_time_now_ms() || sync_sent_before(r, m)))
         sync_sub[0] = '\0';
     const char *sync_error = NULL;
-    int held = 0, oom = 0;
+    int held = 0;
     const eg_sub_t *subs[EG_ROUTE_MAX_FANOUT];
     eg_path_param_t params[64];
     size_t np = 0;
@@ -200,7 +200,7 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
         targets = eg_xmalloc((n + 1) * sizeof *targets);
     filter_ctx_t fc = {.in = &in};
     size_t filtered = 0; /* async subscriptions whose filters the event did not pass */
-    for (size_t i = 0; !oom && i <= n; i++) {
+    for (size_t i = 0; i <= n; i++) {
         const eg_sub_t *sub = i < n ? subs[i] : NULL;
         if (i == n) { /* the sync subscription, if any, comes last */
             if (!sync_sub[0])
@@ -223,9 +223,7 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
         targets[nt].sync = sub->sync;
         targets[nt].topic =
             eg_pools_topic(r->pools, eg_route_pool(cfg, space, sub->fn), sub->sync, &ready);
-        if (!targets[nt].topic) {
-            oom = 1;
-        } else if (!ready && sub->sync) {
+        if (!ready && sub->sync) {
             sync_error = "the function's invocation topic cannot be created";
         } else if (!ready) {
             held = 1; /* nothing of the event is routed now */
@@ -238,13 +236,11 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
     eg_configlog_read_end(r->rt->config);
     if (fc.state > 0)
         eg_event_release(&fc.ev);
-    if (oom || held) {
-        if (oom)
-            EG_LOG_ERROR("router", "out of memory routing event %s", eid);
+    if (held) {
         if (targets != stack_targets)
             free(targets);
         eg_route_input_release(&in);
-        return oom ? -1 : ROUTE_HELD;
+        return ROUTE_HELD;
     }
 
     int rc = 0;

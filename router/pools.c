@@ -39,10 +39,7 @@ struct eg_pools {
 eg_pools_t *eg_pools_new(eg_runtime_t *rt, rd_kafka_t *admin)
 {
     eg_pools_t *p = eg_xcalloc(1, sizeof *p);
-    if (!(p->topics = eg_map_new())) {
-        free(p);
-        return NULL;
-    }
+    p->topics = eg_map_new();
     p->rt = rt;
     p->admin = admin;
     p->unavailable = eg_metrics_family(
@@ -110,10 +107,7 @@ const char *eg_pools_topic(eg_pools_t *p, const char *pool, int sync, int *ready
     topic_t *t = eg_map_get(p->topics, key);
     if (!t) {
         t = eg_xcalloc(1, sizeof *t);
-        if (eg_map_put(p->topics, key, t, NULL)) {
-            free(t);
-            return NULL;
-        }
+        eg_map_put(p->topics, key, t, NULL);
         eg_topics_invoke(t->name, sizeof t->name, p->rt->settings->topic_prefix, pool,
                          sync ? EG_INVOKE_SYNC : EG_INVOKE_ASYNC);
         snprintf(t->pool, sizeof t->pool, "%s", pool);

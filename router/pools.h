@@ -30,13 +30,12 @@
 
 typedef struct eg_pools eg_pools_t;
 
-/* admin: a handle on the cluster for the Admin API (borrowed). NULL when
- * out of memory. */
+/* admin: a handle on the cluster for the Admin API (borrowed). */
 eg_pools_t *eg_pools_new(eg_runtime_t *rt, rd_kafka_t *admin);
 void eg_pools_free(eg_pools_t *p);
 
 /* The topic of a pool's async (sync 0) or sync invocations; *ready is 1
- * when records can be written to it. NULL when out of memory. */
+ * when records can be written to it. */
 const char *eg_pools_topic(eg_pools_t *p, const char *pool, int sync, int *ready);
 
 /* Tries again to create the topics that are not ready and are due. Returns

@@ -526,10 +526,7 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
     rp->cesql = eg_cesql_scratch_new();
     char group[300];
     rp->rt = rt;
-    if (!(rp->table = eg_replay_table_new())) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    rp->table = eg_replay_table_new();
     snprintf(group, sizeof group, "%sreplayer", s->topic_prefix);
     static const eg_kafka_prop_t cprops[] = {
         /* the end of the replays topic: the whole state is read */
@@ -553,10 +550,7 @@ eg_replayer_t *eg_replayer_start(eg_runtime_t *rt, char *err, size_t errlen)
                                    .dr_msg_cb = on_delivery};
     if (!(rp->producer = eg_kafka_client_new(s, rt->brokers, &pspec, err, errlen)))
         goto fail;
-    if (!(rp->pools = eg_pools_new(rt, rp->producer))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    rp->pools = eg_pools_new(rt, rp->producer);
     if (eg_kafka_subscribe_one(rp->consumer, rt->topics.replays, err, errlen))
         goto fail;
     if (pthread_create(&rp->thread, NULL, replayer_main, rp)) {

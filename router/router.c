@@ -669,10 +669,7 @@ static void *router_start(eg_runtime_t *rt, char *err, size_t errlen)
                                    .dr_msg_cb = eg__router_on_sync_delivery};
     if (!(r->sync_producer = eg_kafka_client_new(s, rt->brokers, &sspec, err, errlen)))
         goto fail;
-    if (!(r->pools = eg_pools_new(rt, r->sync_producer))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    r->pools = eg_pools_new(rt, r->sync_producer);
 
     eg_backlog_watch(rt->backlog, rt->topics.events);
     if (eg_kafka_subscribe_one(r->consumer, rt->topics.events, err, errlen))
