@@ -25,4 +25,19 @@ typedef struct eg_event_attrs {
 /* An eg_cesql_lookup_fn over ctx, an eg_event_attrs_t. */
 int eg_event_attr(void *ctx, const char *name, size_t len, eg_cesql_value_t *out);
 
+/* The same over the structured JSON text of an event (the router's record
+ * value), scanned where it is: strings point into it, but those with
+ * escapes, copied (freed by eg_event_text_attrs_release). Text that is not
+ * well formed answers nothing. */
+typedef struct eg_event_text_attrs {
+    const char *json; /* the event's text, len bytes */
+    size_t len;
+    int version; /* 0 until the first lookup reads it */
+    char *kept[8];
+    size_t nkept;
+} eg_event_text_attrs_t;
+
+int eg_event_text_attr(void *ctx, const char *name, size_t len, eg_cesql_value_t *out);
+void eg_event_text_attrs_release(eg_event_text_attrs_t *a);
+
 #endif

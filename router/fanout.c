@@ -124,25 +124,13 @@ static int dead_letter_bare(eg_router_t *r, const rd_kafka_message_t *m, const c
     return dead_letter_of(r, m, reason, 0);
 }
 
-/* The event's attributes for filters: the event is parsed from the record
- * once, when the first subscription with filters is met. */
-typedef struct filter_ctx {
-    const eg_route_input_t *in;
-    eg_event_t ev;
-    eg_event_attrs_t attrs;
-    int state; /* 0: not parsed yet, 1: parsed, -1: unreadable (no filter passes) */
-} filter_ctx_t;
-
-static int passes(eg_router_t *r, filter_ctx_t *fc, const eg_sub_t *sub)
+/* Does the event pass the subscription's filters? Its attributes are read
+ * from the record's structured JSON where it is (eg_event_text_attr). */
+static int passes(eg_router_t *r, eg_event_text_attrs_t *attrs, const eg_sub_t *sub)
 {
     if (!sub->filter && !sub->filter_bad)
         return 1;
-    if (!fc->state) {
-        eg_error_t err = {0};
-        fc->state = eg_route_input_event(fc->in, &fc->ev, &err) == 0 ? 1 : -1;
-        fc->attrs.ev = &fc->ev;
-    }
-    return fc->state > 0 && eg_sub_passes(sub, eg_event_attr, &fc->attrs, r->cesql);
+    return eg_sub_passes(sub, eg_event_text_attr, attrs, r->cesql);
 }
 
 int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
@@ -198,7 +186,7 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
     }
     if (n + 1 > sizeof stack_targets / sizeof stack_targets[0])
         targets = eg_xmalloc((n + 1) * sizeof *targets);
-    filter_ctx_t fc = {.in = &in};
+    eg_event_text_attrs_t attrs = {.json = in.val, .len = in.vlen};
     size_t filtered = 0; /* async subscriptions whose filters the event did not pass */
     for (size_t i = 0; i <= n; i++) {
         const eg_sub_t *sub = i < n ? subs[i] : NULL;
@@ -215,7 +203,7 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
             }
         } else if (sub->sync) {
             continue;
-        } else if (!passes(r, &fc, sub)) {
+        } else if (!passes(r, &attrs, sub)) {
             filtered++;
             continue;
         }
@@ -234,8 +222,7 @@ int eg__router_route(eg_router_t *r, const rd_kafka_message_t *m)
         }
     }
     eg_configlog_read_end(r->rt->config);
-    if (fc.state > 0)
-        eg_event_release(&fc.ev);
+    eg_event_text_attrs_release(&attrs);
     if (held) {
         if (targets != stack_targets)
             free(targets);

@@ -193,6 +193,12 @@ static int event_matches(eg_event_version_t version, const char *event, const ch
     eg_event_attrs_t attrs = {.ev = &ev};
     eg_cesql_scratch_t *sc = eg_cesql_scratch_new();
     int m = eg_filter_match(f, eg_event_attr, &attrs, sc);
+    /* the router reads the same event from its text: the same answer */
+    eg_event_text_attrs_t text = {.json = event, .len = strlen(event)};
+    int mt = eg_filter_match(f, eg_event_text_attr, &text, sc);
+    eg_event_text_attrs_release(&text);
+    if (m != mt)
+        fail_msg("%s over %s: %d from the parsed event, %d from its text", filters, event, m, mt);
     eg_cesql_scratch_free(sc);
     eg_filter_free(f);
     cJSON_Delete(j);
@@ -233,12 +239,65 @@ static void test_event_attributes(void **state)
     assert_false(event_matches(EG_EVENT_V01, v01, "[{\"sql\": \"EXISTS eventtype\"}]"));
 }
 
+/* The text scanner on what the parsed path never sees: escapes, brackets in
+ * strings, numbers that are not 32-bit integers, and text that is broken. */
+static int text_matches(const char *event, const char *filters)
+{
+    cJSON *j = cJSON_Parse(filters);
+    eg_error_t err = {0};
+    eg_filter_t *f = eg_filter_compile(j, &err);
+    if (!f)
+        fail_msg("%s: %s", filters, err.message);
+    eg_cesql_scratch_t *sc = eg_cesql_scratch_new();
+    eg_event_text_attrs_t text = {.json = event, .len = strlen(event)};
+    int m = eg_filter_match(f, eg_event_text_attr, &text, sc);
+    eg_event_text_attrs_release(&text);
+    eg_cesql_scratch_free(sc);
+    eg_filter_free(f);
+    cJSON_Delete(j);
+    return m;
+}
+
+static void test_event_text_scanner(void **state)
+{
+    (void)state;
+    const char *ev =
+        "{ \"specversion\" : \"1.0\" ,\"id\":\"e\\\"1\",\"type\":\"t\","
+        "\"note\":\"caf\\u00e9 \\ud83d\\ude00\\n\", \"odd\": \"{[\\\"\","
+        "\"big\": 2147483648, \"neg\": -7, \"exp\": 1e3, \"nul\": null,"
+        "\"data\": {\"s\": \"}\", \"arr\": [1, {\"x\": \"]\"}], \"in\": {\"k\": \"v\"}}}";
+    assert_true(text_matches(ev, "[{\"exact\": {\"id\": \"e\\\"1\"}}]"));
+    assert_true(text_matches(ev, "[{\"exact\": {\"note\": \"caf\\u00e9 \\ud83d\\ude00\\n\"}}]"));
+    assert_true(text_matches(ev, "[{\"exact\": {\"odd\": \"{[\\\"\"}}]"));
+    assert_true(text_matches(ev, "[{\"exact\": {\"big\": \"2147483648\", \"neg\": \"-7\", "
+                                 "\"exp\": \"1e3\"}}]"));
+    assert_true(text_matches(ev, "[{\"sql\": \"neg < 0 AND LENGTH(note) = 7\"}]"));
+    assert_true(text_matches(ev, "[{\"exact\": {\"data.in.k\": \"v\", \"data.s\": \"}\"}}]"));
+    assert_false(text_matches(ev, "[{\"sql\": \"EXISTS nul OR EXISTS data.arr OR EXISTS data\"}]"));
+    assert_false(text_matches(ev, "[{\"exact\": {\"data.in.k.deeper\": \"v\"}}]"));
+    /* broken text answers nothing, and is never read past its end */
+    const char *broken[] = {"",
+                            "{",
+                            "{\"type\"",
+                            "{\"type\":",
+                            "{\"type\": \"t",
+                            "[\"type\"]",
+                            "{\"data\": {\"k\": \"v\"",
+                            "{\"type\": \"\\u12\"}",
+                            "{\"x\" \"type\": \"t\"}"};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        char *copy = strdup(broken[i]); /* exactly its length: ASan sees a read past it */
+        assert_false(text_matches(copy, "[{\"sql\": \"EXISTS type OR EXISTS data.k\"}]"));
+        free(copy);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_dialects),    cmocka_unit_test(test_combinations_and_sql),
         cmocka_unit_test(test_refusals_say_where), cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_event_attributes),
+        cmocka_unit_test(test_event_attributes),   cmocka_unit_test(test_event_text_scanner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
