@@ -201,12 +201,7 @@ void eg_attempt_dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *
     eg_metric_add(r->rt->mx.dead_letters, INV_LABELS(i), 1);
     i->state = INV_DLQ;
     r->ndlq++;
-    if (!(i->dlq_value = eg_deadletter_json(&d))) {
-        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS(i), 4, "out of memory building a dead letter");
-        i->state = INV_PARKED; /* left unfinished: redelivered after a restart */
-        r->ndlq--;
-        return;
-    }
+    i->dlq_value = eg_deadletter_json(&d);
     eg_attempt_dlq_send(r, i);
 }
 

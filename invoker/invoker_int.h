@@ -98,7 +98,7 @@ typedef struct eg__shares eg__shares_t;
 eg__shares_t *eg__shares_new(void);
 void eg__shares_free(eg__shares_t *s);
 /* Takes a share of key: 1 taken; 0 when key holds cap shares already
- * (nothing changes; cap 0: no limit); -1 out of memory. */
+ * (nothing changes; cap 0: no limit). */
 int eg__shares_take(eg__shares_t *s, const char *key, size_t cap);
 /* Gives back a share taken (a key holding none is left alone). */
 void eg__shares_put(eg__shares_t *s, const char *key);
@@ -125,7 +125,7 @@ int64_t eg__invoker_sync_timeout_ms(int64_t deadline_ms, int64_t now_ms, int fun
 
 /* A reply record value (schemas/reply-record.schema.json, eg_reply_encode):
  * error is used only when !ok ("call failed" when NULL or empty); body may
- * be NULL (none). New string (caller frees), NULL out of memory. */
+ * be NULL (none). New string (caller frees). */
 char *eg__invoker_reply_value(const char *correlation, int ok, long status, const char *body,
                               size_t body_len, const char *error);
 
@@ -135,7 +135,7 @@ char *eg__invoker_reply_value(const char *correlation, int ok, long status, cons
  * text. ok = the verdict is EG_CALL_OK (a 2xx answer); the status and the
  * body are passed on whenever an HTTP answer came (also non-2xx ones); an
  * answer over EG_REPLY_MAX_BODY (or cut short) is a failure "answer too
- * large" without body. Caller frees; NULL out of memory. */
+ * large" without body. Caller frees. */
 char *eg__invoker_sync_reply(const char *correlation, const eg_call_t *call, eg_call_verdict_t v,
                              const char *err);
 

@@ -152,11 +152,7 @@ void eg_replies_sync_reply(eg_invoker_t *r, inv_t *i, const eg_call_t *call, eg_
         eg_intake_inv_finish(r, i);
         return;
     }
-    if (!(i->reply_value = eg__invoker_sync_reply(i->correlation, call, v, err))) {
-        EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, SYNC_FIELDS(i, st), 6, "out of memory building a reply");
-        eg_intake_inv_finish(r, i);
-        return;
-    }
+    i->reply_value = eg__invoker_sync_reply(i->correlation, call, v, err);
     i->state = INV_REPLY;
     r->nreply++;
     eg_replies_send(r, i);

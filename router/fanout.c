@@ -102,8 +102,6 @@ static int dead_letter_of(eg_router_t *r, const rd_kafka_message_t *m, const cha
         .event_len = with_event && m->payload ? m->len : 0,
     };
     char *s = eg_deadletter_json(&d);
-    if (!s)
-        return -1;
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     eg_route_add_header(h, EG_HDR_CONTENT_TYPE, "application/json");
     int rc = produce(r, 0, r->rt->topics.dlq, m->key, m->key_len, s, strlen(s), h);
