@@ -194,7 +194,7 @@ int eg_netpolicy_first_refusal(eg_netpolicy_t *p, const char *space, const char 
             while (eg_map_iter_next(&it, &k, &v))
                 eg_map_del(p->logged, k);
         }
-        eg_map_put(p->logged, key, (void *)1, NULL); /* out of memory: logged again later */
+        eg_map_put(p->logged, key, (void *)1, NULL);
     }
     pthread_mutex_unlock(&p->mu);
     return first;

@@ -413,7 +413,7 @@ static int deliver(eg_replayer_t *rp, run_t *run, const rd_kafka_message_t *m)
         }
     } else if (matched) {
         EG_LOG_WARN("replayer", "replay %s/%s: event %s skipped: %s", run->r.space, run->r.id,
-                    in.eid, err.message[0] ? err.message : "out of memory");
+                    in.eid, err.message[0] ? err.message : "its replayid could not be set");
     }
     eg_route_input_release(&in);
     return gone ? SUB_GONE : DELIVERED;
