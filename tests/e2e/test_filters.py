@@ -11,10 +11,19 @@ import itertools
 import re
 import unittest
 
-from egtest import GatewayTestCase, ce10, configure, send_ce10
+import datetime
+import time
+
+from egtest import GatewayTestCase, ce10, configure, send_ce10, sync_answer, wait_until
+from fnserver import sync_responder
 
 _counter = itertools.count(1)
 QUIET = 1.0
+
+
+def rfc3339(ms):
+    dt = datetime.datetime.fromtimestamp(ms / 1000.0, tz=datetime.timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class TestFilters(GatewayTestCase):
@@ -139,6 +148,54 @@ class TestFilters(GatewayTestCase):
                           text, re.M)
             return float(m.group(1)) if m else 0.0
         self.assertEqual(filtered(), 3.0)
+
+    def test_a_sync_subscription_answers_only_what_its_filters_let_through(self):
+        fn = self.start_fn(name="sync", respond=sync_responder(sync_answer(200, body="for vips")))
+        configure(self.gw, self.sp, eventtypes=["req"], functions={"f": fn.url},
+                  subscriptions=[{"type": "sync", "eventType": "req", "functionId": "f",
+                                  "filters": [{"exact": {"tier": "vip"}}]}])
+        # the first sync call waits for the routes to be ready
+        wait_until(lambda: send_ce10(self.gw, ce10("req", self.sp, tier="vip"), timeout=15).status == 200,
+                   timeout=60, message="a sync answer for a vip")
+        calls = fn.count()
+        r = send_ce10(self.gw, ce10("req", self.sp, tier="vip"))
+        self.assertEqual((r.status, r.body), (200, "for vips"))
+        # kept out by the filters: not the answer; the event goes on as async (202)
+        r = send_ce10(self.gw, ce10("req", self.sp, tier="basic"))
+        self.assertStatus(r, 202)
+        fn.assert_quiet(QUIET, calls + 1)
+
+    def test_a_replay_applies_the_filters_as_they_are_when_it_runs(self):
+        fn = self.start_fn(name="fn")
+        sub, = configure(self.gw, self.sp, eventtypes=["e"], functions={"f": fn.url},
+                         subscriptions=[{"eventType": "e", "functionId": "f",
+                                         "filters": [{"exact": {"color": "red"}}]}])
+        from_ms = int(time.time() * 1000) - 1
+        evs = [ce10("e", self.sp, color=c) for c in ("red", "blue", "blue", "red", "green")]
+        self.send_all(evs)
+        fn.wait_for(lambda calls: len(calls) >= 2, timeout=30, message="the red events")
+        fn.assert_quiet(QUIET, 2)
+        to_ms = int(time.time() * 1000) + 1
+        wait_until(lambda: time.time() * 1000 > to_ms + 1, timeout=1.0, interval=0.001,
+                   message="the clock past the window's end")
+        body = dict(sub, filters=[{"exact": {"color": "blue"}}])
+        r = self.gw.request("PUT", "/v1/spaces/%s/subscriptions/%s" % (self.sp, sub["subscriptionId"]), body=body)
+        self.assertEqual(r.status, 200, r.body)
+        r = self.gw.request("POST", "/v1/spaces/%s/replays" % self.sp,
+                            body={"subscriptionId": sub["subscriptionId"], "from": rfc3339(from_ms),
+                                  "to": rfc3339(to_ms)})
+        self.assertEqual(r.status, 201, r.body)
+        rid = r.body["replayId"]
+        done = wait_until(lambda: (lambda b: b if b["status"] != "running" else None)(
+            self.gw.request("GET", "/v1/spaces/%s/replays/%s" % (self.sp, rid)).body), timeout=30,
+            message="the replay's end")
+        self.assertEqual(done["status"], "done", done)
+        self.assertEqual(done["delivered"], 2, done)
+        blue = {e["id"] for e in evs if e["color"] == "blue"}
+        fn.wait_for(lambda calls: {c.event_id() for c in calls if isinstance(c.json, dict)
+                                   and c.json.get("replayid") == rid} == blue, timeout=30,
+                    message="the two blue events replayed")
+        fn.assert_quiet(QUIET, 4)
 
 
 if __name__ == "__main__":
