@@ -53,6 +53,13 @@
 #      all-in-one gateway over BENCH_IDLE_S with no traffic. Targets: ingress
 #      <= 64 MiB under load, idle gateway <= 1 % of a core.
 #
+#   5. filters: eg-ingress, event types bench.filt0, bench.filt1, bench.filt20,
+#      each with 10 async subscriptions whose 0, 1 or 20 filters (prefix, exact,
+#      suffix and CESQL in turn) every event passes; for each, a backlog of
+#      BENCH_FILTER_EVENTS events and one eg-router alone on it, measured as
+#      in part 1, BENCH_FILTER_ROUNDS times: events/s routed, against 0
+#      filters. No target (issue 21 asks for the figures).
+#
 # Then one summary table: each figure, its baseline, the target, PASS/FAIL,
 # and the machine and broker. Every wait is bounded; every process started
 # here is stopped by its PID (the roles of a part when it ends, the rest on
@@ -65,6 +72,10 @@
 #     fan-out of 100 routed in 1.5 s measured the router's start as much as its rate)
 #   BENCH_FANOUT_MAX_S (30: longest routing measured per fan-out)
 #   BENCH_FANOUT_TARGET (100000 invocations/s)
+#   BENCH_FILTERS ("0 1 20": filters per subscription in part 5)
+#   BENCH_FILTER_EVENTS (30000 on Kafka, 10000 on the mock: part 5's backlogs)
+#   BENCH_FILTER_ROUNDS (4: each count measured that many times, the order
+#     reversed every other round; the figure is all its events over all its time)
 #   BENCH_ROUTER_ARGS (none: extra eg-router flags, e.g. "--log-level debug",
 #     which logs each transaction's fan-out: "committed a fan-out of N records")
 #   BENCH_INVOKERS ("1 2 4") BENCH_INVOKER_EVENTS (5000 on Kafka, 2000 on the
@@ -85,7 +96,7 @@
 #   BENCH_DATA_BYTES (870 on Kafka, a 1 KiB event; 64 on the mock)
 #   BENCH_SKIP_BUILD (0) BENCH_KEEP_LOGS (0) BUILD_DIR (build; relative to the
 #   repository or absolute) BENCH_KAFKA (0; 1 as --kafka)
-#   BENCH_PARTS ("1 2 3 4": the parts run; 4 uses 3's gateways, and starts them)
+#   BENCH_PARTS ("1 2 3 4 5": the parts run; 4 uses 3's gateways, and starts them)
 #   BENCH_STRICT (0: exit 0 whatever the marks; 1: exit 3 when a target is missed)
 set -euo pipefail
 
@@ -101,6 +112,9 @@ FANOUT_MAX=${BENCH_FANOUT_MAX_EVENTS:-$(on_kafka 100000 20000)}
 FANOUT_MIN=${BENCH_FANOUT_MIN_EVENTS:-200}
 FANOUT_MAX_S=${BENCH_FANOUT_MAX_S:-30}
 FANOUT_TARGET=${BENCH_FANOUT_TARGET:-100000}
+FILTERS=${BENCH_FILTERS:-0 1 20}
+FILTER_EVENTS=${BENCH_FILTER_EVENTS:-$(on_kafka 30000 10000)}
+FILTER_ROUNDS=${BENCH_FILTER_ROUNDS:-4}
 INVOKERS=${BENCH_INVOKERS:-1 2 4}
 INVOKER_ARGS=${BENCH_INVOKER_ARGS---max-inflight-per-function 0}
 INV_EVENTS=${BENCH_INVOKER_EVENTS:-$(on_kafka 5000 2000)}
@@ -125,7 +139,7 @@ THREADS=${BENCH_THREADS:-2}
 DATA_BYTES=${BENCH_DATA_BYTES:-$(on_kafka 870 64)}
 SPACE=default
 read -r SUBS_FEW SUBS_MANY <<<"$SUBS"
-PARTS_ON=${BENCH_PARTS:-1 2 3 4}
+PARTS_ON=${BENCH_PARTS:-1 2 3 4 5}
 part() { [[ " $PARTS_ON " == *" $1 "* ]]; }
 RSS_INGRESS=0 RSS_ROUTER=0 RSS_INVOKER=0 RSS_GW=0 RSS_GW_FEW=0 RSS_GW_BEFORE=0
 P50_FEW=0 P50_MANY=0 CFG_RATIO=0 CFG_ERRORS=0 LOAD_RATE=0 IDLE_CPU=-1 FEW_PID="" MANY_PID=""
@@ -257,9 +271,49 @@ gw_mode() {
 
 : >"$WORK/fanout.txt"
 : >"$WORK/invokers.txt"
+: >"$WORK/filters.txt"
 P_SINK=$(python3 "$ROOT/scripts/free-ports.py" 1)
 start sink "$BIN/bench-sink" "$P_SINK"
 wait_http "http://127.0.0.1:$P_SINK/count" 10 || die "the sink (bench-sink) did not start"
+
+# route_measure TYPE TOTAL: samples the router's count of TYPE every 0.1 s
+# until TOTAL (or BENCH_FANOUT_MAX_S of routing); "EVENTS MS ROUTER% BROKER% MACHINE%
+# ROUTED": the events routed in the window from the first sample that shows
+# routing to the last, its length, CPU in it, and all the router routed.
+route_measure() {
+    local start t c t0= t1= c1=0 t2=0 c2=0 k1=0 b1=0 m1=0 mt1=0 k2 b2 m2 mt2
+    start=$(now_ms)
+    while :; do
+        kill -0 "$ROUTER_PID" 2>/dev/null || { tail -20 "$WORK/$RNAME.log" >&2; die "$RNAME exited"; }
+        c=$(metric "$P_R" eventgateway_events_processed_total "type=\"$1\"")
+        t=$(now_ms)
+        if [ -z "$t1" ] && [ "$c" -gt 0 ]; then
+            t1=$t c1=$c
+            # all routed before a second sample: from the last sample that showed none
+            [ "$c" -ge "$2" ] && [ -n "$t0" ] && { t1=$t0 c1=0; }
+            k1=$(ticks "$ROUTER_PID") b1=$(ticks "$BROKER_PID")
+            read -r m1 mt1 < <(machine_ticks)
+        fi
+        if [ -n "$t1" ]; then
+            t2=$t c2=$c
+            [ "$c" -ge "$2" ] && break
+            [ $((t - t1)) -ge $((FANOUT_MAX_S * 1000)) ] &&
+                { log "$RNAME: $c of $2 events routed in ${FANOUT_MAX_S} s: the rate so far"; break; }
+        else
+            t0=$t
+            [ $((t - start)) -ge $((READY_S * 1000)) ] &&
+                { tail -20 "$WORK/$RNAME.log" >&2; die "$RNAME routed nothing in ${READY_S} s"; }
+        fi
+        sleep 0.1
+    done
+    k2=$(ticks "$ROUTER_PID") b2=$(ticks "$BROKER_PID")
+    read -r m2 mt2 < <(machine_ticks)
+    awk -v e=$((c2 - c1)) -v ms=$((t2 - t1)) -v k=$((k2 - k1)) -v b=$((b2 - b1)) -v m=$((m2 - m1)) \
+        -v mt=$((mt2 - mt1)) -v c2="$c2" -v hz="$HZ" -v ncpu="$(nproc)" 'BEGIN {
+        s = ms / 1000
+        printf "%d %d %.0f %.0f %.0f %d\n", e, ms, (s > 0 ? 100 * k / hz / s : 0), (s > 0 ? 100 * b / hz / s : 0),
+            (mt > 0 ? 100 * ncpu * m / mt : 0), c2 }'
+}
 
 # ==== 1. fan-out: one router alone on a backlog, for each fan-out ====
 if part 1; then
@@ -275,45 +329,6 @@ if part 1; then
         config_post eventtypes "{\"name\":\"bench.fan$n\"}"
         bulk "$P_IC" subscriptions "{\"type\":\"async\",\"eventType\":\"bench.fan$n\",\"functionId\":\"f@I@\",\"path\":\"/\",\"method\":\"POST\"}" 1 "$n"
     done
-
-    # route_measure TYPE TOTAL: samples the router's count of TYPE every 0.1 s
-    # until TOTAL (or BENCH_FANOUT_MAX_S of routing); "EVENTS MS ROUTER% BROKER% MACHINE%
-    # ROUTED": the events routed in the window from the first sample that shows
-    # routing to the last, its length, CPU in it, and all the router routed.
-    route_measure() {
-        local start t c t0= t1= c1=0 t2=0 c2=0 k1=0 b1=0 m1=0 mt1=0 k2 b2 m2 mt2
-        start=$(now_ms)
-        while :; do
-            kill -0 "$ROUTER_PID" 2>/dev/null || { tail -20 "$WORK/$RNAME.log" >&2; die "$RNAME exited"; }
-            c=$(metric "$P_R" eventgateway_events_processed_total "type=\"$1\"")
-            t=$(now_ms)
-            if [ -z "$t1" ] && [ "$c" -gt 0 ]; then
-                t1=$t c1=$c
-                # all routed before a second sample: from the last sample that showed none
-                [ "$c" -ge "$2" ] && [ -n "$t0" ] && { t1=$t0 c1=0; }
-                k1=$(ticks "$ROUTER_PID") b1=$(ticks "$BROKER_PID")
-                read -r m1 mt1 < <(machine_ticks)
-            fi
-            if [ -n "$t1" ]; then
-                t2=$t c2=$c
-                [ "$c" -ge "$2" ] && break
-                [ $((t - t1)) -ge $((FANOUT_MAX_S * 1000)) ] &&
-                    { log "$RNAME: $c of $2 events routed in ${FANOUT_MAX_S} s: the rate so far"; break; }
-            else
-                t0=$t
-                [ $((t - start)) -ge $((READY_S * 1000)) ] &&
-                    { tail -20 "$WORK/$RNAME.log" >&2; die "$RNAME routed nothing in ${READY_S} s"; }
-            fi
-            sleep 0.1
-        done
-        k2=$(ticks "$ROUTER_PID") b2=$(ticks "$BROKER_PID")
-        read -r m2 mt2 < <(machine_ticks)
-        awk -v e=$((c2 - c1)) -v ms=$((t2 - t1)) -v k=$((k2 - k1)) -v b=$((b2 - b1)) -v m=$((m2 - m1)) \
-            -v mt=$((mt2 - mt1)) -v c2="$c2" -v hz="$HZ" -v ncpu="$(nproc)" 'BEGIN {
-            s = ms / 1000
-            printf "%d %d %.0f %.0f %.0f %d\n", e, ms, (s > 0 ? 100 * k / hz / s : 0), (s > 0 ? 100 * b / hz / s : 0),
-                (mt > 0 ? 100 * ncpu * m / mt : 0), c2 }'
-    }
 
     : >"$WORK/fanout.txt"
     for n in $FANOUT; do
@@ -333,6 +348,47 @@ if part 1; then
         log "fan-out $n: $r_events events ($((r_events * n)) invocations) routed in $r_ms ms: $(awk -v e="$r_events" -v n="$n" -v ms="$r_ms" 'BEGIN { printf "%.0f", (ms > 0 ? e * n * 1000 / ms : 0) }') invocations/s (router ${r_cpu} %, broker ${b_cpu} % of a core, machine ${m_cpu} %; router peak RSS $r_rss MiB)"
     done
     RSS_INGRESS=$(max "$RSS_INGRESS" "$(hwm_mb "$INGRESS_PID")")
+    stop "$INGRESS_PID"
+fi
+
+# ==== 5. filters: one router alone on a backlog, subscriptions with 0, 1, 20 filters ====
+# filters_json K: K filters that every benchmark event passes, the four kinds in turn
+filters_json() {
+    local kinds=('{"prefix":{"type":"bench."}}' '{"exact":{"specversion":"1.0"}}'
+        '{"suffix":{"source":"/wrk"}}' '{"sql":"type LIKE '"'"'bench.%'"'"' AND source = '"'"'/bench/wrk'"'"'"}')
+    local out="" i
+    for ((i = 0; i < $1; i++)); do out+="${out:+,}${kinds[i % 4]}"; done
+    echo "[$out]"
+}
+if part 5; then
+    PREFIX="filt$$."
+    topics_for "$PREFIX"
+    ingress_up ingress-filters "$PREFIX"
+    log "5. filters ($FILTERS per subscription, 10 subscriptions per event): eg-ingress pid $INGRESS_PID on topics $PREFIX*"
+    P_CONFIG=$P_IC
+    bulk "$P_IC" functions "{\"functionId\":\"g@I@\",\"type\":\"http\",\"provider\":{\"url\":\"http://127.0.0.1:$P_SINK/g@I@\"}}" 1 10
+    for k in $FILTERS; do
+        config_post eventtypes "{\"name\":\"bench.filt$k\"}"
+        bulk "$P_IC" subscriptions "{\"type\":\"async\",\"eventType\":\"bench.filt$k\",\"functionId\":\"g@I@\",\"filters\":$(filters_json "$k")}" 1 10
+    done
+    : >"$WORK/filters.txt"
+    # rounds in turn forwards and backwards, so that warming up (the broker's
+    # first segments, the JIT) falls on every count alike
+    order=""
+    for ((round = 1; round <= FILTER_ROUNDS; round++)); do
+        if ((round % 2)); then order+=" $FILTERS"; else order+=" $(echo "$FILTERS" | tr ' ' '\n' | tac | tr '\n' ' ')"; fi
+    done
+    for k in $order; do
+        backlog "$P_IE" "$P_IC" "bench.filt$k" "$FILTER_EVENTS" "filt$k"
+        RNAME=router-filt$k
+        router_up "$RNAME" "$PREFIX"
+        route_measure "bench.filt$k" "$ADDED" >"$WORK/route.txt"
+        read -r r_events r_ms r_cpu b_cpu m_cpu r_all <"$WORK/route.txt"
+        stop "$ROUTER_PID"
+        grep -iE 'error|warn' "$WORK/$RNAME.log" | head -3 | sed "s/^/  | $RNAME: /" >&2 || true
+        echo "$k $r_events $r_ms $ADDED $r_cpu $b_cpu $r_all" >>"$WORK/filters.txt"
+        log "filters $k: $r_events events (x 10 subscriptions) routed in $r_ms ms: $(awk -v e="$r_events" -v ms="$r_ms" 'BEGIN { printf "%.0f", (ms > 0 ? e * 1000 / ms : 0) }') events/s (router ${r_cpu} %, broker ${b_cpu} % of a core)"
+    done
     stop "$INGRESS_PID"
 fi
 
@@ -572,6 +628,8 @@ function row(name, fig, base, ratio, target, m) {
 }
 FILENAME ~ /fanout/ { n = $1; fo[++nf] = n; fe[n] = $2; fms[n] = $3; ftot[n] = $4
     frc[n] = $5; fbc[n] = $6; fmc[n] = $7; fall[n] = $8; frss[n] = $9; finv[n] = $3 > 0 ? $2 * n * 1000 / $3 : 0; next }
+FILENAME ~ /filters/ { k = $1; if (!(k in fle)) fl[++nfl] = k; fle[k] += $2; flms[k] += $3; fltot[k] += $4
+    flrc[k] += $5 * $3; flbc[k] += $6 * $3; flall[k] += $7; flruns[k]++; next }
 FILENAME ~ /invokers/ { n = $1; io[++ni] = n; ir[n] = $2; idel[n] = $3; itot[n] = $4; iov[n] = $5; ibusy[n] = $6; next }
 END {
     fail = 0
@@ -605,6 +663,22 @@ END {
             idel[n], itot[n], n * inflight * 1000 / slow_ms, n, inflight, slow_ms, iov[n], ibusy[n]
     }
     if (ni > 0 && inv_args != "") printf "    (eg-invoker %s)\n", inv_args
+    for (i = 1; i <= nfl; i++) {
+        k = fl[i]
+        flr[k] = flms[k] > 0 ? fle[k] * 1000 / flms[k] : 0
+        flrc[k] = flms[k] > 0 ? flrc[k] / flms[k] : 0
+        flbc[k] = flms[k] > 0 ? flbc[k] / flms[k] : 0
+    }
+    b = fl[1]
+    for (i = 1; i <= nfl; i++) {
+        k = fl[i]
+        row(sprintf("%d filter(s) per subscription: events/s", k), sprintf("%.0f", flr[k]),
+            i == 1 ? "(baseline)" : sprintf("%.0f", flr[b]), i == 1 ? "" : sprintf("%.2f", flr[b] > 0 ? flr[k] / flr[b] : 0),
+            "", "")
+        printf "    %d events x 10 subscriptions in %.2f s (%d runs); router %d %%, broker %d %% of a core%s\n",
+            fle[k], flms[k] / 1000, flruns[k], flrc[k], flbc[k],
+            (flall[k] < fltot[k] ? sprintf("  (INCOMPLETE: %d of %d routed)", flall[k], fltot[k]) : "")
+    }
     if (on(3)) {
         ratio = cfg_ratio
         ok = ratio <= cfg_target && ratio > 0 && cfg_errors == 0
@@ -634,4 +708,4 @@ END {
         row(sprintf("idle event-gateway, CPU over %d s", idle_s), sprintf("%.1f %%", idle), "", "", "<= " idle_target " %", mark(ok))
     }
     exit fail ? 3 : 0
-}' "$WORK/fanout.txt" "$WORK/invokers.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
+}' "$WORK/fanout.txt" "$WORK/invokers.txt" "$WORK/filters.txt" || { [ "$?" = 3 ] && [ "${BENCH_STRICT:-0}" != 1 ] || exit 3; }
