@@ -222,31 +222,19 @@ static void tree_free(void *v)
     eg_pathtree_free(v);
 }
 
-/* Frees map m and each of its values with value_free. */
 static void sub_free(void *p);
-
-static void map_free_all(eg_map_t *m, void (*value_free)(void *))
-{
-    eg_map_iter_t it;
-    const char *k;
-    void *v;
-    eg_map_iter_init(&it, m);
-    while (eg_map_iter_next(&it, &k, &v))
-        value_free(v);
-    eg_map_free(m);
-}
 
 void eg_config_free(eg_config_t *cfg)
 {
     if (!cfg)
         return;
     for (int i = 0; i < EG_KIND__COUNT; i++)
-        map_free_all(cfg->items[i], json_free);
+        eg_map_free_with(cfg->items[i], json_free);
     eg_map_free(cfg->counts);
-    map_free_all(cfg->subs, sub_free);
-    map_free_all(cfg->trees, tree_free);
-    map_free_all(cfg->cors, free);
-    map_free_all(cfg->cors_trees, tree_free);
+    eg_map_free_with(cfg->subs, sub_free);
+    eg_map_free_with(cfg->trees, tree_free);
+    eg_map_free_with(cfg->cors, free);
+    eg_map_free_with(cfg->cors_trees, tree_free);
     free(cfg);
 }
 

@@ -222,6 +222,13 @@ static void garbage_collected(eg_configlog_t *log, const char *key)
     free(g);
 }
 
+static void keylist_free(keylist_t *kl);
+
+static void keylist_free_v(void *kl)
+{
+    keylist_free(kl);
+}
+
 static void keylist_free(keylist_t *kl)
 {
     if (!kl)
@@ -691,13 +698,7 @@ void eg_configlog_free(eg_configlog_t *log)
         rd_kafka_consumer_close(log->consumer);
         rd_kafka_destroy(log->consumer);
     }
-    eg_map_iter_t it;
-    const char *k;
-    void *v;
-    eg_map_iter_init(&it, log->keys);
-    while (eg_map_iter_next(&it, &k, &v))
-        keylist_free(v);
-    eg_map_free(log->keys);
+    eg_map_free_with(log->keys, keylist_free_v);
     while (log->gc_head) {
         garbage_t *g = log->gc_head;
         log->gc_head = g->next;

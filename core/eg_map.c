@@ -38,6 +38,16 @@ eg_map_t *eg_map_new(void)
     return m;
 }
 
+void eg_map_free_with(eg_map_t *m, void (*value_free)(void *))
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nbuckets; i++)
+        for (entry_t *e = m->buckets[i]; e; e = e->next)
+            value_free(e->value);
+    eg_map_free(m);
+}
+
 void eg_map_free(eg_map_t *m)
 {
     if (!m)

@@ -14,6 +14,8 @@ typedef struct eg_map eg_map_t;
 
 eg_map_t *eg_map_new(void);
 void eg_map_free(eg_map_t *m);
+/* Frees each value with value_free, then the map (NULL m: nothing). */
+void eg_map_free_with(eg_map_t *m, void (*value_free)(void *));
 
 /* The value under key, or NULL. */
 void *eg_map_get(const eg_map_t *m, const char *key);

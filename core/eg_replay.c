@@ -216,6 +216,13 @@ eg_replay_table_t *eg_replay_table_new(void)
     return t;
 }
 
+static void entry_free(entry_t *e);
+
+static void entry_free_v(void *e)
+{
+    entry_free(e);
+}
+
 static void entry_free(entry_t *e)
 {
     if (e) {
@@ -228,13 +235,7 @@ void eg_replay_table_free(eg_replay_table_t *t)
 {
     if (!t)
         return;
-    eg_map_iter_t it;
-    const char *k;
-    void *v;
-    eg_map_iter_init(&it, t->m);
-    while (eg_map_iter_next(&it, &k, &v))
-        entry_free(v);
-    eg_map_free(t->m);
+    eg_map_free_with(t->m, entry_free_v);
     free(t);
 }
 

@@ -321,15 +321,7 @@ void eg_reply_topics_free(eg_reply_topics_t *t)
         rd_kafka_flush(t->rk, 1000);
         rd_kafka_destroy(t->rk);
     }
-    if (t->seen) {
-        eg_map_iter_t it;
-        const char *k;
-        void *v;
-        eg_map_iter_init(&it, t->seen);
-        while (eg_map_iter_next(&it, &k, &v))
-            free(v);
-        eg_map_free(t->seen);
-    }
+    eg_map_free_with(t->seen, free);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
     free(t);

@@ -54,13 +54,7 @@ void eg_pools_free(eg_pools_t *p)
 {
     if (!p)
         return;
-    eg_map_iter_t it;
-    const char *k;
-    void *v;
-    eg_map_iter_init(&it, p->topics);
-    while (eg_map_iter_next(&it, &k, &v))
-        free(v);
-    eg_map_free(p->topics);
+    eg_map_free_with(p->topics, free);
     free(p);
 }
 

@@ -268,21 +268,38 @@ static void test_owned_values(void **state)
     assert_int_equal(eg_map_put(m, k, strdup("new"), &old), 0);
     assert_string_equal(old, k);
     free(old);
-    eg_map_iter_t it;
-    const char *key;
-    void *v;
-    eg_map_iter_init(&it, m);
-    while (eg_map_iter_next(&it, &key, &v))
-        free(v);
-    eg_map_free(m);
+    eg_map_free_with(m, free); /* every value freed with the map (ASan: no leak) */
+}
+
+static size_t freed;
+static void count_free(void *v)
+{
+    freed += (uintptr_t)v;
+}
+
+static void test_free_with_visits_every_value_once(void **state)
+{
+    eg_map_t *m = eg_map_new();
+    char k[64];
+    for (size_t i = 1; i <= 500; i++) {
+        key_of(k, sizeof k, i);
+        assert_int_equal(eg_map_put(m, k, (void *)(uintptr_t)i, NULL), 0);
+    }
+    freed = 0;
+    eg_map_free_with(m, count_free);
+    assert_int_equal(freed, 500 * 501 / 2);
+    eg_map_free_with(NULL, count_free); /* nothing */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),        cmocka_unit_test(test_growth),
-        cmocka_unit_test(test_iteration),    cmocka_unit_test(test_delete_while_iterating),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_iteration),
+        cmocka_unit_test(test_delete_while_iterating),
         cmocka_unit_test(test_owned_values),
+        cmocka_unit_test(test_free_with_visits_every_value_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
