@@ -540,7 +540,7 @@ static int build_subscription(vctx_t *v, const cJSON *b, const char *url_id, cJS
         return -1;
 
     char *id = eg__config_subscription_id(type, event, fn, normpath, normmethod);
-    (void)url_id; /* an update keeps the URL's id; eg_config_check compares the rest */
+    /* an update keeps the URL's id; eg_config_check compares the rest */
     cJSON_AddStringToObject(out, "subscriptionId", url_id ? url_id : id);
     cJSON_AddStringToObject(out, "type", type);
     cJSON_AddStringToObject(out, "eventType", event);

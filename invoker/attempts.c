@@ -190,14 +190,8 @@ void eg_attempt_dead_letter(eg_invoker_t *r, inv_t *i, long status, const char *
     char attempts[16], st[16];
     snprintf(attempts, sizeof attempts, "%d", i->attempts);
     snprintf(st, sizeof st, "%ld", status);
-    EG_LOGF(EG_LOG_LEVEL_ERROR, COMP,
-            ((eg_log_field_t[]){{"event", i->event_id},
-                                {"subscription", i->sub},
-                                {"function", i->fn},
-                                {"space", i->space},
-                                {"attempts", attempts},
-                                {"status", st}}),
-            6, "invocation dead-lettered to %s: %s", r->rt->topics.dlq, i->last_error);
+    EG_LOGF(EG_LOG_LEVEL_ERROR, COMP, INV_FIELDS2(i, "attempts", attempts, "status", st), 6,
+            "invocation dead-lettered to %s: %s", r->rt->topics.dlq, i->last_error);
     eg_metric_add(r->rt->mx.dead_letters, INV_LABELS(i), 1);
     i->state = INV_DLQ;
     r->ndlq++;
@@ -263,26 +257,14 @@ static void retry_or_give_up(eg_invoker_t *r, inv_t *i)
     snprintf(st, sizeof st, "%ld", i->last_status);
     if (r->draining) {
         i->state = INV_PARKED;
-        EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
-                ((eg_log_field_t[]){{"event", i->event_id},
-                                    {"subscription", i->sub},
-                                    {"function", i->fn},
-                                    {"space", i->space},
-                                    {"attempt", attempt},
-                                    {"status", st}}),
-                6, "attempt failed: %s; shutting down, left for the next owner", i->last_error);
+        EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS2(i, "attempt", attempt, "status", st), 6,
+                "attempt failed: %s; shutting down, left for the next owner", i->last_error);
         return;
     }
     int64_t d =
         eg__invoker_backoff_ms(i->attempts, i->base_ms, i->max_ms, eg__invoker_rand(&r->rng));
-    EG_LOGF(EG_LOG_LEVEL_WARN, COMP,
-            ((eg_log_field_t[]){{"event", i->event_id},
-                                {"subscription", i->sub},
-                                {"function", i->fn},
-                                {"space", i->space},
-                                {"attempt", attempt},
-                                {"status", st}}),
-            6, "attempt %d of %d failed: %s; retry in %" PRId64 " ms", i->attempts, i->max_attempts,
+    EG_LOGF(EG_LOG_LEVEL_WARN, COMP, INV_FIELDS2(i, "attempt", attempt, "status", st), 6,
+            "attempt %d of %d failed: %s; retry in %" PRId64 " ms", i->attempts, i->max_attempts,
             i->last_error, d);
     eg_metric_add(r->rt->mx.retries, INV_LABELS(i), 1);
     i->state = INV_WAITING;
@@ -476,14 +458,8 @@ static void attempt_end(eg_invoker_t *r, inv_t *i, eg_call_verdict_t v, const ch
             char st[16], ms[24];
             snprintf(st, sizeof st, "%ld", status);
             snprintf(ms, sizeof ms, "%" PRId64, eg_time_mono_ms() - i->attempt_start);
-            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP,
-                    ((eg_log_field_t[]){{"event", i->event_id},
-                                        {"subscription", i->sub},
-                                        {"function", i->fn},
-                                        {"space", i->space},
-                                        {"status", st},
-                                        {"ms", ms}}),
-                    6, "delivered (attempt %d)", i->attempts);
+            EG_LOGF(EG_LOG_LEVEL_DEBUG, COMP, INV_FIELDS2(i, "status", st, "ms", ms), 6,
+                    "delivered (attempt %d)", i->attempts);
         }
         eg_intake_inv_finish(r, i);
         return;

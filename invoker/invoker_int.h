@@ -310,6 +310,15 @@ typedef struct eg_invoker {
                         {"function", (i)->fn},                                                     \
                         {"space", (i)->space}})
 
+/* INV_FIELDS and two more (6 fields). */
+#define INV_FIELDS2(i, k1, v1, k2, v2)                                                             \
+    ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
+                        {"subscription", (i)->sub},                                                \
+                        {"function", (i)->fn},                                                     \
+                        {"space", (i)->space},                                                     \
+                        {(k1), (v1)},                                                              \
+                        {(k2), (v2)}})
+
 #define SYNC_FIELDS(i, st)                                                                         \
     ((eg_log_field_t[]){{"event", (i)->event_id},                                                  \
                         {"subscription", (i)->sub},                                                \

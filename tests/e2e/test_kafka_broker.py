@@ -23,10 +23,6 @@ from realkafka import Load, RealKafkaTest
 
 @needs_real_kafka("it stops, kills and freezes a broker of its own")
 class TestBrokerFaults(RealKafkaTest):
-    # A group coordinator that went away can leave a TxnOffsetCommit pending in
-    # a router producer when it is destroyed (egtest.librdkafka_txn_leak).
-    LIBRDKAFKA_TXN_LEAK_OK = True
-
     def outage(self, down, up, strict_503=True):
         """A steady load runs across an outage made by down(), ended by up():
         every answer is 202, 503 or 504, requests answered during the outage

@@ -72,7 +72,6 @@ class TestThreeNodes(RealKafkaTest):
     killed with SIGKILL under a paced load of async events and sync requests
     (whose event also has an async subscription)."""
     NODES = 3
-    LIBRDKAFKA_TXN_LEAK_OK = True  # a killed group coordinator (egtest.librdkafka_txn_leak)
     GATEWAY_ARGS = ["--ingest-timeout-ms", "5000", "--sync-timeout-ms", "5000"]
     BEFORE = 300   # async events accepted before the kill
     AFTER = 600    # and after it
